@@ -1,0 +1,269 @@
+"""The borrower model: vectorised functions of state, latent traits and keyed draws.
+
+Everything here is numpy over index arrays; no SimPy, no Python loop over
+accounts.  The simulator calls these functions with uniforms from
+:class:`collsim.rng.RunRandom` keyed by (run, purpose, account, day, attempt), so
+two policies on the same seed face the same borrowers.
+
+The model (parameters in the scenario's ``behaviour`` section):
+
+* **Repayment hazard.**  Each day an active account pays with probability
+  ``1 - exp(-lambda)``, ``lambda = ability * h0 * exp(-dpd / scale) + E``.  ``h0`` is
+  the segment's self-cure hazard; ``E`` is a self-exciting intensity (Chehrazi,
+  Glynn & Weber 2019): every effective contact adds a jump, and ``E`` decays
+  by ``exp(-1 / tau)`` a day.  A payment is the full amount due (a cure) with
+  probability ``ability``, else a partial payment.
+* **Diminishing returns and fatigue.**  Every attempt that reaches the borrower
+  adds 1 to a fatigue level that decays like ``E``.  Answer rates are divided
+  by ``1 + k_answer F``, jumps by ``1 + k_effect F``; complaint risk is
+  multiplied by ``1 + k_complaint F``.
+* **Calls** (agent, voice bot): answered with the borrower's answer rate times
+  the hour profile (peak at the borrower's best hour); answered calls reach a
+  wrong party with ``wrong_party_rate``; a right-party conversation ends in one
+  of: pay now, promise to pay, payment plan, dispute, refusal, complaint,
+  cease request, or no commitment.
+* **Messages** (SMS, email, push, letter): delivered unless bounced; read with
+  the borrower's open rate and hour profile; a read message excites the hazard
+  and may lead to an immediate payment through the self-service link.
+* **Field visits** meet the borrower with ``field_found_rate`` and then behave
+  like an agent conversation with the field channel's response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from collsim.config import BehaviourConfig
+from collsim.portfolio import Latent
+from collsim.vocab import CHANNELS, N_CHANNELS, Channel, Outcome
+
+ACTIVE, CURED, LEGAL, CHARGED_OFF, CLOSED = 0, 1, 2, 3, 4
+"""Account status codes of the simulator."""
+
+# Conversation results, in the order their probabilities are stacked.
+_CONVERSATION_RESULTS = np.array(
+    [
+        Outcome.PAYMENT,
+        Outcome.PROMISE_TO_PAY,
+        Outcome.PAYMENT_PLAN,
+        Outcome.DISPUTE,
+        Outcome.REFUSAL,
+        Outcome.COMPLAINT,
+        Outcome.CEASE_REQUEST,
+        Outcome.RIGHT_PARTY,
+    ],
+    dtype=np.int8,
+)
+
+
+@dataclass
+class BorrowerState:
+    """Dynamic hidden state of each account, owned by the simulator."""
+
+    status: np.ndarray  # int8, ACTIVE..CLOSED
+    excitation: np.ndarray  # float64, extra repayment hazard per day
+    fatigue: np.ndarray  # float64
+    plan_remaining: np.ndarray  # int16 instalments left (0 = no plan)
+    plan_next_day: np.ndarray  # int64 day number of the next instalment
+    plan_amount: np.ndarray  # float64 per instalment
+    dispute_until: np.ndarray  # int64 day number when an open dispute resolves (-1 none)
+
+    @classmethod
+    def initial(cls, n: int) -> BorrowerState:
+        """Return the state of N active accounts with no history."""
+        return cls(
+            status=np.zeros(n, dtype=np.int8),
+            excitation=np.zeros(n),
+            fatigue=np.zeros(n),
+            plan_remaining=np.zeros(n, dtype=np.int16),
+            plan_next_day=np.full(n, -1, dtype=np.int64),
+            plan_amount=np.zeros(n),
+            dispute_until=np.full(n, -1, dtype=np.int64),
+        )
+
+
+@dataclass(frozen=True)
+class ContactResult:
+    """Outcomes of a batch of contact attempts (arrays aligned with the batch)."""
+
+    outcome: np.ndarray  # int8 outcome code
+    reached: np.ndarray  # bool: the borrower received the contact (fatigue)
+    effective: np.ndarray  # bool: excites the repayment hazard
+    conversation: np.ndarray  # bool: a telephone conversation took place
+
+
+class BorrowerModel:
+    """Vectorised borrower behaviour for one portfolio's latent traits.
+
+    Args:
+        config: the scenario's behaviour section.
+        latent: the accounts' latent traits.
+    """
+
+    def __init__(self, config: BehaviourConfig, latent: Latent) -> None:
+        self.config = config
+        self.latent = latent
+        self.jump = np.array([config.jump.get(c, 0.0) for c in CHANNELS])
+        self.hour_profile = np.asarray(config.answer_by_hour, dtype=float)
+        self.not_delivered = np.array([config.not_delivered_rate.get(c, 0.0) for c in CHANNELS])
+
+    # ------------------------------------------------------------------ daily dynamics
+    def decay(self, state: BorrowerState) -> None:
+        """Advance the excitation and fatigue by one day (in place)."""
+        state.excitation *= np.exp(-1.0 / self.config.excitation_decay_days)
+        state.fatigue *= np.exp(-1.0 / self.config.fatigue_decay_days)
+
+    def payment_probability(self, idx: np.ndarray, dpd: np.ndarray, state: BorrowerState) -> np.ndarray:
+        """P(the account pays today) for accounts ``idx`` with days past due ``dpd``."""
+        base = (
+            self.latent.ability[idx]
+            * self.latent.self_cure_hazard[idx]
+            * np.exp(-dpd / self.config.hazard_dpd_scale_days)
+        )
+        return 1.0 - np.exp(-(base + state.excitation[idx]))
+
+    def payment_is_full(self, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Whether a payment covers the whole amount due (else partial)."""
+        return u < self.latent.ability[idx]
+
+    def partial_fraction(self, u: np.ndarray) -> np.ndarray:
+        """Share of the amount due paid by a partial payment (mean as configured)."""
+        mean = self.config.partial_payment_fraction
+        return np.clip(mean * (0.5 + u), 0.05, 0.95)
+
+    # ------------------------------------------------------------------ contacts
+    def hour_factor(self, idx: np.ndarray, local_hour: np.ndarray) -> np.ndarray:
+        """Relative availability at a local hour: the scenario's profile, peaked at the best hour."""
+        distance = np.abs(local_hour - self.latent.best_hour[idx])
+        personal = np.exp(-0.5 * (distance / 3.0) ** 2)
+        return self.hour_profile[np.clip(local_hour, 0, 23)] * (0.5 + 0.5 * personal)
+
+    def answer_probability(
+        self, idx: np.ndarray, local_hour: np.ndarray, state: BorrowerState
+    ) -> np.ndarray:
+        """P(a call is answered) for accounts ``idx`` at their local hours."""
+        fatigue = 1.0 + self.config.fatigue_answer * state.fatigue[idx]
+        return self.latent.answer_rate[idx] * self.hour_factor(idx, local_hour) / fatigue
+
+    def conversation_probabilities(
+        self, idx: np.ndarray, channel: np.ndarray, state: BorrowerState
+    ) -> np.ndarray:
+        """Return [M, 8] probabilities of the conversation results (see module doc)."""
+        c = self.config.conversation
+        lat = self.latent
+        ability, willing = lat.ability[idx], lat.willingness[idx]
+        response = lat.channel_response[idx, channel]
+        strength = np.clip(response / (1.0 + self.config.fatigue_effect * state.fatigue[idx]), 0, 3)
+        complaint = lat.complaint_rate[idx] * (1.0 + self.config.fatigue_complaint * state.fatigue[idx])
+        probs = np.stack(
+            [
+                c.pay_now * ability * willing * strength,
+                c.promise * willing * strength,
+                c.plan * (1.0 - ability) * willing,
+                np.full(idx.shape[0], c.dispute),
+                c.refusal * (1.0 - willing),
+                complaint,
+                c.cease * (1.0 + self.config.fatigue_complaint * state.fatigue[idx]),
+            ],
+            axis=1,
+        )
+        total = probs.sum(axis=1, keepdims=True)
+        probs = np.where(total > 1.0, probs / np.maximum(total, 1e-12), probs)
+        rest = 1.0 - probs.sum(axis=1, keepdims=True)
+        return np.concatenate([probs, rest], axis=1)
+
+    def call(
+        self,
+        idx: np.ndarray,
+        channel: np.ndarray,
+        local_hour: np.ndarray,
+        state: BorrowerState,
+        u_answer: np.ndarray,
+        u_party: np.ndarray,
+        u_result: np.ndarray,
+    ) -> ContactResult:
+        """Outcomes of telephone calls (agent or voice bot) and field visits."""
+        is_visit = channel == Channel.FIELD_VISIT
+        p_answer = np.where(
+            is_visit,
+            self.config.field_found_rate * self.hour_factor(idx, local_hour),
+            self.answer_probability(idx, local_hour, state),
+        )
+        answered = u_answer < p_answer
+        wrong = answered & ~is_visit & (u_party < self.config.wrong_party_rate)
+        right = answered & ~wrong
+        cumulative = np.cumsum(self.conversation_probabilities(idx, channel, state), axis=1)
+        pick = (u_result[:, None] >= cumulative).sum(axis=1).clip(0, 7)
+        result = _CONVERSATION_RESULTS[pick]
+        no_answer = np.where(u_party < 0.5, Outcome.NO_ANSWER, Outcome.VOICEMAIL).astype(np.int8)
+        outcome = np.where(right, result, np.where(wrong, Outcome.WRONG_PARTY, no_answer))
+        outcome = np.where(is_visit & ~answered, Outcome.NO_ANSWER, outcome).astype(np.int8)
+        return ContactResult(
+            outcome=outcome,
+            reached=answered | (outcome == Outcome.VOICEMAIL),
+            effective=right | (outcome == Outcome.VOICEMAIL),
+            conversation=right & ~is_visit,
+        )
+
+    def message(
+        self,
+        idx: np.ndarray,
+        channel: np.ndarray,
+        local_hour: np.ndarray,
+        u_deliver: np.ndarray,
+        u_open: np.ndarray,
+    ) -> ContactResult:
+        """Outcomes of SMS, email, app push and letters (letters read on arrival)."""
+        delivered = u_deliver >= self.not_delivered[channel]
+        timed = local_hour >= 0
+        hour_factor = np.where(timed, self.hour_factor(idx, np.maximum(local_hour, 0)), 0.8)
+        read = delivered & (u_open < self.latent.open_rate[idx] * (0.5 + 0.5 * hour_factor))
+        outcome = np.where(delivered, Outcome.DELIVERED, Outcome.NOT_DELIVERED).astype(np.int8)
+        return ContactResult(
+            outcome=outcome,
+            reached=delivered,
+            effective=read,
+            conversation=np.zeros(idx.shape[0], dtype=bool),
+        )
+
+    def link_payment_probability(self, idx: np.ndarray, channel: np.ndarray) -> np.ndarray:
+        """P(pay at once through the self-service link | message read)."""
+        lat = self.latent
+        return np.clip(
+            self.config.link_payment
+            * lat.ability[idx]
+            * lat.willingness[idx]
+            * lat.channel_response[idx, channel],
+            0.0,
+            1.0,
+        )
+
+    def excite(self, idx: np.ndarray, channel: np.ndarray, effective: np.ndarray, reached: np.ndarray, state: BorrowerState) -> None:
+        """Apply contact effects in place: hazard jumps (diminishing) and fatigue."""
+        lat = self.latent
+        jump = (
+            self.jump[channel]
+            * lat.willingness[idx]
+            * lat.channel_response[idx, channel]
+            / (1.0 + self.config.fatigue_effect * state.fatigue[idx])
+        )
+        np.add.at(state.excitation, idx, np.where(effective, jump, 0.0))
+        np.add.at(state.fatigue, idx, reached.astype(float))
+
+    def promise_kept(self, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Whether each promise falling due is kept."""
+        return u < self.latent.promise_keep[idx] * (0.5 + 0.5 * self.latent.ability[idx])
+
+    def instalment_paid(self, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Whether each plan instalment falling due is paid."""
+        return u < self.latent.plan_keep[idx]
+
+
+def channel_index(names: list[str]) -> np.ndarray:
+    """Return channel codes for names (helper for configs)."""
+    return np.array([CHANNELS.index(n) for n in names], dtype=np.int64)
+
+
+assert N_CHANNELS == len(CHANNELS)

@@ -1,0 +1,247 @@
+"""The ``collsim`` command line.
+
+Exit codes: 0 success, 1 a check found problems (violations), 2 bad input or usage.
+Errors go to stderr, one readable line each; long work shows a progress bar.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from collsim.config import ConfigError, bundled_scenarios, dump_yaml, load_scenario
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="collsim: decide, simulate and export daily debt-collection contact plans.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_PROBLEMS = 1
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Print each line of ``message`` to stderr and exit with ``code``."""
+    for line in str(message).splitlines() or [""]:
+        err_console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def bad_input_is_exit_2() -> Iterator[None]:
+    """Turn input errors (config, files, values) into exit 2 with a readable message."""
+    from collsim.tables import InputError
+
+    try:
+        yield
+    except (ConfigError, InputError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err_console, transient=False, disable=not sys.stderr.isatty(),
+    )
+
+
+def parse_date(text: str) -> dt.date:
+    """Parse YYYY-MM-DD or raise ValueError naming the value."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--date: {text!r} is not a date in the form YYYY-MM-DD") from None
+
+
+# ---------------------------------------------------------------------------- scenarios
+@app.command()
+def scenarios() -> None:
+    """List the bundled scenarios."""
+    table = Table("scenario", "accounts", "days", "rule set", "description")
+    for name in bundled_scenarios():
+        s = load_scenario(name)
+        table.add_row(name, f"{s.portfolio.n_accounts:,}", str(s.sim.days), s.ruleset, s.description)
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------- simulate
+def run_policy(
+    scenario_name: str, policy: str, seed: int, n_accounts: int | None, days: int | None,
+    ruleset: str | None = None, label: str | None = None,
+) -> Any:
+    """Simulate one policy with a progress bar; return the Simulation."""
+    from collsim.policies.registry import make_policy
+    from collsim.sim import Simulation
+
+    scenario = load_scenario(scenario_name)
+    sim = Simulation(scenario, make_policy(policy, scenario), seed, n_accounts=n_accounts, ruleset=ruleset)
+    total = days or sim.scenario.sim.days
+    with _progress() as progress:
+        task = progress.add_task(label or policy, total=total)
+        sim.run(total, progress=lambda _stats: progress.advance(task))
+    return sim
+
+
+def write_run(sim: Any, out: Path, policy: str, seed: int) -> dict[str, float]:
+    """Write ledger.parquet, kpis.json and manifest.json of a run; return the KPIs."""
+    from collsim.io import atomic_write_text
+    from collsim.metrics import kpis
+    from collsim.runinfo import write_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    sim.ledger.write_parquet(out / "ledger.parquet", sim.portfolio.account_id)
+    values = kpis(sim.ledger)
+    atomic_write_text(out / "kpis.json", json.dumps(values, indent=2, sort_keys=True) + "\n")
+    write_manifest(
+        out / "manifest.json", scenario=sim.scenario.name, config_hash=sim.scenario.config_hash(),
+        policy=policy, policy_id=sim.policy.policy_id, seed=seed, accounts=sim.n,
+        days=sim.day_index, ruleset=sim.ruleset.id,
+    )
+    return values
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Option(help="bundled scenario name or YAML path")] = "default",
+    policy: Annotated[str, typer.Option(help="no_contact | random | champion | tree YAML")] = "champion",
+    accounts: Annotated[int | None, typer.Option(help="portfolio size (default: scenario's)")] = None,
+    days: Annotated[int | None, typer.Option(help="days to simulate (default: scenario's)")] = None,
+    seed: Annotated[int, typer.Option(help="run seed")] = 0,
+    ruleset: Annotated[str | None, typer.Option(help="rule set name or YAML (default: scenario's)")] = None,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/latest"),
+) -> None:
+    """Simulate a scenario under a policy; write ledger.parquet, kpis.json, manifest.json."""
+    with bad_input_is_exit_2():
+        sim = run_policy(scenario, policy, seed, accounts, days, ruleset)
+    values = write_run(sim, out, policy, seed)
+    console.print(kpi_table({policy: values}))
+    console.print(f"wrote {out}/ledger.parquet, kpis.json, manifest.json")
+
+
+HEADLINE_KPIS = (
+    "net_recovery", "amount_recovered", "total_cost", "recovery_rate", "cure_rate",
+    "roll_rate.31-60", "charge_off_rate", "attempts", "rpc_rate", "ptp_rate",
+    "complaints_per_1000", "agent_utilisation", "blocked", "overflow",
+)
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def kpi_table(results: dict[str, dict[str, float]], names: tuple[str, ...] = HEADLINE_KPIS) -> Table:
+    """A rich table: one row per KPI, one column per policy."""
+    table = Table("KPI", *results.keys(), title="KPIs")
+    for name in names:
+        table.add_row(name, *(_fmt(r.get(name, 0.0)) for r in results.values()))
+    return table
+
+
+# ---------------------------------------------------------------------------- demo
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="report folder")] = Path("demo_output"),
+    accounts: Annotated[int | None, typer.Option(help="portfolio size (default: scenario's)")] = None,
+    days: Annotated[int | None, typer.Option(help="days (default: scenario's)")] = None,
+    seed: Annotated[int, typer.Option(help="run seed")] = 0,
+) -> None:
+    """The default scenario end to end: NoContact, Random and TieredChampion on one seed."""
+    from collsim.evaluation.plots import plot_channel_mix, plot_cumulative_recovery
+    from collsim.io import atomic_write_text
+
+    policies = ("no_contact", "random", "champion")
+    sims = {p: run_policy("default", p, seed, accounts, days, label=p) for p in policies}
+    results = {p: write_run(sim, out / p, p, seed) for p, sim in sims.items()}
+    first = next(iter(sims.values()))
+    ledgers = {p: s.ledger for p, s in sims.items()}
+    plot_cumulative_recovery(ledgers, first.first_day, first.day_index, out / "cumulative_recovery.png")
+    plot_channel_mix(ledgers, out / "channel_mix.png")
+    rows = ["| KPI | " + " | ".join(policies) + " |", "|---|" + "---|" * len(policies)]
+    rows += [f"| {k} | " + " | ".join(_fmt(results[p].get(k, 0.0)) for p in policies) + " |"
+             for k in HEADLINE_KPIS]
+    atomic_write_text(out / "kpis.md", "\n".join(rows) + "\n")
+    console.print(kpi_table(results))
+    console.print(f"report: {out}/kpis.md, cumulative_recovery.png, channel_mix.png, <policy>/ledger.parquet")
+
+
+# ---------------------------------------------------------------------------- generate
+@app.command()
+def generate(
+    scenario: Annotated[str, typer.Option(help="bundled scenario name or YAML path")] = "default",
+    accounts: Annotated[int | None, typer.Option(help="portfolio size")] = None,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    date: Annotated[str, typer.Option(help="as-of date YYYY-MM-DD")] = "2026-01-05",
+    history_days: Annotated[int, typer.Option(help="days of contact history before the date")] = 14,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("portfolio"),
+) -> None:
+    """A synthetic portfolio as of a date with its contact history before it.
+
+    Writes portfolio.parquet, history.parquet and capacity.yaml.  The history is the
+    champion strategy simulated for ``history_days`` days before the date.
+    """
+    with bad_input_is_exit_2():
+        as_of = parse_date(date)
+        portfolio, history, scenario_obj = synthetic_portfolio(scenario, accounts, seed, as_of, history_days)
+    from collsim.tables import write_history, write_portfolio
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_portfolio(portfolio, out / "portfolio.parquet")
+    write_history(history, portfolio, out / "history.parquet")
+    dump_yaml(scenario_obj.capacity, out / "capacity.yaml")
+    console.print(f"wrote {out}/portfolio.parquet ({portfolio.n:,} accounts), "
+                  f"history.parquet ({history.m:,} attempts), capacity.yaml")
+
+
+def synthetic_portfolio(
+    scenario_name: str, accounts: int | None, seed: int, as_of: dt.date, history_days: int,
+    progress: Callable[[Any], None] | None = None,
+) -> tuple[Any, Any, Any]:
+    """Simulate the champion for ``history_days`` before ``as_of``; return (portfolio, history, scenario).
+
+    The portfolio keeps the accounts still in collection on the date.
+    """
+    from collsim.behaviour import ACTIVE
+    from collsim.policies.registry import make_policy
+    from collsim.sim import Simulation, history_from_ledger
+
+    scenario = load_scenario(scenario_name)
+    start = as_of - dt.timedelta(days=history_days)
+    scenario = scenario.with_overrides({"sim.start_date": start.isoformat()})
+    sim = Simulation(scenario, make_policy("champion", scenario), seed, n_accounts=accounts)
+    sim.run(history_days, progress=progress)
+    keep = (sim.state.status == ACTIVE).nonzero()[0]
+    history = history_from_ledger(sim.ledger)
+    remap = np.full(sim.n, -1, dtype=np.int64)
+    remap[keep] = np.arange(keep.size)
+    rows = remap[history.account] >= 0
+    history.account = remap[history.account]
+    for name in ("account", "local_day", "local_hour", "channel", "outcome", "conversation"):
+        setattr(history, name, getattr(history, name)[rows])
+    return sim.portfolio.take(keep), history, sim.scenario
+
+
+def main() -> None:
+    """Entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

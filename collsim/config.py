@@ -1,0 +1,394 @@
+"""Typed scenario configuration: frozen pydantic models loaded from YAML.
+
+Every number that shapes behaviour lives in a scenario file (``collsim/scenarios``)
+with its unit and its source (or "assumption") in a comment beside it.  The models
+here give the structure, the units (in field names and descriptions) and the
+validation; they are ``frozen`` and reject unknown keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from collsim.vocab import CHANNELS
+
+
+class Frozen(BaseModel):
+    """Base of every config model: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _check_channels(mapping: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(mapping) - set(CHANNELS))
+    if unknown:
+        raise ValueError(f"unknown channel(s) {unknown}; expected some of {list(CHANNELS)}")
+    return mapping
+
+
+def _check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {name!r}") from None
+    return name
+
+
+# --------------------------------------------------------------------------- capacity
+class AgentPool(Frozen):
+    """A pool of collectors working in the centre's time zone."""
+
+    name: str
+    channels: list[str] = Field(default_factory=lambda: ["agent_call"])
+    agents_by_hour: dict[int, int] = Field(description="centre-local hour (0-23) -> agents on shift")
+    attempts_per_agent_hour: float = Field(gt=0, description="dialler attempts per agent per hour")
+
+    @field_validator("agents_by_hour")
+    @classmethod
+    def _hours(cls, value: dict[int, int]) -> dict[int, int]:
+        for hour, agents in value.items():
+            if not 0 <= hour <= 23:
+                raise ValueError(f"hour {hour} is not in 0..23")
+            if agents < 0:
+                raise ValueError(f"agents at hour {hour} is negative ({agents})")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _pool_channels(cls, value: list[str]) -> list[str]:
+        _check_channels(dict.fromkeys(value))
+        return value
+
+
+class Capacity(Frozen):
+    """The capacity file of SCHEMAS.md: agent pools, daily channel budgets, money budget."""
+
+    centre_timezone: str = "America/Chicago"
+    agent_pools: list[AgentPool] = Field(default_factory=list)
+    channel_budgets: dict[str, int] = Field(
+        default_factory=dict, description="channel -> attempts per day; omitted = unlimited"
+    )
+    money_budget: float | None = Field(default=None, ge=0, description="currency units per day")
+
+    _zone = field_validator("centre_timezone")(classmethod(lambda cls, v: _check_zone(v)))
+
+    @field_validator("channel_budgets")
+    @classmethod
+    def _budgets(cls, value: dict[str, int]) -> dict[str, int]:
+        _check_channels(value)
+        for channel, budget in value.items():
+            if budget < 0:
+                raise ValueError(f"budget for {channel} is negative ({budget})")
+        return value
+
+
+# --------------------------------------------------------------------------- portfolio
+class LogNormal(Frozen):
+    """A log-normal distribution given by its median and the sd of its log."""
+
+    median: float = Field(gt=0)
+    sigma: float = Field(ge=0)
+
+
+class ProductConfig(Frozen):
+    """One product line of the synthetic portfolio."""
+
+    share: float = Field(ge=0)
+    balance: LogNormal = Field(description="outstanding balance, currency units")
+    due_fraction: float = Field(gt=0, le=1, description="amount due per missed cycle / balance")
+
+
+class PortfolioConfig(Frozen):
+    """How the synthetic portfolio is generated."""
+
+    n_accounts: int = Field(gt=0)
+    products: dict[str, ProductConfig]
+    timezones: dict[str, float] = Field(description="IANA zone -> share of accounts")
+    initial_dpd_bucket_shares: dict[str, float] = Field(
+        description="bucket name (1-30, 31-60, 61-90, 91-180) -> share at the start"
+    )
+    reach: dict[str, float] = Field(
+        description="has_phone, has_mobile, has_email, has_app, has_address -> probability"
+    )
+    consent_autodial: float = Field(ge=0, le=1)
+    sms_opt_out: float = Field(ge=0, le=1)
+    email_opt_out: float = Field(ge=0, le=1)
+    cease_communication: float = Field(ge=0, le=1)
+    dispute_open: float = Field(ge=0, le=1)
+    hardship_plan: float = Field(ge=0, le=1)
+    vulnerable: float = Field(ge=0, le=1)
+    risk_score_noise: float = Field(ge=0, description="sd of noise on the lender's risk score")
+
+    @field_validator("timezones")
+    @classmethod
+    def _zones(cls, value: dict[str, float]) -> dict[str, float]:
+        for zone in value:
+            _check_zone(zone)
+        return value
+
+    @field_validator("reach")
+    @classmethod
+    def _reach(cls, value: dict[str, float]) -> dict[str, float]:
+        expected = {"has_phone", "has_mobile", "has_email", "has_app", "has_address"}
+        if set(value) != expected:
+            raise ValueError(f"reach must give exactly {sorted(expected)}")
+        return value
+
+
+# --------------------------------------------------------------------------- behaviour
+class SegmentConfig(Frozen):
+    """A latent borrower segment (hidden from policies)."""
+
+    name: str
+    share: float = Field(ge=0)
+    ability: float = Field(gt=0, lt=1, description="mean probability of being able to pay in full")
+    willingness: float = Field(gt=0, lt=1, description="mean willingness to pay")
+    self_cure_hazard: float = Field(ge=0, description="daily payment hazard at DPD 1, no contact")
+    answer_rate: float = Field(ge=0, le=1, description="P(answer a call at the best hour)")
+    open_rate: float = Field(ge=0, le=1, description="P(read a delivered digital message)")
+    promise_keep: float = Field(ge=0, le=1, description="P(promise to pay kept)")
+    plan_keep: float = Field(ge=0, le=1, description="P(each plan instalment paid)")
+    complaint_rate: float = Field(ge=0, le=1, description="P(complaint) per conversation")
+    channel_response: dict[str, float] = Field(
+        default_factory=dict, description="channel -> multiplier on the contact's effect"
+    )
+
+    _channels = field_validator("channel_response")(classmethod(lambda cls, v: _check_channels(v)))
+
+
+class ConversationConfig(Frozen):
+    """What happens after a right-party contact (shares scaled per borrower)."""
+
+    pay_now: float = Field(ge=0, description="base P(pay during the conversation)")
+    promise: float = Field(ge=0, description="base P(promise to pay)")
+    plan: float = Field(ge=0, description="base P(payment plan) for borrowers unable to pay")
+    dispute: float = Field(ge=0)
+    refusal: float = Field(ge=0, description="base P(refusal) for unwilling borrowers")
+    cease: float = Field(ge=0)
+    promise_max_days: int = Field(ge=1, description="promise due within 1..N days")
+    plan_instalments: int = Field(ge=1)
+    plan_interval_days: int = Field(ge=1)
+    dispute_days: int = Field(ge=1, description="days until an opened dispute is resolved")
+
+
+class BehaviourConfig(Frozen):
+    """The borrower model's parameters."""
+
+    segments: list[SegmentConfig]
+    hazard_dpd_scale_days: float = Field(gt=0, description="self-cure hazard falls as exp(-dpd/scale)")
+    excitation_decay_days: float = Field(gt=0, description="Hawkes kernel time constant, days")
+    jump: dict[str, float] = Field(description="channel -> hazard jump of an effective contact, 1/day")
+    fatigue_decay_days: float = Field(gt=0)
+    fatigue_answer: float = Field(ge=0, description="answer rate divided by 1 + k * fatigue")
+    fatigue_effect: float = Field(ge=0, description="contact effect divided by 1 + k * fatigue")
+    fatigue_complaint: float = Field(ge=0, description="complaint risk times 1 + k * fatigue")
+    answer_by_hour: list[float] = Field(
+        min_length=24, max_length=24, description="relative answer rate by local hour, max 1"
+    )
+    wrong_party_rate: float = Field(ge=0, le=1, description="P(wrong party | answered call)")
+    not_delivered_rate: dict[str, float] = Field(description="message channel -> P(bounce)")
+    link_payment: float = Field(ge=0, le=1, description="P(pay via link | message read), scaled")
+    partial_payment_fraction: float = Field(gt=0, le=1, description="mean partial payment / due")
+    field_found_rate: float = Field(ge=0, le=1, description="P(borrower met on a field visit)")
+    conversation: ConversationConfig
+
+    _jump = field_validator("jump")(classmethod(lambda cls, v: _check_channels(v)))
+
+    @model_validator(mode="after")
+    def _shares(self) -> BehaviourConfig:
+        total = sum(s.share for s in self.segments)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"segment shares sum to {total}, not 1")
+        return self
+
+
+# --------------------------------------------------------------------------- channels
+class ChannelCost(Frozen):
+    """Cost and handling of one channel."""
+
+    cost_per_attempt: float = Field(ge=0, description="currency units per attempt")
+    cost_per_minute: float = Field(default=0.0, ge=0, description="per minute of handle time")
+    handle_time_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="no_answer / voicemail / wrong_party / conversation -> mean seconds",
+    )
+    delay_days: int = Field(default=0, ge=0, description="days until the contact takes effect")
+
+
+class LegalConfig(Frozen):
+    """The legal pipeline."""
+
+    duration_days: int = Field(ge=1, description="days from filing to judgment")
+    cost_per_case: float = Field(ge=0)
+    success_rate: float = Field(ge=0, le=1, description="P(judgment recovers), scaled by ability")
+    recovery_fraction: float = Field(ge=0, le=1, description="share of balance recovered")
+
+
+class SimConfig(Frozen):
+    """Clock and structural settings of a run."""
+
+    start_date: dt.date
+    days: int = Field(gt=0)
+    operating_hours: list[int] = Field(description="local hours a plan may use (slot start hours)")
+    charge_off_dpd: int = Field(default=180, gt=0)
+    cycle_days: int = Field(default=30, gt=0, description="a new amount falls due every N DPD")
+    max_redials: int = Field(default=1, ge=0, description="extra agent-call attempts per day on no answer")
+    field_visit_hours: float = Field(default=1.5, gt=0, description="hours per field visit")
+    field_agents: int = Field(default=5, ge=0)
+
+    @field_validator("operating_hours")
+    @classmethod
+    def _hours(cls, value: list[int]) -> list[int]:
+        if not value or any(not 0 <= h <= 23 for h in value) or sorted(set(value)) != value:
+            raise ValueError("operating_hours must be distinct, increasing hours in 0..23")
+        return value
+
+
+class Scenario(Frozen):
+    """A complete scenario: portfolio, borrowers, channels, capacity, rules, clock."""
+
+    name: str
+    description: str
+    currency: str = "USD"
+    ruleset: str = Field(description="bundled rule set name or path to a YAML rule set")
+    champion: str = Field(default="champion_us", description="bundled strategy tree or YAML path")
+    sim: SimConfig
+    portfolio: PortfolioConfig
+    behaviour: BehaviourConfig
+    channels: dict[str, ChannelCost]
+    legal: LegalConfig
+    capacity: Capacity
+
+    @field_validator("channels")
+    @classmethod
+    def _all_channels(cls, value: dict[str, ChannelCost]) -> dict[str, ChannelCost]:
+        missing = sorted(set(CHANNELS) - set(value))
+        if missing:
+            raise ValueError(f"channels lacks {missing}")
+        return _check_channels(value)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
+        """Return a copy with dotted-path overrides applied, e.g. ``{"sim.days": 30}``."""
+        data = self.model_dump(mode="json")
+        for dotted, value in overrides.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for part in parents:
+                if not isinstance(node, dict) or part not in node:
+                    raise ConfigError(f"override {dotted!r}: no key {part!r}")
+                node = node[part]
+            if isinstance(node, list):
+                node[int(leaf)] = value
+            else:
+                node[leaf] = value
+        return _validate(data, f"{self.name} with overrides")
+
+    def scaled_to(self, n_accounts: int) -> Scenario:
+        """Return a copy sized for ``n_accounts``: agents and budgets scale in proportion.
+
+        Non-zero agent counts and budgets stay at least 1.
+        """
+        factor = n_accounts / self.portfolio.n_accounts
+
+        def scale(value: float) -> int:
+            return max(int(round(value * factor)), 1) if value > 0 else 0
+
+        capacity = self.capacity.model_dump(mode="json")
+        for pool in capacity["agent_pools"]:
+            pool["agents_by_hour"] = {h: scale(a) for h, a in pool["agents_by_hour"].items()}
+        capacity["channel_budgets"] = {c: scale(b) for c, b in capacity["channel_budgets"].items()}
+        if capacity.get("money_budget") is not None:
+            capacity["money_budget"] = capacity["money_budget"] * factor
+        data = self.model_dump(mode="json")
+        data["capacity"] = capacity
+        data["portfolio"]["n_accounts"] = n_accounts
+        data["sim"]["field_agents"] = scale(self.sim.field_agents)
+        return _validate(data, f"{self.name} scaled to {n_accounts} accounts")
+
+    def config_hash(self) -> str:
+        """Return the sha256 of the canonical JSON of this scenario."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ConfigError(ValueError):
+    """A scenario or capacity file that does not validate; the message names the file and key."""
+
+
+def _format_validation(source: str, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict | list) else f" (value {value!r})"
+        lines.append(f"{source}: {where}: {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def _validate(data: Any, source: str) -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(source, exc)) from None
+
+
+def read_yaml(path: Path) -> Any:
+    """Read a YAML file with the safe loader; raise ConfigError naming the file."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def bundled_scenarios() -> list[str]:
+    """Return the names of the scenarios shipped with collsim."""
+    folder = resources.files("collsim") / "scenarios"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load a bundled scenario by name or a scenario YAML by path.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or does not validate; the
+            message names the file and the key.
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+        path = candidate
+    elif str(name_or_path) in bundled_scenarios():
+        path = Path(str(resources.files("collsim") / "scenarios" / f"{name_or_path}.yaml"))
+    else:
+        raise ConfigError(
+            f"unknown scenario {name_or_path!r}; bundled: {', '.join(bundled_scenarios())}"
+        )
+    return _validate(read_yaml(path), str(path))
+
+
+def load_capacity(path: str | Path) -> Capacity:
+    """Load and validate a capacity file (SCHEMAS.md); raise ConfigError naming file and key."""
+    path = Path(path)
+    try:
+        return Capacity.model_validate(read_yaml(path))
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(str(path), exc)) from None
+
+
+def dump_yaml(model: BaseModel, path: Path) -> None:
+    """Write a config model as YAML atomically (temporary file, then rename)."""
+    from collsim.io import atomic_write_text
+
+    text = yaml.safe_dump(model.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    atomic_write_text(path, text)

@@ -1,0 +1,1 @@
+"""Evaluation: running policies on scenarios, statistics and reports."""

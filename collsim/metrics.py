@@ -1,0 +1,129 @@
+"""KPIs computed from the ledger only (never tracked by hand elsewhere)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from collsim.sim.ledger import EVENT, Ledger
+from collsim.vocab import BUCKETS, CHANNELS, IS_CONVERSATION, Outcome
+
+KPI_DESCRIPTIONS: dict[str, str] = {
+    "accounts": "accounts in the portfolio at the start",
+    "amount_recovered": "money received (currency units)",
+    "recovery_rate": "amount recovered / balance at the start",
+    "contact_cost": "cost of contact attempts (currency units)",
+    "legal_cost": "cost of legal cases filed (currency units)",
+    "total_cost": "contact plus legal cost",
+    "net_recovery": "amount recovered - total cost",
+    "cost_to_collect": "total cost / amount recovered",
+    "cure_rate": "share of accounts cured (paid their amount due in full)",
+    "charged_off_balance": "balance written off (currency units)",
+    "charge_off_rate": "share of accounts charged off",
+    "attempts": "contact attempts made",
+    "rpc_rate": "right-party conversations per telephone attempt",
+    "ptp_rate": "promises to pay per right-party conversation",
+    "promise_kept_rate": "promises kept / promises falling due",
+    "complaints_per_1000": "complaints per 1,000 accounts",
+    "agent_utilisation": "agent handle time / agent time on shift",
+    "overflow": "planned contacts that did not fit capacity",
+    "blocked": "planned contacts refused by the compliance gate",
+}
+
+
+def _rate(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator else 0.0
+
+
+def kpis(ledger: Ledger) -> dict[str, float]:
+    """Return the KPI table of a run (name → value); see ``KPI_DESCRIPTIONS``.
+
+    Also includes per-channel attempts/RPC/PTP (``attempts.<channel>`` …), roll rates
+    by bucket (``roll_rate.<from>`` = share of accounts that were in a bucket and
+    later rolled to the next one) and blocked attempts by rule (``blocked.<rule>``).
+    """
+    c = ledger.columns()
+    event, channel, outcome = c["event"], c["channel"], c["outcome"]
+    is_ = {name: event == code for name, code in EVENT.items()}
+    start = is_["start"]
+    n = int(start.sum())
+    recovered = float(c["amount"][is_["payment"]].sum())
+    contact_cost = float(c["cost"][is_["attempt"]].sum())
+    legal_cost = float(c["cost"][is_["legal_filed"]].sum())
+    total_cost = contact_cost + legal_cost
+    attempt = is_["attempt"]
+    phone = attempt & (channel >= 0) & (channel <= 1)
+    conversation = IS_CONVERSATION[np.maximum(outcome, 0)] & (outcome >= 0)
+    conv_phone = phone & conversation
+    promise = outcome == Outcome.PROMISE_TO_PAY
+    kept, broken = int(is_["promise_kept"].sum()), int(is_["promise_broken"].sum())
+    agent = attempt & (channel == 0)
+    out: dict[str, float] = {
+        "accounts": float(n),
+        "amount_recovered": recovered,
+        "recovery_rate": _rate(recovered, float(c["amount"][start].sum())),
+        "contact_cost": contact_cost,
+        "legal_cost": legal_cost,
+        "total_cost": total_cost,
+        "net_recovery": recovered - total_cost,
+        "cost_to_collect": _rate(total_cost, recovered),
+        "cure_rate": _rate(float(is_["cure"].sum()), n),
+        "charged_off_balance": float(c["amount"][is_["charge_off"]].sum()),
+        "charge_off_rate": _rate(float(is_["charge_off"].sum()), n),
+        "attempts": float(attempt.sum()),
+        "rpc_rate": _rate(float(conv_phone.sum()), float(phone.sum())),
+        "ptp_rate": _rate(float((conv_phone & promise).sum()), float(conv_phone.sum())),
+        "promise_kept_rate": _rate(kept, kept + broken),
+        "complaints_per_1000": _rate(1000.0 * float((attempt & (outcome == Outcome.COMPLAINT)).sum()), n),
+        "agent_utilisation": _rate(float(c["duration_s"][agent].sum()),
+                                   float(c["duration_s"][is_["agent_capacity"]].sum())),
+        "overflow": float(is_["overflow"].sum()),
+        "blocked": float(is_["blocked"].sum()),
+    }
+    for code, name in enumerate(CHANNELS):
+        ch = attempt & (channel == code)
+        out[f"attempts.{name}"] = float(ch.sum())
+        out[f"rpc_rate.{name}"] = _rate(float((ch & conversation).sum()), float(ch.sum()))
+        out[f"ptp_rate.{name}"] = _rate(float((ch & conversation & promise).sum()), float((ch & conversation).sum()))
+    out.update(roll_rates(ledger))
+    for code, name in enumerate(ledger.rules):
+        count = int((is_["blocked"] & (c["rule"] == code)).sum())
+        if count:
+            out[f"blocked.{name}"] = float(count)
+    return out
+
+
+def roll_rates(ledger: Ledger) -> dict[str, float]:
+    """Share of accounts that were in each delinquent bucket and later rolled to the next.
+
+    An account "was in" bucket b if it started there or rolled into it.
+    """
+    c = ledger.columns()
+    event, bucket, account = c["event"], c["bucket"], c["account"]
+    entered = (event == EVENT["start"]) | (event == EVENT["roll"])
+    out = {}
+    for b in range(1, 5):
+        was_in = np.unique(account[entered & (bucket == b)])
+        rolled = np.unique(account[(event == EVENT["roll"]) & (bucket == b + 1)])
+        if b == 4:  # from 91-180 the next state is charge-off
+            rolled = np.unique(account[event == EVENT["charge_off"]])
+        out[f"roll_rate.{BUCKETS[b]}"] = _rate(float(np.isin(was_in, rolled).sum()), float(was_in.size))
+    return out
+
+
+def daily_series(ledger: Ledger, first_day: int, days: int) -> dict[str, np.ndarray]:
+    """Per-day recovered amount, cost and attempts (arrays of length ``days``)."""
+    c = ledger.columns()
+    index = c["day"].astype(np.int64) - first_day
+    ok = (index >= 0) & (index < days)
+
+    def per_day(selector: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        sel = ok & selector
+        w = None if weights is None else weights[sel]
+        return np.bincount(index[sel], weights=w, minlength=days)[:days].astype(float)
+
+    event = c["event"]
+    return {
+        "recovered": per_day(event == EVENT["payment"], c["amount"]),
+        "cost": per_day((event == EVENT["attempt"]) | (event == EVENT["legal_filed"]), c["cost"]),
+        "attempts": per_day(event == EVENT["attempt"]),
+    }

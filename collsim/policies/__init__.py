@@ -1,0 +1,1 @@
+"""Policies: baselines, the champion strategy tree, allocation, learned policies."""

@@ -1,0 +1,146 @@
+"""The champion strategy: a tiered DPD ladder read from YAML (the industry's strategy tree).
+
+A tree is a list of tiers; the first tier whose conditions (DPD range, balance
+range, risk band) match an account applies.  A tier names a ladder of channels
+in order of preference, preferred local slots, and a cadence (minimum days
+between contacts).  Capacity is filled by priority (balance, higher first); an
+account whose preferred channel/slot is forbidden or full moves down its ladder.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field, ValidationError, field_validator
+
+from collsim.config import ConfigError, Frozen, _format_validation, read_yaml
+from collsim.plan import Plan, Snapshot
+from collsim.policies.base import fill_capacity
+from collsim.vocab import CHANNELS, IS_TIMED
+
+
+class Condition(Frozen):
+    """Inclusive ranges; ``None`` = unbounded."""
+
+    dpd: tuple[int | None, int | None] = (None, None)
+    balance: tuple[float | None, float | None] = (None, None)
+    risk: tuple[float | None, float | None] = (None, None)
+
+
+class Tier(Frozen):
+    """One branch of the strategy tree."""
+
+    name: str
+    when: Condition = Field(default_factory=Condition)
+    ladder: list[str] = Field(description="channels in order of preference; [] = leave alone")
+    slots: list[int] = Field(default_factory=lambda: [18, 19, 12, 17, 10, 13, 9, 14, 15, 16, 11, 20, 8])
+    cadence_days: int = Field(default=1, ge=1, description="minimum days between contacts")
+
+    @field_validator("ladder")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in CHANNELS]
+        if unknown:
+            raise ValueError(f"unknown channel(s) {unknown}")
+        return value
+
+
+class StrategyTree(Frozen):
+    """A champion strategy tree."""
+
+    id: str
+    description: str = ""
+    tiers: list[Tier]
+
+
+def load_tree(name_or_path: str | Path) -> StrategyTree:
+    """Load a bundled tree by name (``champion_us``, ``champion_cn``) or a YAML path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        bundled = resources.files("collsim") / "policies" / "trees" / f"{name_or_path}.yaml"
+        path = Path(str(bundled))
+    try:
+        return StrategyTree.model_validate(read_yaml(path))
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(str(path), exc)) from None
+
+
+def _within(values: np.ndarray, bounds: tuple[float | None, float | None]) -> np.ndarray:
+    low, high = bounds
+    ok = np.ones(values.shape[0], dtype=bool)
+    if low is not None:
+        ok &= values >= low
+    if high is not None:
+        ok &= values <= high
+    return ok
+
+
+class TieredChampion:
+    """The champion policy: a strategy tree applied to the snapshot.
+
+    Args:
+        tree: a StrategyTree, a bundled tree name or a YAML path.
+    """
+
+    def __init__(self, tree: StrategyTree | str | Path = "champion_us") -> None:
+        self.tree = tree if isinstance(tree, StrategyTree) else load_tree(tree)
+        self.policy_id = f"champion:{self.tree.id}"
+
+    def tier_of(self, snapshot: Snapshot) -> np.ndarray:
+        """int [N]: the first matching tier of each active account, -1 if none."""
+        a = snapshot.accounts
+        risk = np.nan_to_num(a.risk_score, nan=0.5)
+        tier = np.full(snapshot.n, -1, dtype=np.int64)
+        for t, spec in enumerate(self.tree.tiers):
+            match = (
+                (tier < 0) & snapshot.active
+                & _within(a.dpd, spec.when.dpd)
+                & _within(a.balance, spec.when.balance)
+                & _within(risk, spec.when.risk)
+            )
+            tier[match] = t
+        return tier
+
+    def _candidates(self, snapshot: Snapshot) -> np.ndarray:
+        """int [T, L]: each tier's candidate options in order of preference."""
+        opts = snapshot.options
+        lookup = {int(h): i for i, h in enumerate(opts.slot_hours)}
+        rows = []
+        for spec in self.tree.tiers:
+            row = []
+            for name in spec.ladder:
+                c = CHANNELS.index(name)
+                if not IS_TIMED[c]:
+                    row.append(c * opts.n_slots)
+                    continue
+                row.extend(c * opts.n_slots + lookup[h] for h in spec.slots if h in lookup)
+            rows.append(row)
+        width = max((len(r) for r in rows), default=0)
+        table = np.full((len(rows), max(width, 1)), -1, dtype=np.int64)
+        for t, row in enumerate(rows):
+            table[t, : len(row)] = row
+        return table
+
+    def decide(self, snapshot: Snapshot) -> Plan:
+        """Return the champion's plan."""
+        tier = self.tier_of(snapshot)
+        cadence = np.array([t.cadence_days for t in self.tree.tiers] + [1])[tier]
+        last = snapshot.contact.last_contact_day
+        due = (tier >= 0) & ((last < 0) | (snapshot.day - last >= cadence))
+        table = self._candidates(snapshot)
+        candidates = np.where(due[:, None], table[np.maximum(tier, 0)], -1)
+        priority = snapshot.accounts.balance * (1.0 + snapshot.accounts.dpd / 30.0)
+        option, _ = fill_capacity(snapshot, candidates, priority)
+        names = [t.name for t in self.tree.tiers]
+        reasons = ["no tier", "cadence", "nothing allowed or capacity full"]
+        reasons += [f"tier {n}: {c}" for n in names for c in CHANNELS]
+        reason = np.where(tier < 0, 0, np.where(~due, 1, 2))
+        contacted = option >= 0
+        channel = np.where(contacted, option // snapshot.options.n_slots, 0)
+        reason = np.where(contacted, 3 + np.maximum(tier, 0) * len(CHANNELS) + channel, reason)
+        return Plan.from_options(
+            option, snapshot.options, self.policy_id, reasons, reason.astype(np.int16),
+            priority_score=priority,
+        )

@@ -1,0 +1,290 @@
+"""Account state as columns (a struct of numpy arrays) and synthetic generation.
+
+:class:`Portfolio` holds what the lender knows about each account (every column of
+the portfolio file in SCHEMAS.md, plus dynamic collection state).  :class:`Latent`
+holds what only the simulator knows (segment, ability, willingness, answering
+profile, channel responsiveness).  Policies never receive a :class:`Latent`.
+
+Loading a real portfolio file lives in :mod:`collsim.tables`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from collsim.config import Scenario
+from collsim.rng import RunRandom
+from collsim.vocab import BUCKETS, CHANNELS, N_CHANNELS, Channel
+
+FLAG_COLUMNS: tuple[str, ...] = (
+    "has_phone",
+    "has_mobile",
+    "has_email",
+    "has_app",
+    "has_address",
+    "consent_autodial",
+    "sms_opt_out",
+    "email_opt_out",
+    "cease_communication",
+    "dispute_open",
+    "hardship_plan",
+    "vulnerable",
+)
+"""Boolean columns of the portfolio file, in file order."""
+
+
+@dataclass
+class Portfolio:
+    """Observable state of N accounts, one numpy array per column.
+
+    Attributes mirror the portfolio file of SCHEMAS.md.  ``timezone`` is a code
+    into ``timezones`` (a tuple of IANA names); ``product`` a code into
+    ``products``.  ``promise_due_day`` is a day number (days since 1970-01-01,
+    local calendar) or -1 for no open promise.
+    """
+
+    account_id: np.ndarray  # object (str)
+    product: np.ndarray  # int16 code into products
+    products: tuple[str, ...]
+    balance: np.ndarray  # float64, currency units
+    amount_due: np.ndarray  # float64, currency units
+    dpd: np.ndarray  # int32, days past due
+    timezone: np.ndarray  # int16 code into timezones
+    timezones: tuple[str, ...]
+    has_phone: np.ndarray
+    has_mobile: np.ndarray
+    has_email: np.ndarray
+    has_app: np.ndarray
+    has_address: np.ndarray
+    consent_autodial: np.ndarray
+    sms_opt_out: np.ndarray
+    email_opt_out: np.ndarray
+    cease_communication: np.ndarray
+    dispute_open: np.ndarray
+    hardship_plan: np.ndarray
+    vulnerable: np.ndarray
+    risk_score: np.ndarray  # float64 in [0, 1]; NaN when unknown
+    promise_due_day: np.ndarray  # int32 day number, -1 = none
+    promise_amount: np.ndarray  # float64, 0 when none
+    segment_label: np.ndarray  # object (str), the lender's own label ("" if none)
+
+    @property
+    def n(self) -> int:
+        """Number of accounts."""
+        return int(self.account_id.shape[0])
+
+    def reachable(self) -> np.ndarray:
+        """Return bool [N, channels]: whether each channel can reach each account."""
+        reach = np.empty((self.n, N_CHANNELS), dtype=bool)
+        phone = self.has_phone | self.has_mobile
+        reach[:, Channel.AGENT_CALL] = phone
+        reach[:, Channel.VOICE_BOT] = phone
+        reach[:, Channel.SMS] = self.has_mobile
+        reach[:, Channel.EMAIL] = self.has_email
+        reach[:, Channel.APP_PUSH] = self.has_app
+        reach[:, Channel.LETTER] = self.has_address
+        reach[:, Channel.FIELD_VISIT] = self.has_address
+        reach[:, Channel.LEGAL] = self.has_address
+        return reach
+
+    def take(self, index: np.ndarray) -> Portfolio:
+        """Return a new Portfolio with the rows at ``index`` (copies)."""
+        values = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            values[f.name] = value[index] if isinstance(value, np.ndarray) else value
+        return Portfolio(**values)
+
+    def copy(self) -> Portfolio:
+        """Return a deep copy."""
+        return self.take(np.arange(self.n))
+
+
+@dataclass
+class Latent:
+    """Latent traits known only to the simulator (never in a Snapshot)."""
+
+    segment: np.ndarray  # int8 code into segments
+    segments: tuple[str, ...]
+    ability: np.ndarray  # float64 in (0, 1)
+    willingness: np.ndarray  # float64 in (0, 1)
+    answer_rate: np.ndarray  # float64, P(answer at best hour)
+    best_hour: np.ndarray  # int8, local hour of best answering
+    open_rate: np.ndarray  # float64
+    channel_response: np.ndarray  # float64 [N, channels]
+    complaint_rate: np.ndarray  # float64
+    promise_keep: np.ndarray  # float64
+    plan_keep: np.ndarray  # float64
+    self_cure_hazard: np.ndarray  # float64, per day at DPD 1
+
+    def take(self, index: np.ndarray) -> Latent:
+        """Return a new Latent with the rows at ``index``."""
+        values = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            values[f.name] = value[index] if isinstance(value, np.ndarray) else value
+        return Latent(**values)
+
+
+def day_number(date: dt.date) -> int:
+    """Return days since 1970-01-01 for a calendar date."""
+    return (date - dt.date(1970, 1, 1)).days
+
+
+def date_of(day: int) -> dt.date:
+    """Return the calendar date of a day number."""
+    return dt.date(1970, 1, 1) + dt.timedelta(days=int(day))
+
+
+def _beta(rng: np.random.Generator, mean: np.ndarray, concentration: float) -> np.ndarray:
+    return rng.beta(mean * concentration, (1.0 - mean) * concentration)
+
+
+def _choice(rng: np.random.Generator, shares: dict[str, float], n: int) -> np.ndarray:
+    weights = np.array(list(shares.values()), dtype=float)
+    return rng.choice(len(weights), size=n, p=weights / weights.sum())
+
+
+def _initial_dpd(rng: np.random.Generator, scenario: Scenario, n: int) -> np.ndarray:
+    names = list(scenario.portfolio.initial_dpd_bucket_shares)
+    bucket = _choice(rng, scenario.portfolio.initial_dpd_bucket_shares, n)
+    low = np.array([int(BUCKETS[BUCKETS.index(b)].split("-")[0]) for b in names])
+    high = np.array([int(BUCKETS[BUCKETS.index(b)].split("-")[1]) for b in names])
+    return rng.integers(low[bucket], high[bucket] + 1).astype(np.int32)
+
+
+def generate(scenario: Scenario, seed: int, n_accounts: int | None = None) -> tuple[Portfolio, Latent]:
+    """Generate a synthetic delinquent portfolio and its latent traits.
+
+    Args:
+        scenario: the scenario whose ``portfolio`` and ``behaviour`` sections are used.
+        seed: run seed; the ``population`` stream of :class:`~collsim.rng.RunRandom` is used.
+        n_accounts: overrides ``scenario.portfolio.n_accounts``.
+
+    Returns:
+        (portfolio, latent), both with N rows in account-id order.
+    """
+    cfg = scenario.portfolio
+    n = int(n_accounts or cfg.n_accounts)
+    rng = RunRandom(seed).generator("population")
+
+    seg_cfg = scenario.behaviour.segments
+    segment = _choice(rng, {s.name: s.share for s in seg_cfg}, n).astype(np.int8)
+
+    def per_segment(attribute: str) -> np.ndarray:
+        return np.array([getattr(s, attribute) for s in seg_cfg], dtype=float)[segment]
+
+    ability = _beta(rng, per_segment("ability"), 8.0)
+    willingness = _beta(rng, per_segment("willingness"), 8.0)
+    response = np.ones((len(seg_cfg), N_CHANNELS))
+    for i, s in enumerate(seg_cfg):
+        for channel, multiplier in s.channel_response.items():
+            response[i, CHANNELS.index(channel)] = multiplier
+    channel_response = response[segment] * rng.lognormal(0.0, 0.3, size=(n, N_CHANNELS))
+    latent = Latent(
+        segment=segment,
+        segments=tuple(s.name for s in seg_cfg),
+        ability=ability,
+        willingness=willingness,
+        answer_rate=np.clip(per_segment("answer_rate") * rng.lognormal(0.0, 0.3, n), 0, 1),
+        best_hour=np.clip(np.rint(rng.normal(18.0, 2.5, n)), 8, 21).astype(np.int8),
+        open_rate=np.clip(per_segment("open_rate") * rng.lognormal(0.0, 0.3, n), 0, 1),
+        channel_response=channel_response,
+        complaint_rate=per_segment("complaint_rate") * rng.lognormal(0.0, 0.5, n),
+        promise_keep=_beta(rng, np.clip(per_segment("promise_keep"), 0.01, 0.99), 10.0),
+        plan_keep=_beta(rng, np.clip(per_segment("plan_keep"), 0.01, 0.99), 10.0),
+        self_cure_hazard=per_segment("self_cure_hazard") * rng.lognormal(0.0, 0.3, n),
+    )
+
+    product_names = tuple(cfg.products)
+    product = _choice(rng, {k: v.share for k, v in cfg.products.items()}, n).astype(np.int16)
+    median = np.array([p.balance.median for p in cfg.products.values()])[product]
+    sigma = np.array([p.balance.sigma for p in cfg.products.values()])[product]
+    balance = np.round(median * np.exp(sigma * rng.standard_normal(n)), 2)
+    due_fraction = np.array([p.due_fraction for p in cfg.products.values()])[product]
+    dpd = _initial_dpd(rng, scenario, n)
+    cycles = 1 + dpd // scenario.sim.cycle_days
+    amount_due = np.round(np.minimum(balance, balance * due_fraction * cycles), 2)
+
+    zone_names = tuple(cfg.timezones)
+    timezone = _choice(rng, cfg.timezones, n).astype(np.int16)
+    flags = {name: rng.random(n) < p for name, p in cfg.reach.items()}
+    # Unreachable-segment borrowers have stale contact data.
+    unreachable = np.array([s.name == "unreachable" for s in seg_cfg])[segment]
+    flags["has_phone"] &= ~(unreachable & (rng.random(n) < 0.7))
+    flags["has_mobile"] &= ~(unreachable & (rng.random(n) < 0.7))
+    hardship = np.array([s.name == "hardship" for s in seg_cfg])[segment]
+    true_risk = 1.0 - ability * willingness
+    risk_score = np.clip(true_risk + rng.normal(0.0, cfg.risk_score_noise, n), 0.0, 1.0)
+
+    portfolio = Portfolio(
+        account_id=np.array([f"A{i:08d}" for i in range(n)], dtype=object),
+        product=product,
+        products=product_names,
+        balance=balance,
+        amount_due=amount_due,
+        dpd=dpd,
+        timezone=timezone,
+        timezones=zone_names,
+        has_phone=flags["has_phone"],
+        has_mobile=flags["has_mobile"],
+        has_email=flags["has_email"],
+        has_app=flags["has_app"],
+        has_address=flags["has_address"],
+        consent_autodial=rng.random(n) < cfg.consent_autodial,
+        sms_opt_out=rng.random(n) < cfg.sms_opt_out,
+        email_opt_out=rng.random(n) < cfg.email_opt_out,
+        cease_communication=rng.random(n) < cfg.cease_communication,
+        dispute_open=rng.random(n) < cfg.dispute_open,
+        hardship_plan=(rng.random(n) < cfg.hardship_plan) & hardship,
+        vulnerable=rng.random(n) < cfg.vulnerable,
+        risk_score=np.round(risk_score, 4),
+        promise_due_day=np.full(n, -1, dtype=np.int32),
+        promise_amount=np.zeros(n),
+        segment_label=np.array([""] * n, dtype=object),
+    )
+    return portfolio, latent
+
+
+@dataclass
+class ContactState:
+    """Per-account summary of recent contact, observable by policies.
+
+    Day numbers are local calendar days; -1 means never.
+    """
+
+    last_contact_day: np.ndarray
+    last_rpc_day: np.ndarray
+    last_promise_day: np.ndarray
+    attempts_7d: np.ndarray  # int16 [N, channels], attempts on days D-7..D-1
+    rpc_7d: np.ndarray  # int16 [N]
+    broken_promises: np.ndarray  # int16 [N]
+
+    @classmethod
+    def empty(cls, n: int) -> ContactState:
+        """Return the state of N accounts never contacted."""
+        never = np.full(n, -1, dtype=np.int32)
+        return cls(
+            last_contact_day=never.copy(),
+            last_rpc_day=never.copy(),
+            last_promise_day=never.copy(),
+            attempts_7d=np.zeros((n, N_CHANNELS), dtype=np.int16),
+            rpc_7d=np.zeros(n, dtype=np.int16),
+            broken_promises=np.zeros(n, dtype=np.int16),
+        )
+
+
+__all__ = [
+    "FLAG_COLUMNS",
+    "ContactState",
+    "Latent",
+    "Portfolio",
+    "date_of",
+    "day_number",
+    "generate",
+]
+

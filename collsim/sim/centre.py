@@ -1,0 +1,164 @@
+"""The SimPy side of a run: agents, queues, handle times, the post and the courts.
+
+Only work that queues for a scarce resource becomes SimPy events: agent calls
+(pool agents on shifts, a priority queue per pool), field visits (field agents),
+letters in the post and legal cases that take weeks.  Per-account arithmetic
+stays in numpy in :mod:`collsim.sim.engine`.
+
+Time is in hours since 00:00 of the first simulated day in the centre's zone.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+
+@dataclass
+class HourResult:
+    """What happened to a batch of calls offered to a pool in one centre hour."""
+
+    started: np.ndarray  # bool [M]: an agent picked the call up before the hour ended
+    start_h: np.ndarray  # float64 [M]: start time (hours since run start), NaN if not started
+
+
+class AgentPool:
+    """A pool of agents whose number on shift changes by the hour.
+
+    Each agent on shift is a SimPy process that takes the next call from the
+    hour's queue (in priority order), holds it for its handle time, and repeats
+    until the hour ends.  An agent still busy when a new hour starts begins that
+    hour when the call ends (calls are never cut off), so overruns eat into the
+    next hour as they would in a real centre.
+    """
+
+    def __init__(self, env: simpy.Environment, name: str, agents_by_hour: dict[int, int]) -> None:
+        self.env = env
+        self.name = name
+        self.agents_by_hour = agents_by_hour
+        self.size = max(agents_by_hour.values(), default=0)
+        self.free_at_h = [0.0] * self.size  # when each agent seat is next free
+
+    def _agent(
+        self, seat: int, queue: deque[int], handle_h: np.ndarray, end_h: float, result: HourResult
+    ) -> Generator[simpy.Event, object, None]:
+        env = self.env
+        if self.free_at_h[seat] > env.now:
+            yield env.timeout(self.free_at_h[seat] - env.now)
+        while queue and env.now < end_h:
+            call = queue.popleft()
+            result.started[call] = True
+            result.start_h[call] = env.now
+            yield env.timeout(float(handle_h[call]))
+        self.free_at_h[seat] = max(self.free_at_h[seat], env.now)
+
+    def run_hour(self, start_h: float, centre_hour: int, handle_s: np.ndarray) -> HourResult:
+        """Offer calls (in priority order) to the agents on shift in one hour; run it.
+
+        Args:
+            start_h: the hour's start time on the run clock.
+            centre_hour: the centre-local hour (selects the shift size).
+            handle_s: handle time of each call in seconds, in priority order.
+
+        Returns:
+            Which calls started before the hour ended, and when.
+        """
+        env = self.env
+        m = int(handle_s.shape[0])
+        result = HourResult(np.zeros(m, dtype=bool), np.full(m, np.nan))
+        if env.now < start_h:
+            env.run(until=start_h)
+        if m == 0:
+            return result
+        end_h = start_h + 1.0
+        queue = deque(range(m))
+        handle_h = handle_s / 3600.0
+        for seat in range(min(self.agents_by_hour.get(centre_hour, 0), self.size)):
+            env.process(self._agent(seat, queue, handle_h, end_h, result))
+        env.run(until=end_h)
+        return result
+
+
+class Post:
+    """Letters in the post: each arrives after its delay (a SimPy timeout)."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.arrived: list[tuple[int, int]] = []  # (account, channel)
+
+    def _deliver(self, account: int, channel: int, delay_h: float) -> Generator[simpy.Event, object, None]:
+        yield self.env.timeout(delay_h)
+        self.arrived.append((account, channel))
+
+    def send(self, accounts: np.ndarray, channel: int, delay_h: float) -> None:
+        """Post one item to each account."""
+        for account in accounts.tolist():
+            self.env.process(self._deliver(account, channel, delay_h))
+
+    def collect(self) -> np.ndarray:
+        """Return (and forget) the accounts whose post has arrived, in arrival order."""
+        arrived = np.array([a for a, _ in self.arrived], dtype=np.int64)
+        self.arrived = []
+        return arrived
+
+
+class Courts:
+    """Legal cases: filed, then judged after a fixed duration (a SimPy timeout each)."""
+
+    def __init__(self, env: simpy.Environment, duration_h: float) -> None:
+        self.env = env
+        self.duration_h = duration_h
+        self.judged: list[int] = []
+
+    def _case(self, account: int) -> Generator[simpy.Event, object, None]:
+        yield self.env.timeout(self.duration_h)
+        self.judged.append(account)
+
+    def file(self, accounts: np.ndarray) -> None:
+        """File one case per account."""
+        for account in accounts.tolist():
+            self.env.process(self._case(account))
+
+    def collect(self) -> np.ndarray:
+        """Return (and forget) the accounts whose cases were judged."""
+        judged = np.array(sorted(self.judged), dtype=np.int64)
+        self.judged = []
+        return judged
+
+
+class FieldTeam:
+    """Field agents: each visit takes a fixed time; visits start at their slot or later."""
+
+    def __init__(self, env: simpy.Environment, agents: int, visit_h: float) -> None:
+        self.env = env
+        self.visit_h = visit_h
+        self.resource = simpy.Resource(env, capacity=max(agents, 1))
+        self.agents = agents
+
+    def _visit(self, i: int, at_h: float, deadline_h: float, started: np.ndarray) -> Generator[simpy.Event, object, None]:
+        yield self.env.timeout(max(at_h - self.env.now, 0.0))
+        with self.resource.request() as request:
+            fired = yield request | self.env.timeout(max(deadline_h - self.env.now, 0.0))
+            if request in fired:  # type: ignore[operator]
+                started[i] = True
+                yield self.env.timeout(self.visit_h)
+
+    def schedule_day(
+        self, day_start_h: float, at_centre_hour: np.ndarray, end_centre_hour: float
+    ) -> np.ndarray:
+        """Schedule the day's visits (in priority order) before the day is run.
+
+        Returns:
+            bool [M], filled in as the run clock passes: the visit started in time.
+        """
+        started = np.zeros(at_centre_hour.shape[0], dtype=bool)
+        if self.agents == 0:
+            return started
+        deadline = day_start_h + end_centre_hour
+        for i, hour in enumerate(at_centre_hour.tolist()):
+            self.env.process(self._visit(i, day_start_h + hour, deadline, started))
+        return started

@@ -1,0 +1,134 @@
+"""The append-only event ledger of a simulated run.
+
+Every fact a KPI needs is an event row; metrics are computed from the ledger only.
+Rows are appended as numpy column batches (one per kind of event and day) and
+concatenated once, so appending costs nothing per account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from collsim.io import atomic_write
+from collsim.vocab import BUCKETS, CHANNELS, OUTCOMES
+
+EVENTS: tuple[str, ...] = (
+    "start",  # the account's state at day 0 (amount = balance)
+    "attempt",  # a contact attempt made (channel, outcome, cost, duration_s)
+    "blocked",  # a planned contact refused by the compliance gate (rule)
+    "overflow",  # a planned contact that did not fit capacity (rule = resource)
+    "payment",  # money received (amount); channel = the contact that triggered it, or none
+    "promise_kept",
+    "promise_broken",
+    "plan_broken",
+    "plan_completed",
+    "cure",  # the account paid its amount due in full and left delinquency
+    "roll",  # the account entered a worse bucket (bucket = new bucket)
+    "charge_off",  # amount = balance written off
+    "legal_filed",
+    "legal_closed",  # judgment: amount recovered is a separate payment event
+    "agent_capacity",  # agent seconds available in a centre hour (duration_s), for utilisation
+)
+EVENT = {name: code for code, name in enumerate(EVENTS)}
+
+COLUMNS: dict[str, type] = {
+    "day": np.int32,
+    "hour": np.int8,
+    "account": np.int64,
+    "event": np.int8,
+    "channel": np.int8,
+    "outcome": np.int8,
+    "amount": np.float64,
+    "cost": np.float64,
+    "duration_s": np.float64,
+    "rule": np.int16,
+    "bucket": np.int8,
+}
+_DEFAULTS = {"hour": -1, "channel": -1, "outcome": -1, "amount": 0.0, "cost": 0.0,
+             "duration_s": 0.0, "rule": -1, "bucket": -1}
+
+
+@dataclass
+class Ledger:
+    """Append-only event columns.
+
+    Attributes:
+        rules: names of the ``rule`` codes (compliance rule ids and resource names).
+    """
+
+    rules: list[str] = field(default_factory=list)
+    _batches: list[dict[str, np.ndarray]] = field(default_factory=list)
+    _frozen: dict[str, np.ndarray] | None = None
+
+    def rule_code(self, name: str) -> int:
+        """Return (adding if new) the code of a rule or resource name."""
+        if name not in self.rules:
+            self.rules.append(name)
+        return self.rules.index(name)
+
+    def append(self, event: str, day: int, account: np.ndarray, **columns: np.ndarray | float | int) -> None:
+        """Append one batch of events of one kind; scalars are broadcast."""
+        account = np.asarray(account, dtype=np.int64)
+        if account.size == 0:
+            return
+        batch = {"day": np.full(account.shape[0], day, dtype=np.int32), "account": account,
+                 "event": np.full(account.shape[0], EVENT[event], dtype=np.int8)}
+        for name, default in _DEFAULTS.items():
+            value = columns.pop(name, default)
+            batch[name] = np.broadcast_to(np.asarray(value, dtype=COLUMNS[name]), account.shape).copy()
+        if columns:
+            raise TypeError(f"unknown ledger columns {sorted(columns)}")
+        self._batches.append(batch)
+        self._frozen = None
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Return all events as concatenated columns (cached until the next append)."""
+        if self._frozen is None:
+            if self._batches:
+                self._frozen = {
+                    name: np.concatenate([b[name] for b in self._batches]) for name in COLUMNS
+                }
+                self._batches = [self._frozen]
+            else:
+                self._frozen = {name: np.zeros(0, dtype=dtype) for name, dtype in COLUMNS.items()}
+        return self._frozen
+
+    def __len__(self) -> int:
+        return int(self.columns()["day"].shape[0])
+
+    def to_table(self, account_id: np.ndarray) -> pa.Table:
+        """Return the ledger as an Arrow table with names instead of codes."""
+        cols = self.columns()
+        epoch = np.datetime64("1970-01-01", "D")
+
+        def names(codes: np.ndarray, table: tuple[str, ...] | list[str], none: str) -> pa.Array:
+            dictionary = pa.array([*table, none])
+            index = np.where(codes < 0, len(table), codes).astype(np.int32)
+            return pa.DictionaryArray.from_arrays(pa.array(index), dictionary)
+
+        return pa.table(
+            {
+                "date": pa.array(epoch + cols["day"].astype("timedelta64[D]")),
+                "local_hour": pa.array(cols["hour"]),
+                "account_id": pa.array(np.asarray(account_id, dtype=object)[cols["account"]], pa.string()),
+                "event": names(cols["event"], EVENTS, ""),
+                "channel": names(cols["channel"], CHANNELS, "none"),
+                "outcome": names(cols["outcome"], OUTCOMES, ""),
+                "amount": pa.array(cols["amount"]),
+                "cost": pa.array(cols["cost"]),
+                "duration_s": pa.array(cols["duration_s"]),
+                "blocked": pa.array(cols["event"] == EVENT["blocked"]),
+                "rule_id": names(cols["rule"], self.rules, ""),
+                "bucket": names(cols["bucket"], BUCKETS, ""),
+            }
+        )
+
+    def write_parquet(self, path: str | Path, account_id: np.ndarray) -> None:
+        """Write the ledger as Parquet, atomically."""
+        table = self.to_table(account_id)
+        atomic_write(path, lambda temp: pq.write_table(table, temp, compression="zstd"))
