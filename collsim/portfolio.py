@@ -103,6 +103,10 @@ class Portfolio:
         """Return a deep copy."""
         return self.take(np.arange(self.n))
 
+    def put(self, index: np.ndarray, rows: Portfolio) -> None:
+        """Overwrite the rows at ``index`` with ``rows`` (same code tables), in place."""
+        _put(self, index, rows, ("products", "timezones"))
+
 
 @dataclass
 class Latent:
@@ -121,6 +125,10 @@ class Latent:
     plan_keep: np.ndarray  # float64
     self_cure_hazard: np.ndarray  # float64, per day at DPD 1
 
+    def put(self, index: np.ndarray, rows: Latent) -> None:
+        """Overwrite the rows at ``index`` with ``rows``, in place."""
+        _put(self, index, rows, ("segments",))
+
     def take(self, index: np.ndarray) -> Latent:
         """Return a new Latent with the rows at ``index``."""
         values = {}
@@ -128,6 +136,16 @@ class Latent:
             value = getattr(self, f.name)
             values[f.name] = value[index] if isinstance(value, np.ndarray) else value
         return Latent(**values)
+
+
+def _put(target: object, index: np.ndarray, rows: object, tables: tuple[str, ...]) -> None:
+    for name in tables:
+        if getattr(target, name) != getattr(rows, name):
+            raise ValueError(f"cannot put rows with different {name}")
+    for f in dataclasses.fields(target):  # type: ignore[arg-type]
+        value = getattr(target, f.name)
+        if isinstance(value, np.ndarray):
+            value[index] = getattr(rows, f.name)
 
 
 def day_number(date: dt.date) -> int:

@@ -26,7 +26,15 @@ from collsim.compliance.window import WINDOW_DAYS, ContactWindow
 from collsim.portfolio import Portfolio, date_of
 from collsim.vocab import CHANNELS, IS_TELEPHONE, IS_TIMED, N_CHANNELS
 
-WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAYS: tuple[str, ...] = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
 N_HOURS = 24
 
 
@@ -55,7 +63,9 @@ class Context:
             rows for triple mode (account axis ``[M]``).
     """
 
-    def __init__(self, portfolio: Portfolio, window: ContactWindow, rows: np.ndarray | None) -> None:
+    def __init__(
+        self, portfolio: Portfolio, window: ContactWindow, rows: np.ndarray | None
+    ) -> None:
         if window.n != portfolio.n:
             raise ValueError(f"contact window has {window.n} accounts, portfolio has {portfolio.n}")
         self.portfolio = portfolio
@@ -115,7 +125,7 @@ class Rule(ABC):
 
     @abstractmethod
     def forbids(self, ctx: Context, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
-        """Return bool, broadcastable with the account axis, ``channel`` and ``hour``: True = forbidden."""
+        """Return bool (True = forbidden), broadcastable with accounts, ``channel``, ``hour``."""
 
     def allowed_hours(self) -> np.ndarray:
         """Return bool [24]: the local hours this rule allows for a timed channel (default all)."""
@@ -125,7 +135,9 @@ class Rule(ABC):
 class HoursRule(Rule):
     """Timed contacts only in slots ``min_hour <= h <= max_hour`` (untimed channels exempt)."""
 
-    def __init__(self, rule_id: str, sentence: str, min_hour: int, max_hour: int, channels: np.ndarray) -> None:
+    def __init__(
+        self, rule_id: str, sentence: str, min_hour: int, max_hour: int, channels: np.ndarray
+    ) -> None:
         super().__init__(rule_id, sentence)
         self.min_hour = min_hour
         self.max_hour = max_hour
@@ -144,9 +156,11 @@ class HoursRule(Rule):
 
 
 class AttemptsCapRule(Rule):
-    """Attempts on a channel group over the last ``days`` local days (to D) >= ``limit`` forbid the group."""
+    """Attempts on a channel group over the last ``days`` days >= ``limit`` forbid the group."""
 
-    def __init__(self, rule_id: str, sentence: str, channels: np.ndarray, days: int, limit: int) -> None:
+    def __init__(
+        self, rule_id: str, sentence: str, channels: np.ndarray, days: int, limit: int
+    ) -> None:
         super().__init__(rule_id, sentence)
         self.channels = channels
         self.days = days
@@ -157,9 +171,11 @@ class AttemptsCapRule(Rule):
 
 
 class ConversationsCapRule(Rule):
-    """Telephone conversations over the last ``days`` local days >= ``limit`` forbid ``channels``."""
+    """Telephone conversations over the last ``days`` days >= ``limit`` forbid ``channels``."""
 
-    def __init__(self, rule_id: str, sentence: str, channels: np.ndarray, days: int, limit: int) -> None:
+    def __init__(
+        self, rule_id: str, sentence: str, channels: np.ndarray, days: int, limit: int
+    ) -> None:
         super().__init__(rule_id, sentence)
         self.channels = channels
         self.days = days
@@ -172,7 +188,9 @@ class ConversationsCapRule(Rule):
 class UnansweredCapRule(Rule):
     """Telephone attempts without a conversation over the last ``days`` days >= ``limit``."""
 
-    def __init__(self, rule_id: str, sentence: str, channels: np.ndarray, days: int, limit: int) -> None:
+    def __init__(
+        self, rule_id: str, sentence: str, channels: np.ndarray, days: int, limit: int
+    ) -> None:
         super().__init__(rule_id, sentence)
         self.channels = channels
         self.days = days
@@ -186,7 +204,9 @@ class UnansweredCapRule(Rule):
 class FlagRule(Rule):
     """An account flag equal to ``value`` forbids the channels set in ``forbidden`` (bool [C])."""
 
-    def __init__(self, rule_id: str, sentence: str, flag: str, value: bool, forbidden: np.ndarray) -> None:
+    def __init__(
+        self, rule_id: str, sentence: str, flag: str, value: bool, forbidden: np.ndarray
+    ) -> None:
         super().__init__(rule_id, sentence)
         self.flag = flag
         self.value = value
@@ -201,7 +221,9 @@ class FlagRule(Rule):
 class FlagMapRule(Rule):
     """Several flags, each forbidding its own channels (e.g. opt-outs)."""
 
-    def __init__(self, rule_id: str, sentence: str, forbidden_by_flag: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self, rule_id: str, sentence: str, forbidden_by_flag: dict[str, np.ndarray]
+    ) -> None:
         super().__init__(rule_id, sentence)
         self.forbidden_by_flag = forbidden_by_flag
 
@@ -225,7 +247,12 @@ class QuietDaysRule(Rule):
     """No contact on ``channels`` on given weekdays or dates (the local date of day D)."""
 
     def __init__(
-        self, rule_id: str, sentence: str, weekdays: frozenset[int], dates: frozenset[dt.date], channels: np.ndarray
+        self,
+        rule_id: str,
+        sentence: str,
+        weekdays: frozenset[int],
+        dates: frozenset[dt.date],
+        channels: np.ndarray,
     ) -> None:
         super().__init__(rule_id, sentence)
         self.weekdays = weekdays

@@ -32,12 +32,30 @@ from collsim.portfolio import FLAG_COLUMNS
 from collsim.vocab import CHANNELS, IS_TELEPHONE, IS_TIMED
 
 ChannelName = Literal[
-    "agent_call", "voice_bot", "sms", "email", "app_push", "letter", "field_visit", "legal",
-    "telephone", "timed", "all",
+    "agent_call",
+    "voice_bot",
+    "sms",
+    "email",
+    "app_push",
+    "letter",
+    "field_visit",
+    "legal",
+    "telephone",
+    "timed",
+    "all",
 ]
 FlagName = Literal[
-    "has_phone", "has_mobile", "has_email", "has_app", "has_address", "consent_autodial",
-    "sms_opt_out", "email_opt_out", "cease_communication", "dispute_open", "hardship_plan",
+    "has_phone",
+    "has_mobile",
+    "has_email",
+    "has_app",
+    "has_address",
+    "consent_autodial",
+    "sms_opt_out",
+    "email_opt_out",
+    "cease_communication",
+    "dispute_open",
+    "hardship_plan",
     "vulnerable",
 ]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -86,7 +104,8 @@ class HoursSpec(_RuleSpec):
         table = channels_table(self.channels)
         sentence = self.sentence or (
             f"Contact by {r.channel_list(table & IS_TIMED)} only in local slots "
-            f"{self.min_hour:02d}:00 to {self.max_hour:02d}:00 (ending by {self.max_hour + 1:02d}:00)."
+            f"{self.min_hour:02d}:00 to {self.max_hour:02d}:00 "
+            f"(ending by {self.max_hour + 1:02d}:00)."
         )
         return r.HoursRule(self.id, sentence, self.min_hour, self.max_hour, table)
 
@@ -107,7 +126,9 @@ class AttemptsCapSpec(_CapSpec):
 
     def build(self) -> r.Rule:
         table = channels_table(self.channels)
-        sentence = self.sentence or f"At most {self.max} {r.channel_list(table)} attempts {self._span()}."
+        sentence = (
+            self.sentence or f"At most {self.max} {r.channel_list(table)} attempts {self._span()}."
+        )
         return r.AttemptsCapRule(self.id, sentence, table, self.days, self.max)
 
 
@@ -119,7 +140,8 @@ class ConversationsCapSpec(_CapSpec):
     def build(self) -> r.Rule:
         table = channels_table(self.channels)
         sentence = self.sentence or (
-            f"No {r.channel_list(table)} once {self.max} telephone conversations took place {self._span()}."
+            f"No {r.channel_list(table)} once {self.max} telephone conversations "
+            f"took place {self._span()}."
         )
         return r.ConversationsCapRule(self.id, sentence, table, self.days, self.max)
 
@@ -132,13 +154,14 @@ class UnansweredCapSpec(_CapSpec):
     def build(self) -> r.Rule:
         table = channels_table(self.channels)
         sentence = self.sentence or (
-            f"No {r.channel_list(table)} once {self.max} unanswered telephone attempts were made {self._span()}."
+            f"No {r.channel_list(table)} once {self.max} unanswered telephone attempts "
+            f"were made {self._span()}."
         )
         return r.UnansweredCapRule(self.id, sentence, table, self.days, self.max)
 
 
 class FlagSpec(_RuleSpec):
-    """An account flag equal to ``value`` forbids channels (``forbid``) or all but some (``allow_only``)."""
+    """A flag equal to ``value`` forbids channels (``forbid``) or all but some (``allow_only``)."""
 
     type: Literal["flag"]
     flag: FlagName
@@ -172,8 +195,11 @@ class FlagMapSpec(_RuleSpec):
     flags: dict[FlagName, tuple[ChannelName, ...]] = Field(min_length=1)
 
     def build(self) -> r.Rule:
-        tables = {flag: channels_table(names) for flag, names in self.flags.items()}
-        sentence = self.sentence or "; ".join(f"{f} forbids {r.channel_list(t)}" for f, t in tables.items()) + "."
+        tables: dict[str, np.ndarray] = {f: channels_table(c) for f, c in self.flags.items()}
+        sentence = (
+            self.sentence
+            or "; ".join(f"{f} forbids {r.channel_list(t)}" for f, t in tables.items()) + "."
+        )
         return r.FlagMapRule(self.id, sentence, tables)
 
 
@@ -185,7 +211,8 @@ class ReachSpec(_RuleSpec):
     def build(self) -> r.Rule:
         sentence = self.sentence or (
             "A channel needs a valid contact point: phone or mobile for calls, mobile for SMS, "
-            "email for email, the app for push, an address for letters, field visits and legal action."
+            "email for email, the app for push, an address for letters, field visits and "
+            "legal action."
         )
         return r.ReachRule(self.id, sentence)
 
@@ -207,7 +234,10 @@ class QuietDaysSpec(_RuleSpec):
     def build(self) -> r.Rule:
         table = channels_table(self.channels)
         days = [d.capitalize() for d in self.weekdays] + [d.isoformat() for d in self.dates]
-        sentence = self.sentence or f"No {r.channel_list(table)} contact on {', '.join(days)} (local date)."
+        sentence = (
+            self.sentence
+            or f"No {r.channel_list(table)} contact on {', '.join(days)} (local date)."
+        )
         weekdays = frozenset(r.WEEKDAYS.index(d) for d in self.weekdays)
         return r.QuietDaysRule(self.id, sentence, weekdays, frozenset(self.dates), table)
 
@@ -223,14 +253,23 @@ class NoteSpec(_RuleSpec):
 
 
 RuleSpec = Annotated[
-    HoursSpec | AttemptsCapSpec | ConversationsCapSpec | UnansweredCapSpec | FlagSpec
-    | FlagMapSpec | ReachSpec | QuietDaysSpec | NoteSpec,
+    HoursSpec
+    | AttemptsCapSpec
+    | ConversationsCapSpec
+    | UnansweredCapSpec
+    | FlagSpec
+    | FlagMapSpec
+    | ReachSpec
+    | QuietDaysSpec
+    | NoteSpec,
     Field(discriminator="type"),
 ]
 
 
 class RuleSetSpec(_Spec):
     """A rule-set file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
     id: str = Field(min_length=1)
     version: str = "1"

@@ -13,6 +13,7 @@ All behavioural randomness comes from :class:`collsim.rng.RunRandom` keyed draws
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -133,6 +134,8 @@ class Simulation:
         self.courts = Courts(self.env, scenario.legal.duration_days * 24.0)
         self.field = FieldTeam(self.env, scenario.sim.field_agents, scenario.sim.field_visit_hours)
         self._resources_cache: dict[tuple[int, ...], Resources] = {}
+        self._snapshot: Snapshot | None = None
+        self._mark = (0, 0.0, 0)
         self._start_events()
 
     # ------------------------------------------------------------------ public
@@ -157,6 +160,26 @@ class Simulation:
             if progress is not None:
                 progress(stats)
         return self.ledger
+
+    def replace_accounts(self, idx: np.ndarray, portfolio: Portfolio, latent: Latent) -> None:
+        """Put new accounts in the rows ``idx`` (for environments with autoreset).
+
+        The rows get the new observable and latent state, a fresh borrower state,
+        an empty contact window and contact summary, and a ``start`` event.
+        """
+        idx = np.asarray(idx, dtype=np.int64)
+        self.portfolio.put(idx, portfolio)
+        self.latent.put(idx, latent)
+        fresh = BorrowerState.initial(idx.size)
+        for f in dataclasses.fields(fresh):
+            getattr(self.state, f.name)[idx] = getattr(fresh, f.name)
+        empty = ContactState.empty(idx.size)
+        for f in dataclasses.fields(empty):
+            getattr(self.contact, f.name)[idx] = getattr(empty, f.name)
+        self.window.attempts[idx] = 0
+        self.window.conversations[idx] = 0
+        self.ledger.append("start", self.day, idx, amount=self.portfolio.balance[idx],
+                           bucket=bucket_of(self.portfolio.dpd[idx]))
 
     def resources(self) -> Resources:
         """The day's resources (cached per set of UTC offsets, i.e. per DST regime)."""
@@ -187,20 +210,34 @@ class Simulation:
         )
 
     def step(self) -> DayStats:
-        """Simulate one day."""
+        """Simulate one day: begin it, let the policy decide, finish it."""
+        snapshot = self.begin_day()
+        return self.finish_day(self.policy.decide(snapshot))
+
+    def begin_day(self) -> Snapshot:
+        """Start the day (post, courts, promises and instalments due); return its Snapshot.
+
+        Environments call this and :meth:`finish_day` instead of :meth:`step`.
+        """
         if self.day > self.first_day:
             self.window.advance(self.day)
             self.model.decay(self.state)
         self._morning()
-        snapshot = self.snapshot()
-        plan = self.policy.decide(snapshot)
+        self._snapshot = self.snapshot()
+        self._mark = (self.ledger.mark(), self._recovered, self._attempts)
+        return self._snapshot
+
+    def finish_day(self, plan: Plan) -> DayStats:
+        """Execute ``plan`` through the gate, the channels and the borrowers; end the day."""
+        if self._snapshot is None:
+            raise RuntimeError("finish_day() called without begin_day()")
+        snapshot, self._snapshot = self._snapshot, None
         self._check_plan(plan)
-        recovered_before = self._recovered
-        attempts_before = self._attempts
         option = self._gate(plan, snapshot)
         self._execute(plan, option, snapshot.resources)
         self._daily_payments()
         self._end_of_day()
+        _, recovered_before, attempts_before = self._mark
         stats = DayStats(
             day=self.day,
             planned=int(plan.contacted().sum()),
@@ -209,6 +246,10 @@ class Simulation:
         )
         self.day += 1
         return stats
+
+    def day_events(self) -> dict[str, np.ndarray]:
+        """The ledger rows of the current (or just finished) day, as columns."""
+        return self.ledger.since(self._mark[0])
 
     def _run_clock(self, until_h: float) -> None:
         """Advance the SimPy clock to ``until_h`` (no-op if already there)."""

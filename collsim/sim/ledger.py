@@ -64,6 +64,7 @@ class Ledger:
     rules: list[str] = field(default_factory=list)
     _batches: list[dict[str, np.ndarray]] = field(default_factory=list)
     _frozen: dict[str, np.ndarray] | None = None
+    _rows: int = 0
 
     def rule_code(self, name: str) -> int:
         """Return (adding if new) the code of a rule or resource name."""
@@ -85,6 +86,30 @@ class Ledger:
             raise TypeError(f"unknown ledger columns {sorted(columns)}")
         self._batches.append(batch)
         self._frozen = None
+        self._rows += int(account.shape[0])
+
+    def mark(self) -> int:
+        """Return the number of rows so far (a bookmark for :meth:`since`)."""
+        return self._rows
+
+    def since(self, mark: int) -> dict[str, np.ndarray]:
+        """Return the rows appended after ``mark`` as columns (without touching older rows)."""
+        parts, start = [], 0
+        for batch in self._batches:
+            size = int(batch["day"].shape[0])
+            if start + size > mark:
+                offset = max(mark - start, 0)
+                parts.append({name: col[offset:] for name, col in batch.items()})
+            start += size
+        if not parts:
+            return {name: np.zeros(0, dtype=dtype) for name, dtype in COLUMNS.items()}
+        return {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
+
+    def clear(self) -> None:
+        """Forget all rows (rule names are kept); for long-running environments."""
+        self._batches = []
+        self._frozen = None
+        self._rows = 0
 
     def columns(self) -> dict[str, np.ndarray]:
         """Return all events as concatenated columns (cached until the next append)."""

@@ -1,0 +1,238 @@
+"""Rule sets: ordered rules loaded from YAML; the mask, first-violation and explain engine."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pydantic
+import yaml
+
+from collsim.compliance.rules import Context, Rule
+from collsim.compliance.spec import RuleSetSpec
+from collsim.compliance.window import ContactWindow
+from collsim.portfolio import Portfolio
+from collsim.vocab import N_CHANNELS
+
+_BUNDLED_PACKAGE = "collsim.compliance"
+_BUNDLED_DIR = "rulesets"
+
+
+class RulesetError(ValueError):
+    """A rule-set file is missing, unreadable or invalid (the message names file and key)."""
+
+
+class RuleSet:
+    """An ordered list of rules applied on a local day.
+
+    Attributes:
+        id: rule-set id (e.g. ``us_reg_f``).
+        version: rule-set version string.
+        rule_ids: the rule ids, in evaluation order (``first_violation`` indexes this).
+        allowed_hours: int array of local hours allowed by every hours rule.
+    """
+
+    def __init__(self, id: str, version: str, rules: list[Rule], description: str = "") -> None:
+        ids = [rule.rule_id for rule in rules]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise RulesetError(f"rule set {id!r}: duplicate rule ids {', '.join(duplicates)}")
+        self.id = id
+        self.version = version
+        self.description = description
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self.rule_ids: tuple[str, ...] = tuple(ids)
+        hours = np.ones(24, dtype=bool)
+        for rule in rules:
+            hours &= rule.allowed_hours()
+        self.allowed_hours: np.ndarray = np.flatnonzero(hours)
+
+    def __repr__(self) -> str:
+        return f"RuleSet(id={self.id!r}, version={self.version!r}, rules={len(self.rules)})"
+
+    def mask(
+        self, portfolio: Portfolio, window: ContactWindow, slot_hours: np.ndarray
+    ) -> np.ndarray:
+        """Return bool [N, C, S]: contact allowed on day ``window.day`` by every rule.
+
+        Untimed channels (letter, legal) get the same value in every slot column.
+
+        Args:
+            portfolio: the N accounts.
+            window: contact counts ending on the day planned.
+            slot_hours: int [S] local slot start hours.
+        """
+        slot_hours = np.asarray(slot_hours, dtype=np.int64)
+        ctx = Context(portfolio, window, rows=None)
+        channel = np.arange(N_CHANNELS).reshape(1, N_CHANNELS, 1)
+        hour = slot_hours.reshape(1, 1, -1)
+        shape = (portfolio.n, N_CHANNELS, slot_hours.shape[0])
+        by_axes: dict[tuple[bool, ...], np.ndarray] = {}
+        for rule in self.rules:
+            forbid = np.asarray(rule.forbids(ctx, channel, hour), dtype=bool)
+            forbid = forbid.reshape((1,) * (3 - forbid.ndim) + forbid.shape)
+            axes = tuple(size != 1 for size in forbid.shape)
+            by_axes[axes] = forbid if axes not in by_axes else by_axes[axes] | forbid
+        forbidden = _combine(list(by_axes.values()), shape)
+        return np.logical_not(forbidden, out=forbidden)
+
+    def forbid_matrix(
+        self,
+        portfolio: Portfolio,
+        window: ContactWindow,
+        account: np.ndarray,
+        channel: np.ndarray,
+        slot_hour: np.ndarray,
+    ) -> np.ndarray:
+        """Return bool [R, M]: whether rule r forbids contact triple m."""
+        account = np.asarray(account, dtype=np.int64).reshape(-1)
+        channel = np.asarray(channel, dtype=np.int64).reshape(-1)
+        hour = np.asarray(slot_hour, dtype=np.int64).reshape(-1)
+        if not account.shape == channel.shape == hour.shape:
+            raise ValueError("account, channel and slot_hour must have the same length")
+        if channel.size and (channel.min() < 0 or channel.max() >= N_CHANNELS):
+            raise ValueError("channel codes must be 0..7 (no contact has no rules)")
+        result = np.zeros((len(self.rules), account.shape[0]), dtype=bool)
+        if account.size == 0:
+            return result
+        ctx = Context(portfolio, window, rows=account)
+        for r, rule in enumerate(self.rules):
+            result[r] = np.broadcast_to(rule.forbids(ctx, channel, hour), account.shape)
+        return result
+
+    def first_violation(
+        self,
+        portfolio: Portfolio,
+        window: ContactWindow,
+        account: np.ndarray,
+        channel: np.ndarray,
+        slot_hour: np.ndarray,
+    ) -> np.ndarray:
+        """Return int16 [M]: index into ``rule_ids`` of the first rule forbidding each triple.
+
+        -1 means allowed.
+
+        Args:
+            portfolio: the accounts.
+            window: contact counts ending on day D, including attempts recorded today.
+            account: int [M] account rows.
+            channel: int [M] channel codes (0..7).
+            slot_hour: int [M] local slot start hours (-1 for untimed channels).
+        """
+        forbid = self.forbid_matrix(portfolio, window, account, channel, slot_hour)
+        if forbid.shape[0] == 0:
+            return np.full(forbid.shape[1], -1, dtype=np.int16)
+        first = np.argmax(forbid, axis=0)
+        return np.where(forbid.any(axis=0), first, -1).astype(np.int16)
+
+    def explain(
+        self,
+        portfolio: Portfolio,
+        window: ContactWindow,
+        account: int,
+        channel: int,
+        slot_hour: int,
+    ) -> list[tuple[str, str]]:
+        """Return ``(rule_id, sentence)`` of every rule forbidding one contact (``[]``: allowed)."""
+        forbid = self.forbid_matrix(
+            portfolio, window, np.array([account]), np.array([channel]), np.array([slot_hour])
+        )
+        return [
+            (self.rules[r].rule_id, self.rules[r].sentence) for r in np.flatnonzero(forbid[:, 0])
+        ]
+
+    def describe(self) -> list[tuple[str, str]]:
+        """Return ``(rule_id, sentence)`` of every rule, in order (for documentation)."""
+        return [(rule.rule_id, rule.sentence) for rule in self.rules]
+
+
+def _combine(parts: list[np.ndarray], shape: tuple[int, int, int]) -> np.ndarray:
+    """OR broadcastable bool arrays into a new array of ``shape`` (smallest first)."""
+    parts = sorted(parts, key=lambda a: a.size)
+    if not parts:
+        return np.zeros(shape, dtype=bool)
+    total = parts[0]
+    for part in parts[1:]:
+        total = total | part
+    if total.shape != shape:
+        total = np.broadcast_to(total, shape).copy()
+    elif len(parts) == 1:
+        total = total.copy()
+    return total
+
+
+def bundled_rulesets() -> list[str]:
+    """Return the names of the bundled rule sets (e.g. ``us_reg_f``, ``cn_gbt45251``)."""
+    folder = resources.files(_BUNDLED_PACKAGE).joinpath(_BUNDLED_DIR)
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _bundled_path(name: str) -> Path:
+    return Path(str(resources.files(_BUNDLED_PACKAGE).joinpath(_BUNDLED_DIR, f"{name}.yaml")))
+
+
+def _resolve(name_or_path: str | Path, base: Path | None) -> Path:
+    text = str(name_or_path)
+    if isinstance(name_or_path, str) and text in bundled_rulesets():
+        return _bundled_path(text)
+    path = Path(text)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    if not path.is_file():
+        known = ", ".join(bundled_rulesets())
+        raise RulesetError(f"{text}: no such rule-set file and not a bundled rule set ({known})")
+    return path
+
+
+def _read_spec(path: Path) -> RuleSetSpec:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulesetError(f"{path}: cannot read rule set: {exc}") from None
+    if not isinstance(data, dict):
+        raise RulesetError(f"{path}: a rule set must be a YAML mapping")
+    try:
+        return RuleSetSpec.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise RulesetError(f"{path}: {problems}") from None
+
+
+def _load_rules(path: Path, seen: tuple[Path, ...]) -> tuple[RuleSetSpec, list[Rule]]:
+    if path.resolve() in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path.resolve()))
+        raise RulesetError(f"{path}: 'extends' forms a cycle: {chain}")
+    spec = _read_spec(path)
+    rules: list[Rule] = []
+    if spec.extends is not None:
+        try:
+            parent = _resolve(spec.extends, path.parent)
+        except RulesetError as exc:
+            raise RulesetError(f"{path}: extends: {exc}") from None
+        _, rules = _load_rules(parent, (*seen, path.resolve()))
+    for index, rule_spec in enumerate(spec.rules):
+        try:
+            rules.append(rule_spec.build())
+        except ValueError as exc:
+            raise RulesetError(f"{path}: rules.{index}: {exc}") from None
+    return spec, rules
+
+
+def load_ruleset(name_or_yaml_path: str | Path) -> RuleSet:
+    """Load a bundled rule set by name (``us_reg_f``, ``cn_gbt45251``) or a YAML file.
+
+    A file may ``extends:`` a bundled name or another file (relative to itself); its
+    rules are appended after the parent's.
+
+    Raises:
+        RulesetError: the file is missing or invalid (the message names file and key).
+    """
+    path = _resolve(name_or_yaml_path, None)
+    spec, rules = _load_rules(path, ())
+    try:
+        return RuleSet(spec.id, spec.version, rules, spec.description)
+    except RulesetError as exc:
+        raise RulesetError(f"{path}: {exc}") from None

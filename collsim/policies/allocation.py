@@ -1,0 +1,797 @@
+"""Optimal daily allocation of contact options under capacity and budgets.
+
+Each account gets at most one option ``k = channel * S + slot_index`` (or no contact,
+``-1``).  Option ``k`` uses one unit of resource ``resource_of[k]`` (an agent
+pool-hour, a channel's daily budget; ``-1`` = unlimited).  Maximising the total value
+of chosen options subject to per-resource capacities is a transportation problem
+(accounts → resources); :func:`allocate` solves it exactly with OR-Tools min-cost
+flow.  :func:`allocate_with_budget` adds a daily money budget over all channels, a
+side constraint the flow structure cannot carry, by Lagrangian relaxation.
+
+Extensions to the ``SCHEMAS.md`` contract (both optional, both keyword-compatible):
+
+* ``resource_of`` may be int ``[G, K]`` together with ``group`` int ``[N]``: the
+  resource an option uses depends on the account's group.  Typical groups are time
+  zones (agent pool-hours are counted in the centre's zone, so the local 09:00 call
+  of a Pacific account uses another pool-hour than a Eastern one; this is
+  :attr:`collsim.plan.Resources.resource_by_zone` with ``group = timezone``).
+* **Caps per region** (e.g. field visits per region and day) are extra resources:
+  give each region its own resource id for the field-visit options, make
+  ``group`` the (zone, region) pair encoded as one integer (``zone * n_regions +
+  region``) and build ``resource_of[G, K]`` so that row ``g`` maps field-visit
+  options to the region's resource and every other option as for its zone.  Any
+  cap that is "at most c_r units of option set O_r among accounts of set A_r", with
+  the sets nested in a group structure such that each (account, option) uses at
+  most one capped resource, fits the same way.  Caps that overlap (one option using
+  two capped resources, like a money budget) do not fit the transportation
+  structure; the money budget is handled by :func:`allocate_with_budget`.
+
+Method of :func:`allocate` (all steps exact):
+
+1. *Reduce.*  Per account, only the best allowed option with positive value per
+   resource matters, and the single best over all unlimited options ("base").  This
+   is a numpy argmax per (group, resource) column block, in row chunks.
+2. *Incremental values.*  An account always gets at least its base; a resource
+   option is worth only its excess over the base.  Accounts with no positive excess
+   are decided without the flow.
+3. *Non-binding resources.*  If the number of accounts with a positive excess on
+   resource r is ≤ its capacity, r can never bind: it is merged into the base
+   (treated as unlimited) and step 2 is repeated until no resource is dropped.
+4. *Top-C pruning.*  In some optimal solution, resource r only serves accounts
+   among its ``cap_r + Σ_{r'≠r} min(cap_r', demand_r')`` best arcs (if it served
+   another, a better-ranked account is idle and can take its place); other arcs
+   are dropped.
+5. *Flow.*  Accounts with arcs left → resources → sink, plus a source → sink bypass,
+   with costs ``-round(excess * scale)`` solved by ``SimpleMinCostFlow``.
+
+Ties and determinism: the output is a deterministic function of the input (no
+randomness, single-threaded solver).  Among equally valued options of one account
+that use the same resource (or both none), the lower option index wins; an account
+never uses a scarce resource when an option of equal value needs none, nor a
+binding resource when a non-binding one gives equal value.  Among equally good
+accounts at a pruning threshold the lower account index is kept.  Ties the flow
+itself has to break (several optimal assignments of equal total value) are broken by
+the solver's deterministic order, not by a documented rule.
+
+Precision: excesses are scaled to integers with ``scale = M / max_excess`` where
+``M = min(2**53, 2**61 // (nodes + 1))`` (OR-Tools multiplies costs by ``nodes + 1``
+internally; this keeps every intermediate in int64).  The chosen solution's total
+value is within ``n_flow_accounts / scale`` of the optimum, i.e. a relative loss
+below ``n_flow_accounts / M`` of the largest excess (≤ 1e-12 for a 1M-account
+instance with typical value spreads; the returned objective is always recomputed in
+floating point from the original values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+
+__all__ = ["AllocationResult", "allocate", "allocate_with_budget"]
+
+_CHUNK = 1 << 15
+"""Rows processed at once by the reductions (bounds temporary memory)."""
+
+_EXACT_LP_MAX_VARS = 200_000
+"""``allocate_with_budget`` computes the exact LP bound up to this many variables."""
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class AllocationResult:
+    """Result of :func:`allocate_with_budget`.
+
+    Attributes:
+        choice: int64 [N], chosen option or -1.
+        objective: total value of the chosen options.
+        lp_bound: an upper bound on the optimum: the LP relaxation's optimum when
+            ``bound_method == "lp"`` (exact, HiGHS), the best Lagrangian dual value
+            ``min_λ flow(λ) + λ·budget`` found when ``"lagrangian"`` (≥ the LP
+            optimum, equal in the limit since the flow polytope is integral), or the
+            unbudgeted optimum when ``"unbudgeted"`` (the budget does not bind).
+        gap: ``(lp_bound - objective) / max(|lp_bound|, 1e-12)``, clipped at 0.
+        price: the final Lagrange multiplier λ of the budget (value per money unit).
+        iterations: number of flow solves.
+        spend: money cost of the chosen options.
+        bound_method: ``"lp"``, ``"lagrangian"`` or ``"unbudgeted"``.
+    """
+
+    choice: np.ndarray
+    objective: float
+    lp_bound: float
+    gap: float
+    price: float
+    iterations: int
+    spend: float = 0.0
+    bound_method: str = "lp"
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """Validated inputs; ``res`` is always [G, K] and ``group`` always [N]."""
+
+    value: np.ndarray
+    mask: np.ndarray
+    res: np.ndarray
+    group: np.ndarray
+    capacity: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.value.shape[0])
+
+    @property
+    def k(self) -> int:
+        return int(self.value.shape[1])
+
+    @property
+    def r(self) -> int:
+        return int(self.capacity.shape[0])
+
+    def resource_of_choice(self, choice: np.ndarray) -> np.ndarray:
+        """Return the resource used by each account's choice (-1: none or unlimited)."""
+        safe = np.maximum(choice, 0)
+        return np.where(choice >= 0, self.res[self.group, safe], -1)
+
+
+def _validate(
+    value: np.ndarray,
+    mask: np.ndarray,
+    resource_of: np.ndarray,
+    capacity: np.ndarray,
+    group: np.ndarray | None,
+) -> _Problem:
+    """Check shapes, dtypes and ranges; raise ValueError naming the bad argument."""
+    value = np.asarray(value)
+    mask = np.asarray(mask)
+    resource_of = np.asarray(resource_of)
+    capacity = np.asarray(capacity)
+    if value.ndim != 2:
+        raise ValueError(f"value must be 2-D [N, K]; got shape {value.shape}")
+    if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+        raise ValueError(f"value must be a real numeric array; got dtype {value.dtype}")
+    n, k = value.shape
+    if mask.shape != (n, k):
+        raise ValueError(f"mask must have the shape of value {(n, k)}; got {mask.shape}")
+    if mask.dtype != np.bool_:
+        raise ValueError(f"mask must be bool; got dtype {mask.dtype}")
+    if capacity.ndim != 1:
+        raise ValueError(f"capacity must be 1-D [R]; got shape {capacity.shape}")
+    if capacity.size and not (
+        np.issubdtype(capacity.dtype, np.integer)
+        or (
+            np.issubdtype(capacity.dtype, np.floating)
+            and np.all(np.isfinite(capacity))
+            and np.all(capacity == np.round(capacity))
+        )
+    ):
+        raise ValueError(f"capacity must hold integers; got dtype {capacity.dtype}")
+    capacity = capacity.astype(np.int64)
+    if np.any(capacity < 0):
+        bad = int(np.flatnonzero(capacity < 0)[0])
+        raise ValueError(f"capacity must be >= 0; capacity[{bad}] = {capacity[bad]}")
+    n_res = int(capacity.shape[0])
+    if resource_of.size and not np.issubdtype(resource_of.dtype, np.integer):
+        raise ValueError(f"resource_of must be integer; got dtype {resource_of.dtype}")
+    if resource_of.ndim == 1:
+        if resource_of.shape != (k,):
+            raise ValueError(f"resource_of must be [K={k}] or [G, K={k}]; got {resource_of.shape}")
+        if group is not None:
+            raise ValueError("group is only used with a 2-D resource_of [G, K]")
+        res = resource_of.reshape(1, k).astype(np.int64)
+        grp = np.zeros(n, dtype=np.int64)
+    elif resource_of.ndim == 2:
+        if resource_of.shape[1] != k or resource_of.shape[0] < 1:
+            raise ValueError(f"resource_of must be [G>=1, K={k}]; got {resource_of.shape}")
+        if group is None:
+            raise ValueError("a 2-D resource_of [G, K] needs group int [N]")
+        grp = np.asarray(group)
+        if grp.shape != (n,):
+            raise ValueError(f"group must be [N={n}]; got shape {grp.shape}")
+        if grp.size and not np.issubdtype(grp.dtype, np.integer):
+            raise ValueError(f"group must be integer; got dtype {grp.dtype}")
+        grp = grp.astype(np.int64)
+        n_groups = resource_of.shape[0]
+        if grp.size and (grp.min() < 0 or grp.max() >= n_groups):
+            bad = int(np.flatnonzero((grp < 0) | (grp >= n_groups))[0])
+            raise ValueError(f"group[{bad}] = {grp[bad]} is outside [0, {n_groups})")
+        res = resource_of.astype(np.int64)
+    else:
+        raise ValueError(f"resource_of must be 1-D [K] or 2-D [G, K]; got {resource_of.shape}")
+    if res.size and (res.min() < -1 or res.max() >= n_res):
+        bad = np.argwhere((res < -1) | (res >= n_res))[0]
+        where = f"[{bad[1]}]" if resource_of.ndim == 1 else f"[{bad[0]}, {bad[1]}]"
+        raise ValueError(
+            f"resource_of{where} = {res[bad[0], bad[1]]} is outside [-1, R={n_res})"
+        )
+    return _Problem(value=value, mask=mask, res=res, group=grp, capacity=capacity)
+
+
+def _check_finite_allowed(value: np.ndarray, mask: np.ndarray, row0: int) -> None:
+    """Raise if an allowed (unmasked) entry of a value chunk is NaN or infinite."""
+    bad = mask & ~np.isfinite(value)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"value has {int(bad.sum())}+ non-finite allowed entries, "
+            f"first value[{row0 + i}, {j}] = {value[i, j]}"
+        )
+
+
+# ----------------------------------------------------------------------------- reduction
+
+# A layout says, per group, which output column ("slot") each block of input columns
+# reduces to: layout[g] = [(slot, cols), ...].
+_Layout = list[list[tuple[int, np.ndarray]]]
+_Source = Callable[[np.ndarray | slice], np.ndarray]
+
+
+def _layout_by_key(keys: np.ndarray) -> _Layout:
+    """Return per-group blocks of columns sharing a key; keys int [G, M], -1 = skip."""
+    layout: _Layout = []
+    for row in keys:
+        blocks = []
+        for key in np.unique(row):
+            if key >= 0:
+                blocks.append((int(key), np.flatnonzero(row == key)))
+        layout.append(blocks)
+    return layout
+
+
+def _reduce(
+    source: _Source, group: np.ndarray, layout: _Layout, n_out: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax per account over each block of columns.
+
+    Args:
+        source: returns the float64 scores of the given rows (-inf = not allowed).
+        group: int [N] group of each account.
+        layout: column blocks per group.
+        n_out: number of output slots.
+
+    Returns:
+        (best [N, n_out] float64, -inf if none; arg [N, n_out] int32 column, -1 if none).
+        Ties go to the lowest column.
+    """
+    n = int(group.shape[0])
+    best = np.full((n, n_out), -np.inf)
+    arg = np.full((n, n_out), -1, dtype=np.int32)
+    if n == 0:
+        return best, arg
+    if len(layout) == 1:
+        parts: list[tuple[int, np.ndarray | None]] = [(0, None)]
+    else:
+        order = np.argsort(group, kind="stable")
+        bounds = np.searchsorted(group[order], np.arange(len(layout) + 1))
+        parts = [
+            (g, order[bounds[g] : bounds[g + 1]])
+            for g in range(len(layout))
+            if bounds[g + 1] > bounds[g]
+        ]
+    for g, rows in parts:
+        size = n if rows is None else int(rows.shape[0])
+        for lo in range(0, size, _CHUNK):
+            hi = min(lo + _CHUNK, size)
+            idx: np.ndarray | slice = slice(lo, hi) if rows is None else rows[lo:hi]
+            w = source(idx)
+            span = np.arange(hi - lo)
+            for slot, cols in layout[g]:
+                block = w[:, cols]
+                a = np.argmax(block, axis=1)
+                best[idx, slot] = block[span, a]
+                arg[idx, slot] = np.where(block[span, a] > -np.inf, cols[a], -1)
+    return best, arg
+
+
+def _value_source(problem: _Problem) -> _Source:
+    """Scores for :func:`_reduce`: allowed positive values, else -inf."""
+
+    def source(idx: np.ndarray | slice) -> np.ndarray:
+        v = np.asarray(problem.value[idx], dtype=np.float64)
+        m = problem.mask[idx]
+        _check_finite_allowed(v, m, idx.start if isinstance(idx, slice) else 0)
+        return np.where(m & (v > 0), v, -np.inf)
+
+    return source
+
+
+# ----------------------------------------------------------------------------- exact flow
+
+
+def _solve_reduced(
+    base_val: np.ndarray,
+    base_opt: np.ndarray,
+    best_val: np.ndarray,
+    best_opt: np.ndarray,
+    capacity: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """Solve the reduced transportation problem exactly.
+
+    Args:
+        base_val: float [N], value of the best unlimited option (-inf if none).
+        base_opt: int [N], that option (-1 if none).
+        best_val: float [N, R], value of the best option per resource (-inf if none).
+        best_opt: int [N, R], that option (-1 if none).
+        capacity: int64 [R].
+
+    Returns:
+        (choice, slack): int64 [N] chosen option or -1, and a bound on the value lost
+        to integer rounding of the costs (the optimum is ≤ the choice's value + slack).
+    """
+    # Data: every account has at least its base (no contact = 0).
+    n = int(base_val.shape[0])
+    has_base = base_val > 0
+    base = np.where(has_base, base_val, 0.0)
+    choice = np.where(has_base, base_opt, -1).astype(np.int64)
+    active = np.flatnonzero(capacity > 0)
+
+    # Drop non-binding resources until a fixed point: they act as unlimited.
+    while active.size:
+        excess = best_val[:, active] - base[:, None]
+        demand = np.count_nonzero(excess > 0, axis=0)
+        free = demand <= capacity[active]
+        if not free.any():
+            break
+        cols = active[free]
+        cand = best_val[:, cols]
+        j = np.argmax(cand, axis=1)
+        top = cand[np.arange(n), j]
+        better = top > base
+        base = np.where(better, top, base)
+        choice = np.where(better, best_opt[np.arange(n), cols[j]], choice)
+        active = active[~free]
+    if active.size == 0:
+        return choice, 0.0
+
+    # Variables: arcs (account, binding resource) with positive excess.
+    excess = best_val[:, active] - base[:, None]
+    arc = excess > 0
+    demand = np.count_nonzero(arc, axis=0)
+    cap = np.minimum(capacity[active], demand)
+    total = int(cap.sum())
+    for a in range(active.size):  # top-C pruning, one binding resource at a time
+        keep = int(capacity[active[a]]) + total - int(cap[a])
+        if demand[a] <= keep:
+            continue
+        rows = np.flatnonzero(arc[:, a])
+        vals = excess[rows, a]
+        threshold = -np.partition(-vals, keep - 1)[keep - 1]
+        tied = rows[vals == threshold]
+        n_tied = keep - int(np.count_nonzero(vals > threshold))
+        arc[rows[vals < threshold], a] = False
+        arc[tied[n_tied:], a] = False  # rows are ascending: lower index kept
+    accounts = np.flatnonzero(arc.any(axis=1))
+    if accounts.size == 0:
+        return choice, 0.0
+    acc_pos, res_pos = np.nonzero(arc[accounts])
+    gain = excess[accounts[acc_pos], res_pos]
+
+    # Integer costs: the largest gain maps to M (see module docstring).
+    n_acc, n_act = int(accounts.size), int(active.size)
+    n_nodes = 2 + n_act + n_acc
+    big = min(2.0**53, float(2**61 // (n_nodes + 1)))
+    scale = big / float(gain.max())
+    cost = -np.rint(gain * scale).astype(np.int64)
+
+    # Constraints as a network: source 0, sink 1, resources 2.., accounts 2+n_act..
+    source, sink = 0, 1
+    acc_node = (2 + n_act + np.arange(n_acc)).astype(np.int32)
+    res_node = (2 + np.arange(n_act)).astype(np.int32)
+    tails = np.concatenate(
+        [np.zeros(n_acc, np.int32), acc_node[acc_pos], res_node, np.array([source], np.int32)]
+    )
+    heads = np.concatenate(
+        [acc_node, res_node[res_pos], np.full(n_act, sink, np.int32), np.array([sink], np.int32)]
+    )
+    caps = np.concatenate(
+        [np.ones(n_acc + acc_pos.size, np.int64), cap.astype(np.int64), np.array([n_acc])]
+    )
+    costs = np.concatenate([np.zeros(n_acc, np.int64), cost, np.zeros(n_act + 1, np.int64)])
+
+    # Objective and solve: minimise the sum of -gain * scale.
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    arcs = smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    smcf.set_nodes_supplies(
+        np.array([source, sink], np.int32), np.array([n_acc, -n_acc], np.int64)
+    )
+    status = smcf.solve()
+    if status != smcf.OPTIMAL:
+        raise RuntimeError(f"min-cost flow failed with status {status}")
+
+    # Read the solution: account → resource arcs that carry flow.
+    flow = np.asarray(smcf.flows(np.asarray(arcs)[n_acc : n_acc + acc_pos.size]))
+    used = flow > 0
+    rows = accounts[acc_pos[used]]
+    choice[rows] = best_opt[rows, active[res_pos[used]]]
+    return choice, n_acc / scale
+
+
+def _split_unlimited(
+    best: np.ndarray, arg: np.ndarray, n_res: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split reduced columns [N, R+1] into (base_val, base_opt, best_val, best_opt)."""
+    return best[:, n_res], arg[:, n_res], best[:, :n_res], arg[:, :n_res]
+
+
+# ----------------------------------------------------------------------------- allocate
+
+
+def allocate(
+    value: np.ndarray,
+    mask: np.ndarray,
+    resource_of: np.ndarray,
+    capacity: np.ndarray,
+    *,
+    group: np.ndarray | None = None,
+) -> np.ndarray:
+    """Choose at most one option per account, maximising total value under capacity.
+
+    Args:
+        value: float [N, K], net value of option k for account n over no contact.
+            Entries where ``mask`` is False are ignored (they may be NaN); allowed
+            entries must be finite.  Options with value ≤ 0 are never chosen.
+        mask: bool [N, K], option allowed.
+        resource_of: int [K] (or [G, K] with ``group``), the resource option k uses one
+            unit of; -1 = none (unlimited).
+        capacity: int [R], units of each resource (≥ 0).
+        group: int [N] in [0, G), the row of a 2-D ``resource_of`` that applies to
+            each account (e.g. its time zone).  Only with a 2-D ``resource_of``.
+
+    Returns:
+        int64 [N]: the chosen option of each account, or -1 for no contact.  The
+        choice is optimal (see the module docstring for ties and precision).
+
+    Raises:
+        ValueError: wrong shape or dtype, non-finite allowed value, negative capacity,
+            resource or group index out of range.
+    """
+    problem = _validate(value, mask, resource_of, capacity, group)
+    n_res = problem.r
+    if problem.n == 0 or problem.k == 0:
+        return np.full(problem.n, -1, dtype=np.int64)
+    keys = np.where(problem.res < 0, n_res, problem.res)  # unlimited → slot R
+    best, arg = _reduce(_value_source(problem), problem.group, _layout_by_key(keys), n_res + 1)
+    return _solve_reduced(*_split_unlimited(best, arg, n_res), problem.capacity)[0]
+
+
+# ----------------------------------------------------------------------------- budget
+
+
+@dataclass(frozen=True)
+class _Classes:
+    """Per account, the best option of each (resource, cost) class.
+
+    Within a class the best option is the same for every price λ, so the Lagrangian
+    loop works on J classes instead of K options.
+    """
+
+    val: np.ndarray  # float [N, J], -inf if none
+    opt: np.ndarray  # int32 [N, J], -1 if none
+    cost: np.ndarray  # float [N, J]
+    layout: _Layout  # per group: (resource slot, class columns); unlimited = slot R
+    option_cost: np.ndarray  # float [K] or [N, K], the money cost of each option
+
+    def cost_of(self, rows: np.ndarray, options: np.ndarray) -> np.ndarray:
+        """Money cost of option ``options[i]`` for account ``rows[i]``."""
+        if self.option_cost.ndim == 1:
+            return self.option_cost[options]
+        return self.option_cost[rows, options]
+
+
+def _build_classes(problem: _Problem, cost: np.ndarray) -> _Classes:
+    """Group options by (resource, cost) per group and reduce values to classes."""
+    n_res, k = problem.r, problem.k
+    if cost.ndim == 2:  # per-account costs: every option is its own class
+        res_of_class = np.where(problem.res < 0, n_res, problem.res)
+        layout = _layout_by_key(res_of_class)
+        opt = np.broadcast_to(np.arange(k, dtype=np.int32), (problem.n, k))
+        src = _value_source(problem)
+        val = np.empty((problem.n, k))
+        for lo in range(0, problem.n, _CHUNK):
+            val[lo : lo + _CHUNK] = src(slice(lo, lo + _CHUNK))
+        opt = np.where(val > -np.inf, opt, -1).astype(np.int32)
+        return _Classes(val=val, opt=opt, cost=cost, layout=layout, option_cost=cost)
+
+    # Classes: unique (resource, cost) pairs of each group.
+    n_groups = problem.res.shape[0]
+    class_of = np.empty((n_groups, k), dtype=np.int64)
+    class_res: list[np.ndarray] = []
+    class_cost: list[np.ndarray] = []
+    for g in range(n_groups):
+        pairs = np.stack([problem.res[g].astype(np.float64), cost], axis=1)
+        uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+        class_of[g] = inverse.ravel()
+        class_res.append(uniq[:, 0].astype(np.int64))
+        class_cost.append(uniq[:, 1])
+    n_cls = max(c.size for c in class_res)
+    cost_table = np.zeros((n_groups, n_cls))
+    res_table = np.full((n_groups, n_cls), -1, dtype=np.int64)
+    for g in range(n_groups):
+        m = class_res[g].size
+        cost_table[g, :m] = class_cost[g]
+        res_table[g, :m] = np.where(class_res[g] < 0, n_res, class_res[g])
+    val, opt = _reduce(_value_source(problem), problem.group, _layout_by_key(class_of), n_cls)
+    return _Classes(
+        val=val,
+        opt=opt,
+        cost=cost_table[problem.group],
+        layout=_layout_by_key(res_table),
+        option_cost=cost,
+    )
+
+
+def _solve_priced(
+    problem: _Problem, classes: _Classes, price: float
+) -> tuple[np.ndarray, float, float, float]:
+    """Exact allocation for value − price·cost.
+
+    Returns:
+        (choice, priced flow value Σ(value − price·cost), spend, rounding slack).
+    """
+
+    def source(idx: np.ndarray | slice) -> np.ndarray:
+        adj = classes.val[idx] - price * classes.cost[idx]
+        return np.where(adj > 0, adj, -np.inf)
+
+    best, arg = _reduce(source, problem.group, classes.layout, problem.r + 1)
+    # arg holds class columns; map them to options.
+    has = arg >= 0
+    opt = np.full(arg.shape, -1, dtype=np.int32)
+    opt[has] = classes.opt[np.nonzero(has)[0], arg[has]]
+    choice, slack = _solve_reduced(*_split_unlimited(best, opt, problem.r), problem.capacity)
+    value, spend = _totals(problem, classes, choice)
+    return choice, value - price * spend, spend, slack
+
+
+def _totals(problem: _Problem, classes: _Classes, choice: np.ndarray) -> tuple[float, float]:
+    """Return (total value, total money spend) of a choice."""
+    chosen = np.flatnonzero(choice >= 0)
+    value = float(np.asarray(problem.value[chosen, choice[chosen]], np.float64).sum())
+    return value, float(_choice_cost(classes, choice).sum())
+
+
+def _choice_cost(classes: _Classes, choice: np.ndarray) -> np.ndarray:
+    """Money cost of each account's choice (0 for no contact)."""
+    chosen = np.flatnonzero(choice >= 0)
+    out = np.zeros(choice.shape[0])
+    out[chosen] = classes.cost_of(chosen, choice[chosen])
+    return out
+
+
+def _repair(
+    problem: _Problem,
+    classes: _Classes,
+    choice: np.ndarray,
+    budget: float,
+    max_rounds: int = 50,
+) -> np.ndarray:
+    """Greedily upgrade choices by value gained per money unit while feasible.
+
+    Each round takes every account's best feasible upgrade (a class whose best option
+    beats its current value, with capacity left on its resource unless it is the
+    resource the account already uses), sorts them by Δvalue/Δcost (free upgrades
+    first; ties: larger Δvalue, then lower account index) and accepts, per resource,
+    no more than its remaining capacity and, overall, the longest prefix that keeps
+    the spend within the budget.  Rounds repeat until nothing changes.
+    """
+    # Data: the resource of each (account, class), fixed across rounds.
+    n, n_res = problem.n, problem.r
+    res_cls = np.full(classes.val.shape, -1, dtype=np.int64)
+    for g, blocks in enumerate(classes.layout):
+        in_g = np.flatnonzero(problem.group == g)
+        for slot, cols in blocks:
+            res_cls[np.ix_(in_g, cols)] = slot if slot < n_res else -1
+    choice = choice.copy()
+    rows = np.arange(n)
+    for _ in range(max_rounds):
+        # Current state.
+        chosen = np.flatnonzero(choice >= 0)
+        cur_val = np.zeros(n)
+        cur_val[chosen] = problem.value[chosen, choice[chosen]]
+        cur_cost = _choice_cost(classes, choice)
+        cur_res = problem.resource_of_choice(choice)
+        left_cap = problem.capacity - np.bincount(cur_res[cur_res >= 0], minlength=n_res)
+        left_budget = budget - float(cur_cost.sum())
+        # Candidate upgrades per (account, class).
+        d_val = classes.val - cur_val[:, None]
+        d_cost = classes.cost - cur_cost[:, None]
+        ok = (d_val > 0) & (d_cost <= left_budget)
+        ok &= (res_cls < 0) | (res_cls == cur_res[:, None]) | (left_cap[np.maximum(res_cls, 0)] > 0)
+        if not ok.any():
+            break
+        ratio = np.where(d_cost > 0, d_val / np.where(d_cost > 0, d_cost, 1.0), np.inf)
+        ratio = np.where(ok, ratio, -np.inf)
+        best_j = np.argmax(ratio, axis=1)
+        cand = np.flatnonzero(ok[rows, best_j])
+        j = best_j[cand]
+        order = np.lexsort((cand, -d_val[cand, j], -ratio[cand, j]))
+        cand, j = cand[order], j[order]
+        c_dcost, c_res = d_cost[cand, j], res_cls[cand, j]
+        # Capacity: rank of each candidate among those moving into the same resource.
+        moves = (c_res >= 0) & (c_res != cur_res[cand])
+        key = np.where(moves, c_res, n_res)
+        srt = np.argsort(key, kind="stable")
+        rank = np.empty(cand.size, dtype=np.int64)
+        rank[srt] = np.arange(cand.size) - np.searchsorted(key[srt], key[srt])
+        fits = ~moves | (rank < left_cap[np.maximum(c_res, 0)])
+        cand, j, c_dcost = cand[fits], j[fits], c_dcost[fits]
+        # Budget: the longest prefix whose running spend stays within what is left.
+        over = np.flatnonzero(np.cumsum(c_dcost) > left_budget)
+        take = int(over[0]) if over.size else int(cand.size)
+        if take == 0:
+            break
+        choice[cand[:take]] = classes.opt[cand[:take], j[:take]]
+    return choice
+
+
+def _lp_bound(problem: _Problem, cost: np.ndarray, budget: float) -> float:
+    """Exact LP relaxation optimum with HiGHS (x[n, k] over allowed positive options)."""
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+
+    # Data and variables: one per allowed positive option.
+    v = np.where(problem.mask, np.asarray(problem.value, np.float64), 0.0)
+    acc, opt = np.nonzero(problem.mask & (v > 0))
+    n_var = int(acc.size)
+    if n_var == 0:
+        return 0.0
+    res = problem.res[problem.group[acc], opt]
+    c = cost[opt] if cost.ndim == 1 else cost[acc, opt]
+    # Constraints: one per account, one per resource, the budget.
+    scarce = res >= 0
+    var = np.arange(n_var)
+    a_rows = np.concatenate([acc, problem.n + res[scarce], np.full(n_var, problem.n + problem.r)])
+    a_cols = np.concatenate([var, var[scarce], var])
+    a_vals = np.concatenate([np.ones(n_var + int(scarce.sum())), c])
+    a_ub = sp.csr_array((a_vals, (a_rows, a_cols)), shape=(problem.n + problem.r + 1, n_var))
+    b_ub = np.concatenate([np.ones(problem.n), problem.capacity.astype(float), [budget]])
+    # Objective and solve: maximise value.
+    out = linprog(-v[acc, opt], A_ub=a_ub, b_ub=b_ub, bounds=(0, 1), method="highs")
+    if out.status != 0:
+        raise RuntimeError(f"LP bound failed: {out.message}")
+    return float(-out.fun)
+
+
+def _count_positive(problem: _Problem) -> int:
+    """Number of allowed options with positive value (the LP's variables)."""
+    total = 0
+    for lo in range(0, problem.n, _CHUNK):
+        m = problem.mask[lo : lo + _CHUNK]
+        v = np.where(m, np.asarray(problem.value[lo : lo + _CHUNK], np.float64), 0.0)
+        total += int(np.count_nonzero(m & (v > 0)))
+    return total
+
+
+def allocate_with_budget(
+    value: np.ndarray,
+    mask: np.ndarray,
+    resource_of: np.ndarray,
+    capacity: np.ndarray,
+    cost: np.ndarray,
+    budget: float,
+    *,
+    group: np.ndarray | None = None,
+    tol: float = 1e-4,
+    max_iter: int = 40,
+    exact_bound: bool | None = None,
+) -> AllocationResult:
+    """Allocate under capacities and a money budget over all channels.
+
+    Method: Lagrangian relaxation of the budget.  For a price λ ≥ 0 the problem with
+    values ``value − λ·cost`` is solved exactly by the flow of :func:`allocate`;
+    spend falls as λ rises.  λ is bracketed between an over-budget price and a
+    feasible one and narrowed by safeguarded regula falsi (bisection when one side
+    stalls) until the feasible side's gap to the best dual value is ≤ ``tol`` or the
+    bracket collapses.  The feasible solution is then repaired greedily (upgrades by
+    value per money unit, see :func:`_repair`) to use the budget it left.  Each
+    ``F(λ) + λ·budget`` (F = optimal priced flow value) bounds the LP relaxation from
+    above; the flow polytope is integral, so the best of them tends to the LP optimum.
+
+    A cap per region (e.g. field visits) is modelled as extra resources through a
+    2-D ``resource_of`` and ``group``; see the module docstring.
+
+    Args:
+        value: float [N, K], as for :func:`allocate`.
+        mask: bool [N, K], as for :func:`allocate`.
+        resource_of: int [K] or [G, K], as for :func:`allocate`.
+        capacity: int [R], as for :func:`allocate`.
+        cost: float [K] or [N, K], money cost of each option (finite, ≥ 0 where allowed).
+        budget: the day's money budget (≥ 0); ``inf`` means no budget.
+        group: int [N], as for :func:`allocate`.
+        tol: target relative gap of the Lagrangian search.
+        max_iter: maximum number of flow solves.
+        exact_bound: compute ``lp_bound`` exactly with HiGHS (True), use the best
+            Lagrangian dual value (False), or decide by size (None: exact up to
+            200,000 allowed positive options).
+
+    Returns:
+        AllocationResult with the choice (feasible for capacities and budget), its
+        value, an upper bound and the gap.
+
+    Raises:
+        ValueError: as :func:`allocate`, plus a bad cost shape or dtype, a negative or
+            non-finite allowed cost, or a negative/NaN budget.
+    """
+    # Data: validate.
+    problem = _validate(value, mask, resource_of, capacity, group)
+    cost = np.asarray(cost)
+    if cost.shape not in ((problem.k,), (problem.n, problem.k)):
+        raise ValueError(
+            f"cost must be [K={problem.k}] or [N={problem.n}, K={problem.k}]; got {cost.shape}"
+        )
+    if not (np.issubdtype(cost.dtype, np.floating) or np.issubdtype(cost.dtype, np.integer)):
+        raise ValueError(f"cost must be a real numeric array; got dtype {cost.dtype}")
+    cost = cost.astype(np.float64)
+    if cost.ndim == 2:
+        cost = np.where(problem.mask, cost, 0.0)
+    if cost.size and not (np.all(np.isfinite(cost)) and cost.min() >= 0):
+        raise ValueError("cost must be finite and >= 0 (for allowed options)")
+    budget = float(budget)
+    if np.isnan(budget) or budget < 0:
+        raise ValueError(f"budget must be >= 0; got {budget}")
+    if problem.n == 0 or problem.k == 0:
+        return AllocationResult(
+            np.full(problem.n, -1, np.int64), 0.0, 0.0, 0.0, 0.0, 0, 0.0, "unbudgeted"
+        )
+    classes = _build_classes(problem, cost)
+
+    # λ = 0: the unbudgeted optimum; if it fits, it is optimal for the budget too.
+    choice, flow_value, spend, slack = _solve_priced(problem, classes, 0.0)
+    iterations = 1
+    if spend <= budget:
+        return AllocationResult(
+            choice, flow_value, flow_value + slack, 0.0, 0.0, iterations, spend, "unbudgeted"
+        )
+    dual = flow_value + slack  # L(0): the unbudgeted optimum
+
+    # Bracket: above λ_max every costly option is worth ≤ 0, so the spend is 0.
+    costly = (classes.cost > 0) & (classes.val > 0)
+    lam_lo, spend_lo = 0.0, spend
+    lam_hi = float(np.max(classes.val[costly] / classes.cost[costly])) * (1 + 1e-9)
+    choice_hi, flow_value, spend_hi, slack = _solve_priced(problem, classes, lam_hi)
+    iterations += 1
+    dual = min(dual, flow_value + slack + lam_hi * budget)
+
+    # Search λ: safeguarded regula falsi on spend(λ) = budget.
+    streak = 0  # >0: feasible side moved repeatedly, <0: infeasible side
+    while iterations < max_iter:
+        primal_hi = _totals(problem, classes, choice_hi)[0]
+        if dual - primal_hi <= tol * max(abs(dual), 1e-12):
+            break
+        if lam_hi - lam_lo <= 1e-12 * lam_hi:
+            break
+        lam = lam_lo + (lam_hi - lam_lo) * (spend_lo - budget) / (spend_lo - spend_hi)
+        if abs(streak) >= 2 or not lam_lo < lam < lam_hi:
+            lam = 0.5 * (lam_lo + lam_hi)
+            streak = 0
+        choice, flow_value, spend, slack = _solve_priced(problem, classes, lam)
+        iterations += 1
+        dual = min(dual, flow_value + slack + lam * budget)
+        if spend <= budget:
+            lam_hi, spend_hi, choice_hi = lam, spend, choice
+            streak = streak + 1 if streak > 0 else 1
+        else:
+            lam_lo, spend_lo = lam, spend
+            streak = streak - 1 if streak < 0 else -1
+
+    # Repair: spend what λ_hi left on the best upgrades.
+    choice = _repair(problem, classes, choice_hi, budget)
+    objective, spend = _totals(problem, classes, choice)
+
+    # Bound: the exact LP for small instances, else the best Lagrangian dual value.
+    if exact_bound is None:
+        exact_bound = _count_positive(problem) <= _EXACT_LP_MAX_VARS
+    if exact_bound:
+        bound, method = _lp_bound(problem, cost, budget), "lp"
+    else:
+        bound, method = dual, "lagrangian"
+    gap = max(0.0, (bound - objective) / max(abs(bound), 1e-12))
+    return AllocationResult(choice, objective, bound, gap, lam_hi, iterations, spend, method)

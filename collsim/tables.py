@@ -1,0 +1,813 @@
+"""Reading and writing the portfolio and contact-history files (SCHEMAS.md).
+
+Files are CSV or Parquet, chosen by extension (``.csv``, ``.parquet``, ``.pq``).
+Every cell is validated with vectorised pyarrow/numpy operations; a bad file is
+rejected as a whole with an :class:`InputError` that lists one :class:`Problem` per
+bad cell or column, each naming the file, the row (1-based, header excluded), the
+column and the offending value.  Nothing is loaded when a file has a problem.
+
+CSV files are read with every column as text, so that a bad value is reported
+rather than crashing the reader; Parquet files may use native types (numbers,
+booleans, dates, timestamps, dictionary-encoded text), which are converted and
+checked the same way.  Writers go through :func:`collsim.io.atomic_write`: a
+temporary file beside the target, renamed on success, removed on failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from collsim.history import History
+from collsim.io import atomic_write
+from collsim.portfolio import FLAG_COLUMNS, Portfolio
+from collsim.timeutil import local_to_utc_s, utc_to_local
+from collsim.vocab import CHANNELS, OUTCOMES
+
+SHOWN_PROBLEMS = 20
+"""How many problems ``str(InputError)`` lists before "... and N more"."""
+
+CSV_SUFFIXES = (".csv",)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+PORTFOLIO_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "product",
+    "balance",
+    "amount_due",
+    "dpd",
+    "timezone",
+    *FLAG_COLUMNS,
+    "risk_score",
+    "promise_due_date",
+    "promise_amount",
+    "segment",
+)
+"""Columns of the portfolio file, in file order (SCHEMAS.md)."""
+
+PORTFOLIO_OPTIONAL: frozenset[str] = frozenset(
+    {"risk_score", "promise_due_date", "promise_amount", "segment"}
+)
+
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "timestamp_utc",
+    "channel",
+    "outcome",
+    "conversation",
+)
+"""Columns of the contact history file, in file order (SCHEMAS.md)."""
+
+_TRUE = ("true", "1")
+_FALSE = ("false", "0")
+_MAX_SHOWN_VALUE = 80
+
+_NUMBER_RE = r"(?i)^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf|infinity)$"
+_DATE_RE = r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])$"
+_TIMESTAMP_RE = (
+    r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])[T ]"
+    r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
+    r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)$"
+)
+_TIMESTAMP_HELP = "is not an ISO 8601 timestamp with Z or an offset (e.g. 2026-03-08T14:05:00Z)"
+_FRACTION_RE = r"(:\d\d:\d\d)\.\d+"
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+# --------------------------------------------------------------------------- errors
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file.
+
+    Attributes:
+        file: the file, as given by the caller.
+        row: 1-based data row (header excluded), or None for a file or column problem.
+        column: the column name, or None for a file problem.
+        value: the offending value as text, or None when there is no value (missing).
+        message: what is wrong, e.g. ``must be >= 0``.
+    """
+
+    file: str
+    row: int | None
+    column: str | None
+    value: str | None
+    message: str
+
+    def __str__(self) -> str:
+        parts = []
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.column is not None:
+            parts.append(f"column {self.column}")
+        if self.value is not None:
+            parts.append(f'value "{_shown(self.value)}"')
+        where = ", ".join(parts)
+        return f"{self.file}: {where}: {self.message}" if where else f"{self.file}: {self.message}"
+
+
+def _shown(value: str) -> str:
+    """Return a value escaped to stay on one line and shortened if long."""
+    text = value.replace("\\", "\\\\").replace('"', '\\"')
+    text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    if len(text) > _MAX_SHOWN_VALUE:
+        text = text[: _MAX_SHOWN_VALUE - 3] + "..."
+    return text
+
+
+class InputError(ValueError):
+    """An input file that does not validate; ``problems`` lists everything found.
+
+    ``str()`` shows the first 20 problems, one per line, then ``... and N more``.
+    """
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems: list[Problem] = list(problems)
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        lines = [str(p) for p in self.problems[:SHOWN_PROBLEMS]]
+        hidden = len(self.problems) - SHOWN_PROBLEMS
+        if hidden > 0:
+            lines.append(f"... and {hidden} more")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self._text()
+
+
+def _file_error(path: str | Path, message: str) -> InputError:
+    return InputError([Problem(str(path), None, None, None, message)])
+
+
+# --------------------------------------------------------------------------- reading
+def _format_of(path: Path) -> str:
+    """Return ``"csv"`` or ``"parquet"`` from the file extension, or raise InputError."""
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    expected = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
+    raise _file_error(
+        path, f"unknown file extension {suffix or '(none)'!r}; expected one of {expected}"
+    )
+
+
+def read_table(path: str | Path) -> pa.Table:
+    """Read a CSV (every column as text) or Parquet file (native types) as a table.
+
+    Args:
+        path: a ``.csv``, ``.parquet`` or ``.pq`` file.
+
+    Returns:
+        The table, with its columns as stored (CSV: all ``string``).
+
+    Raises:
+        InputError: unknown extension, missing or unreadable file, or CSV rows with
+            the wrong number of fields (one problem per such row).
+    """
+    path = Path(path)
+    kind = _format_of(path)
+    if not path.is_file():
+        raise _file_error(path, "file not found" if not path.exists() else "not a regular file")
+    try:
+        return _read_csv(path) if kind == "csv" else pq.read_table(path)
+    except InputError:
+        raise
+    except (OSError, pa.ArrowException) as exc:
+        raise _file_error(path, f"cannot read as {kind.upper()}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _read_csv(path: Path) -> pa.Table:
+    """Read a CSV file with every column as text; report rows of the wrong width."""
+    skip = pacsv.ParseOptions(invalid_row_handler=lambda row: "skip")
+    with pacsv.open_csv(path, parse_options=skip) as reader:
+        names = reader.schema.names
+    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
+    bad: list[Problem] = []
+
+    def invalid(row: pacsv.InvalidRow) -> str:
+        number = None if row.number is None else row.number - 1
+        message = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        bad.append(Problem(str(path), number, None, row.text, message))
+        return "skip"
+
+    parse = pacsv.ParseOptions(invalid_row_handler=invalid)
+    table = pacsv.read_csv(path, parse_options=parse, convert_options=convert)
+    if bad:
+        # Row numbers are only known when reading on one thread: read again to name them.
+        bad.clear()
+        single = pacsv.ReadOptions(use_threads=False)
+        pacsv.read_csv(path, read_options=single, parse_options=parse, convert_options=convert)
+        raise InputError(bad)
+    return table
+
+
+# --------------------------------------------------------------------------- checking
+@dataclass
+class _Sheet:
+    """A table under validation: looks up columns and collects problems."""
+
+    table: pa.Table
+    file: str
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return int(self.table.num_rows)
+
+    def column(self, name: str, required: bool) -> pa.Array | None:
+        """Return a column as one array, or None (reporting it if required or repeated)."""
+        found = self.table.column_names.count(name)
+        if found > 1:
+            self.add_column(name, f"appears {found} times in the header")
+            return None
+        if found == 0:
+            if required:
+                self.add_column(name, "required column is missing" + self._hint(name))
+            return None
+        return self.table.column(name).combine_chunks()
+
+    def _hint(self, name: str) -> str:
+        close = [c for c in self.table.column_names if c.strip().lower() == name]
+        return f" (found {close[0]!r})" if close else ""
+
+    def add_column(self, name: str, message: str) -> None:
+        """Record a problem with a whole column."""
+        self.problems.append(Problem(self.file, None, name, None, message))
+
+    def report(self, name: str, mask: np.ndarray, message: str | Callable[[int], str]) -> None:
+        """Record one problem per row where ``mask`` holds, quoting the stored value.
+
+        Args:
+            name: the column.
+            mask: bool [n], the bad rows.
+            message: the message, or a function of the row index giving it.
+        """
+        rows = np.flatnonzero(mask)
+        if rows.size == 0:
+            return
+        raw = self.table.column(name).take(pa.array(rows))
+        if not pa.types.is_string(raw.type):
+            raw = pc.cast(_decoded(raw), pa.string())
+        for row, value in zip(rows.tolist(), raw.to_pylist(), strict=True):
+            text = message if isinstance(message, str) else message(row)
+            self.problems.append(Problem(self.file, row + 1, name, value, text))
+
+    def raise_if_any(self) -> None:
+        """Raise InputError listing every problem: whole-column ones first, then by row."""
+        if self.problems:
+            raise InputError(sorted(self.problems, key=_problem_order))
+
+
+def _problem_order(problem: Problem) -> tuple[int, int]:
+    return (0, 0) if problem.row is None else (1, problem.row)
+
+
+def _decoded(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Return a dictionary-encoded array as plain values; other arrays unchanged."""
+    if pa.types.is_dictionary(arr.type):
+        return pc.cast(arr, arr.type.value_type)
+    return arr
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _strings(arr: pa.Array) -> pa.Array:
+    """Return a text array as ``string`` with nulls as ``""``."""
+    return pc.cast(_decoded(arr), pa.string()).fill_null("")
+
+
+def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(arr.to_numpy(zero_copy_only=False))
+
+
+def _parse(
+    text: pa.Array,
+    pattern: str,
+    target: pa.DataType,
+    filler: str,
+    real: Callable[[pa.Array], np.ndarray] | None = None,
+) -> tuple[pa.Array, np.ndarray]:
+    """Cast the strings that match ``pattern`` (and pass ``real``) to ``target``.
+
+    Args:
+        text: trimmed, non-null strings.
+        pattern: RE2 pattern of acceptable strings.
+        target: the arrow type to cast to.
+        filler: a string of the right form, cast in place of the others.
+        real: optional further check, given the strings with ``filler`` in place of
+            those that do not match; returns bool [n].
+
+    Returns:
+        (values, bad): ``values`` holds the cast ``filler`` where ``bad``; bad is bool [n].
+    """
+    bad = ~_np(pc.match_substring_regex(text, pattern))
+    if real is not None:
+        bad |= ~real(pc.if_else(pa.array(bad), filler, text))
+    try:
+        return pc.cast(pc.if_else(pa.array(bad), filler, text), target), bad
+    except pa.ArrowInvalid:
+        # Not expected after the checks above; find the culprits one by one (error path).
+        for i in np.flatnonzero(~bad):
+            try:
+                pc.cast(pa.array([text[i].as_py()]), target)
+            except pa.ArrowInvalid:
+                bad[i] = True
+        return pc.cast(pc.if_else(pa.array(bad), filler, text), target), bad
+
+
+def _numbers(sheet: _Sheet, name: str, required: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """Read a numeric column as float64, reporting unreadable and (if required) missing cells.
+
+    Returns:
+        (values, known): ``known`` marks the cells that hold a number (NaN and infinities
+        written out included); other cells are NaN.  None if the column is absent or
+        unusable.  Unreadable cells are already reported.
+    """
+    arr = sheet.column(name, required)
+    if arr is None:
+        return None
+    arr = _decoded(arr)
+    if _is_text(arr.type):
+        text = pc.utf8_trim_whitespace(_strings(arr))
+        missing = _np(pc.equal(text, ""))
+        parsed, bad = _parse(text, _NUMBER_RE, pa.float64(), "0")
+        bad &= ~missing
+        sheet.report(name, bad, "is not a number")
+        values = _np(parsed).astype(np.float64)
+        known = ~(bad | missing)
+    elif _is_numeric(arr.type):
+        missing = _np(arr.is_null())
+        values = _np(pc.cast(arr, pa.float64()).fill_null(np.nan)).astype(np.float64)
+        known = ~missing
+    else:
+        sheet.add_column(name, f"has type {arr.type}; expected numbers")
+        return None
+    if required:
+        sheet.report(name, missing, "is missing; a number is required")
+    values[~known] = np.nan
+    return values, known
+
+
+def _is_numeric(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+    )
+
+
+def _check_amount(sheet: _Sheet, name: str, values: np.ndarray, known: np.ndarray) -> None:
+    """Report non-finite and negative values among the ``known`` cells."""
+    finite = np.isfinite(values)
+    sheet.report(name, known & ~finite, "must be a finite number")
+    sheet.report(name, known & finite & (values < 0), "must be >= 0")
+
+
+def _booleans(sheet: _Sheet, name: str) -> np.ndarray | None:
+    """Read a required boolean column (true/false/1/0 in any case, bool or 0/1 ints)."""
+    arr = sheet.column(name, True)
+    if arr is None:
+        return None
+    arr = _decoded(arr)
+    expected = "must be true, false, 1 or 0"
+    if _is_text(arr.type):
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(_strings(arr)))
+        true = _np(pc.is_in(text, pa.array(_TRUE)))
+        bad = ~(true | _np(pc.is_in(text, pa.array(_FALSE))))
+        sheet.report(name, bad, expected)
+        return true
+    if pa.types.is_boolean(arr.type) or pa.types.is_integer(arr.type):
+        null = _np(arr.is_null())
+        filled = _np(pc.cast(arr, pa.int64()).fill_null(0))
+        sheet.report(name, null, f"is missing; {expected}")
+        sheet.report(name, ~null & (filled != 0) & (filled != 1), expected)
+        return filled == 1
+    sheet.add_column(name, f"has type {arr.type}; expected booleans")
+    return None
+
+
+def _texts(sheet: _Sheet, name: str, required: bool, allow_numbers: bool = True) -> pa.Array | None:
+    """Read a text column as ``string`` (nulls as ``""``); integer ids are accepted as text."""
+    arr = sheet.column(name, required)
+    if arr is None:
+        return None
+    arr = _decoded(arr)
+    if _is_text(arr.type) or (allow_numbers and pa.types.is_integer(arr.type)):
+        return _strings(arr)
+    sheet.add_column(name, f"has type {arr.type}; expected text")
+    return None
+
+
+def _codes(text: pa.Array) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Return (codes into the sorted distinct values, the sorted distinct values)."""
+    encoded = pc.dictionary_encode(text)
+    names = encoded.dictionary.to_pylist()
+    order = np.argsort(np.array(names, dtype=object), kind="stable")
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names))
+    index = _np(encoded.indices).astype(np.int64)
+    return rank[index], tuple(names[i] for i in order)
+
+
+def _days_in_month(year: np.ndarray, month: np.ndarray) -> np.ndarray:
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    return _MONTH_DAYS[month - 1] + ((month == 2) & leap)
+
+
+def _real_dates(text: pa.Array) -> np.ndarray:
+    """Return bool [n]: whether each ``YYYY-MM-DD...`` string names a real calendar day."""
+
+    def part(start: int, stop: int) -> np.ndarray:
+        return _np(pc.cast(pc.utf8_slice_codeunits(text, start, stop), pa.int64())).astype(np.int64)
+
+    day = part(8, 10)
+    return np.asarray(day <= _days_in_month(part(0, 4), part(5, 7)))
+
+
+def _dates(sheet: _Sheet, name: str) -> np.ndarray | None:
+    """Read an optional date column as int32 day numbers (-1 where missing)."""
+    arr = sheet.column(name, False)
+    if arr is None:
+        return None
+    arr = _decoded(arr)
+    if _is_text(arr.type):
+        text = pc.utf8_trim_whitespace(_strings(arr))
+        missing = _np(pc.equal(text, ""))
+        parsed, bad = _parse(text, _DATE_RE, pa.date32(), "1970-01-01", _real_dates)
+        sheet.report(name, bad & ~missing, "is not an ISO date (YYYY-MM-DD)")
+    elif pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
+        missing = _np(arr.is_null())
+        parsed = pc.cast(arr, pa.date32())
+    else:
+        sheet.add_column(name, f"has type {arr.type}; expected dates")
+        return None
+    days = _np(pc.cast(parsed, pa.int32()).fill_null(-1)).astype(np.int32)
+    days[missing] = -1
+    return days
+
+
+def _timestamps(sheet: _Sheet, name: str) -> np.ndarray | None:
+    """Read a required timestamp column as UTC epoch seconds (floored)."""
+    arr = sheet.column(name, True)
+    if arr is None:
+        return None
+    arr = _decoded(arr)
+    if _is_text(arr.type):
+        text = pc.utf8_trim_whitespace(_strings(arr))
+        whole = pc.replace_substring_regex(text, _FRACTION_RE, r"\1")
+        filler = "1970-01-01T00:00:00Z"
+        target = pa.timestamp("s", tz="UTC")
+        parsed, bad = _parse(whole, _TIMESTAMP_RE, target, filler, _real_dates)
+        sheet.report(name, bad, _TIMESTAMP_HELP)
+        return _np(pc.cast(parsed, pa.int64())).astype(np.int64)
+    if pa.types.is_timestamp(arr.type):
+        null = _np(arr.is_null())
+        sheet.report(name, null, "is missing; a timestamp is required")
+        per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[arr.type.unit]
+        raw = _np(pc.cast(arr, pa.int64()).fill_null(0)).astype(np.int64)
+        return np.floor_divide(raw, per_second)
+    sheet.add_column(name, f"has type {arr.type}; expected timestamps")
+    return None
+
+
+def _enum(sheet: _Sheet, name: str, names: tuple[str, ...], what: str) -> np.ndarray | None:
+    """Read a required enum column as int8 codes into ``names``."""
+    text = _texts(sheet, name, True, allow_numbers=False)
+    if text is None:
+        return None
+    index = pc.index_in(text, value_set=pa.array(names, type=pa.string()))
+    unknown = _np(index.is_null())
+    sheet.report(name, unknown, f"unknown {what}; expected one of {', '.join(names)}")
+    return _np(index.fill_null(0)).astype(np.int8)
+
+
+# --------------------------------------------------------------------------- portfolio
+def _account_ids(sheet: _Sheet) -> pa.Array | None:
+    """Read account_id: non-empty and unique; duplicates reported after their first row."""
+    ids = _texts(sheet, "account_id", True)
+    if ids is None:
+        return None
+    empty = _np(pc.equal(pc.utf8_trim_whitespace(ids), ""))
+    sheet.report("account_id", empty, "must not be empty")
+    codes = _np(pc.dictionary_encode(ids).indices).astype(np.int64)
+    _, first = np.unique(codes, return_index=True)
+    duplicate = np.ones(codes.shape[0], dtype=bool)
+    duplicate[first] = False
+    duplicate &= ~empty
+    first_row = first[codes] + 1
+
+    def message(row: int) -> str:
+        return f"duplicate account_id (first on row {first_row[row]})"
+
+    sheet.report("account_id", duplicate, message)
+    return ids
+
+
+def _zones(sheet: _Sheet) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    """Read the timezone column as codes into the sorted distinct zone names."""
+    text = _texts(sheet, "timezone", True, allow_numbers=False)
+    if text is None:
+        return None
+    codes, names = _codes(text)
+    valid = np.array([_is_zone(z) for z in names], dtype=bool)
+    sheet.report("timezone", ~valid[codes], "is not a valid IANA time zone (e.g. America/Chicago)")
+    return codes.astype(np.int16), names
+
+
+@lru_cache(maxsize=1024)
+def _is_zone(name: str) -> bool:
+    """Return whether zoneinfo knows an IANA zone of this name."""
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
+
+
+def _products(sheet: _Sheet) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    text = _texts(sheet, "product", True)
+    if text is None:
+        return None
+    sheet.report("product", _np(pc.equal(text, "")), "must not be empty")
+    codes, names = _codes(text)
+    return codes.astype(np.int16), names
+
+
+def _required_amount(sheet: _Sheet, name: str) -> np.ndarray | None:
+    """Read a required amount: a finite number >= 0."""
+    read = _numbers(sheet, name, True)
+    if read is None:
+        return None
+    values, known = read
+    _check_amount(sheet, name, values, known)
+    return values
+
+
+def _dpd(sheet: _Sheet) -> np.ndarray | None:
+    """Read days past due: an integer >= 0 (``12`` or ``12.0``)."""
+    read = _numbers(sheet, "dpd", True)
+    if read is None:
+        return None
+    values, known = read
+    whole = np.isfinite(values) & (np.floor(values) == values) & (np.abs(values) < 2**31)
+    sheet.report("dpd", known & ~whole, "must be an integer")
+    sheet.report("dpd", known & whole & (values < 0), "must be >= 0")
+    return np.where(whole, values, 0).astype(np.int32)
+
+
+def _risk_score(sheet: _Sheet) -> np.ndarray:
+    """Read the optional risk score in [0, 1]; NaN where missing (NaN written out too)."""
+    read = _numbers(sheet, "risk_score", False)
+    if read is None:
+        return np.full(sheet.n, np.nan)
+    values, known = read
+    outside = ~np.isnan(values) & ~((values >= 0) & (values <= 1))
+    sheet.report("risk_score", known & outside, "must be in [0, 1]")
+    return values
+
+
+def _promise_amount(sheet: _Sheet) -> np.ndarray:
+    """Read the optional promise amount: a finite number >= 0; 0 where missing."""
+    read = _numbers(sheet, "promise_amount", False)
+    if read is None:
+        return np.zeros(sheet.n)
+    values, known = read
+    _check_amount(sheet, "promise_amount", values, known)
+    return np.where(known, values, 0.0)
+
+
+def load_portfolio(path: str | Path) -> Portfolio:
+    """Load and validate a portfolio file (SCHEMAS.md "Portfolio file").
+
+    Args:
+        path: a CSV or Parquet file, one row per account.
+
+    Returns:
+        The portfolio in file row order; ``products`` and ``timezones`` are the sorted
+        distinct values, ``product`` and ``timezone`` int16 codes into them.
+
+    Raises:
+        InputError: listing every problem found; nothing is loaded.
+    """
+    sheet = _Sheet(read_table(path), str(path))
+    ids = _account_ids(sheet)
+    product = _products(sheet)
+    columns: dict[str, Any] = {
+        "balance": _required_amount(sheet, "balance"),
+        "amount_due": _required_amount(sheet, "amount_due"),
+        "dpd": _dpd(sheet),
+    }
+    zone = _zones(sheet)
+    columns.update({name: _booleans(sheet, name) for name in FLAG_COLUMNS})
+    columns["risk_score"] = _risk_score(sheet)
+    promise_due_day = _dates(sheet, "promise_due_date")
+    columns["promise_amount"] = _promise_amount(sheet)
+    segment = _texts(sheet, "segment", False)
+    sheet.raise_if_any()
+    assert ids is not None and product is not None and zone is not None
+    n = sheet.n
+    no_promise = np.full(n, -1, dtype=np.int32)
+    return Portfolio(
+        account_id=_np(ids).astype(object),
+        product=product[0],
+        products=product[1],
+        timezone=zone[0],
+        timezones=zone[1],
+        promise_due_day=no_promise if promise_due_day is None else promise_due_day,
+        segment_label=np.full(n, "", dtype=object) if segment is None else _np(segment),
+        **columns,
+    )
+
+
+# --------------------------------------------------------------------------- history
+def load_history(path: str | Path, portfolio: Portfolio) -> History:
+    """Load and validate a contact history file against a portfolio.
+
+    Timestamps become the local day and hour in each account's own zone (DST-aware).
+
+    Args:
+        path: a CSV or Parquet file, one row per contact attempt.
+        portfolio: the accounts; every ``account_id`` must be one of them.
+
+    Returns:
+        The history, rows sorted by (account row, timestamp), file order within ties.
+
+    Raises:
+        InputError: listing every problem found; nothing is loaded.
+    """
+    sheet = _Sheet(read_table(path), str(path))
+    account = _history_accounts(sheet, portfolio)
+    utc_s = _timestamps(sheet, "timestamp_utc")
+    channel = _enum(sheet, "channel", CHANNELS, "channel")
+    outcome = _enum(sheet, "outcome", OUTCOMES, "outcome")
+    conversation = _booleans(sheet, "conversation")
+    sheet.raise_if_any()
+    assert account is not None and utc_s is not None and channel is not None
+    assert outcome is not None and conversation is not None
+    order = np.lexsort((utc_s, account))
+    account, utc_s = account[order], utc_s[order]
+    day, hour = utc_to_local(portfolio.timezones, portfolio.timezone[account], utc_s)
+    return History(
+        account=account,
+        local_day=day.astype(np.int64),
+        local_hour=hour.astype(np.int8),
+        channel=channel[order],
+        outcome=outcome[order],
+        conversation=conversation[order],
+    )
+
+
+def _history_accounts(sheet: _Sheet, portfolio: Portfolio) -> np.ndarray | None:
+    """Read account_id as row indices into the portfolio; unknown ids are reported."""
+    ids = _texts(sheet, "account_id", True)
+    if ids is None:
+        return None
+    known = pa.array(portfolio.account_id, type=pa.string())
+    index = pc.index_in(ids, value_set=known)
+    sheet.report("account_id", _np(index.is_null()), "is not an account in the portfolio")
+    return _np(index.fill_null(0)).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- writing
+def _write(table: pa.Table, path: str | Path) -> None:
+    """Write a table atomically as CSV or Parquet according to the extension of ``path``."""
+    kind = _format_of(Path(path))
+
+    def writer(temp: Path) -> None:
+        if kind == "csv":
+            pacsv.write_csv(table, temp)
+        else:
+            pq.write_table(table, temp)
+
+    atomic_write(path, writer)
+
+
+def _names(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:
+    """Return the names of int codes as a ``string`` array."""
+    indices = pa.array(np.asarray(codes, dtype=np.int32))
+    dictionary = pa.array(names, type=pa.string())
+    return pc.cast(pa.DictionaryArray.from_arrays(indices, dictionary), pa.string())
+
+
+def portfolio_table(portfolio: Portfolio) -> pa.Table:
+    """Return the portfolio as a table with exactly the SCHEMAS.md columns, in order.
+
+    Unknown values are nulls: ``risk_score`` NaN, ``promise_due_date`` for day -1 and an
+    empty ``segment``.
+    """
+    no_promise = portfolio.promise_due_day < 0
+    columns: dict[str, pa.Array] = {
+        "account_id": pa.array(portfolio.account_id, type=pa.string()),
+        "product": _names(portfolio.product, portfolio.products),
+        "balance": pa.array(portfolio.balance, type=pa.float64()),
+        "amount_due": pa.array(portfolio.amount_due, type=pa.float64()),
+        "dpd": pa.array(portfolio.dpd, type=pa.int32()),
+        "timezone": _names(portfolio.timezone, portfolio.timezones),
+    }
+    for name in FLAG_COLUMNS:
+        columns[name] = pa.array(getattr(portfolio, name), type=pa.bool_())
+    risk = np.asarray(portfolio.risk_score, dtype=np.float64)
+    columns["risk_score"] = pa.array(risk, mask=np.isnan(risk), type=pa.float64())
+    columns["promise_due_date"] = pa.array(
+        portfolio.promise_due_day.astype(np.int32), mask=no_promise, type=pa.int32()
+    ).cast(pa.date32())
+    columns["promise_amount"] = pa.array(portfolio.promise_amount, type=pa.float64())
+    segment = portfolio.segment_label.astype(object)
+    columns["segment"] = pa.array(segment, mask=segment == "", type=pa.string())
+    return pa.table(columns)
+
+
+def write_portfolio(portfolio: Portfolio, path: str | Path) -> None:
+    """Write a portfolio file (Parquet, or CSV for a ``.csv`` path) atomically.
+
+    Args:
+        portfolio: the accounts.
+        path: the target; its extension chooses the format.
+    """
+    _format_of(Path(path))
+    _write(portfolio_table(portfolio), path)
+
+
+def history_table(
+    history: History, portfolio: Portfolio, text_timestamps: bool = False
+) -> pa.Table:
+    """Return the history as a table with the SCHEMAS.md columns.
+
+    ``timestamp_utc`` is the start (minute :00) of each attempt's local hour in its
+    account's zone; an hour inside a DST gap maps to the instant after the gap and an
+    ambiguous hour to its first occurrence.
+
+    Args:
+        history: the contact attempts.
+        portfolio: the accounts ``history.account`` indexes.
+        text_timestamps: write timestamps as ISO 8601 text (``...Z``) instead.
+    """
+    utc_s = _history_utc_s(history, portfolio)
+    stamps = pa.array(utc_s, type=pa.int64()).cast(pa.timestamp("s", tz="UTC"))
+    timestamp = pc.strftime(stamps, "%Y-%m-%dT%H:%M:%SZ") if text_timestamps else stamps
+    return pa.table(
+        {
+            "account_id": pa.array(portfolio.account_id[history.account], type=pa.string()),
+            "timestamp_utc": timestamp,
+            "channel": _names(history.channel, CHANNELS),
+            "outcome": _names(history.outcome, OUTCOMES),
+            "conversation": pa.array(history.conversation, type=pa.bool_()),
+        }
+    )
+
+
+def _history_utc_s(history: History, portfolio: Portfolio) -> np.ndarray:
+    """Return UTC epoch seconds of each attempt's local day and hour (one call per day)."""
+    out = np.empty(history.m, dtype=np.int64)
+    if history.m == 0:
+        return out
+    zone = portfolio.timezone[history.account]
+    hour = np.asarray(history.local_hour, dtype=np.int64)
+    order = np.argsort(history.local_day, kind="stable")
+    days, starts = np.unique(history.local_day[order], return_index=True)
+    for day, rows in zip(days.tolist(), np.split(order, starts[1:]), strict=True):
+        out[rows] = local_to_utc_s(portfolio.timezones, zone[rows], int(day), hour[rows])
+    return out
+
+
+def write_history(history: History, portfolio: Portfolio, path: str | Path) -> None:
+    """Write a contact history file (Parquet, or CSV for a ``.csv`` path) atomically.
+
+    Args:
+        history: the contact attempts.
+        portfolio: the accounts ``history.account`` indexes (ids and zones).
+        path: the target; its extension chooses the format.
+    """
+    csv = _format_of(Path(path)) == "csv"
+    _write(history_table(history, portfolio, text_timestamps=csv), path)
+
+
+__all__ = [
+    "HISTORY_COLUMNS",
+    "PORTFOLIO_COLUMNS",
+    "InputError",
+    "Problem",
+    "history_table",
+    "load_history",
+    "load_portfolio",
+    "portfolio_table",
+    "read_table",
+    "write_history",
+    "write_portfolio",
+]
