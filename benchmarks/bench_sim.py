@@ -31,7 +31,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     args = parser.parse_args()
-    cases = [(20_000, 10), (20_000, 30)] if args.quick else [(100_000, 30), (1_000_000, 30), (100_000, 90)]
+    cases = (
+        [(20_000, 10), (20_000, 30)]
+        if args.quick
+        else [(100_000, 30), (1_000_000, 30), (100_000, 90)]
+    )
     for n, days in cases:
         setup_s, run_s, sim = run(n, days)
         c = sim.ledger.columns()

@@ -115,7 +115,9 @@ class BorrowerModel:
         state.excitation *= np.exp(-1.0 / self.config.excitation_decay_days)
         state.fatigue *= np.exp(-1.0 / self.config.fatigue_decay_days)
 
-    def payment_probability(self, idx: np.ndarray, dpd: np.ndarray, state: BorrowerState) -> np.ndarray:
+    def payment_probability(
+        self, idx: np.ndarray, dpd: np.ndarray, state: BorrowerState
+    ) -> np.ndarray:
         """P(the account pays today) for accounts ``idx`` with days past due ``dpd``."""
         base = (
             self.latent.ability[idx]
@@ -135,7 +137,7 @@ class BorrowerModel:
 
     # ------------------------------------------------------------------ contacts
     def hour_factor(self, idx: np.ndarray, local_hour: np.ndarray) -> np.ndarray:
-        """Relative availability at a local hour: the scenario's profile, peaked at the best hour."""
+        """Relative availability at a local hour: the scenario's profile, peaked at the best."""
         distance = np.abs(local_hour - self.latent.best_hour[idx])
         personal = np.exp(-0.5 * (distance / 3.0) ** 2)
         return self.hour_profile[np.clip(local_hour, 0, 23)] * (0.5 + 0.5 * personal)
@@ -156,7 +158,9 @@ class BorrowerModel:
         ability, willing = lat.ability[idx], lat.willingness[idx]
         response = lat.channel_response[idx, channel]
         strength = np.clip(response / (1.0 + self.config.fatigue_effect * state.fatigue[idx]), 0, 3)
-        complaint = lat.complaint_rate[idx] * (1.0 + self.config.fatigue_complaint * state.fatigue[idx])
+        complaint = lat.complaint_rate[idx] * (
+            1.0 + self.config.fatigue_complaint * state.fatigue[idx]
+        )
         probs = np.stack(
             [
                 c.pay_now * ability * willing * strength,
@@ -240,7 +244,14 @@ class BorrowerModel:
             1.0,
         )
 
-    def excite(self, idx: np.ndarray, channel: np.ndarray, effective: np.ndarray, reached: np.ndarray, state: BorrowerState) -> None:
+    def excite(
+        self,
+        idx: np.ndarray,
+        channel: np.ndarray,
+        effective: np.ndarray,
+        reached: np.ndarray,
+        state: BorrowerState,
+    ) -> None:
         """Apply contact effects in place: hazard jumps (diminishing) and fatigue."""
         lat = self.latent
         jump = (
@@ -266,4 +277,4 @@ def channel_index(names: list[str]) -> np.ndarray:
     return np.array([CHANNELS.index(n) for n in names], dtype=np.int64)
 
 
-assert N_CHANNELS == len(CHANNELS)
+assert len(CHANNELS) == N_CHANNELS

@@ -54,8 +54,13 @@ def bad_input_is_exit_2() -> Iterator[None]:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=err_console, transient=False, disable=not sys.stderr.isatty(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+        disable=not sys.stderr.isatty(),
     )
 
 
@@ -74,21 +79,30 @@ def scenarios() -> None:
     table = Table("scenario", "accounts", "days", "rule set", "description")
     for name in bundled_scenarios():
         s = load_scenario(name)
-        table.add_row(name, f"{s.portfolio.n_accounts:,}", str(s.sim.days), s.ruleset, s.description)
+        table.add_row(
+            name, f"{s.portfolio.n_accounts:,}", str(s.sim.days), s.ruleset, s.description
+        )
     console.print(table)
 
 
 # ---------------------------------------------------------------------------- simulate
 def run_policy(
-    scenario_name: str, policy: str, seed: int, n_accounts: int | None, days: int | None,
-    ruleset: str | None = None, label: str | None = None,
+    scenario_name: str,
+    policy: str,
+    seed: int,
+    n_accounts: int | None,
+    days: int | None,
+    ruleset: str | None = None,
+    label: str | None = None,
 ) -> Any:
     """Simulate one policy with a progress bar; return the Simulation."""
     from collsim.policies.registry import make_policy
     from collsim.sim import Simulation
 
     scenario = load_scenario(scenario_name)
-    sim = Simulation(scenario, make_policy(policy, scenario), seed, n_accounts=n_accounts, ruleset=ruleset)
+    sim = Simulation(
+        scenario, make_policy(policy, scenario), seed, n_accounts=n_accounts, ruleset=ruleset
+    )
     total = days or sim.scenario.sim.days
     with _progress() as progress:
         task = progress.add_task(label or policy, total=total)
@@ -107,9 +121,15 @@ def write_run(sim: Any, out: Path, policy: str, seed: int) -> dict[str, float]:
     values = kpis(sim.ledger)
     atomic_write_text(out / "kpis.json", json.dumps(values, indent=2, sort_keys=True) + "\n")
     write_manifest(
-        out / "manifest.json", scenario=sim.scenario.name, config_hash=sim.scenario.config_hash(),
-        policy=policy, policy_id=sim.policy.policy_id, seed=seed, accounts=sim.n,
-        days=sim.day_index, ruleset=sim.ruleset.id,
+        out / "manifest.json",
+        scenario=sim.scenario.name,
+        config_hash=sim.scenario.config_hash(),
+        policy=policy,
+        policy_id=sim.policy.policy_id,
+        seed=seed,
+        accounts=sim.n,
+        days=sim.day_index,
+        ruleset=sim.ruleset.id,
     )
     return values
 
@@ -117,11 +137,17 @@ def write_run(sim: Any, out: Path, policy: str, seed: int) -> dict[str, float]:
 @app.command()
 def simulate(
     scenario: Annotated[str, typer.Option(help="bundled scenario name or YAML path")] = "default",
-    policy: Annotated[str, typer.Option(help="no_contact | random | champion | tree YAML")] = "champion",
-    accounts: Annotated[int | None, typer.Option(help="portfolio size (default: scenario's)")] = None,
+    policy: Annotated[
+        str, typer.Option(help="no_contact | random | champion | tree YAML")
+    ] = "champion",
+    accounts: Annotated[
+        int | None, typer.Option(help="portfolio size (default: scenario's)")
+    ] = None,
     days: Annotated[int | None, typer.Option(help="days to simulate (default: scenario's)")] = None,
     seed: Annotated[int, typer.Option(help="run seed")] = 0,
-    ruleset: Annotated[str | None, typer.Option(help="rule set name or YAML (default: scenario's)")] = None,
+    ruleset: Annotated[
+        str | None, typer.Option(help="rule set name or YAML (default: scenario's)")
+    ] = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/latest"),
 ) -> None:
     """Simulate a scenario under a policy; write ledger.parquet, kpis.json, manifest.json."""
@@ -133,9 +159,20 @@ def simulate(
 
 
 HEADLINE_KPIS = (
-    "net_recovery", "amount_recovered", "total_cost", "recovery_rate", "cure_rate",
-    "roll_rate.31-60", "charge_off_rate", "attempts", "rpc_rate", "ptp_rate",
-    "complaints_per_1000", "agent_utilisation", "blocked", "overflow",
+    "net_recovery",
+    "amount_recovered",
+    "total_cost",
+    "recovery_rate",
+    "cure_rate",
+    "roll_rate.31-60",
+    "charge_off_rate",
+    "attempts",
+    "rpc_rate",
+    "ptp_rate",
+    "complaints_per_1000",
+    "agent_utilisation",
+    "blocked",
+    "overflow",
 )
 
 
@@ -147,7 +184,9 @@ def _fmt(value: float) -> str:
     return f"{value:.3f}"
 
 
-def kpi_table(results: dict[str, dict[str, float]], names: tuple[str, ...] = HEADLINE_KPIS) -> Table:
+def kpi_table(
+    results: dict[str, dict[str, float]], names: tuple[str, ...] = HEADLINE_KPIS
+) -> Table:
     """A rich table: one row per KPI, one column per policy."""
     table = Table("KPI", *results.keys(), title="KPIs")
     for name in names:
@@ -159,7 +198,9 @@ def kpi_table(results: dict[str, dict[str, float]], names: tuple[str, ...] = HEA
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="report folder")] = Path("demo_output"),
-    accounts: Annotated[int | None, typer.Option(help="portfolio size (default: scenario's)")] = None,
+    accounts: Annotated[
+        int | None, typer.Option(help="portfolio size (default: scenario's)")
+    ] = None,
     days: Annotated[int | None, typer.Option(help="days (default: scenario's)")] = None,
     seed: Annotated[int, typer.Option(help="run seed")] = 0,
 ) -> None:
@@ -172,14 +213,20 @@ def demo(
     results = {p: write_run(sim, out / p, p, seed) for p, sim in sims.items()}
     first = next(iter(sims.values()))
     ledgers = {p: s.ledger for p, s in sims.items()}
-    plot_cumulative_recovery(ledgers, first.first_day, first.day_index, out / "cumulative_recovery.png")
+    plot_cumulative_recovery(
+        ledgers, first.first_day, first.day_index, out / "cumulative_recovery.png"
+    )
     plot_channel_mix(ledgers, out / "channel_mix.png")
     rows = ["| KPI | " + " | ".join(policies) + " |", "|---|" + "---|" * len(policies)]
-    rows += [f"| {k} | " + " | ".join(_fmt(results[p].get(k, 0.0)) for p in policies) + " |"
-             for k in HEADLINE_KPIS]
+    rows += [
+        f"| {k} | " + " | ".join(_fmt(results[p].get(k, 0.0)) for p in policies) + " |"
+        for k in HEADLINE_KPIS
+    ]
     atomic_write_text(out / "kpis.md", "\n".join(rows) + "\n")
     console.print(kpi_table(results))
-    console.print(f"report: {out}/kpis.md, cumulative_recovery.png, channel_mix.png, <policy>/ledger.parquet")
+    console.print(
+        f"report: {out}/kpis.md, cumulative_recovery.png, channel_mix.png, <policy>/ledger.parquet"
+    )
 
 
 # ---------------------------------------------------------------------------- generate
@@ -199,22 +246,32 @@ def generate(
     """
     with bad_input_is_exit_2():
         as_of = parse_date(date)
-        portfolio, history, scenario_obj = synthetic_portfolio(scenario, accounts, seed, as_of, history_days)
+        portfolio, history, scenario_obj = synthetic_portfolio(
+            scenario, accounts, seed, as_of, history_days
+        )
     from collsim.tables import write_history, write_portfolio
 
     out.mkdir(parents=True, exist_ok=True)
     write_portfolio(portfolio, out / "portfolio.parquet")
     write_history(history, portfolio, out / "history.parquet")
     dump_yaml(scenario_obj.capacity, out / "capacity.yaml")
-    console.print(f"wrote {out}/portfolio.parquet ({portfolio.n:,} accounts), "
-                  f"history.parquet ({history.m:,} attempts), capacity.yaml")
+    console.print(
+        f"wrote {out}/portfolio.parquet ({portfolio.n:,} accounts), "
+        f"history.parquet ({history.m:,} attempts), capacity.yaml"
+    )
 
 
 def synthetic_portfolio(
-    scenario_name: str, accounts: int | None, seed: int, as_of: dt.date, history_days: int,
+    scenario_name: str,
+    accounts: int | None,
+    seed: int,
+    as_of: dt.date,
+    history_days: int,
     progress: Callable[[Any], None] | None = None,
 ) -> tuple[Any, Any, Any]:
-    """Simulate the champion for ``history_days`` before ``as_of``; return (portfolio, history, scenario).
+    """Simulate the champion for ``history_days`` before ``as_of``.
+
+    Returns (portfolio, history, scenario).
 
     The portfolio keeps the accounts still in collection on the date.
     """

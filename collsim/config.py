@@ -49,7 +49,9 @@ class AgentPool(Frozen):
 
     name: str
     channels: list[str] = Field(default_factory=lambda: ["agent_call"])
-    agents_by_hour: dict[int, int] = Field(description="centre-local hour (0-23) -> agents on shift")
+    agents_by_hour: dict[int, int] = Field(
+        description="centre-local hour (0-23) -> agents on shift"
+    )
     attempts_per_agent_hour: float = Field(gt=0, description="dialler attempts per agent per hour")
 
     @field_validator("agents_by_hour")
@@ -184,9 +186,13 @@ class BehaviourConfig(Frozen):
     """The borrower model's parameters."""
 
     segments: list[SegmentConfig]
-    hazard_dpd_scale_days: float = Field(gt=0, description="self-cure hazard falls as exp(-dpd/scale)")
+    hazard_dpd_scale_days: float = Field(
+        gt=0, description="self-cure hazard falls as exp(-dpd/scale)"
+    )
     excitation_decay_days: float = Field(gt=0, description="Hawkes kernel time constant, days")
-    jump: dict[str, float] = Field(description="channel -> hazard jump of an effective contact, 1/day")
+    jump: dict[str, float] = Field(
+        description="channel -> hazard jump of an effective contact, 1/day"
+    )
     fatigue_decay_days: float = Field(gt=0)
     fatigue_answer: float = Field(ge=0, description="answer rate divided by 1 + k * fatigue")
     fatigue_effect: float = Field(ge=0, description="contact effect divided by 1 + k * fatigue")
@@ -241,7 +247,9 @@ class SimConfig(Frozen):
     operating_hours: list[int] = Field(description="local hours a plan may use (slot start hours)")
     charge_off_dpd: int = Field(default=180, gt=0)
     cycle_days: int = Field(default=30, gt=0, description="a new amount falls due every N DPD")
-    max_redials: int = Field(default=1, ge=0, description="extra agent-call attempts per day on no answer")
+    max_redials: int = Field(
+        default=1, ge=0, description="extra agent-call attempts per day on no answer"
+    )
     field_visit_hours: float = Field(default=1.5, gt=0, description="hours per field visit")
     field_agents: int = Field(default=5, ge=0)
 

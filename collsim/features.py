@@ -13,8 +13,17 @@ from collsim.plan import Snapshot
 from collsim.vocab import CHANNELS
 
 _FLAGS = (
-    "has_phone", "has_mobile", "has_email", "has_app", "has_address", "consent_autodial",
-    "sms_opt_out", "email_opt_out", "cease_communication", "dispute_open", "hardship_plan",
+    "has_phone",
+    "has_mobile",
+    "has_email",
+    "has_app",
+    "has_address",
+    "consent_autodial",
+    "sms_opt_out",
+    "email_opt_out",
+    "cease_communication",
+    "dispute_open",
+    "hardship_plan",
     "vulnerable",
 )
 _NEVER_DAYS = 99.0

@@ -57,6 +57,13 @@ class History:
         return History(
             **{
                 name: np.concatenate([getattr(p, name) for p in parts])
-                for name in ("account", "local_day", "local_hour", "channel", "outcome", "conversation")
+                for name in (
+                    "account",
+                    "local_day",
+                    "local_hour",
+                    "channel",
+                    "outcome",
+                    "conversation",
+                )
             }
         )

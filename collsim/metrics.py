@@ -73,9 +73,12 @@ def kpis(ledger: Ledger) -> dict[str, float]:
         "rpc_rate": _rate(float(conv_phone.sum()), float(phone.sum())),
         "ptp_rate": _rate(float((conv_phone & promise).sum()), float(conv_phone.sum())),
         "promise_kept_rate": _rate(kept, kept + broken),
-        "complaints_per_1000": _rate(1000.0 * float((attempt & (outcome == Outcome.COMPLAINT)).sum()), n),
-        "agent_utilisation": _rate(float(c["duration_s"][agent].sum()),
-                                   float(c["duration_s"][is_["agent_capacity"]].sum())),
+        "complaints_per_1000": _rate(
+            1000.0 * float((attempt & (outcome == Outcome.COMPLAINT)).sum()), n
+        ),
+        "agent_utilisation": _rate(
+            float(c["duration_s"][agent].sum()), float(c["duration_s"][is_["agent_capacity"]].sum())
+        ),
         "overflow": float(is_["overflow"].sum()),
         "blocked": float(is_["blocked"].sum()),
     }
@@ -83,7 +86,9 @@ def kpis(ledger: Ledger) -> dict[str, float]:
         ch = attempt & (channel == code)
         out[f"attempts.{name}"] = float(ch.sum())
         out[f"rpc_rate.{name}"] = _rate(float((ch & conversation).sum()), float(ch.sum()))
-        out[f"ptp_rate.{name}"] = _rate(float((ch & conversation & promise).sum()), float((ch & conversation).sum()))
+        out[f"ptp_rate.{name}"] = _rate(
+            float((ch & conversation & promise).sum()), float((ch & conversation).sum())
+        )
     out.update(roll_rates(ledger))
     for code, name in enumerate(ledger.rules):
         count = int((is_["blocked"] & (c["rule"] == code)).sum())
@@ -106,7 +111,9 @@ def roll_rates(ledger: Ledger) -> dict[str, float]:
         rolled = np.unique(account[(event == EVENT["roll"]) & (bucket == b + 1)])
         if b == 4:  # from 91-180 the next state is charge-off
             rolled = np.unique(account[event == EVENT["charge_off"]])
-        out[f"roll_rate.{BUCKETS[b]}"] = _rate(float(np.isin(was_in, rolled).sum()), float(was_in.size))
+        out[f"roll_rate.{BUCKETS[b]}"] = _rate(
+            float(np.isin(was_in, rolled).sum()), float(was_in.size)
+        )
     return out
 
 

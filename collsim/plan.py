@@ -187,7 +187,13 @@ class Plan:
     @classmethod
     def no_contact(cls, n: int, policy_id: str, reason: str = "no contact") -> Plan:
         """Return a plan that contacts nobody."""
-        return cls.from_options(np.full(n, -1), OptionSpace(np.arange(1)), policy_id, [reason], np.zeros(n, dtype=np.int16))
+        return cls.from_options(
+            np.full(n, -1),
+            OptionSpace(np.arange(1)),
+            policy_id,
+            [reason],
+            np.zeros(n, dtype=np.int16),
+        )
 
     @classmethod
     def from_options(

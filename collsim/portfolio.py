@@ -175,7 +175,9 @@ def _initial_dpd(rng: np.random.Generator, scenario: Scenario, n: int) -> np.nda
     return rng.integers(low[bucket], high[bucket] + 1).astype(np.int32)
 
 
-def generate(scenario: Scenario, seed: int, n_accounts: int | None = None) -> tuple[Portfolio, Latent]:
+def generate(
+    scenario: Scenario, seed: int, n_accounts: int | None = None
+) -> tuple[Portfolio, Latent]:
     """Generate a synthetic delinquent portfolio and its latent traits.
 
     Args:
@@ -305,4 +307,3 @@ __all__ = [
     "day_number",
     "generate",
 ]
-

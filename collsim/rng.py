@@ -76,16 +76,17 @@ class RunRandom:
         """Return uint64 hash bits keyed by (run, purpose, day, account, attempt)."""
         account = np.asarray(account, dtype=np.uint64)
         with np.errstate(over="ignore"):
-            base = _splitmix(
+            key = (
                 self._behaviour_key
                 ^ np.uint64(name_key(purpose))
                 ^ (np.uint64(day) * _DAY_MUL)
                 ^ (np.uint64(attempt) * _ATTEMPT_MUL)
             )
+            base = _splitmix(np.asarray(key, dtype=np.uint64))
             return _splitmix(base ^ (account * _ACCOUNT_MUL))
 
     def uniform(self, purpose: str, day: int, account: np.ndarray, attempt: int = 0) -> np.ndarray:
         """Return float64 uniforms in [0, 1), one per account, keyed (see class doc)."""
-        return (self.bits(purpose, day, account, attempt) >> np.uint64(11)).astype(
-            np.float64
-        ) * (1.0 / 9007199254740992.0)
+        return (self.bits(purpose, day, account, attempt) >> np.uint64(11)).astype(np.float64) * (
+            1.0 / 9007199254740992.0
+        )

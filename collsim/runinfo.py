@@ -12,8 +12,20 @@ from typing import Any
 from collsim import __version__
 from collsim.io import atomic_write_text
 
-_PACKAGES = ("numpy", "scipy", "simpy", "pyarrow", "pydantic", "ortools", "gymnasium",
-             "stable-baselines3", "sb3-contrib", "torch", "scikit-learn", "onnxruntime")
+_PACKAGES = (
+    "numpy",
+    "scipy",
+    "simpy",
+    "pyarrow",
+    "pydantic",
+    "ortools",
+    "gymnasium",
+    "stable-baselines3",
+    "sb3-contrib",
+    "torch",
+    "scikit-learn",
+    "onnxruntime",
+)
 
 
 def package_versions() -> dict[str, str]:

@@ -26,7 +26,9 @@ def utc_offset_s(zone: str, local_day: int, hour: int = 12) -> int:
     return int(offset.total_seconds())
 
 
-def local_to_utc_s(zones: tuple[str, ...], zone_code: np.ndarray, local_day: int, hour: np.ndarray) -> np.ndarray:
+def local_to_utc_s(
+    zones: tuple[str, ...], zone_code: np.ndarray, local_day: int, hour: np.ndarray
+) -> np.ndarray:
     """Return UTC epoch seconds of local ``hour``:00 on ``local_day`` for each account.
 
     Args:

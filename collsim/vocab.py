@@ -140,7 +140,9 @@ def channel_code(name: str) -> int:
     try:
         return CHANNELS.index(name)
     except ValueError:
-        raise ValueError(f"unknown channel {name!r}; expected one of {', '.join(CHANNELS)}") from None
+        raise ValueError(
+            f"unknown channel {name!r}; expected one of {', '.join(CHANNELS)}"
+        ) from None
 
 
 def outcome_code(name: str) -> int:
@@ -148,4 +150,6 @@ def outcome_code(name: str) -> int:
     try:
         return OUTCOMES.index(name)
     except ValueError:
-        raise ValueError(f"unknown outcome {name!r}; expected one of {', '.join(OUTCOMES)}") from None
+        raise ValueError(
+            f"unknown outcome {name!r}; expected one of {', '.join(OUTCOMES)}"
+        ) from None

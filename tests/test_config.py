@@ -21,9 +21,13 @@ def test_every_behavioural_number_has_a_source_comment():
     for name in bundled_scenarios():
         text = (resources.files("collsim") / "scenarios" / f"{name}.yaml").read_text()
         section = text.split("behaviour:")[1].split("channels:")[0]
-        numeric = [line for line in section.splitlines()
-                   if ":" in line and any(ch.isdigit() for ch in line.split(":", 1)[1].split("#")[0])
-                   and not line.strip().startswith(("-", "#", "["))]
+        numeric = [
+            line
+            for line in section.splitlines()
+            if ":" in line
+            and any(ch.isdigit() for ch in line.split(":", 1)[1].split("#")[0])
+            and not line.strip().startswith(("-", "#", "["))
+        ]
         # Segment blocks carry their sources in the first segment; elsewhere every line does.
         unsourced = [line for line in numeric if "#" not in line and not line.startswith("      ")]
         assert not unsourced, f"{name}: numbers without unit/source comment: {unsourced}"

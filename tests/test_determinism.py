@@ -45,14 +45,19 @@ def cure_day(sim: Simulation) -> np.ndarray:
 
 
 def test_common_random_numbers_self_cure(small_default):
-    """A borrower who self-cures under NoContact cures no later under a policy that never contacts them."""
+    """A borrower who self-cures under NoContact cures no later under a policy never contacting them."""
     base = Simulation(small_default, NoContact(), seed=11)
     base.run()
     champ = Simulation(small_default, RandomPolicy(contact_rate=0.03), seed=11)
     champ.run()
     c = champ.ledger.columns()
-    touched = np.unique(c["account"][(c["event"] == EVENT["attempt"]) | (c["event"] == EVENT["blocked"])
-                                     | (c["event"] == EVENT["overflow"])])
+    touched = np.unique(
+        c["account"][
+            (c["event"] == EVENT["attempt"])
+            | (c["event"] == EVENT["blocked"])
+            | (c["event"] == EVENT["overflow"])
+        ]
+    )
     untouched = np.setdiff1d(np.arange(base.n), touched)
     cured_alone = untouched[cure_day(base)[untouched] < np.iinfo(np.int32).max]
     assert cured_alone.size > 10, "the test needs self-curing, never-contacted accounts"
@@ -80,8 +85,11 @@ def test_snapshot_exposes_no_latent_trait(small_default):
     sim = Simulation(small_default, spy, seed=2)
     sim.run(days=2)
     latent_names = {f.name for f in dataclasses.fields(Latent)}
-    latent_arrays = [getattr(sim.latent, name) for name in latent_names
-                     if isinstance(getattr(sim.latent, name), np.ndarray)]
+    latent_arrays = [
+        getattr(sim.latent, name)
+        for name in latent_names
+        if isinstance(getattr(sim.latent, name), np.ndarray)
+    ]
     for snapshot in spy.snapshots:
         stack = [snapshot]
         seen = 0
@@ -90,7 +98,9 @@ def test_snapshot_exposes_no_latent_trait(small_default):
             if dataclasses.is_dataclass(obj):
                 assert not isinstance(obj, Latent)
                 for f in dataclasses.fields(obj):
-                    assert f.name not in latent_names - {"segments"}, f"snapshot field {f.name} is latent"
+                    assert f.name not in latent_names - {"segments"}, (
+                        f"snapshot field {f.name} is latent"
+                    )
                     stack.append(getattr(obj, f.name))
             elif isinstance(obj, np.ndarray):
                 seen += 1

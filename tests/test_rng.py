@@ -12,10 +12,14 @@ def test_keyed_draws_depend_only_on_their_key():
     accounts = np.arange(1000)
     assert np.array_equal(a.uniform("answer", 3, accounts), b.uniform("answer", 3, accounts))
     # A subset gets the same values as in the full batch (keyed per account, not by position).
-    assert np.array_equal(a.uniform("answer", 3, accounts[[7, 500]]), a.uniform("answer", 3, accounts)[[7, 500]])
+    assert np.array_equal(
+        a.uniform("answer", 3, accounts[[7, 500]]), a.uniform("answer", 3, accounts)[[7, 500]]
+    )
     assert not np.array_equal(a.uniform("answer", 3, accounts), a.uniform("answer", 4, accounts))
     assert not np.array_equal(a.uniform("answer", 3, accounts), a.uniform("party", 3, accounts))
-    assert not np.array_equal(a.uniform("answer", 3, accounts), RunRandom(6).uniform("answer", 3, accounts))
+    assert not np.array_equal(
+        a.uniform("answer", 3, accounts), RunRandom(6).uniform("answer", 3, accounts)
+    )
 
 
 def test_keyed_draws_look_uniform():

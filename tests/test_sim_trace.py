@@ -25,8 +25,9 @@ def deterministic_scenario():
     beh["fatigue_answer"] = 0.0
     beh["fatigue_complaint"] = 0.0
     beh["fatigue_effect"] = 0.0
-    beh["conversation"].update(pay_now=0.0, promise=1.0, plan=0.0, dispute=0.0, refusal=0.0,
-                               cease=0.0, promise_max_days=1)
+    beh["conversation"].update(
+        pay_now=0.0, promise=1.0, plan=0.0, dispute=0.0, refusal=0.0, cease=0.0, promise_max_days=1
+    )
     data["portfolio"]["n_accounts"] = 3
     return type(load_scenario("default")).model_validate(data)
 
@@ -37,10 +38,23 @@ def tiny_population(scenario):
     portfolio.balance[:] = [1000.0, 500.0, 800.0]
     portfolio.amount_due[:] = [100.0, 50.0, 80.0]
     portfolio.timezone[:] = portfolio.timezones.index("America/Chicago")
-    for flag in ("has_phone", "has_mobile", "has_email", "has_app", "has_address", "consent_autodial"):
+    for flag in (
+        "has_phone",
+        "has_mobile",
+        "has_email",
+        "has_app",
+        "has_address",
+        "consent_autodial",
+    ):
         getattr(portfolio, flag)[:] = True
-    for flag in ("sms_opt_out", "email_opt_out", "cease_communication", "dispute_open",
-                 "hardship_plan", "vulnerable"):
+    for flag in (
+        "sms_opt_out",
+        "email_opt_out",
+        "cease_communication",
+        "dispute_open",
+        "hardship_plan",
+        "vulnerable",
+    ):
         getattr(portfolio, flag)[:] = False
     latent.ability[:] = 1.0
     latent.willingness[:] = 1.0
@@ -71,8 +85,13 @@ class ScriptedPolicy:
             channel[:2] = [Channel.AGENT_CALL, Channel.SMS]
             hour[:2] = [9, 10]
         option = snapshot.options.encode(channel, hour)
-        return Plan.from_options(option, snapshot.options, self.policy_id, ["script"],
-                                 np.zeros(snapshot.n, dtype=np.int16))
+        return Plan.from_options(
+            option,
+            snapshot.options,
+            self.policy_id,
+            ["script"],
+            np.zeros(snapshot.n, dtype=np.int16),
+        )
 
 
 def test_exact_event_trace_two_days():
@@ -84,11 +103,25 @@ def test_exact_event_trace_two_days():
     keep = c["event"] != EVENT["agent_capacity"]
     day1 = sim.first_day
     trace = [
-        (int(d - day1), EVENTS[e], int(a), CHANNELS[ch] if ch >= 0 else "none",
-         OUTCOMES[o] if o >= 0 else "", int(h), float(amt))
+        (
+            int(d - day1),
+            EVENTS[e],
+            int(a),
+            CHANNELS[ch] if ch >= 0 else "none",
+            OUTCOMES[o] if o >= 0 else "",
+            int(h),
+            float(amt),
+        )
         for d, e, a, ch, o, h, amt in zip(
-            c["day"][keep], c["event"][keep], c["account"][keep], c["channel"][keep],
-            c["outcome"][keep], c["hour"][keep], c["amount"][keep], strict=True)
+            c["day"][keep],
+            c["event"][keep],
+            c["account"][keep],
+            c["channel"][keep],
+            c["outcome"][keep],
+            c["hour"][keep],
+            c["amount"][keep],
+            strict=True,
+        )
     ]
     assert trace == [
         (0, "start", 0, "none", "", -1, 1000.0),
@@ -109,4 +142,7 @@ def test_exact_event_trace_two_days():
     attempt = c["event"] == EVENT["attempt"]
     call = attempt & (c["channel"] == Channel.AGENT_CALL)
     assert 180.0 <= c["duration_s"][call][0] <= 540.0
-    assert c["cost"][attempt & (c["channel"] == Channel.SMS)][0] == scenario.channels["sms"].cost_per_attempt
+    assert (
+        c["cost"][attempt & (c["channel"] == Channel.SMS)][0]
+        == scenario.channels["sms"].cost_per_attempt
+    )

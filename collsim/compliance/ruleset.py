@@ -188,7 +188,7 @@ def _resolve(name_or_path: str | Path, base: Path | None) -> Path:
 def _read_spec(path: Path) -> RuleSetSpec:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. a bad date
         raise RulesetError(f"{path}: cannot read rule set: {exc}") from None
     if not isinstance(data, dict):
         raise RulesetError(f"{path}: a rule set must be a YAML mapping")

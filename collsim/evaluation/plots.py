@@ -1,4 +1,8 @@
-"""Plots strategy teams look at: cumulative recovery and channel mix by policy."""
+"""Plots strategy teams look at: recovery curves, channel mix, frontier, blocked attempts.
+
+The ledger-based functions serve the CLI demo; the table-based ones read an
+experiment's ``runs``/``daily``/``channel_mix`` Parquet tables.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
 
 from collsim.io import atomic_path  # noqa: E402
 from collsim.metrics import daily_series  # noqa: E402
@@ -50,11 +55,16 @@ def channel_mix(ledger: Ledger) -> np.ndarray:
 
 def plot_channel_mix(ledgers: dict[str, Ledger], path: Path) -> Path:
     """Stacked bars: share of attempts by channel within each DPD bucket, per policy."""
-    names = [n for n, ledger in ledgers.items() if channel_mix(ledger).sum() > 0]
+    return plot_channel_mix_tables({name: channel_mix(ledger) for name, ledger in ledgers.items()}, path)
+
+
+def plot_channel_mix_tables(mixes: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
+    """Stacked bars from attempts tables [4 buckets, channels], one panel per name."""
+    names = [n for n, mix in mixes.items() if mix.sum() > 0]
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.2 * max(len(names), 1), 4), squeeze=False)
     colors = plt.get_cmap("tab10").colors
     for ax, name in zip(axes[0], names, strict=False):
-        mix = channel_mix(ledgers[name]).astype(float)
+        mix = np.asarray(mixes[name], dtype=float)
         share = mix / np.maximum(mix.sum(axis=1, keepdims=True), 1)
         bottom = np.zeros(4)
         for k, channel in enumerate(CHANNELS):
@@ -65,5 +75,94 @@ def plot_channel_mix(ledgers: dict[str, Ledger], path: Path) -> Path:
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel("share of attempts")
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.suptitle("Channel mix by DPD bucket")
+    fig.suptitle(title or "Channel mix by DPD bucket")
+    return _save(fig, path)
+
+
+def _grid(panels: int, width: float = 5.0, height: float = 3.6) -> tuple[plt.Figure, list[plt.Axes]]:
+    cols = min(panels, 3)
+    rows = (panels + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[panels:]:
+        ax.set_visible(False)
+    return fig, flat[:panels]
+
+
+def plot_mean_cumulative_recovery(daily: pl.DataFrame, path: Path) -> Path:
+    """Cumulative net recovery by day, mean over seeds; one line per policy, a panel per variant.
+
+    Args:
+        daily: the ``daily.parquet`` table of an experiment.
+    """
+    mean = (daily.group_by("variant", "variant_label", "policy", "day", maintain_order=True)
+            .agg(pl.col("cum_net").mean()).sort("variant", "day"))
+    variants = mean.select("variant", "variant_label").unique(maintain_order=True).rows()
+    fig, axes = _grid(len(variants))
+    for ax, (variant, label) in zip(axes, variants, strict=True):
+        part = mean.filter(pl.col("variant") == variant)
+        for policy in part["policy"].unique(maintain_order=True).to_list():
+            line = part.filter(pl.col("policy") == policy)
+            ax.plot(line["day"].to_numpy(), line["cum_net"].to_numpy(), label=policy)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("day")
+        ax.set_ylabel("cumulative net recovery")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Cumulative net recovery by policy (mean over seeds)")
+    return _save(fig, path)
+
+
+def plot_frontier(points: pl.DataFrame, path: Path) -> Path:
+    """Cost–recovery points per (variant, policy) and the Pareto frontier.
+
+    Args:
+        points: output of :func:`collsim.evaluation.stats.frontier`.
+    """
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = plt.get_cmap("tab10").colors
+    policies = points["policy"].unique(maintain_order=True).to_list()
+    for i, policy in enumerate(policies):
+        part = points.filter(pl.col("policy") == policy)
+        ax.scatter(part["cost"].to_numpy(), part["value"].to_numpy(), color=colors[i % 10], label=policy)
+        if points["variant"].n_unique() > 1:
+            for row in part.iter_rows(named=True):
+                ax.annotate(row["variant_label"], (row["cost"], row["value"]), fontsize=6,
+                            xytext=(3, 3), textcoords="offset points")
+    front = points.filter(pl.col("pareto")).sort("cost")
+    ax.plot(front["cost"].to_numpy(), front["value"].to_numpy(), "k--", lw=1, label="Pareto frontier")
+    ax.set_xlabel("total cost (mean over seeds)")
+    ax.set_ylabel("amount recovered (mean over seeds)")
+    ax.set_title("Cost–recovery frontier")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_blocked_by_rule(runs: pl.DataFrame, path: Path) -> Path:
+    """Stacked bars: mean blocked attempts per run by rule, per (variant, policy).
+
+    Args:
+        runs: the ``runs.parquet`` table (columns ``blocked.<rule>``).
+    """
+    rules = sorted(c for c in runs.columns if c.startswith("blocked."))
+    means = runs.group_by("variant", "variant_label", "policy", maintain_order=True).agg(
+        *(pl.col(r).mean() for r in rules)
+    )
+    many = means["variant"].n_unique() > 1
+    labels = [f"{p}\n{v}" if many else p for p, v in zip(means["policy"], means["variant_label"], strict=True)]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(labels) + 3), 4.5))
+    bottom = np.zeros(len(labels))
+    colors = plt.get_cmap("tab20").colors
+    for k, rule in enumerate(rules):
+        values = means[rule].to_numpy()
+        ax.bar(labels, values, bottom=bottom, label=rule.removeprefix("blocked."), color=colors[k % 20])
+        bottom += values
+    if not rules:
+        ax.text(0.5, 0.5, "no attempt was blocked", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylabel("blocked attempts per run (mean over seeds)")
+    ax.set_title("Blocked attempts by rule")
+    ax.tick_params(axis="x", labelsize=7, rotation=30 if many else 0)
+    if rules:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _save(fig, path)

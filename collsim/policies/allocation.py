@@ -358,28 +358,183 @@ def _solve_reduced(
     cap = np.minimum(capacity[active], demand)
     total = int(cap.sum())
     for a in range(active.size):  # top-C pruning, one binding resource at a time
-        keep = int(capacity[active[a]]) + total - int(cap[a])
-        if demand[a] <= keep:
+        n_keep = int(capacity[active[a]]) + total - int(cap[a])
+        if demand[a] <= n_keep:
             continue
         rows = np.flatnonzero(arc[:, a])
         vals = excess[rows, a]
-        threshold = -np.partition(-vals, keep - 1)[keep - 1]
+        threshold = -np.partition(-vals, n_keep - 1)[n_keep - 1]
         tied = rows[vals == threshold]
-        n_tied = keep - int(np.count_nonzero(vals > threshold))
+        n_tied = n_keep - int(np.count_nonzero(vals > threshold))
         arc[rows[vals < threshold], a] = False
         arc[tied[n_tied:], a] = False  # rows are ascending: lower index kept
     accounts = np.flatnonzero(arc.any(axis=1))
     if accounts.size == 0:
         return choice, 0.0
-    acc_pos, res_pos = np.nonzero(arc[accounts])
-    gain = excess[accounts[acc_pos], res_pos]
+    gain = np.where(arc[accounts], excess[accounts], -np.inf)
+
+    # Solve the transportation problem on the accounts left.
+    assigned, slack = _solve_transport(gain, cap)
+    used = assigned >= 0
+    rows = accounts[used]
+    choice[rows] = best_opt[rows, active[assigned[used]]]
+    return choice, slack
+
+
+_SAMPLE = 20_000
+"""Accounts in each price-estimation sample of :func:`_solve_transport`."""
+
+
+def _solve_transport(gain: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact transportation problem max Σ gain[n, a(n)] s.t. per-column use ≤ cap.
+
+    Small problems go straight to the flow.  Large ones are decomposed with prices:
+
+    1. Solve a strided sample of ``_SAMPLE`` accounts with proportionally scaled
+       capacities and read its resource prices off the optimal flow (shortest-path
+       potentials of the residual graph, :func:`_residual_check`).
+    2. At those prices every account has a best alternative (a resource or none) and
+       a margin over its second best.  Accounts with a margin above ε are fixed to
+       their best; the others (ε chosen so that a few percent are left) are solved
+       exactly by the flow with the capacities the fixed ones leave.
+    3. The combined assignment is checked for optimality on the *whole* problem: it
+       is optimal iff the residual graph has no negative cycle, which is checked on
+       the graph compressed to resources (edge weight = the cheapest exchange of one
+       account between two positions).  If the check fails, ε grows; after three
+       failures the full flow is solved.  So the result is exact in every case.
+
+    Args:
+        gain: float [m, A], value of each arc, -inf where there is none.
+        cap: int [A], capacity of each column.
+
+    Returns:
+        (assigned [m]: column or -1, rounding slack of the flows in value units).
+    """
+    m = gain.shape[0]
+    if m <= 4 * _SAMPLE:
+        return _flow(gain, np.isfinite(gain), cap)
+
+    # Prices from two interleaved strided samples with proportional capacities.
+    step = m // _SAMPLE
+    prices = []
+    for offset in (0, step // 2):
+        sample = np.arange(offset, m, step)
+        sample_cap = np.rint(cap * (sample.size / m)).astype(np.int64)
+        sample_assigned, _ = _flow(gain[sample], np.isfinite(gain[sample]), sample_cap)
+        prices.append(_residual_check(gain[sample], sample_assigned, sample_cap)[1])
+    price = np.maximum(0.5 * (prices[0] + prices[1]), 0.0)
+    spread = np.abs(prices[0] - prices[1]) + 0.02 * price
+
+    for widen in (1.0, 1.0, 2.0, 8.0):
+        # Box of prices [price - δ, price + δ]: an account is decided if its best
+        # alternative (column A = none) stays best for every price in the box.
+        delta = widen * spread
+        adj = gain - price[None, :]
+        best = np.where(np.max(adj, axis=1) > 0, np.argmax(adj, axis=1), cap.size)
+        hi = np.concatenate([adj + delta[None, :], np.zeros((m, 1))], axis=1)
+        rows = np.arange(m)
+        sure = np.where(best < cap.size, adj[rows, np.minimum(best, cap.size - 1)], 0.0)
+        sure = sure - np.append(delta, 0.0)[best]
+        hi[rows, best] = -np.inf
+        open_rows = sure <= np.max(hi, axis=1)
+        del hi, adj
+        fixed = ~open_rows & (best < cap.size)
+        cap_left = cap - np.bincount(best[fixed], minlength=cap.size)
+        for a in np.flatnonzero(cap_left < 0):  # prices too low: open the least sure
+            on_a = np.flatnonzero(fixed & (best == a))
+            n_open = min(on_a.size, 2 * int(-cap_left[a]) + 16)
+            open_rows[on_a[np.argsort(sure[on_a], kind="stable")[:n_open]]] = True
+        fixed = ~open_rows & (best < cap.size)
+        cap_left = cap - np.bincount(best[fixed], minlength=cap.size)
+        assigned = np.where(fixed, best, -1)
+        rows = np.flatnonzero(open_rows)
+        sub, slack = _flow(gain[rows], np.isfinite(gain[rows]), cap_left)
+        assigned[rows] = sub
+        if _residual_check(gain, assigned, cap)[0]:
+            return assigned, slack
+        # Not optimal: the open accounts' own prices are a sharper estimate.
+        sub_price = np.maximum(_residual_check(gain[rows], sub, cap_left)[1], 0.0)
+        spread = np.abs(sub_price - price) + 0.02 * sub_price
+        price = sub_price
+    return _flow(gain, np.isfinite(gain), cap)
+
+
+def _residual_check(
+    gain: np.ndarray, assigned: np.ndarray, cap: np.ndarray
+) -> tuple[bool, np.ndarray]:
+    """Check an assignment for optimality and return resource prices.
+
+    The residual graph of the flow is compressed to nodes 0..A-1 (resources),
+    S = A (the pool of unassigned accounts) and T = A+1 (spare capacity).  Edge
+    X → r costs the cheapest move of one account from position X to r
+    (``value at X − gain[n, r]``), r → S the cheapest unassignment, r → T / T → r are
+    free when r has spare / used capacity, S ↔ T free when someone is assigned /
+    unassigned.  The assignment is optimal iff this graph has no negative cycle
+    (up to a tolerance of 1e-12 of the largest gain per edge).
+
+    Returns:
+        (optimal, prices [A]): prices are ``d(T) − d(r)`` for shortest-path
+        distances d; at an optimum every account's position is its best at them.
+    """
+    m, n_col = gain.shape
+    s_node, t_node = n_col, n_col + 1
+    n_nodes = n_col + 2
+    pos = np.where(assigned >= 0, assigned, s_node)
+    here = np.where(assigned >= 0, gain[np.arange(m), np.maximum(assigned, 0)], 0.0)
+    weight = np.full((n_nodes, n_nodes), np.inf)
+    move = here[:, None] - gain  # +inf where there is no arc
+    move[np.arange(m), np.minimum(pos, n_col - 1)] = np.where(
+        pos < n_col, np.inf, move[np.arange(m), np.minimum(pos, n_col - 1)]
+    )
+    order = np.argsort(pos, kind="stable")
+    sorted_pos = pos[order]
+    starts = np.flatnonzero(np.r_[True, sorted_pos[1:] != sorted_pos[:-1]])
+    groups = sorted_pos[starts]
+    weight[groups, :n_col] = np.minimum.reduceat(move[order], starts, axis=0)
+    out_of = groups < n_col
+    weight[groups[out_of], s_node] = np.minimum.reduceat(here[order], starts)[out_of]
+    use = np.bincount(assigned[assigned >= 0], minlength=n_col)
+    weight[np.flatnonzero(use < cap), t_node] = 0.0
+    weight[t_node, np.flatnonzero(use > 0)] = 0.0
+    if np.any(assigned >= 0):
+        weight[s_node, t_node] = 0.0
+    if np.any(assigned < 0):
+        weight[t_node, s_node] = 0.0
+    np.fill_diagonal(weight, np.inf)
+    finite = np.isfinite(gain)
+    tol = 1e-12 * float(np.max(np.abs(gain[finite]))) if finite.any() else 0.0
+    weight += tol
+
+    # Bellman-Ford from a virtual root joined to every node at cost 0.
+    dist = np.zeros(n_nodes)
+    optimal = False
+    for _ in range(n_nodes + 1):
+        new = np.minimum(dist, np.min(dist[:, None] + weight, axis=0))
+        if np.array_equal(new, dist):
+            optimal = True
+            break
+        dist = new
+    return optimal, dist[t_node] - dist[:n_col]
+
+
+def _flow(gain: np.ndarray, keep: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, float]:
+    """Solve max Σ gain over arcs ``keep`` [m, A] with resource capacities ``cap`` [A].
+
+    Returns:
+        (assigned [m]: resource column or -1, rounding slack in value units).
+    """
+    n_acc, n_act = gain.shape
+    acc_pos, res_pos = np.nonzero(keep)
+    result = np.full(n_acc, -1, dtype=np.int64)
+    if acc_pos.size == 0:
+        return result, 0.0
+    arc_gain = gain[acc_pos, res_pos]
 
     # Integer costs: the largest gain maps to M (see module docstring).
-    n_acc, n_act = int(accounts.size), int(active.size)
     n_nodes = 2 + n_act + n_acc
     big = min(2.0**53, float(2**61 // (n_nodes + 1)))
-    scale = big / float(gain.max())
-    cost = -np.rint(gain * scale).astype(np.int64)
+    scale = big / max(float(arc_gain.max()), 1e-300)
+    cost = -np.rint(arc_gain * scale).astype(np.int64)
 
     # Constraints as a network: source 0, sink 1, resources 2.., accounts 2+n_act..
     source, sink = 0, 1
@@ -409,9 +564,8 @@ def _solve_reduced(
     # Read the solution: account → resource arcs that carry flow.
     flow = np.asarray(smcf.flows(np.asarray(arcs)[n_acc : n_acc + acc_pos.size]))
     used = flow > 0
-    rows = accounts[acc_pos[used]]
-    choice[rows] = best_opt[rows, active[res_pos[used]]]
-    return choice, n_acc / scale
+    result[acc_pos[used]] = res_pos[used]
+    return result, n_acc / scale
 
 
 def _split_unlimited(

@@ -15,16 +15,20 @@ def allowed_options(snapshot: Snapshot, rows: np.ndarray, option: np.ndarray) ->
     return (option >= 0) & valid & snapshot.mask[rows, safe // s, safe % s]
 
 
-def fill_capacity(snapshot: Snapshot, candidates: np.ndarray, priority: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fill_capacity(
+    snapshot: Snapshot, table: np.ndarray, group: np.ndarray, priority: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Give each account its first candidate option that is allowed and has capacity left.
 
-    Candidates are tried in rounds (column by column).  In each round, the accounts
-    still unserved compete for each resource in order of ``priority`` (higher
-    first; ties by account index), and take what capacity is left.
+    Account n's candidates are ``table[group[n]]`` (groups share candidate lists, so
+    no [N, L] array is built).  Candidates are tried in rounds (column by column).
+    In each round, the accounts still unserved compete for each resource in order
+    of ``priority`` (higher first; ties by account index) and take what is left.
 
     Args:
         snapshot: the day's snapshot (mask, resources, time zones).
-        candidates: int [N, L] option indices in order of preference (-1 = none).
+        table: int [G, L] option indices in order of preference (-1 = none).
+        group: int [N] row of ``table`` for each account (-1 = no candidates).
         priority: float [N], higher is served first.
 
     Returns:
@@ -37,14 +41,26 @@ def fill_capacity(snapshot: Snapshot, candidates: np.ndarray, priority: np.ndarr
     chosen_round = np.full(n, -1, dtype=np.int64)
     zone = snapshot.accounts.timezone
     order = np.lexsort((np.arange(n), -priority))
-    for column in range(candidates.shape[1]):
-        rows = order[(chosen[order] < 0) & (candidates[order, column] >= 0)]
-        option = candidates[rows, column]
+    has_any: np.ndarray = np.asarray((table >= 0).any(axis=1))
+    pending = order[(group[order] >= 0)]
+    pending = pending[has_any[group[pending]]]
+    for column in range(table.shape[1]):
+        # Drop accounts none of whose remaining candidates has capacity left.
+        alive = _open_candidates(table[:, column:], res.resource_by_zone, remaining)
+        pending = pending[alive[group[pending], zone[pending]]]
+        if pending.size == 0:
+            break
+        option = table[group[pending], column]
+        has = option >= 0
+        rows, option = pending[has], option[has]
+        # Skip candidates whose resource is already full before touching the mask.
+        resource = res.resource_by_zone[zone[rows], option]
+        open_ = (resource < 0) | (remaining[np.maximum(resource, 0)] > 0)
+        rows, option, resource = rows[open_], option[open_], resource[open_]
         ok = allowed_options(snapshot, rows, option)
-        rows, option = rows[ok], option[ok]
+        rows, option, resource = rows[ok], option[ok], resource[ok]
         if rows.size == 0:
             continue
-        resource = res.resource_by_zone[zone[rows], option]
         unlimited = resource < 0
         take = unlimited.copy()
         limited = np.flatnonzero(~unlimited)
@@ -54,11 +70,23 @@ def fill_capacity(snapshot: Snapshot, candidates: np.ndarray, priority: np.ndarr
             sort = np.argsort(r, kind="stable")
             r_sorted = r[sort]
             starts = np.r_[0, np.flatnonzero(np.diff(r_sorted)) + 1]
-            rank = np.arange(r_sorted.size) - np.repeat(starts, np.diff(np.r_[starts, r_sorted.size]))
+            rank = np.arange(r_sorted.size) - np.repeat(
+                starts, np.diff(np.r_[starts, r_sorted.size])
+            )
             fits = np.empty(limited.size, dtype=bool)
             fits[sort] = rank < remaining[r_sorted]
             take[limited] = fits
-            np.subtract.at(remaining, r[fits], 1)
+            remaining -= np.bincount(r[fits], minlength=remaining.size)
         chosen[rows[take]] = option[take]
         chosen_round[rows[take]] = column
+        pending = pending[chosen[pending] < 0]
     return chosen, chosen_round
+
+
+def _open_candidates(
+    table: np.ndarray, resource_by_zone: np.ndarray, remaining: np.ndarray
+) -> np.ndarray:
+    """bool [G, Z]: group g in zone z has a candidate whose resource is unlimited or not full."""
+    resource = resource_by_zone[:, np.maximum(table, 0)]  # [Z, G, L]
+    open_ = (table >= 0)[None] & ((resource < 0) | (remaining[np.maximum(resource, 0)] > 0))
+    return open_.any(axis=2).T

@@ -46,10 +46,13 @@ class RandomPolicy:
             allowed = snapshot.options.option_mask(snapshot.mask[start : start + self.chunk])
             keys = np.where(allowed, rng.random(allowed.shape), -1.0)
             n_allowed[start : start + self.chunk] = allowed.sum(axis=1)
-            pick[start : start + self.chunk] = np.where(n_allowed[start : start + self.chunk] > 0, keys.argmax(axis=1), -1)
+            pick[start : start + self.chunk] = np.where(
+                n_allowed[start : start + self.chunk] > 0, keys.argmax(axis=1), -1
+            )
         wants = (rng.random(n) < self.contact_rate) & (pick >= 0)
-        candidates = np.where(wants, pick, -1)[:, None]
-        option, _ = fill_capacity(snapshot, candidates, rng.random(n))
+        option, _ = fill_capacity(
+            snapshot, pick[:, None], np.where(wants, np.arange(n), -1), rng.random(n)
+        )
         propensity = np.where(
             option >= 0,
             self.contact_rate / np.maximum(n_allowed, 1),
@@ -57,6 +60,11 @@ class RandomPolicy:
         )
         reason = np.where(option >= 0, 1, 0).astype(np.int16)
         return Plan.from_options(
-            option, snapshot.options, self.policy_id, ["no contact drawn", "random allowed option"],
-            reason, priority_score=rng.random(n), propensity=propensity,
+            option,
+            snapshot.options,
+            self.policy_id,
+            ["no contact drawn", "random allowed option"],
+            reason,
+            priority_score=rng.random(n),
+            propensity=propensity,
         )

@@ -35,7 +35,9 @@ class Tier(Frozen):
     name: str
     when: Condition = Field(default_factory=Condition)
     ladder: list[str] = Field(description="channels in order of preference; [] = leave alone")
-    slots: list[int] = Field(default_factory=lambda: [18, 19, 12, 17, 10, 13, 9, 14, 15, 16, 11, 20, 8])
+    slots: list[int] = Field(
+        default_factory=lambda: [18, 19, 12, 17, 10, 13, 9, 14, 15, 16, 11, 20, 8]
+    )
     cadence_days: int = Field(default=1, ge=1, description="minimum days between contacts")
 
     @field_validator("ladder")
@@ -95,7 +97,8 @@ class TieredChampion:
         tier = np.full(snapshot.n, -1, dtype=np.int64)
         for t, spec in enumerate(self.tree.tiers):
             match = (
-                (tier < 0) & snapshot.active
+                (tier < 0)
+                & snapshot.active
                 & _within(a.dpd, spec.when.dpd)
                 & _within(a.balance, spec.when.balance)
                 & _within(risk, spec.when.risk)
@@ -129,10 +132,10 @@ class TieredChampion:
         cadence = np.array([t.cadence_days for t in self.tree.tiers] + [1])[tier]
         last = snapshot.contact.last_contact_day
         due = (tier >= 0) & ((last < 0) | (snapshot.day - last >= cadence))
-        table = self._candidates(snapshot)
-        candidates = np.where(due[:, None], table[np.maximum(tier, 0)], -1)
         priority = snapshot.accounts.balance * (1.0 + snapshot.accounts.dpd / 30.0)
-        option, _ = fill_capacity(snapshot, candidates, priority)
+        option, _ = fill_capacity(
+            snapshot, self._candidates(snapshot), np.where(due, tier, -1), priority
+        )
         names = [t.name for t in self.tree.tiers]
         reasons = ["no tier", "cadence", "nothing allowed or capacity full"]
         reasons += [f"tier {n}: {c}" for n in names for c in CHANNELS]
@@ -141,6 +144,10 @@ class TieredChampion:
         channel = np.where(contacted, option // snapshot.options.n_slots, 0)
         reason = np.where(contacted, 3 + np.maximum(tier, 0) * len(CHANNELS) + channel, reason)
         return Plan.from_options(
-            option, snapshot.options, self.policy_id, reasons, reason.astype(np.int16),
+            option,
+            snapshot.options,
+            self.policy_id,
+            reasons,
+            reason.astype(np.int16),
             priority_score=priority,
         )

@@ -35,4 +35,6 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
         if not path.exists():
             raise ValueError(f"{path}: strategy tree file not found")
         return TieredChampion(path)
-    raise ValueError(f"unknown policy {spec!r}; expected one of {', '.join(POLICY_IDS)} or a tree YAML path")
+    raise ValueError(
+        f"unknown policy {spec!r}; expected one of {', '.join(POLICY_IDS)} or a tree YAML path"
+    )

@@ -44,16 +44,16 @@ class AgentPool:
         self.free_at_h = [0.0] * self.size  # when each agent seat is next free
 
     def _agent(
-        self, seat: int, queue: deque[int], handle_h: np.ndarray, end_h: float, result: HourResult
+        self, seat: int, queue: deque[int], handle_h: list[float], end_h: float, start_h: list[float]
     ) -> Generator[simpy.Event, object, None]:
         env = self.env
+        timeout = env.timeout
         if self.free_at_h[seat] > env.now:
-            yield env.timeout(self.free_at_h[seat] - env.now)
+            yield timeout(self.free_at_h[seat] - env.now)
         while queue and env.now < end_h:
             call = queue.popleft()
-            result.started[call] = True
-            result.start_h[call] = env.now
-            yield env.timeout(float(handle_h[call]))
+            start_h[call] = env.now
+            yield timeout(handle_h[call])
         self.free_at_h[seat] = max(self.free_at_h[seat], env.now)
 
     def run_hour(self, start_h: float, centre_hour: int, handle_s: np.ndarray) -> HourResult:
@@ -69,18 +69,19 @@ class AgentPool:
         """
         env = self.env
         m = int(handle_s.shape[0])
-        result = HourResult(np.zeros(m, dtype=bool), np.full(m, np.nan))
         if env.now < start_h:
             env.run(until=start_h)
         if m == 0:
-            return result
+            return HourResult(np.zeros(0, dtype=bool), np.zeros(0))
         end_h = start_h + 1.0
         queue = deque(range(m))
-        handle_h = handle_s / 3600.0
+        handle_h = (handle_s / 3600.0).tolist()
+        started_at = [float("nan")] * m
         for seat in range(min(self.agents_by_hour.get(centre_hour, 0), self.size)):
-            env.process(self._agent(seat, queue, handle_h, end_h, result))
+            env.process(self._agent(seat, queue, handle_h, end_h, started_at))
         env.run(until=end_h)
-        return result
+        start = np.asarray(started_at)
+        return HourResult(started=~np.isnan(start), start_h=start)
 
 
 class Post:
@@ -90,7 +91,9 @@ class Post:
         self.env = env
         self.arrived: list[tuple[int, int]] = []  # (account, channel)
 
-    def _deliver(self, account: int, channel: int, delay_h: float) -> Generator[simpy.Event, object, None]:
+    def _deliver(
+        self, account: int, channel: int, delay_h: float
+    ) -> Generator[simpy.Event, object, None]:
         yield self.env.timeout(delay_h)
         self.arrived.append((account, channel))
 
@@ -139,7 +142,9 @@ class FieldTeam:
         self.resource = simpy.Resource(env, capacity=max(agents, 1))
         self.agents = agents
 
-    def _visit(self, i: int, at_h: float, deadline_h: float, started: np.ndarray) -> Generator[simpy.Event, object, None]:
+    def _visit(
+        self, i: int, at_h: float, deadline_h: float, started: np.ndarray
+    ) -> Generator[simpy.Event, object, None]:
         yield self.env.timeout(max(at_h - self.env.now, 0.0))
         with self.resource.request() as request:
             fired = yield request | self.env.timeout(max(deadline_h - self.env.now, 0.0))

@@ -153,7 +153,9 @@ class Simulation:
         """bool [N]: accounts in collection today."""
         return self.state.status == ACTIVE
 
-    def run(self, days: int | None = None, progress: Callable[[DayStats], None] | None = None) -> Ledger:
+    def run(
+        self, days: int | None = None, progress: Callable[[DayStats], None] | None = None
+    ) -> Ledger:
         """Simulate ``days`` days (default: the scenario's) and return the ledger."""
         for _ in range(days if days is not None else self.scenario.sim.days):
             stats = self.step()
@@ -178,15 +180,23 @@ class Simulation:
             getattr(self.contact, f.name)[idx] = getattr(empty, f.name)
         self.window.attempts[idx] = 0
         self.window.conversations[idx] = 0
-        self.ledger.append("start", self.day, idx, amount=self.portfolio.balance[idx],
-                           bucket=bucket_of(self.portfolio.dpd[idx]))
+        self.ledger.append(
+            "start",
+            self.day,
+            idx,
+            amount=self.portfolio.balance[idx],
+            bucket=bucket_of(self.portfolio.dpd[idx]),
+        )
 
     def resources(self) -> Resources:
         """The day's resources (cached per set of UTC offsets, i.e. per DST regime)."""
         shift = tuple(centre_hour_of(self.scenario.capacity, self.portfolio.timezones, self.day))
         if shift not in self._resources_cache:
             self._resources_cache[shift] = build_resources(
-                self.scenario.capacity, self.options, self.portfolio.timezones, self.day,
+                self.scenario.capacity,
+                self.options,
+                self.portfolio.timezones,
+                self.day,
                 self.scenario.channels,
             )
         return self._resources_cache[shift]
@@ -271,7 +281,9 @@ class Simulation:
         for name in ("channel", "slot_hour", "priority"):
             value = getattr(plan, name)
             if not isinstance(value, np.ndarray) or value.shape != (self.n,):
-                raise PolicyError(f"policy {self.policy.policy_id}: plan.{name} must have shape ({self.n},)")
+                raise PolicyError(
+                    f"policy {self.policy.policy_id}: plan.{name} must have shape ({self.n},)"
+                )
         if np.any((plan.channel < -1) | (plan.channel >= N_CHANNELS)):
             raise PolicyError(f"policy {self.policy.policy_id}: plan has an unknown channel code")
 
@@ -285,15 +297,18 @@ class Simulation:
         if arrived.size:
             channel = np.full(arrived.size, Channel.LETTER, dtype=np.int64)
             result = self.model.message(
-                arrived, channel, np.full(arrived.size, -1),
-                np.ones(arrived.size), self.random.uniform("letter_open", day, arrived),
+                arrived,
+                channel,
+                np.full(arrived.size, -1),
+                np.ones(arrived.size),
+                self.random.uniform("letter_open", day, arrived),
             )
             self.model.excite(arrived, channel, result.effective, result.reached, self.state)
             self._link_payments(arrived[result.effective], Channel.LETTER, -1)
         self._judgments(self.courts.collect())
         self._promises_due()
         self._instalments_due()
-        resolved = (self.state.dispute_until == day)
+        resolved = self.state.dispute_until == day
         self.portfolio.dispute_open[resolved] = False
         self.state.dispute_until[resolved] = -1
 
@@ -305,7 +320,12 @@ class Simulation:
         won = u < legal.success_rate * self.latent.ability[judged]
         winners = judged[won]
         amount = np.round(legal.recovery_fraction * self.portfolio.balance[winners], 2)
-        self.ledger.append("legal_closed", self.day, judged, outcome=np.where(won, Outcome.PAYMENT, Outcome.REFUSAL))
+        self.ledger.append(
+            "legal_closed",
+            self.day,
+            judged,
+            outcome=np.where(won, Outcome.PAYMENT, Outcome.REFUSAL),
+        )
         self._record_payment(winners, amount, Channel.LEGAL, -1)
         self.portfolio.balance[winners] -= amount
         self.state.status[winners] = CLOSED
@@ -326,7 +346,9 @@ class Simulation:
 
     def _instalments_due(self) -> None:
         st = self.state
-        due = np.flatnonzero((st.plan_next_day == self.day) & (st.plan_remaining > 0) & (st.status == ACTIVE))
+        due = np.flatnonzero(
+            (st.plan_next_day == self.day) & (st.plan_remaining > 0) & (st.status == ACTIVE)
+        )
         if due.size == 0:
             return
         paid = self.model.instalment_paid(due, self.random.uniform("instalment", self.day, due))
@@ -338,7 +360,9 @@ class Simulation:
         st.plan_next_day[payers] += self.scenario.behaviour.conversation.plan_interval_days
         last = payers[st.plan_remaining[payers] == 0]
         amount = np.where(
-            st.plan_remaining[payers] == 0, self.portfolio.amount_due[payers], st.plan_amount[payers]
+            st.plan_remaining[payers] == 0,
+            self.portfolio.amount_due[payers],
+            st.plan_amount[payers],
         )
         self._apply_payment(payers, amount, -1, -1)
         self.ledger.append("plan_completed", self.day, last)
@@ -363,7 +387,11 @@ class Simulation:
         allowed = snapshot.mask[rows, channel, slot]
         blocked = rows[~allowed]
         if blocked.size:
-            self._record_blocked(blocked, plan.channel[blocked].astype(np.int64), plan.slot_hour[blocked].astype(np.int64))
+            self._record_blocked(
+                blocked,
+                plan.channel[blocked].astype(np.int64),
+                plan.slot_hour[blocked].astype(np.int64),
+            )
             option[blocked] = -1
         return self._fit_budgets(option, plan.priority, snapshot.resources)
 
@@ -375,14 +403,23 @@ class Simulation:
             first = self.ruleset.first_violation(
                 self.portfolio, self.window, idx[active], channel[active], hour[active]
             )
-            codes = np.array([self.ledger.rule_code(r) for r in self.ruleset.rule_ids], dtype=np.int16)
+            codes = np.array(
+                [self.ledger.rule_code(r) for r in self.ruleset.rule_ids], dtype=np.int16
+            )
             rule[active] = np.where(first >= 0, codes[np.maximum(first, 0)], rule[active])
         self.ledger.append(
-            "blocked", self.day, idx, channel=channel, hour=np.where(IS_TIMED[channel], hour, -1),
-            rule=rule, bucket=bucket_of(self.portfolio.dpd[idx]),
+            "blocked",
+            self.day,
+            idx,
+            channel=channel,
+            hour=np.where(IS_TIMED[channel], hour, -1),
+            rule=rule,
+            bucket=bucket_of(self.portfolio.dpd[idx]),
         )
 
-    def _fit_budgets(self, option: np.ndarray, priority: np.ndarray, resources: Resources) -> np.ndarray:
+    def _fit_budgets(
+        self, option: np.ndarray, priority: np.ndarray, resources: Resources
+    ) -> np.ndarray:
         """Drop planned contacts beyond daily budgets (by plan priority); record overflow.
 
         Agent pool-hours are not cut here: the SimPy contact centre decides which calls fit.
@@ -399,11 +436,17 @@ class Simulation:
         over = rank >= resources.capacity[resource]
         dropped = rows[over]
         if dropped.size:
-            codes = np.array([self.ledger.rule_code(resources.names[r]) for r in resource[over]], dtype=np.int16)
+            codes = np.array(
+                [self.ledger.rule_code(resources.names[r]) for r in resource[over]], dtype=np.int16
+            )
             channel = option[dropped] // self.options.n_slots
             self.ledger.append(
-                "overflow", self.day, dropped, channel=channel,
-                hour=self.options.hour[option[dropped]], rule=codes,
+                "overflow",
+                self.day,
+                dropped,
+                channel=channel,
+                hour=self.options.hour[option[dropped]],
+                rule=codes,
             )
             option = option.copy()
             option[dropped] = -1
@@ -430,14 +473,17 @@ class Simulation:
         shift = centre_hour_of(self.scenario.capacity, self.portfolio.timezones, self.day)
         day_start_h = self.day_index * 24.0
         started = self.field.schedule_day(
-            day_start_h, visit_hour + shift[self.portfolio.timezone[visits]],
+            day_start_h,
+            visit_hour + shift[self.portfolio.timezone[visits]],
             float(max(self.scenario.sim.operating_hours) + 1 + shift.max()),
         )
         sel = channel == Channel.AGENT_CALL
         self._agent_calls(chosen[sel], hour[sel], plan.priority[chosen[sel]], shift)
         self._run_clock(day_start_h + 24.0)
         self._field_outcomes(visits[started], visit_hour[started])
-        self._overflow(visits[~started], int(Channel.FIELD_VISIT), visit_hour[~started], "field_team")
+        self._overflow(
+            visits[~started], int(Channel.FIELD_VISIT), visit_hour[~started], "field_team"
+        )
 
     def _attempt_cost(self, channel: np.ndarray, duration_s: np.ndarray) -> np.ndarray:
         per_attempt = np.array([self.scenario.channels[c].cost_per_attempt for c in _names()])
@@ -445,13 +491,24 @@ class Simulation:
         return per_attempt[channel] + per_minute[channel] * duration_s / _MINUTE
 
     def _record_attempts(
-        self, idx: np.ndarray, channel: np.ndarray, hour: np.ndarray, outcome: np.ndarray,
-        conversation: np.ndarray, duration_s: np.ndarray | None = None,
+        self,
+        idx: np.ndarray,
+        channel: np.ndarray,
+        hour: np.ndarray,
+        outcome: np.ndarray,
+        conversation: np.ndarray,
+        duration_s: np.ndarray | None = None,
     ) -> None:
         duration = np.zeros(idx.size) if duration_s is None else duration_s
         self.ledger.append(
-            "attempt", self.day, idx, channel=channel, hour=hour, outcome=outcome,
-            cost=self._attempt_cost(channel, duration), duration_s=duration,
+            "attempt",
+            self.day,
+            idx,
+            channel=channel,
+            hour=hour,
+            outcome=outcome,
+            cost=self._attempt_cost(channel, duration),
+            duration_s=duration,
             bucket=bucket_of(self.portfolio.dpd[idx]),
         )
         self.window.record(idx, channel, conversation)
@@ -464,7 +521,9 @@ class Simulation:
             return
         ch = np.full(idx.size, channel, dtype=np.int64)
         result = self.model.message(
-            idx, ch, hour,
+            idx,
+            ch,
+            hour,
             self.random.uniform(f"deliver_{channel}", self.day, idx),
             self.random.uniform(f"open_{channel}", self.day, idx),
         )
@@ -477,7 +536,9 @@ class Simulation:
         if idx.size == 0:
             return
         ch = np.full(idx.size, channel, dtype=np.int64)
-        pays = self.random.uniform(f"link_{channel}", self.day, idx) < self.model.link_payment_probability(idx, ch)
+        pays = self.random.uniform(
+            f"link_{channel}", self.day, idx
+        ) < self.model.link_payment_probability(idx, ch)
         hour_arr = np.broadcast_to(np.asarray(hour), idx.shape)
         self._pay_due(idx[pays], channel, hour_arr[pays], purpose=f"link_{channel}")
 
@@ -486,7 +547,9 @@ class Simulation:
             return
         self._calls(idx, np.full(idx.size, Channel.VOICE_BOT, dtype=np.int64), hour, attempt=0)
 
-    def _calls(self, idx: np.ndarray, channel: np.ndarray, hour: np.ndarray, attempt: int) -> np.ndarray:
+    def _calls(
+        self, idx: np.ndarray, channel: np.ndarray, hour: np.ndarray, attempt: int
+    ) -> np.ndarray:
         """Draw and apply the outcomes of calls made; return their outcomes."""
         result, duration = self._draw_calls(idx, channel, hour, attempt)
         self._apply_calls(idx, channel, hour, result, duration)
@@ -498,15 +561,24 @@ class Simulation:
         """Outcomes and handle times of calls, from draws keyed by (account, day, attempt)."""
         day = self.day
         result = self.model.call(
-            idx, channel, hour, self.state,
+            idx,
+            channel,
+            hour,
+            self.state,
             self.random.uniform("answer", day, idx, attempt),
             self.random.uniform("party", day, idx, attempt),
             self.random.uniform("result", day, idx, attempt),
         )
-        return result, self._handle_time_s(idx, channel, result.outcome, result.conversation, attempt)
+        return result, self._handle_time_s(
+            idx, channel, result.outcome, result.conversation, attempt
+        )
 
     def _apply_calls(
-        self, idx: np.ndarray, channel: np.ndarray, hour: np.ndarray, result: ContactResult,
+        self,
+        idx: np.ndarray,
+        channel: np.ndarray,
+        hour: np.ndarray,
+        result: ContactResult,
         duration: np.ndarray,
     ) -> None:
         self._record_attempts(idx, channel, hour, result.outcome, result.conversation, duration)
@@ -514,20 +586,30 @@ class Simulation:
         self._after_conversation(idx, channel, hour, result.outcome)
 
     def _handle_time_s(
-        self, idx: np.ndarray, channel: np.ndarray, outcome: np.ndarray, conversation: np.ndarray, attempt: int
+        self,
+        idx: np.ndarray,
+        channel: np.ndarray,
+        outcome: np.ndarray,
+        conversation: np.ndarray,
+        attempt: int,
     ) -> np.ndarray:
         keys = ("no_answer", "voicemail", "wrong_party", "conversation")
         table = np.array(
             [[self.scenario.channels[c].handle_time_s.get(k, 0.0) for k in keys] for c in _names()]
         )
         kind = np.where(
-            conversation | (outcome >= Outcome.RIGHT_PARTY), 3,
-            np.where(outcome == Outcome.WRONG_PARTY, 2, np.where(outcome == Outcome.VOICEMAIL, 1, 0)),
+            conversation | (outcome >= Outcome.RIGHT_PARTY),
+            3,
+            np.where(
+                outcome == Outcome.WRONG_PARTY, 2, np.where(outcome == Outcome.VOICEMAIL, 1, 0)
+            ),
         )
         u = self.random.uniform("handle", self.day, idx, attempt)
         return table[channel, kind] * (0.5 + u)
 
-    def _agent_calls(self, idx: np.ndarray, hour: np.ndarray, priority: np.ndarray, shift: np.ndarray) -> None:
+    def _agent_calls(
+        self, idx: np.ndarray, hour: np.ndarray, priority: np.ndarray, shift: np.ndarray
+    ) -> None:
         """Run the day's agent calls hour by hour through the pool's SimPy queue.
 
         Each centre hour offers, in order, the calls carried over from the previous
@@ -540,7 +622,11 @@ class Simulation:
         agent_call = int(Channel.AGENT_CALL)
         zone_shift = shift[self.portfolio.timezone]
         centre = hour + zone_shift[idx]
-        staffed = [] if pool_cfg is None else sorted(h for h, a in pool_cfg.agents_by_hour.items() if a > 0)
+        staffed = (
+            []
+            if pool_cfg is None
+            else sorted(h for h, a in pool_cfg.agents_by_hour.items() if a > 0)
+        )
         unstaffed = ~np.isin(centre, staffed)
         self._overflow(idx[unstaffed], agent_call, hour[unstaffed], "unstaffed")
         if pool_cfg is None:
@@ -551,43 +637,82 @@ class Simulation:
         empty = np.zeros(0, dtype=np.int64)
         carried, redial, redial_attempt = empty, empty, empty
         for centre_hour in staffed:
-            self.ledger.append("agent_capacity", self.day, np.array([-1]),
-                               duration_s=pool_cfg.agents_by_hour[centre_hour] * 3600.0)
+            self.ledger.append(
+                "agent_capacity",
+                self.day,
+                np.array([-1]),
+                duration_s=pool_cfg.agents_by_hour[centre_hour] * 3600.0,
+            )
             planned = idx[centre == centre_hour]
             batch = np.concatenate([carried, planned, redial])
-            attempt = np.concatenate([np.zeros(carried.size + planned.size, dtype=np.int64), redial_attempt])
+            attempt = np.concatenate(
+                [np.zeros(carried.size + planned.size, dtype=np.int64), redial_attempt]
+            )
             was_carried = np.arange(batch.size) < carried.size
             local = centre_hour - zone_shift[batch]
             keep = self._hour_gate(batch, local)
-            batch, local, attempt, was_carried = batch[keep], local[keep], attempt[keep], was_carried[keep]
+            batch, local, attempt, was_carried = (
+                batch[keep],
+                local[keep],
+                attempt[keep],
+                was_carried[keep],
+            )
             channel = np.full(batch.size, agent_call, dtype=np.int64)
-            drawn = [self._draw_calls(batch[attempt == k], channel[attempt == k], local[attempt == k], int(k))
-                     for k in np.unique(attempt)]
+            drawn = [
+                self._draw_calls(
+                    batch[attempt == k], channel[attempt == k], local[attempt == k], int(k)
+                )
+                for k in np.unique(attempt)
+            ]
             duration = np.zeros(batch.size)
             for k, (_, dur) in zip(np.unique(attempt), drawn, strict=True):
                 duration[attempt == k] = dur
-            started = pool.run_hour(self.day_index * 24.0 + centre_hour, centre_hour, duration).started
+            started = pool.run_hour(
+                self.day_index * 24.0 + centre_hour, centre_hour, duration
+            ).started
             outcome = np.full(batch.size, -1, dtype=np.int8)
             for k, (result, dur) in zip(np.unique(attempt), drawn, strict=True):
                 sel = attempt == k
                 go = started[sel]
-                picked = ContactResult(*(getattr(result, f)[go] for f in ("outcome", "reached", "effective", "conversation")))
+                picked = ContactResult(
+                    *(
+                        getattr(result, f)[go]
+                        for f in ("outcome", "reached", "effective", "conversation")
+                    )
+                )
                 self._apply_calls(batch[sel][go], channel[sel][go], local[sel][go], picked, dur[go])
                 outcome[np.flatnonzero(sel)[go]] = result.outcome[go]
             late = ~started
-            self._overflow(batch[late & was_carried], agent_call, local[late & was_carried], f"pool:{pool_cfg.name}")
+            self._overflow(
+                batch[late & was_carried],
+                agent_call,
+                local[late & was_carried],
+                f"pool:{pool_cfg.name}",
+            )
             carried = batch[late & ~was_carried & (attempt == 0)]
             unanswered = started & np.isin(outcome, (Outcome.NO_ANSWER, Outcome.VOICEMAIL))
-            again = unanswered & (attempt < self.scenario.sim.max_redials) & (self.state.status[batch] == ACTIVE)
+            again = (
+                unanswered
+                & (attempt < self.scenario.sim.max_redials)
+                & (self.state.status[batch] == ACTIVE)
+            )
             redial, redial_attempt = batch[again], attempt[again] + 1
         if staffed:
-            self._overflow(carried, agent_call, staffed[-1] + 1 - zone_shift[carried], f"pool:{pool_cfg.name}")
+            self._overflow(
+                carried, agent_call, staffed[-1] + 1 - zone_shift[carried], f"pool:{pool_cfg.name}"
+            )
 
     def _overflow(self, idx: np.ndarray, channel: int, hour: np.ndarray, resource: str) -> None:
         """Ledger planned contacts that did not fit their resource."""
         if idx.size:
-            self.ledger.append("overflow", self.day, idx, channel=channel, hour=hour,
-                               rule=self.ledger.rule_code(resource))
+            self.ledger.append(
+                "overflow",
+                self.day,
+                idx,
+                channel=channel,
+                hour=hour,
+                rule=self.ledger.rule_code(resource),
+            )
 
     def _hour_gate(self, batch: np.ndarray, local: np.ndarray) -> np.ndarray:
         """In-day compliance gate before each hour's calls; returns the calls that may go."""
@@ -599,10 +724,17 @@ class Simulation:
         )
         blocked = active & (first >= 0)
         if np.any(blocked):
-            codes = np.array([self.ledger.rule_code(r) for r in self.ruleset.rule_ids], dtype=np.int16)
+            codes = np.array(
+                [self.ledger.rule_code(r) for r in self.ruleset.rule_ids], dtype=np.int16
+            )
             self.ledger.append(
-                "blocked", self.day, batch[blocked], channel=int(Channel.AGENT_CALL), hour=local[blocked],
-                rule=codes[first[blocked]], bucket=bucket_of(self.portfolio.dpd[batch[blocked]]),
+                "blocked",
+                self.day,
+                batch[blocked],
+                channel=int(Channel.AGENT_CALL),
+                hour=local[blocked],
+                rule=codes[first[blocked]],
+                bucket=bucket_of(self.portfolio.dpd[batch[blocked]]),
             )
         return active & ~blocked
 
@@ -610,9 +742,14 @@ class Simulation:
         if idx.size == 0:
             return
         ch = np.full(idx.size, Channel.LETTER, dtype=np.int64)
-        delivered = self.random.uniform("deliver_letter", self.day, idx) >= self.model.not_delivered[Channel.LETTER]
+        delivered = (
+            self.random.uniform("deliver_letter", self.day, idx)
+            >= self.model.not_delivered[Channel.LETTER]
+        )
         outcome = np.where(delivered, Outcome.DELIVERED, Outcome.NOT_DELIVERED).astype(np.int8)
-        self._record_attempts(idx, ch, np.full(idx.size, -1), outcome, np.zeros(idx.size, dtype=bool))
+        self._record_attempts(
+            idx, ch, np.full(idx.size, -1), outcome, np.zeros(idx.size, dtype=bool)
+        )
         delay_h = self.scenario.channels["letter"].delay_days * 24.0
         self.post.send(idx[delivered], int(Channel.LETTER), delay_h)
 
@@ -620,10 +757,20 @@ class Simulation:
         if idx.size == 0:
             return
         ch = np.full(idx.size, Channel.LEGAL, dtype=np.int64)
-        self._record_attempts(idx, ch, np.full(idx.size, -1), np.full(idx.size, Outcome.DELIVERED, dtype=np.int8),
-                              np.zeros(idx.size, dtype=bool))
-        self.ledger.append("legal_filed", self.day, idx, channel=int(Channel.LEGAL),
-                           cost=self.scenario.legal.cost_per_case)
+        self._record_attempts(
+            idx,
+            ch,
+            np.full(idx.size, -1),
+            np.full(idx.size, Outcome.DELIVERED, dtype=np.int8),
+            np.zeros(idx.size, dtype=bool),
+        )
+        self.ledger.append(
+            "legal_filed",
+            self.day,
+            idx,
+            channel=int(Channel.LEGAL),
+            cost=self.scenario.legal.cost_per_case,
+        )
         self.state.status[idx] = LEGAL
         self.courts.file(idx)
 
@@ -633,7 +780,9 @@ class Simulation:
         self._calls(idx, np.full(idx.size, Channel.FIELD_VISIT, dtype=np.int64), hour, attempt=0)
 
     # ------------------------------------------------------------------ responses
-    def _after_conversation(self, idx: np.ndarray, channel: np.ndarray, hour: np.ndarray, outcome: np.ndarray) -> None:
+    def _after_conversation(
+        self, idx: np.ndarray, channel: np.ndarray, hour: np.ndarray, outcome: np.ndarray
+    ) -> None:
         """Apply what borrowers agreed to in conversations (vectorised per outcome)."""
         day = self.day
         conv = self.scenario.behaviour.conversation
@@ -650,7 +799,11 @@ class Simulation:
             p.promise_due_day[who] = day + 1 + (u * conv.promise_max_days).astype(np.int64)
             p.promise_amount[who] = p.amount_due[who]
             self.contact.last_promise_day[who] = day
-        plan = (outcome == Outcome.PAYMENT_PLAN) & (st.status[idx] == ACTIVE) & (st.plan_remaining[idx] == 0)
+        plan = (
+            (outcome == Outcome.PAYMENT_PLAN)
+            & (st.status[idx] == ACTIVE)
+            & (st.plan_remaining[idx] == 0)
+        )
         if np.any(plan):
             who = idx[plan]
             st.plan_remaining[who] = conv.plan_instalments
@@ -668,23 +821,38 @@ class Simulation:
         hour = np.asarray(hour)[: idx.size] if np.ndim(hour) else hour
         if idx.size == 0:
             return
-        full = self.model.payment_is_full(idx, self.random.uniform(f"{purpose}_full", self.day, idx))
-        fraction = self.model.partial_fraction(self.random.uniform(f"{purpose}_part", self.day, idx))
+        full = self.model.payment_is_full(
+            idx, self.random.uniform(f"{purpose}_full", self.day, idx)
+        )
+        fraction = self.model.partial_fraction(
+            self.random.uniform(f"{purpose}_part", self.day, idx)
+        )
         due = self.portfolio.amount_due[idx]
         amount = np.round(np.where(full, due, due * fraction), 2)
         self._apply_payment(idx, amount, channel, hour)
 
-    def _record_payment(self, idx: np.ndarray, amount: np.ndarray, channel: int, hour: np.ndarray | int) -> None:
+    def _record_payment(
+        self, idx: np.ndarray, amount: np.ndarray, channel: int, hour: np.ndarray | int
+    ) -> None:
         positive = amount > 0
         if not np.any(positive):
             return
         hour_arr = np.broadcast_to(np.asarray(hour), idx.shape)
-        self.ledger.append("payment", self.day, idx[positive], channel=channel, hour=hour_arr[positive],
-                           outcome=int(Outcome.PAYMENT), amount=amount[positive],
-                           bucket=bucket_of(self.portfolio.dpd[idx[positive]]))
+        self.ledger.append(
+            "payment",
+            self.day,
+            idx[positive],
+            channel=channel,
+            hour=hour_arr[positive],
+            outcome=int(Outcome.PAYMENT),
+            amount=amount[positive],
+            bucket=bucket_of(self.portfolio.dpd[idx[positive]]),
+        )
         self._recovered += float(amount[positive].sum())
 
-    def _apply_payment(self, idx: np.ndarray, amount: np.ndarray, channel: int, hour: np.ndarray | int) -> None:
+    def _apply_payment(
+        self, idx: np.ndarray, amount: np.ndarray, channel: int, hour: np.ndarray | int
+    ) -> None:
         """Book payments: reduce balance and amount due; an account paying its due is cured."""
         if idx.size == 0:
             return
@@ -726,11 +894,20 @@ class Simulation:
         before = bucket_of(p.dpd[ages])
         p.dpd[ages] += 1
         new_cycle = ages[p.dpd[ages] % sim.cycle_days == 0]
-        due_fraction = np.array([self.scenario.portfolio.products[name].due_fraction
-                                 if name in self.scenario.portfolio.products else 0.0
-                                 for name in p.products])
+        due_fraction = np.array(
+            [
+                self.scenario.portfolio.products[name].due_fraction
+                if name in self.scenario.portfolio.products
+                else 0.0
+                for name in p.products
+            ]
+        )
         p.amount_due[new_cycle] = np.round(
-            np.minimum(p.balance[new_cycle], p.amount_due[new_cycle] + due_fraction[p.product[new_cycle]] * p.balance[new_cycle]), 2
+            np.minimum(
+                p.balance[new_cycle],
+                p.amount_due[new_cycle] + due_fraction[p.product[new_cycle]] * p.balance[new_cycle],
+            ),
+            2,
         )
         after = bucket_of(p.dpd[ages])
         rolled = after > before
@@ -740,7 +917,9 @@ class Simulation:
     def _charge_off(self, idx: np.ndarray) -> None:
         if idx.size == 0:
             return
-        self.ledger.append("charge_off", self.day, idx, amount=self.portfolio.balance[idx], bucket=5)
+        self.ledger.append(
+            "charge_off", self.day, idx, amount=self.portfolio.balance[idx], bucket=5
+        )
         self.state.status[idx] = CHARGED_OFF
         self.portfolio.promise_due_day[idx] = -1
 

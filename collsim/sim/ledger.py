@@ -49,8 +49,16 @@ COLUMNS: dict[str, type] = {
     "rule": np.int16,
     "bucket": np.int8,
 }
-_DEFAULTS = {"hour": -1, "channel": -1, "outcome": -1, "amount": 0.0, "cost": 0.0,
-             "duration_s": 0.0, "rule": -1, "bucket": -1}
+_DEFAULTS = {
+    "hour": -1,
+    "channel": -1,
+    "outcome": -1,
+    "amount": 0.0,
+    "cost": 0.0,
+    "duration_s": 0.0,
+    "rule": -1,
+    "bucket": -1,
+}
 
 
 @dataclass
@@ -72,16 +80,23 @@ class Ledger:
             self.rules.append(name)
         return self.rules.index(name)
 
-    def append(self, event: str, day: int, account: np.ndarray, **columns: np.ndarray | float | int) -> None:
+    def append(
+        self, event: str, day: int, account: np.ndarray, **columns: np.ndarray | float | int
+    ) -> None:
         """Append one batch of events of one kind; scalars are broadcast."""
         account = np.asarray(account, dtype=np.int64)
         if account.size == 0:
             return
-        batch = {"day": np.full(account.shape[0], day, dtype=np.int32), "account": account,
-                 "event": np.full(account.shape[0], EVENT[event], dtype=np.int8)}
+        batch = {
+            "day": np.full(account.shape[0], day, dtype=np.int32),
+            "account": account,
+            "event": np.full(account.shape[0], EVENT[event], dtype=np.int8),
+        }
         for name, default in _DEFAULTS.items():
             value = columns.pop(name, default)
-            batch[name] = np.broadcast_to(np.asarray(value, dtype=COLUMNS[name]), account.shape).copy()
+            batch[name] = np.broadcast_to(
+                np.asarray(value, dtype=COLUMNS[name]), account.shape
+            ).copy()
         if columns:
             raise TypeError(f"unknown ledger columns {sorted(columns)}")
         self._batches.append(batch)
@@ -140,7 +155,9 @@ class Ledger:
             {
                 "date": pa.array(epoch + cols["day"].astype("timedelta64[D]")),
                 "local_hour": pa.array(cols["hour"]),
-                "account_id": pa.array(np.asarray(account_id, dtype=object)[cols["account"]], pa.string()),
+                "account_id": pa.array(
+                    np.asarray(account_id, dtype=object)[cols["account"]], pa.string()
+                ),
                 "event": names(cols["event"], EVENTS, ""),
                 "channel": names(cols["channel"], CHANNELS, "none"),
                 "outcome": names(cols["outcome"], OUTCOMES, ""),

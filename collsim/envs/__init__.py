@@ -1,0 +1,54 @@
+"""Gymnasium environments over the simulation engine (registered on import).
+
+Ids (all configurable through ``gymnasium.make`` / ``make_vec`` kwargs: ``scenario``,
+``ruleset``, ``seed``, ``horizon``, ...):
+
+* ``collsim/Account-v0`` (:class:`~collsim.envs.account.AccountEnv`): one account per
+  episode, ``Discrete(1 + K)`` actions with ``action_masks()``.
+* ``collsim/AccountBatch-v0`` (:class:`~collsim.envs.batch.AccountBatchEnv`, via
+  ``gymnasium.make_vec``): N accounts in one Simulation, same-step autoreset;
+  :class:`collsim.envs.sb3.SB3VecEnv` adapts it to stable-baselines3.
+* ``collsim/Portfolio-v0`` (:class:`~collsim.envs.portfolio.PortfolioEnv`): the whole
+  portfolio, scores per account × option turned into a feasible plan.
+
+This package is the only place in collsim that imports gymnasium.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from collsim.envs.account import AccountEnv
+from collsim.envs.batch import AccountBatchEnv
+from collsim.envs.portfolio import PortfolioEnv
+from collsim.envs.wrappers import EpisodeStats, VectorEpisodeStats
+
+ACCOUNT_ID = "collsim/Account-v0"
+BATCH_ID = "collsim/AccountBatch-v0"
+PORTFOLIO_ID = "collsim/Portfolio-v0"
+
+
+def register_envs() -> None:
+    """Register the collsim ids with Gymnasium (idempotent)."""
+    registry = gym.envs.registration.registry
+    if ACCOUNT_ID not in registry:
+        gym.register(id=ACCOUNT_ID, entry_point="collsim.envs.account:AccountEnv")
+    if BATCH_ID not in registry:
+        gym.register(id=BATCH_ID, vector_entry_point="collsim.envs.batch:AccountBatchEnv")
+    if PORTFOLIO_ID not in registry:
+        gym.register(id=PORTFOLIO_ID, entry_point="collsim.envs.portfolio:PortfolioEnv")
+
+
+register_envs()
+
+__all__ = [
+    "ACCOUNT_ID",
+    "BATCH_ID",
+    "PORTFOLIO_ID",
+    "AccountBatchEnv",
+    "AccountEnv",
+    "EpisodeStats",
+    "PortfolioEnv",
+    "VectorEpisodeStats",
+    "register_envs",
+]

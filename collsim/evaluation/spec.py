@@ -1,0 +1,374 @@
+"""Experiment specs: scenario variants × policies × seeds, read from YAML.
+
+An experiment YAML (see ``experiments/*.yaml``)::
+
+    name: capacity_what_if
+    scenario: default                  # bundled name or path (relative to this file)
+    overrides: {sim.max_redials: 1}    # dotted paths into the scenario
+    n_accounts: 5000                   # portfolio size (capacity scales with it)
+    days: 60
+    seeds: 5                           # a count (seeds 0..4) or a list [11, 12]
+    axes:                              # what-if axes: their product gives the variants
+      - {name: headcount, transform: agents_scale, values: [0.5, 1, 1.5, 2]}
+      - {name: sms_cost, path: channels.sms.cost_per_attempt, values: [0.01, 0.05]}
+    policies:
+      - {label: champion, id: champion}
+      - {label: random_20, id: random, params: {contact_rate: 0.2}}
+    baseline: champion
+    kpis: [net_recovery, total_cost, complaints_per_1000]
+
+An axis either sets a dotted ``path`` of the scenario or applies a named
+``transform`` (see :data:`TRANSFORMS`).  Paths ``ruleset`` and ``champion`` and
+policy ids ending in ``.yaml`` are resolved relative to the experiment file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from collsim.config import ConfigError, Frozen, Scenario, _format_validation, load_scenario, read_yaml
+from collsim.plan import Policy
+
+Value = float | int | str | bool
+
+TRANSFORMS: dict[str, str] = {
+    "agents_scale": "multiply every agent pool's agents_by_hour by x (rounded, non-zero stays ≥ 1)",
+    "budgets_scale": "multiply every daily channel budget (and the money budget) by x",
+    "field_agents_scale": "multiply the field agents on duty by x (rounded, non-zero stays ≥ 1)",
+    "n_accounts": "portfolio size x (capacity scales with it, before other transforms)",
+}
+"""Named axis transforms and what they do."""
+
+DEFAULT_KPIS: tuple[str, ...] = (
+    "net_recovery", "amount_recovered", "total_cost", "recovery_rate", "cure_rate",
+    "complaints_per_1000", "blocked", "overflow", "attempts", "agent_utilisation",
+)
+
+
+class ExperimentError(ConfigError):
+    """An experiment spec that does not validate; one line per problem naming file and key."""
+
+
+class Axis(Frozen):
+    """One what-if axis: a dotted scenario path or a named transform, and its values."""
+
+    name: str = Field(min_length=1)
+    path: str | None = Field(default=None, description="dotted path into the scenario")
+    transform: str | None = Field(default=None, description="one of TRANSFORMS")
+    values: list[Value] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Axis:
+        if (self.path is None) == (self.transform is None):
+            raise ValueError("give exactly one of 'path' or 'transform'")
+        if self.transform is not None and self.transform not in TRANSFORMS:
+            raise ValueError(f"unknown transform {self.transform!r}; known: {sorted(TRANSFORMS)}")
+        if self.transform is not None and not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in self.values
+        ):
+            raise ValueError(f"transform {self.transform!r} needs positive numeric values")
+        return self
+
+
+class PolicySpec(Frozen):
+    """A policy under test: a label for the reports, a registry id and constructor params."""
+
+    label: str = Field(min_length=1)
+    id: str = Field(min_length=1, description="no_contact | random | champion | tree YAML path")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExperimentSpec(Frozen):
+    """An experiment: scenario variants × policies × seeds (see the module docstring)."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    scenario: str = "default"
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    axes: list[Axis] = Field(default_factory=list)
+    policies: list[PolicySpec] = Field(min_length=1)
+    baseline: str
+    seeds: int | list[int] = 5
+    days: int | None = Field(default=None, gt=0, description="default: the scenario's")
+    n_accounts: int | None = Field(default=None, gt=0, description="default: the scenario's")
+    kpis: list[str] = Field(default_factory=lambda: list(DEFAULT_KPIS))
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("a seed count must be at least 1")
+        if isinstance(value, list):
+            if not value or len(set(value)) != len(value) or min(value) < 0:
+                raise ValueError("seeds must be a non-empty list of distinct non-negative integers")
+        return value
+
+    @field_validator("policies")
+    @classmethod
+    def _labels(cls, value: list[PolicySpec]) -> list[PolicySpec]:
+        labels = [p.label for p in value]
+        duplicated = sorted({x for x in labels if labels.count(x) > 1})
+        if duplicated:
+            raise ValueError(f"policy labels must be unique; repeated: {duplicated}")
+        return value
+
+    @field_validator("axes")
+    @classmethod
+    def _axis_names(cls, value: list[Axis]) -> list[Axis]:
+        names = [a.name for a in value]
+        reserved = {"experiment", "variant", "policy", "policy_id", "seed", "day"}
+        bad = sorted({x for x in names if names.count(x) > 1} | (set(names) & reserved))
+        if bad:
+            raise ValueError(f"axis names must be unique and not {sorted(reserved)}: {bad}")
+        return value
+
+    def seed_list(self) -> list[int]:
+        """The seeds to run (a count n means seeds 0..n-1)."""
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    def spec_hash(self) -> str:
+        """sha256 of the canonical JSON of the spec."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One point of the what-if grid.
+
+    Attributes:
+        index: position in the grid (0 = first value of every axis).
+        values: axis name → value.
+        scenario: the fully transformed scenario.
+        n_accounts: portfolio size.
+    """
+
+    index: int
+    values: dict[str, Value]
+    scenario: Scenario
+    n_accounts: int
+
+    @property
+    def label(self) -> str:
+        """``name=value, …`` or ``base`` when there are no axes."""
+        return ", ".join(f"{k}={v}" for k, v in self.values.items()) or "base"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A loaded spec with its resolved variants."""
+
+    spec: ExperimentSpec
+    source: str
+    base_dir: Path
+    variants: list[Variant]
+
+    @property
+    def days(self) -> int:
+        """Days simulated per run."""
+        return self.spec.days or self.variants[0].scenario.sim.days
+
+    def policy_ref(self, spec: PolicySpec) -> str:
+        """The policy id, with a tree YAML path resolved against the spec folder."""
+        return _resolve_path(spec.id, self.base_dir)
+
+
+# ---------------------------------------------------------------------------- loading
+def load_experiment(path: str | Path) -> Experiment:
+    """Load and check an experiment YAML; build every variant and policy once.
+
+    Raises:
+        ExperimentError: one line per problem, each naming the file and the key.
+    """
+    path = Path(path)
+    try:
+        data = read_yaml(path)
+    except ConfigError as exc:
+        raise ExperimentError(str(exc)) from None
+    try:
+        spec = ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ExperimentError(_format_validation(str(path), exc)) from None
+    return build_experiment(spec, str(path), path.parent)
+
+
+def build_experiment(spec: ExperimentSpec, source: str, base_dir: Path) -> Experiment:
+    """Resolve a spec's scenario, overrides, variants and policies; collect every problem."""
+    problems: list[str] = []
+    if spec.baseline not in {p.label for p in spec.policies}:
+        labels = [p.label for p in spec.policies]
+        problems.append(f"{source}: baseline: {spec.baseline!r} is not a policy label {labels}")
+    unknown_kpis = [k for k in spec.kpis if not _known_kpi(k)]
+    if unknown_kpis:
+        problems.append(f"{source}: kpis: unknown KPI(s) {unknown_kpis}")
+    base = _base_scenario(spec, source, base_dir, problems)
+    variants: list[Variant] = []
+    if base is not None:
+        variants = _variants(spec, base, source, base_dir, problems)
+    if variants:
+        _check_policies(spec, variants[0].scenario, source, base_dir, problems)
+    if problems:
+        raise ExperimentError("\n".join(problems))
+    return Experiment(spec, source, base_dir, variants)
+
+
+def _known_kpi(name: str) -> bool:
+    from collsim.metrics import KPI_DESCRIPTIONS
+
+    prefixes = ("attempts.", "rpc_rate.", "ptp_rate.", "roll_rate.", "blocked.")
+    return name in KPI_DESCRIPTIONS or name.startswith(prefixes)
+
+
+def _resolve_path(value: Any, base_dir: Path) -> Any:
+    """A string ending in .yaml/.yml is taken relative to the spec folder if it exists there."""
+    if isinstance(value, str) and value.endswith((".yaml", ".yml")) and not Path(value).is_absolute():
+        candidate = base_dir / value
+        if candidate.exists():
+            return str(candidate)
+    return value
+
+
+def _base_scenario(spec: ExperimentSpec, source: str, base_dir: Path, problems: list[str]) -> Scenario | None:
+    try:
+        scenario = load_scenario(_resolve_path(spec.scenario, base_dir))
+    except ConfigError as exc:
+        problems.extend(f"{source}: scenario: {line}" for line in str(exc).splitlines())
+        return None
+    for key, value in spec.overrides.items():
+        try:
+            scenario = scenario.with_overrides({key: _resolve_path(value, base_dir)})
+        except (ConfigError, ValueError, IndexError, TypeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            problems.append(f"{source}: overrides.{key}: {first}")
+    return scenario
+
+
+def _variants(
+    spec: ExperimentSpec, base: Scenario, source: str, base_dir: Path, problems: list[str]
+) -> list[Variant]:
+    variants = []
+    grids = [list(enumerate(a.values)) for a in spec.axes]
+    seen_errors: set[str] = set()
+    for index, combo in enumerate(itertools.product(*grids)):
+        values = {a.name: v for a, (_, v) in zip(spec.axes, combo, strict=True)}
+        try:
+            scenario, n = apply_axes(base, spec, values, base_dir)
+        except AxisError as exc:
+            if str(exc) not in seen_errors:
+                seen_errors.add(str(exc))
+                problems.append(f"{source}: {exc}")
+            continue
+        variants.append(Variant(index, values, scenario, n))
+    return variants
+
+
+class AxisError(ValueError):
+    """An axis value that cannot be applied (message: ``axes[i].values[j]: why``)."""
+
+
+def apply_axes(
+    base: Scenario, spec: ExperimentSpec, values: dict[str, Value], base_dir: Path
+) -> tuple[Scenario, int]:
+    """Apply one combination of axis values to the base scenario.
+
+    Order: size (spec ``n_accounts`` or the ``n_accounts`` transform, via
+    ``Scenario.scaled_to``), then the other transforms, then the dotted paths.
+
+    Returns:
+        (scenario, n_accounts).
+    """
+    n = spec.n_accounts or base.portfolio.n_accounts
+    for axis in spec.axes:
+        if axis.transform == "n_accounts":
+            n = int(values[axis.name])
+    scenario = base.scaled_to(n) if n != base.portfolio.n_accounts else base
+    for i, axis in enumerate(spec.axes):
+        value = values[axis.name]
+        j = axis.values.index(value)
+        try:
+            if axis.transform in ("agents_scale", "budgets_scale", "field_agents_scale"):
+                scenario = _TRANSFORM_FUNCS[axis.transform](scenario, float(value))
+            elif axis.path is not None:
+                scenario = scenario.with_overrides({axis.path: _resolve_path(value, base_dir)})
+        except (ConfigError, ValueError, IndexError, TypeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise AxisError(f"axes[{i}] ({axis.name}).values[{j}] = {value!r}: {first}") from None
+    return scenario, n
+
+
+def _round_count(value: float) -> int:
+    return max(int(math.floor(value + 0.5)), 1) if value > 0 else 0
+
+
+def agents_scale(scenario: Scenario, x: float) -> Scenario:
+    """Multiply every agent pool's agents per hour by ``x`` (rounded half up; non-zero ≥ 1)."""
+    data = scenario.model_dump(mode="json")
+    for pool in data["capacity"]["agent_pools"]:
+        pool["agents_by_hour"] = {h: _round_count(a * x) for h, a in pool["agents_by_hour"].items()}
+    return Scenario.model_validate(data)
+
+
+def budgets_scale(scenario: Scenario, x: float) -> Scenario:
+    """Multiply every daily channel budget and the money budget by ``x``."""
+    data = scenario.model_dump(mode="json")
+    cap = data["capacity"]
+    cap["channel_budgets"] = {c: _round_count(b * x) for c, b in cap["channel_budgets"].items()}
+    if cap.get("money_budget") is not None:
+        cap["money_budget"] = cap["money_budget"] * x
+    return Scenario.model_validate(data)
+
+
+def field_agents_scale(scenario: Scenario, x: float) -> Scenario:
+    """Multiply the field agents on duty by ``x`` (rounded half up; non-zero ≥ 1)."""
+    return scenario.with_overrides({"sim.field_agents": _round_count(scenario.sim.field_agents * x)})
+
+
+_TRANSFORM_FUNCS = {
+    "agents_scale": agents_scale,
+    "budgets_scale": budgets_scale,
+    "field_agents_scale": field_agents_scale,
+}
+
+
+# ---------------------------------------------------------------------------- policies
+def build_policy(policy_id: str, params: dict[str, Any], scenario: Scenario) -> Policy:
+    """Build a policy from its registry id and constructor params.
+
+    ``params`` go to the policy class's constructor (e.g. ``contact_rate`` for
+    ``random``; ``tree`` for ``champion``, default the scenario's tree).
+
+    Raises:
+        ValueError: unknown id or params the class does not accept.
+    """
+    from collsim.policies.registry import make_policy
+
+    policy = make_policy(policy_id, scenario)
+    if not params:
+        return policy
+    kwargs = dict(params)
+    if policy_id == "champion":
+        kwargs.setdefault("tree", scenario.champion)
+    try:
+        built: Policy = type(policy)(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"policy {policy_id!r} does not accept params {sorted(params)}: {exc}") from None
+    return built
+
+
+def _check_policies(
+    spec: ExperimentSpec, scenario: Scenario, source: str, base_dir: Path, problems: list[str]
+) -> None:
+    for i, p in enumerate(spec.policies):
+        try:
+            build_policy(_resolve_path(p.id, base_dir), p.params, scenario)
+        except (ConfigError, ValueError) as exc:
+            first = str(exc).splitlines()[0]
+            problems.append(f"{source}: policies[{i}] ({p.label}): {first}")
