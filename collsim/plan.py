@@ -12,6 +12,7 @@ and carry slot -1 in a plan.  ``k = -1`` is no contact.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -125,6 +126,8 @@ class Snapshot:
         options: the day's option space.
         resources: the day's capacity.
         rng: the run's ``policy`` stream, for stochastic policies.
+        blocking_rule: optional ``(account, channel, hour) -> rule ids`` (object array,
+            "" where allowed) from the rule set, for plan reasons; None if unavailable.
     """
 
     day: int
@@ -135,6 +138,9 @@ class Snapshot:
     options: OptionSpace
     resources: Resources
     rng: np.random.Generator = field(repr=False)
+    blocking_rule: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def date(self) -> dt.date:

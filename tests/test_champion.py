@@ -41,3 +41,18 @@ def test_champion_plan_respects_mask_and_capacity(small_default):
     resource = snapshot.resources.resource_by_zone[snapshot.accounts.timezone[rows], option[rows]]
     used = np.bincount(resource[resource >= 0], minlength=len(snapshot.resources.names))
     assert (used <= snapshot.resources.capacity).all()
+
+
+def test_reason_names_the_rule_that_blocked_the_preferred_action(small_default):
+    sim = Simulation(small_default, TieredChampion(), seed=5)
+    sim.portfolio.cease_communication[:60] = True
+    for flag in ("has_phone", "has_mobile", "has_email", "has_app", "has_address"):
+        getattr(sim.portfolio, flag)[:60] = True  # so that reach is not the first rule to fail
+    snapshot = sim.begin_day()
+    plan = sim.policy.decide(snapshot)
+    text = plan.reason_text()
+    ceased = np.arange(60)[sim.policy.tier_of(snapshot)[:60] >= 0]
+    assert ceased.size > 20
+    assert not plan.contacted()[ceased].any()
+    assert set(text[ceased]) == {"preferred action blocked by us_reg_f.cease"}
+    assert any(t.startswith("tier ") for t in text[60:])

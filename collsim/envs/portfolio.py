@@ -45,7 +45,8 @@ class PortfolioEnv(gym.Env[dict[str, Any], np.ndarray]):
       turns scores into a compliance- and capacity-feasible Plan:
       ``allocator="greedy"`` gives each account its best-scored allowed option by
       :func:`~collsim.policies.base.fill_capacity` (rounds over each account's
-      options in score order; accounts compete in order of their best score);
+      ``max_candidates`` best-scored options in order; accounts compete in order of
+      their best score);
       ``allocator="exact"`` maximises the total score under capacity with
       :func:`collsim.policies.allocation.allocate` (min-cost flow).
     * Reward: the portfolio's net recovery of the day (payments − attempt and legal
@@ -62,6 +63,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], np.ndarray]):
         horizon: days per episode (default: the scenario's ``sim.days``).
         n_accounts: portfolio size (default: the scenario's); capacity scales with it.
         allocator: ``"greedy"`` or ``"exact"``.
+        max_candidates: options per account the greedy allocator tries, best score first.
         shadow_prices: resource-name prefix → price per unit used.
         population: a fixed (portfolio, latent) instead of a generated one.
     """
@@ -76,6 +78,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], np.ndarray]):
         horizon: int | None = None,
         n_accounts: int | None = None,
         allocator: str = "greedy",
+        max_candidates: int = 8,
         shadow_prices: Mapping[str, float] | None = None,
         population: tuple[Portfolio, Latent] | None = None,
         render_mode: str | None = None,
@@ -93,6 +96,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], np.ndarray]):
         self.n = n
         self.horizon = int(horizon if horizon is not None else base.sim.days)
         self.allocator = allocator
+        self.max_candidates = max(int(max_candidates), 1)
         self.shadow = ShadowPrices(shadow_prices)
         self.population = population
         self.render_mode = render_mode
@@ -202,8 +206,14 @@ class PortfolioEnv(gym.Env[dict[str, Any], np.ndarray]):
                 group=snapshot.accounts.timezone.astype(np.int64),
             )
         keyed = np.where(wanted, score, -np.inf)
-        width = int(min(keyed.shape[1], max(int(wanted.sum(axis=1).max(initial=0)), 1)))
-        order = np.argsort(-keyed, axis=1, kind="stable")[:, :width]
+        most = max(int(wanted.sum(axis=1).max(initial=0)), 1)
+        width = int(min(keyed.shape[1], most, self.max_candidates))
+        if width < keyed.shape[1]:  # the best `width` options, then in score order
+            top = np.argpartition(-keyed, width - 1, axis=1)[:, :width]
+            within = np.argsort(-np.take_along_axis(keyed, top, axis=1), axis=1, kind="stable")
+            order = np.take_along_axis(top, within, axis=1)
+        else:
+            order = np.argsort(-keyed, axis=1, kind="stable")
         candidates = np.where(np.take_along_axis(wanted, order, axis=1), order, -1)
         priority = np.where(wanted.any(axis=1), keyed.max(axis=1, initial=-np.inf), -np.inf)
         group = np.where(

@@ -312,7 +312,8 @@ def _solve_reduced(
     best_val: np.ndarray,
     best_opt: np.ndarray,
     capacity: np.ndarray,
-) -> tuple[np.ndarray, float]:
+    price_hint: np.ndarray | None = None,
+) -> tuple[np.ndarray, float, np.ndarray]:
     """Solve the reduced transportation problem exactly.
 
     Args:
@@ -321,10 +322,13 @@ def _solve_reduced(
         best_val: float [N, R], value of the best option per resource (-inf if none).
         best_opt: int [N, R], that option (-1 if none).
         capacity: int64 [R].
+        price_hint: float [R], guessed resource prices (NaN: unknown), e.g. from a
+            similar problem; only speeds up large problems.
 
     Returns:
-        (choice, slack): int64 [N] chosen option or -1, and a bound on the value lost
-        to integer rounding of the costs (the optimum is ≤ the choice's value + slack).
+        (choice, slack, prices): int64 [N] chosen option or -1; a bound on the value
+        lost to integer rounding of the costs (the optimum is ≤ the choice's value +
+        slack); float [R] resource prices when known (else NaN).
     """
     # Data: every account has at least its base (no contact = 0).
     n = int(base_val.shape[0])
@@ -348,8 +352,9 @@ def _solve_reduced(
         base = np.where(better, top, base)
         choice = np.where(better, best_opt[np.arange(n), cols[j]], choice)
         active = active[~free]
+    prices = np.full(capacity.shape[0], np.nan)
     if active.size == 0:
-        return choice, 0.0
+        return choice, 0.0, prices
 
     # Variables: arcs (account, binding resource) with positive excess.
     excess = best_val[:, active] - base[:, None]
@@ -370,22 +375,27 @@ def _solve_reduced(
         arc[tied[n_tied:], a] = False  # rows are ascending: lower index kept
     accounts = np.flatnonzero(arc.any(axis=1))
     if accounts.size == 0:
-        return choice, 0.0
+        return choice, 0.0, prices
     gain = np.where(arc[accounts], excess[accounts], -np.inf)
 
     # Solve the transportation problem on the accounts left.
-    assigned, slack = _solve_transport(gain, cap)
+    hint = None if price_hint is None else price_hint[active]
+    assigned, slack, found = _solve_transport(gain, cap, hint)
     used = assigned >= 0
     rows = accounts[used]
     choice[rows] = best_opt[rows, active[assigned[used]]]
-    return choice, slack
+    if found is not None:
+        prices[active] = found
+    return choice, slack, prices
 
 
 _SAMPLE = 20_000
 """Accounts in each price-estimation sample of :func:`_solve_transport`."""
 
 
-def _solve_transport(gain: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, float]:
+def _solve_transport(
+    gain: np.ndarray, cap: np.ndarray, price_hint: np.ndarray | None = None
+) -> tuple[np.ndarray, float, np.ndarray | None]:
     """Exact transportation problem max Σ gain[n, a(n)] s.t. per-column use ≤ cap.
 
     Small problems go straight to the flow.  Large ones are decomposed with prices:
@@ -403,27 +413,35 @@ def _solve_transport(gain: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, flo
        account between two positions).  If the check fails, ε grows; after three
        failures the full flow is solved.  So the result is exact in every case.
 
+    A ``price_hint`` (e.g. the prices of the previous Lagrangian iteration) replaces
+    step 1.
+
     Args:
         gain: float [m, A], value of each arc, -inf where there is none.
         cap: int [A], capacity of each column.
+        price_hint: float [A] guessed prices (NaN entries: unknown).
 
     Returns:
-        (assigned [m]: column or -1, rounding slack of the flows in value units).
+        (assigned [m]: column or -1, rounding slack of the flows in value units,
+        the optimal prices [A] if they were computed, else None).
     """
     m = gain.shape[0]
     if m <= 4 * _SAMPLE:
-        return _flow(gain, np.isfinite(gain), cap)
+        return (*_flow(gain, np.isfinite(gain), cap), None)
 
-    # Prices from two interleaved strided samples with proportional capacities.
-    step = m // _SAMPLE
-    prices = []
-    for offset in (0, step // 2):
-        sample = np.arange(offset, m, step)
-        sample_cap = np.rint(cap * (sample.size / m)).astype(np.int64)
-        sample_assigned, _ = _flow(gain[sample], np.isfinite(gain[sample]), sample_cap)
-        prices.append(_residual_check(gain[sample], sample_assigned, sample_cap)[1])
-    price = np.maximum(0.5 * (prices[0] + prices[1]), 0.0)
-    spread = np.abs(prices[0] - prices[1]) + 0.02 * price
+    if price_hint is not None and np.all(np.isfinite(price_hint)):
+        price = np.maximum(price_hint, 0.0)
+        spread = 0.05 * price + 1e-9 * float(np.max(price, initial=0.0))
+    else:  # prices from two interleaved strided samples with proportional capacities
+        step = m // _SAMPLE
+        prices = []
+        for offset in (0, step // 2):
+            sample = np.arange(offset, m, step)
+            sample_cap = np.rint(cap * (sample.size / m)).astype(np.int64)
+            sample_assigned, _ = _flow(gain[sample], np.isfinite(gain[sample]), sample_cap)
+            prices.append(_residual_check(gain[sample], sample_assigned, sample_cap)[1])
+        price = np.maximum(0.5 * (prices[0] + prices[1]), 0.0)
+        spread = np.abs(prices[0] - prices[1]) + 0.02 * price
 
     for widen in (1.0, 1.0, 2.0, 8.0):
         # Box of prices [price - δ, price + δ]: an account is decided if its best
@@ -450,13 +468,14 @@ def _solve_transport(gain: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, flo
         rows = np.flatnonzero(open_rows)
         sub, slack = _flow(gain[rows], np.isfinite(gain[rows]), cap_left)
         assigned[rows] = sub
-        if _residual_check(gain, assigned, cap)[0]:
-            return assigned, slack
+        optimal, found = _residual_check(gain, assigned, cap)
+        if optimal:
+            return assigned, slack, np.maximum(found, 0.0)
         # Not optimal: the open accounts' own prices are a sharper estimate.
         sub_price = np.maximum(_residual_check(gain[rows], sub, cap_left)[1], 0.0)
         spread = np.abs(sub_price - price) + 0.02 * sub_price
         price = sub_price
-    return _flow(gain, np.isfinite(gain), cap)
+    return (*_flow(gain, np.isfinite(gain), cap), None)
 
 
 def _residual_check(
@@ -683,12 +702,13 @@ def _build_classes(problem: _Problem, cost: np.ndarray) -> _Classes:
 
 
 def _solve_priced(
-    problem: _Problem, classes: _Classes, price: float
-) -> tuple[np.ndarray, float, float, float]:
+    problem: _Problem, classes: _Classes, price: float, hint: np.ndarray | None = None
+) -> tuple[np.ndarray, float, float, float, np.ndarray]:
     """Exact allocation for value − price·cost.
 
     Returns:
-        (choice, priced flow value Σ(value − price·cost), spend, rounding slack).
+        (choice, priced flow value Σ(value − price·cost), spend, rounding slack,
+        resource prices [R] or NaN, to hint the next solve).
     """
 
     def source(idx: np.ndarray | slice) -> np.ndarray:
@@ -700,9 +720,11 @@ def _solve_priced(
     has = arg >= 0
     opt = np.full(arg.shape, -1, dtype=np.int32)
     opt[has] = classes.opt[np.nonzero(has)[0], arg[has]]
-    choice, slack = _solve_reduced(*_split_unlimited(best, opt, problem.r), problem.capacity)
+    choice, slack, prices = _solve_reduced(
+        *_split_unlimited(best, opt, problem.r), problem.capacity, hint
+    )
     value, spend = _totals(problem, classes, choice)
-    return choice, value - price * spend, spend, slack
+    return choice, value - price * spend, spend, slack, prices
 
 
 def _totals(problem: _Problem, classes: _Classes, choice: np.ndarray) -> tuple[float, float]:
@@ -758,7 +780,8 @@ def _repair(
         d_val = classes.val - cur_val[:, None]
         d_cost = classes.cost - cur_cost[:, None]
         ok = (d_val > 0) & (d_cost <= left_budget)
-        ok &= (res_cls < 0) | (res_cls == cur_res[:, None]) | (left_cap[np.maximum(res_cls, 0)] > 0)
+        spare = np.append(left_cap, 0)[np.where(res_cls < 0, n_res, res_cls)] > 0
+        ok &= (res_cls < 0) | (res_cls == cur_res[:, None]) | spare
         if not ok.any():
             break
         ratio = np.where(d_cost > 0, d_val / np.where(d_cost > 0, d_cost, 1.0), np.inf)
@@ -775,7 +798,7 @@ def _repair(
         srt = np.argsort(key, kind="stable")
         rank = np.empty(cand.size, dtype=np.int64)
         rank[srt] = np.arange(cand.size) - np.searchsorted(key[srt], key[srt])
-        fits = ~moves | (rank < left_cap[np.maximum(c_res, 0)])
+        fits = ~moves | (rank < np.append(left_cap, 0)[np.where(c_res < 0, n_res, c_res)])
         cand, j, c_dcost = cand[fits], j[fits], c_dcost[fits]
         # Budget: the longest prefix whose running spend stays within what is left.
         over = np.flatnonzero(np.cumsum(c_dcost) > left_budget)
@@ -898,7 +921,7 @@ def allocate_with_budget(
     classes = _build_classes(problem, cost)
 
     # λ = 0: the unbudgeted optimum; if it fits, it is optimal for the budget too.
-    choice, flow_value, spend, slack = _solve_priced(problem, classes, 0.0)
+    choice, flow_value, spend, slack, hint = _solve_priced(problem, classes, 0.0)
     iterations = 1
     if spend <= budget:
         return AllocationResult(
@@ -910,34 +933,44 @@ def allocate_with_budget(
     costly = (classes.cost > 0) & (classes.val > 0)
     lam_lo, spend_lo = 0.0, spend
     lam_hi = float(np.max(classes.val[costly] / classes.cost[costly])) * (1 + 1e-9)
-    choice_hi, flow_value, spend_hi, slack = _solve_priced(problem, classes, lam_hi)
+    choice_hi, flow_value, spend_hi, slack, _ = _solve_priced(problem, classes, lam_hi)
     iterations += 1
     dual = min(dual, flow_value + slack + lam_hi * budget)
+    best_choice, best_value = choice_hi, _totals(problem, classes, choice_hi)[0]
 
-    # Search λ: safeguarded regula falsi on spend(λ) = budget.
+    # Search λ: safeguarded regula falsi on spend(λ) = budget; once the bracket is
+    # narrow, every new feasible solution is repaired and the best one kept.
     streak = 0  # >0: feasible side moved repeatedly, <0: infeasible side
     while iterations < max_iter:
-        primal_hi = _totals(problem, classes, choice_hi)[0]
-        if dual - primal_hi <= tol * max(abs(dual), 1e-12):
+        if dual - best_value <= tol * max(abs(dual), 1e-12):
             break
-        if lam_hi - lam_lo <= 1e-12 * lam_hi:
+        if lam_hi - lam_lo <= 1e-9 * lam_hi:
             break
         lam = lam_lo + (lam_hi - lam_lo) * (spend_lo - budget) / (spend_lo - spend_hi)
         if abs(streak) >= 2 or not lam_lo < lam < lam_hi:
             lam = 0.5 * (lam_lo + lam_hi)
             streak = 0
-        choice, flow_value, spend, slack = _solve_priced(problem, classes, lam)
+        choice, flow_value, spend, slack, found = _solve_priced(problem, classes, lam, hint)
+        hint = found if np.all(np.isfinite(found)) else hint
         iterations += 1
         dual = min(dual, flow_value + slack + lam * budget)
         if spend <= budget:
             lam_hi, spend_hi, choice_hi = lam, spend, choice
             streak = streak + 1 if streak > 0 else 1
+            if lam_hi - lam_lo <= 0.05 * lam_hi:
+                repaired = _repair(problem, classes, choice_hi, budget)
+                repaired_value = _totals(problem, classes, repaired)[0]
+                if repaired_value > best_value:
+                    best_choice, best_value = repaired, repaired_value
         else:
             lam_lo, spend_lo = lam, spend
             streak = streak - 1 if streak < 0 else -1
 
     # Repair: spend what λ_hi left on the best upgrades.
-    choice = _repair(problem, classes, choice_hi, budget)
+    repaired = _repair(problem, classes, choice_hi, budget)
+    if _totals(problem, classes, repaired)[0] > best_value:
+        best_choice = repaired
+    choice = best_choice
     objective, spend = _totals(problem, classes, choice)
 
     # Bound: the exact LP for small instances, else the best Lagrangian dual value.

@@ -136,18 +136,41 @@ class TieredChampion:
         option, _ = fill_capacity(
             snapshot, self._candidates(snapshot), np.where(due, tier, -1), priority
         )
+        reasons, reason = self._reasons(snapshot, tier, due, option)
+        return Plan.from_options(
+            option, snapshot.options, self.policy_id, reasons, reason, priority_score=priority
+        )
+
+    def _reasons(
+        self, snapshot: Snapshot, tier: np.ndarray, due: np.ndarray, option: np.ndarray
+    ) -> tuple[list[str], np.ndarray]:
+        """Reason texts: the tier and channel chosen, or why nothing was planned.
+
+        When an account with no contact planned had its preferred action (its tier's
+        first channel at the first slot) forbidden, the reason names that rule.
+        """
         names = [t.name for t in self.tree.tiers]
-        reasons = ["no tier", "cadence", "nothing allowed or capacity full"]
+        reasons = [
+            "no tier (not in collection or no matching tier)",
+            "cadence: contacted recently",
+            "nothing allowed or capacity full",
+        ]
         reasons += [f"tier {n}: {c}" for n in names for c in CHANNELS]
         reason = np.where(tier < 0, 0, np.where(~due, 1, 2))
         contacted = option >= 0
         channel = np.where(contacted, option // snapshot.options.n_slots, 0)
         reason = np.where(contacted, 3 + np.maximum(tier, 0) * len(CHANNELS) + channel, reason)
-        return Plan.from_options(
-            option,
-            snapshot.options,
-            self.policy_id,
-            reasons,
-            reason.astype(np.int16),
-            priority_score=priority,
-        )
+        preferred = self._candidates(snapshot)[:, 0]
+        missed = np.flatnonzero(due & ~contacted)
+        missed = missed[preferred[tier[missed]] >= 0]
+        if snapshot.blocking_rule is not None and missed.size:
+            first = preferred[tier[missed]]
+            rule = snapshot.blocking_rule(
+                missed, first // snapshot.options.n_slots, snapshot.options.hour[first]
+            )
+            texts = sorted(set(rule.tolist()) - {""})
+            code = {t: len(reasons) + i for i, t in enumerate(texts)}
+            reasons += [f"preferred action blocked by {t}" for t in texts]
+            blocked = rule != ""
+            reason[missed[blocked]] = [code[t] for t in rule[blocked].tolist()]
+        return reasons, reason.astype(np.int16)

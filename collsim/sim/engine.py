@@ -217,7 +217,14 @@ class Simulation:
             options=self.options,
             resources=self.resources(),
             rng=self.policy_rng,
+            blocking_rule=self._blocking_rule,
         )
+
+    def _blocking_rule(self, account: np.ndarray, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
+        """Rule ids ("" if allowed) of the first rule forbidding each contact today."""
+        first = self.ruleset.first_violation(self.portfolio, self.window, account, channel, hour)
+        names = np.asarray((*self.ruleset.rule_ids, ""), dtype=object)
+        return names[np.where(first >= 0, first, len(self.ruleset.rule_ids))]
 
     def step(self) -> DayStats:
         """Simulate one day: begin it, let the policy decide, finish it."""

@@ -1,0 +1,344 @@
+"""Writing a daily plan file (SCHEMAS.md "Daily plan file — schema version 1") and its manifest.
+
+:func:`write_plan` validates the plan (every rule of the rule set, the operating slots,
+every resource's capacity and the money budget) and writes nothing if anything is
+violated.  Otherwise it writes, atomically:
+
+1. the plan (Parquet, or CSV on request) to a temporary file beside the target;
+2. the manifest ``<stem>.manifest.json`` (with the plan's sha256) to a temporary file;
+3. renames the plan onto its name, then the manifest onto its name.
+
+Between the two renames a reader sees the new plan with the old manifest (or none):
+:func:`collsim.export.read_plan` refuses it (checksum mismatch or missing manifest).
+After the second rename the pair is consistent.  On any error both temporary files
+are removed and the previous pair, if any, is untouched.
+
+Everything is vectorised: text columns are built by indexing small tables of
+distinct texts (channel names, ``HH:MM`` strings, reasons, memos) with arrow ``take``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from collsim import __version__
+from collsim.compliance import ContactWindow, RuleSet, Violation, validate_plan
+from collsim.export.reader import (
+    PLAN_SCHEMA,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY,
+    PlanError,
+    manifest_path,
+    sha256_of,
+)
+from collsim.plan import OptionSpace, Plan, Resources
+from collsim.portfolio import Portfolio, day_number
+from collsim.timeutil import local_to_utc_s
+from collsim.vocab import CHANNELS, IS_TIMED, OFFERS, Channel
+
+CHANNEL_NAMES: tuple[str, ...] = (*CHANNELS, "none")
+"""Channel names indexed by channel code, ``none`` last (code -1)."""
+
+APPROACH: dict[str, str] = {
+    "agent_call": "Agent call: confirm identity, state the amount due, agree a payment date",
+    "voice_bot": "Automated call: payment reminder with self-service payment",
+    "sms": "SMS: payment reminder with a payment link",
+    "email": "Email: payment reminder with statement and payment link",
+    "app_push": "App notification: payment reminder",
+    "letter": "Letter: notice of arrears and repayment options",
+    "field_visit": "Field visit: discuss repayment options in person",
+    "legal": "Legal: refer the account for legal action",
+    "none": "No contact today",
+}
+"""The collector's suggested approach per channel (the start of every memo)."""
+
+_HHMM = np.array([f"{h:02d}:00" for h in range(25)] + [""], dtype=object)
+_US_PER_S = 1_000_000
+
+
+# ----------------------------------------------------------------------------- columns
+def _take(texts: list[str] | tuple[str, ...] | np.ndarray, index: np.ndarray) -> pa.Array:
+    """Return ``texts[index]`` as an arrow string array (null where a text is None)."""
+    dictionary = pa.array(list(texts), type=pa.string())
+    return dictionary.take(pa.array(np.asarray(index, dtype=np.int64)))
+
+
+def _option_resource(
+    plan: Plan, portfolio: Portfolio, options: OptionSpace, resources: Resources
+) -> np.ndarray:
+    """int [N]: the resource each planned contact uses (-1: none or unlimited)."""
+    out = np.full(plan.n, -1, dtype=np.int64)
+    rows = np.flatnonzero(plan.channel >= 0)
+    if rows.size:
+        option = options.encode(plan.channel[rows], plan.slot_hour[rows])
+        out[rows] = resources.resource_by_zone[portfolio.timezone[rows], option]
+    return out
+
+
+def _memo_and_reason(plan: Plan) -> tuple[pa.Array, pa.Array]:
+    """Memo and reason columns, built once per distinct (reason, channel, offer)."""
+    channel = np.asarray(plan.channel, dtype=np.int64)
+    channel_code = np.where(channel < 0, len(CHANNELS), channel)
+    offer = np.asarray(plan.offer, dtype=np.int64)
+    reason = np.asarray(plan.reason, dtype=np.int64)
+    key = (reason * (len(CHANNEL_NAMES)) + channel_code) * len(OFFERS) + offer
+    unique, inverse = np.unique(key, return_inverse=True)
+    memos = []
+    for k in unique.tolist():
+        rest, o = divmod(k, len(OFFERS))
+        r, c = divmod(rest, len(CHANNEL_NAMES))
+        text = f"{APPROACH[CHANNEL_NAMES[c]]}."
+        if o:
+            text += f" Offer: {OFFERS[o].replace('_', ' ')}."
+        memos.append(f"{text} Why: {plan.reasons[r]}.")
+    return _take(memos, inverse), _take(plan.reasons, reason)
+
+
+def _utc_windows(
+    plan: Plan, portfolio: Portfolio, day: int, timed: np.ndarray
+) -> tuple[pa.Array, pa.Array]:
+    """window_start_utc and window_end_utc (null where untimed or no contact)."""
+    hour = np.where(timed, plan.slot_hour, 0).astype(np.int64)
+    start = local_to_utc_s(portfolio.timezones, portfolio.timezone, day, hour)
+    end = local_to_utc_s(portfolio.timezones, portfolio.timezone, day, hour + 1)
+    kind = pa.timestamp("us", tz="UTC")
+    return (
+        pa.array(start * _US_PER_S, type=kind, mask=~timed),
+        pa.array(end * _US_PER_S, type=kind, mask=~timed),
+    )
+
+
+def plan_table(
+    plan: Plan,
+    portfolio: Portfolio,
+    options: OptionSpace,
+    resources: Resources,
+    date: dt.date,
+    policy_id: str,
+) -> pa.Table:
+    """Return the plan as a table with exactly :data:`PLAN_SCHEMA` (one row per account).
+
+    ``slot_start_local``/``slot_end_local`` are ``HH:MM`` for timed channels and empty
+    for ``none``, ``letter`` and ``legal``; the UTC window is null for those.
+    ``agent_pool`` is the pool of the pool-hour resource of an ``agent_call``, else
+    null.  ``expected_value`` is null where the policy gave none (NaN).
+    """
+    n, day = plan.n, day_number(date)
+    channel = np.asarray(plan.channel, dtype=np.int64)
+    contacted = channel >= 0
+    timed = contacted & IS_TIMED[np.maximum(channel, 0)]
+    hour = np.where(timed, plan.slot_hour, len(_HHMM) - 1).astype(np.int64)
+    end_hour = np.where(timed, hour + 1, len(_HHMM) - 1)
+    window_start, window_end = _utc_windows(plan, portfolio, day, timed)
+    resource = _option_resource(plan, portfolio, options, resources)
+    is_call = channel == int(Channel.AGENT_CALL)
+    pools = [*resources.pool_of_resource, None]
+    pool_index = np.where(is_call & (resource >= 0), resource, len(pools) - 1)
+    memo, reason = _memo_and_reason(plan)
+    value = np.asarray(plan.expected_value, dtype=np.float64)
+    columns = {
+        "plan_date": pa.array(np.full(n, day, dtype=np.int32)).cast(pa.date32()),
+        "account_id": pa.array(portfolio.account_id, type=pa.string()),
+        "channel": _take(CHANNEL_NAMES, np.where(contacted, channel, len(CHANNELS))),
+        "slot_start_local": _take(_HHMM, hour),
+        "slot_end_local": _take(_HHMM, end_hour),
+        "timezone": _take(portfolio.timezones, portfolio.timezone),
+        "window_start_utc": window_start,
+        "window_end_utc": window_end,
+        "agent_pool": _take(pools, pool_index),
+        "priority": pa.array(np.asarray(plan.priority, dtype=np.int32)),
+        "expected_value": pa.array(value, mask=np.isnan(value), type=pa.float64()),
+        "propensity": pa.array(np.asarray(plan.propensity, dtype=np.float64)),
+        "holdout": pa.array(np.asarray(plan.holdout, dtype=bool)),
+        "offer": _take(OFFERS, plan.offer),
+        "memo": memo,
+        "reason": reason,
+        "policy_id": pa.repeat(pa.scalar(policy_id, pa.string()), n),
+    }
+    return pa.table(columns, schema=PLAN_SCHEMA)
+
+
+# ----------------------------------------------------------------------------- manifest
+def capacity_usage(
+    plan: Plan, portfolio: Portfolio, options: OptionSpace, resources: Resources
+) -> dict[str, Any]:
+    """Return used and available units per resource (pool-hour or budget) and money."""
+    resource = _option_resource(plan, portfolio, options, resources)
+    used = np.bincount(resource[resource >= 0], minlength=len(resources.names))
+    per_resource = {
+        name: {
+            "pool": resources.pool_of_resource[r] if resources.pool_of_resource else None,
+            "used": int(used[r]),
+            "available": int(resources.capacity[r]),
+        }
+        for r, name in enumerate(resources.names)
+        if used[r] or resources.capacity[r]
+    }
+    channel = np.asarray(plan.channel, dtype=np.int64)
+    spend = float(resources.cost_per_attempt[channel[channel >= 0]].sum())
+    money = {"used": round(spend, 6), "available": resources.money_budget}
+    return {"resources": per_resource, "money_budget": money}
+
+
+def counts_by_channel(plan: Plan) -> dict[str, int]:
+    """Return the number of rows per channel name (``none`` included)."""
+    channel = np.asarray(plan.channel, dtype=np.int64)
+    counts = np.bincount(np.where(channel < 0, len(CHANNELS), channel), minlength=len(CHANNEL_NAMES))
+    return {name: int(c) for name, c in zip(CHANNEL_NAMES, counts, strict=True)}
+
+
+def plan_manifest(
+    plan: Plan,
+    portfolio: Portfolio,
+    options: OptionSpace,
+    resources: Resources,
+    date: dt.date,
+    ruleset: RuleSet,
+    policy_id: str,
+    inputs: Mapping[str, str | Path],
+    seed: int,
+    plan_format: str,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the plan manifest (without ``sha256.plan``, added once the file exists)."""
+    manifest: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "format": plan_format,
+        "plan_date": date.isoformat(),
+        "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "collsim_version": __version__,
+        "policy_id": policy_id,
+        "ruleset": {"id": ruleset.id, "version": ruleset.version},
+        "seed": int(seed),
+        "sha256": {name: sha256_of(path) for name, path in sorted(inputs.items())},
+        "rows": plan.n,
+        "counts_by_channel": counts_by_channel(plan),
+        "holdout_rows": int(np.count_nonzero(plan.holdout)),
+        "operating_hours": [int(h) for h in options.slot_hours],
+        "cost_per_attempt": {
+            c: float(v) for c, v in zip(CHANNELS, resources.cost_per_attempt, strict=True)
+        },
+        "capacity": capacity_usage(plan, portfolio, options, resources),
+        "violations": 0,
+    }
+    manifest.update(extra or {})
+    return manifest
+
+
+# ----------------------------------------------------------------------------- writing
+@contextmanager
+def _temp_beside(path: Path) -> Iterator[Path]:
+    """Yield a temporary file beside ``path`` that is removed unless renamed away."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    temp = Path(name)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp creates 0600; plans are shared files
+        yield temp
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+def _write_table(table: pa.Table, path: Path, csv: bool) -> None:
+    if csv:
+        pacsv.write_csv(table, path)
+    else:
+        metadata = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()}
+        pq.write_table(table.replace_schema_metadata(metadata), path, compression="zstd")
+
+
+def _raise_violations(violations: list[Violation], out_path: Path) -> None:
+    shown = "\n".join(f"{v.account_id}, {v.rule_id}, {v.sentence}" for v in violations[:20])
+    more = f"\n... and {len(violations) - 20} more" if len(violations) > 20 else ""
+    raise PlanError(
+        f"{out_path}: not written: the plan has {len(violations)} violation(s):\n{shown}{more}"
+    )
+
+
+def write_plan(
+    plan: Plan,
+    portfolio: Portfolio,
+    options: OptionSpace,
+    resources: Resources,
+    date: dt.date,
+    ruleset: RuleSet,
+    policy_id: str,
+    out_path: str | Path,
+    inputs: Mapping[str, str | Path],
+    seed: int,
+    csv: bool = False,
+    *,
+    window: ContactWindow,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Validate a plan and write it with its manifest, atomically; or write nothing.
+
+    Args:
+        plan: one row per account of ``portfolio``, in portfolio order.
+        portfolio: the accounts.
+        options: the day's option space (operating slots).
+        resources: the day's capacity (checked, and reported in the manifest).
+        date: the local day the plan is for.
+        ruleset: the rule set checked.
+        policy_id: the artifact id written in every row and the manifest.
+        out_path: the plan file; the manifest goes beside it.
+        inputs: files whose sha256 the manifest records, by name (``artifact``,
+            ``portfolio``, ``history``, ``capacity``).
+        seed: the seed of the plan's randomness (holdout).
+        csv: write CSV instead of Parquet.
+        window: contact counts ending on ``date`` (from the history).
+        extra: more manifest fields (e.g. ``holdout_share``).
+
+    Returns:
+        The manifest written.
+
+    Raises:
+        PlanError: the plan has a violation (nothing is written).
+    """
+    out_path = Path(out_path)
+    violations = validate_plan(plan, portfolio, window, ruleset, options, resources)
+    if violations:
+        _raise_violations(violations, out_path)
+    table = plan_table(plan, portfolio, options, resources, date, policy_id)
+    manifest = plan_manifest(
+        plan, portfolio, options, resources, date, ruleset, policy_id, inputs, seed,
+        "csv" if csv else "parquet", extra,
+    )  # fmt: skip
+    final_manifest = manifest_path(out_path)
+    with ExitStack() as stack:
+        temp_plan = stack.enter_context(_temp_beside(out_path))
+        temp_manifest = stack.enter_context(_temp_beside(final_manifest))
+        _write_table(table, temp_plan, csv)
+        manifest["sha256"]["plan"] = sha256_of(temp_plan)
+        text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+        temp_manifest.write_text(text, encoding="utf-8")
+        os.replace(temp_plan, out_path)
+        os.replace(temp_manifest, final_manifest)
+    return manifest
+
+
+__all__ = [
+    "APPROACH",
+    "CHANNEL_NAMES",
+    "capacity_usage",
+    "counts_by_channel",
+    "plan_manifest",
+    "plan_table",
+    "write_plan",
+]

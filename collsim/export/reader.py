@@ -1,0 +1,228 @@
+"""Reading a daily plan file in production: manifest, checksum and schema checks.
+
+This module needs only pyarrow and the standard library (it imports nothing else
+from collsim), so a production scheduler can read a plan without the simulator,
+pydantic, OR-Tools or any RL library::
+
+    from collsim.export.reader import read_plan, PlanError
+
+    table = read_plan("plans/2026-03-09/plan.parquet")
+
+:func:`read_plan` refuses a plan (raises :class:`PlanError`) unless its manifest
+``<stem>.manifest.json`` is beside it, the manifest's ``schema_version`` is 1, the
+plan file's sha256 equals the manifest's ``sha256.plan``, the columns and their types
+are exactly :data:`PLAN_SCHEMA` and the row count equals the manifest's ``rows``.
+
+Writers (:func:`collsim.export.write_plan`) rename the plan file first and the
+manifest last, so a reader that races a writer sees either the previous consistent
+pair, or a plan whose manifest is missing or does not match (refused), never a plan
+accepted with the wrong manifest.  Trigger production on the manifest, not the plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+"""The plan file schema version written and accepted (SCHEMAS.md, "Daily plan file")."""
+
+SCHEMA_VERSION_KEY = b"collsim.schema_version"
+"""Parquet schema metadata key holding the schema version."""
+
+PLAN_SCHEMA = pa.schema(
+    [
+        ("plan_date", pa.date32()),
+        ("account_id", pa.string()),
+        ("channel", pa.string()),
+        ("slot_start_local", pa.string()),
+        ("slot_end_local", pa.string()),
+        ("timezone", pa.string()),
+        ("window_start_utc", pa.timestamp("us", tz="UTC")),
+        ("window_end_utc", pa.timestamp("us", tz="UTC")),
+        ("agent_pool", pa.string()),
+        ("priority", pa.int32()),
+        ("expected_value", pa.float64()),
+        ("propensity", pa.float64()),
+        ("holdout", pa.bool_()),
+        ("offer", pa.string()),
+        ("memo", pa.string()),
+        ("reason", pa.string()),
+        ("policy_id", pa.string()),
+    ]
+)
+"""Columns and types of a schema-version-1 plan file, in file order."""
+
+NULLABLE_TEXT = ("agent_pool",)
+"""Text columns where an empty CSV cell means null."""
+
+
+class PlanError(ValueError):
+    """A plan that must not be used (missing manifest, wrong checksum or schema), or
+    one that cannot be written (it would contain a violation)."""
+
+
+def manifest_path(plan_path: str | Path) -> Path:
+    """Return the manifest path of a plan file: ``plan.parquet`` → ``plan.manifest.json``."""
+    path = Path(plan_path)
+    return path.with_name(f"{path.stem}.manifest.json")
+
+
+def sha256_of(path: str | Path) -> str:
+    """Return the hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(plan_path: str | Path) -> dict[str, Any]:
+    """Return the manifest of a plan file as a dict.
+
+    Raises:
+        PlanError: the manifest is missing, not JSON, not an object, or not version 1.
+    """
+    path = manifest_path(plan_path)
+    if not path.is_file():
+        raise PlanError(
+            f"{plan_path}: manifest {path.name} is missing; the plan is incomplete or "
+            "still being written and must not be used"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlanError(f"{path}: manifest is not readable JSON: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise PlanError(f"{path}: manifest must be a JSON object")
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise PlanError(
+            f"{path}: schema_version {manifest.get('schema_version')!r} is not supported "
+            f"(expected {SCHEMA_VERSION})"
+        )
+    return manifest
+
+
+def _check_checksum(plan_path: Path, manifest: dict[str, Any]) -> None:
+    sums = manifest.get("sha256")
+    expected = sums.get("plan") if isinstance(sums, dict) else None
+    if not isinstance(expected, str):
+        raise PlanError(f"{manifest_path(plan_path)}: manifest has no sha256.plan")
+    actual = sha256_of(plan_path)
+    if actual != expected:
+        raise PlanError(
+            f"{plan_path}: checksum mismatch: the file's sha256 is {actual}, the manifest "
+            f"says {expected}; the plan was altered or belongs to another manifest"
+        )
+
+
+def _read_csv(path: Path) -> pa.Table:
+    with pacsv.open_csv(path) as probe:
+        names = probe.schema.names
+    types = {f.name: f.type for f in PLAN_SCHEMA if f.name in names}
+    convert = pacsv.ConvertOptions(
+        column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
+    )
+    return pacsv.read_csv(path, convert_options=convert)
+
+
+def _read_table(path: Path, kind: str) -> pa.Table:
+    try:
+        return _read_csv(path) if kind == "csv" else pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        message = " ".join(str(exc).split())
+        raise PlanError(f"{path}: cannot read as {kind.upper()}: {message}") from None
+
+
+def check_schema(table: pa.Table, source: str) -> None:
+    """Raise PlanError unless ``table`` has exactly the columns and types of PLAN_SCHEMA."""
+    names = table.schema.names
+    if names != PLAN_SCHEMA.names:
+        missing = [n for n in PLAN_SCHEMA.names if n not in names]
+        extra = [n for n in names if n not in PLAN_SCHEMA.names]
+        detail = []
+        if missing:
+            detail.append(f"missing {', '.join(missing)}")
+        if extra:
+            detail.append(f"unexpected {', '.join(extra)}")
+        if not detail:
+            detail.append(f"columns out of order: {', '.join(names)}")
+        raise PlanError(f"{source}: schema mismatch: {'; '.join(detail)}")
+    for expected in PLAN_SCHEMA:
+        actual = table.schema.field(expected.name).type
+        if actual != expected.type:
+            raise PlanError(
+                f"{source}: schema mismatch: column {expected.name} has type {actual}, "
+                f"expected {expected.type}"
+            )
+
+
+def _check_parquet_version(table: pa.Table, source: str) -> None:
+    stored = (table.schema.metadata or {}).get(SCHEMA_VERSION_KEY)
+    if stored is not None and stored != str(SCHEMA_VERSION).encode():
+        raise PlanError(f"{source}: file schema_version {stored.decode()!r} is not supported")
+
+
+def _null_empty_text(table: pa.Table) -> pa.Table:
+    for name in NULLABLE_TEXT:
+        i = table.schema.get_field_index(name)
+        column = table.column(i)
+        if pa.types.is_string(column.type):
+            empty = pc.equal(column, "")
+            fixed = pc.if_else(empty, pa.scalar(None, pa.string()), column)
+            table = table.set_column(i, name, fixed)
+    return table
+
+
+def read_plan(path: str | Path) -> pa.Table:
+    """Read a daily plan file (Parquet or CSV) after checking manifest, checksum and schema.
+
+    Args:
+        path: the plan file; its manifest ``<stem>.manifest.json`` must be beside it.
+
+    Returns:
+        The plan as a table with exactly the columns and types of :data:`PLAN_SCHEMA`.
+
+    Raises:
+        PlanError: the file or its manifest is missing, the checksum differs from the
+            manifest, the schema or row count does not match, or the manifest reports
+            violations.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PlanError(f"{path}: plan file not found")
+    manifest = read_manifest(path)
+    if manifest.get("violations") != 0:
+        raise PlanError(f"{path}: manifest reports violations={manifest.get('violations')!r}")
+    _check_checksum(path, manifest)
+    kind = manifest.get("format") or ("csv" if path.suffix.lower() == ".csv" else "parquet")
+    table = _read_table(path, str(kind))
+    if kind == "csv":
+        table = _null_empty_text(table)
+    else:
+        _check_parquet_version(table, str(path))
+    check_schema(table, str(path))
+    if table.num_rows != manifest.get("rows"):
+        raise PlanError(
+            f"{path}: the file has {table.num_rows} rows, the manifest says {manifest.get('rows')}"
+        )
+    return table.replace_schema_metadata(None)
+
+
+__all__ = [
+    "PLAN_SCHEMA",
+    "SCHEMA_VERSION",
+    "PlanError",
+    "check_schema",
+    "manifest_path",
+    "read_manifest",
+    "read_plan",
+    "sha256_of",
+]
