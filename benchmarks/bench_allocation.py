@@ -63,7 +63,9 @@ def make_instance(n: int, seed: int = 0, chunk: int = 1 << 16) -> Instance:
     for z, shift in enumerate(ZONE_SHIFT):
         centre = SLOT_HOURS[slot] - shift
         hour_res = np.where(
-            (centre >= CENTRE_HOURS[0]) & (centre <= CENTRE_HOURS[-1]), 1 + centre - CENTRE_HOURS[0], 0
+            (centre >= CENTRE_HOURS[0]) & (centre <= CENTRE_HOURS[-1]),
+            1 + centre - CENTRE_HOURS[0],
+            0,
         )
         resource_of[z] = np.where(
             channel == 0, hour_res, np.array([budget_res.get(int(c), -1) for c in channel])

@@ -229,6 +229,22 @@ def demo(
     )
 
 
+# ---------------------------------------------------------------------------- compare
+@app.command("compare")
+def compare_cmd(
+    experiment: Annotated[Path, typer.Argument(help="experiment spec YAML")],
+    out: Annotated[Path, typer.Option(help="report folder")] = Path("results/experiment"),
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler: local-cluster or tcp://host:8786")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="local worker processes")] = None,
+) -> None:
+    """Run an experiment (scenarios × policies × seeds) and write its report."""
+    from collsim.evaluation.commands import compare
+
+    raise typer.Exit(compare(experiment, out, scheduler, workers))
+
+
 # ---------------------------------------------------------------------------- generate
 @app.command()
 def generate(

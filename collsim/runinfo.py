@@ -25,6 +25,10 @@ _PACKAGES = (
     "torch",
     "scikit-learn",
     "onnxruntime",
+    "polars",
+    "dask",
+    "distributed",
+    "matplotlib",
 )
 
 

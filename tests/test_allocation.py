@@ -112,7 +112,9 @@ def test_decomposition_path_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
     cap = np.array([150, 300, 40, 600, 90])
     choice = allocate(value, mask, res2, cap, group=group)
     check_feasible(choice, mask, res2, group, cap)
-    assert total(value, choice) == pytest.approx(lp_optimum(value, mask, res2, group, cap), rel=1e-9)
+    assert total(value, choice) == pytest.approx(
+        lp_optimum(value, mask, res2, group, cap), rel=1e-9
+    )
 
 
 def test_residual_check_detects_suboptimal() -> None:
@@ -139,7 +141,7 @@ def test_empty_and_degenerate_inputs() -> None:
     zero_cap = allocate(value, np.ones_like(mask), np.array([0, 0]), np.array([0]))
     assert np.array_equal(zero_cap, [-1, -1, -1])
     one = allocate(value, np.ones_like(mask), np.array([0, -1]), np.array([1]))
-    assert np.array_equal(one, [1, 1, 0])  # account 2 takes the only unit (5 > 4 - 2... )
+    assert np.array_equal(one, [1, 1, 0])  # only account 2 gains from the scarce unit
 
 
 def test_tie_rules_and_determinism() -> None:
@@ -216,7 +218,7 @@ def test_budget_feasible_and_bounded(seed: int) -> None:
     budget = free.spend * rng.uniform(0.2, 0.9)
     res = allocate_with_budget(value, mask, res2, cap, cost, budget, group=group)
     check_feasible(res.choice, mask, res2, group, cap)
-    spend = (cost[res.choice] if cost.ndim == 1 else cost[np.arange(n), res.choice])
+    spend = cost[res.choice] if cost.ndim == 1 else cost[np.arange(n), res.choice]
     assert float(spend[res.choice >= 0].sum()) <= budget + 1e-9
     assert res.objective == pytest.approx(total(value, res.choice), rel=1e-12)
     ref = lp_optimum(value, mask, res2, group, cap, cost, budget)

@@ -6,18 +6,16 @@ Snapshot and ledger.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import simpy
 
 from collsim.compliance import RuleSet, load_ruleset
 from collsim.config import Scenario, load_scenario
 from collsim.plan import Plan, Resources, Snapshot
 from collsim.portfolio import Latent, Portfolio, generate
-from collsim.sim.centre import Courts, Post
 from collsim.sim.ledger import EVENT
 from collsim.vocab import Outcome
 
@@ -212,48 +210,3 @@ def plan_of(option: np.ndarray, snapshot: Snapshot, priority: np.ndarray | None 
     return Plan.from_options(
         option, snapshot.options, POLICY_ID, REASONS, reason, priority_score=priority
     )
-
-
-class RowGuardedPost(Post):
-    """The post, dropping items addressed to a row whose account was since replaced.
-
-    Stopgap for environments that reuse Simulation rows: ``Simulation.replace_accounts``
-    does not cancel letters in the post or court cases of the row's previous
-    account, which would otherwise reach the new account.
-    """
-
-    def __init__(self, env: simpy.Environment, generation: np.ndarray) -> None:
-        super().__init__(env)
-        self.generation = generation
-
-    def _deliver_guarded(
-        self, account: int, channel: int, delay_h: float, generation: int
-    ) -> Generator[simpy.Event, object, None]:
-        yield self.env.timeout(delay_h)
-        if int(self.generation[account]) == generation:
-            self.arrived.append((account, channel))
-
-    def send(self, accounts: np.ndarray, channel: int, delay_h: float) -> None:
-        """Post one item to each account (row), remembering the row's occupant."""
-        for account in accounts.tolist():
-            self.env.process(
-                self._deliver_guarded(account, channel, delay_h, int(self.generation[account]))
-            )
-
-
-class RowGuardedCourts(Courts):
-    """The courts, dropping judgments for rows whose account was since replaced (see above)."""
-
-    def __init__(self, env: simpy.Environment, duration_h: float, generation: np.ndarray) -> None:
-        super().__init__(env, duration_h)
-        self.generation = generation
-
-    def _case_guarded(self, account: int, generation: int) -> Generator[simpy.Event, object, None]:
-        yield self.env.timeout(self.duration_h)
-        if int(self.generation[account]) == generation:
-            self.judged.append(account)
-
-    def file(self, accounts: np.ndarray) -> None:
-        """File one case per account (row), remembering the row's occupant."""
-        for account in accounts.tolist():
-            self.env.process(self._case_guarded(account, int(self.generation[account])))

@@ -12,14 +12,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from collsim.behaviour import ACTIVE
-from collsim.compliance import ContactWindow, RuleSet
+from collsim.compliance import RuleSet
 from collsim.config import Scenario
 from collsim.envs._common import (
     STEP_KEYS,
     AccountSource,
     DayTotals,
-    RowGuardedCourts,
-    RowGuardedPost,
     ShadowPrices,
     day_totals,
     draw_seed,
@@ -113,7 +111,6 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._features = np.zeros((num_envs, len(FEATURE_NAMES)), dtype=np.float32)
         self._mask = np.zeros((num_envs, self.n_actions), dtype=bool)
         self._t = np.zeros(num_envs, dtype=np.int64)
-        self._generation = np.zeros(num_envs, dtype=np.int64)
         self.last_events: dict[str, np.ndarray] = {}
         """Ledger rows of the last step (before refilled rows' ``start`` events)."""
 
@@ -137,9 +134,6 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             portfolio=portfolio,
             latent=latent,
         )
-        self._generation = np.zeros(self.num_envs, dtype=np.int64)
-        sim.post = RowGuardedPost(sim.env, self._generation)
-        sim.courts = RowGuardedCourts(sim.env, sim.courts.duration_h, self._generation)
         self.sim = sim
         self._t[:] = 0
         self._observe(sim.begin_day())
@@ -221,19 +215,10 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         assert self.sim is not None and self._snapshot is not None
         sim, snapshot = self.sim, self._snapshot
         portfolio, latent = self.source.take(idx.size, self.np_random)
-        self._generation[idx] += 1
+        # The engine recomputes these rows of today's snapshot (active, mask).
         sim.replace_accounts(idx, portfolio, latent)
         sim.ledger.clear()
         self._t[idx] = 0
-        # The day's snapshot (and the engine's gate) saw these rows out of collection:
-        # give them the new accounts' mask, computed the engine's way.
-        rows = sim.portfolio.take(idx)
-        window = ContactWindow.empty(idx.size, sim.window.day)
-        snapshot.active[idx] = sim.state.status[idx] == ACTIVE
-        snapshot.mask[idx] = (
-            self.ruleset.mask(rows, window, self.options.slot_hours)
-            & snapshot.active[idx, None, None]
-        )
         self._observe(snapshot)
 
     def _observe(self, snapshot: Snapshot) -> None:

@@ -57,6 +57,8 @@ def compare(experiment: Path, out: Path, scheduler: str | None, workers: int | N
         for row in table.rows:
             rich.add_row(*row)
         console.print(rich)
-    console.print(f"wrote {out}/runs.parquet, daily.parquet, channel_mix.parquet, report.md, "
-                  "report.html, manifest.json")
+    console.print(
+        f"wrote {out}/runs.parquet, daily.parquet, channel_mix.parquet, report.md, "
+        "report.html, manifest.json"
+    )
     return EXIT_OK

@@ -79,8 +79,9 @@ class LoggingPolicy:
         seed: seed of the target's generator.
     """
 
-    def __init__(self, inner: Policy, holdout_share: float = 0.1, target: Policy | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, inner: Policy, holdout_share: float = 0.1, target: Policy | None = None, seed: int = 0
+    ) -> None:
         if not 0.0 < holdout_share < 1.0:
             raise ValueError(f"holdout_share must be in (0, 1), got {holdout_share}")
         self.inner = inner
@@ -107,7 +108,9 @@ class LoggingPolicy:
         active = snapshot.active
         arm = np.where(held, h, np.where(active, (1.0 - h) * plan.propensity, plan.propensity))
         propensity = np.where(
-            held | (active & (inner_option < 0)), h + (1.0 - h) * p_none, arm,
+            held | (active & (inner_option < 0)),
+            h + (1.0 - h) * p_none,
+            arm,
         )
         logged = _with_holdout(plan, held, propensity)
         target_option = np.full(snapshot.n, -1, dtype=np.int64)
@@ -116,16 +119,25 @@ class LoggingPolicy:
             self.target_plans.append(target_plan)
             target_option = snapshot.options.encode(target_plan.channel, target_plan.slot_hour)
         rows = np.flatnonzero(active)
-        self.days.append(LoggedDay(
-            day=snapshot.day, account=rows, features=observable_features(snapshot)[rows],
-            option=np.where(held, -1, inner_option)[rows], holdout=held[rows],
-            arm_propensity=arm[rows], propensity=propensity[rows], target_option=target_option[rows],
-        ))
+        self.days.append(
+            LoggedDay(
+                day=snapshot.day,
+                account=rows,
+                features=observable_features(snapshot)[rows],
+                option=np.where(held, -1, inner_option)[rows],
+                holdout=held[rows],
+                arm_propensity=arm[rows],
+                propensity=propensity[rows],
+                target_option=target_option[rows],
+            )
+        )
         self.plans.append(logged)
         return logged
 
 
-def _inner_none_probability(inner: Policy, snapshot: Snapshot, plan: Plan, option: np.ndarray) -> np.ndarray:
+def _inner_none_probability(
+    inner: Policy, snapshot: Snapshot, plan: Plan, option: np.ndarray
+) -> np.ndarray:
     """P(inner policy plans no contact | x): exact for RandomPolicy, else from its plan.
 
     Rows where a non-random inner policy chose a contact get NaN (unknown).

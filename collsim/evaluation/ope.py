@@ -43,7 +43,7 @@ the same option:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from scipy import stats
@@ -123,8 +123,14 @@ def weights(data: LoggedData) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- intervals
 def _ratio_estimate(
-    name: str, numerator: np.ndarray, denominator: np.ndarray, cluster: np.ndarray,
-    level: float, method: Literal["clt", "bootstrap"], n_boot: int, seed: int,
+    name: str,
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    cluster: np.ndarray,
+    level: float,
+    method: Literal["clt", "bootstrap"],
+    n_boot: int,
+    seed: int,
 ) -> Estimate:
     """Σ numerator / Σ denominator with a cluster-robust CLT or cluster-bootstrap interval."""
     _, group = np.unique(cluster, return_inverse=True)
@@ -144,15 +150,27 @@ def _ratio_estimate(
     return Estimate(name, value, float(low), float(high), float(boot.std(ddof=1)))
 
 
-def ipw(data: LoggedData, level: float = 0.95, method: Literal["clt", "bootstrap"] = "clt",
-        n_boot: int = 500, seed: int = 0) -> Estimate:
+def ipw(
+    data: LoggedData,
+    level: float = 0.95,
+    method: Literal["clt", "bootstrap"] = "clt",
+    n_boot: int = 500,
+    seed: int = 0,
+) -> Estimate:
     """Inverse propensity weighting: mean(w r)."""
     w = weights(data)
-    return _ratio_estimate("ipw", w * data.reward, np.ones(data.n), data.account, level, method, n_boot, seed)
+    return _ratio_estimate(
+        "ipw", w * data.reward, np.ones(data.n), data.account, level, method, n_boot, seed
+    )
 
 
-def snipw(data: LoggedData, level: float = 0.95, method: Literal["clt", "bootstrap"] = "clt",
-          n_boot: int = 500, seed: int = 0) -> Estimate:
+def snipw(
+    data: LoggedData,
+    level: float = 0.95,
+    method: Literal["clt", "bootstrap"] = "clt",
+    n_boot: int = 500,
+    seed: int = 0,
+) -> Estimate:
     """Self-normalised IPW: Σ w r / Σ w (interval by linearisation or bootstrap)."""
     w = weights(data)
     return _ratio_estimate("snipw", w * data.reward, w, data.account, level, method, n_boot, seed)
@@ -166,15 +184,25 @@ def action_features(features: np.ndarray, option: np.ndarray, n_slots: int) -> n
     return np.column_stack([features, channel, slot]).astype(np.float64)
 
 
-def _model(kind: str, seed: int, n_features: int) -> object:
+class _Regressor(Protocol):
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Any: ...
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+
+def _model(kind: str, seed: int, n_features: int) -> _Regressor:
     if kind == "hgb":
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         categorical = np.zeros(n_features + 2, dtype=bool)
         categorical[n_features] = True
         return HistGradientBoostingRegressor(
-            max_iter=150, learning_rate=0.05, min_samples_leaf=50, l2_regularization=1.0,
-            categorical_features=categorical, random_state=seed,
+            max_iter=100,
+            learning_rate=0.05,
+            min_samples_leaf=50,
+            l2_regularization=1.0,
+            categorical_features=categorical,
+            random_state=seed,
         )
     if kind == "ridge":
         return _PerChannelRidge()
@@ -205,13 +233,17 @@ class _PerChannelRidge:
         return out
 
 
-def outcome_predictions(data: LoggedData, kind: str = "hgb", folds: int = 2,
-                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def outcome_predictions(
+    data: LoggedData, kind: str = "hgb", folds: int = 2, seed: int = 0, n_threads: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Cross-fitted q̂(x, logged option) and q̂(x, target option).
 
     Accounts are split into ``folds`` groups; each group's predictions come from a
-    model fitted on the other groups.
+    model fitted on the other groups.  ``n_threads`` caps OpenMP/BLAS threads (on a
+    shared machine one thread is much faster than contended ones).
     """
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(seed)
     accounts = np.unique(data.account)
     fold_of = dict(zip(accounts.tolist(), rng.permutation(accounts.size) % folds, strict=True))
@@ -220,25 +252,40 @@ def outcome_predictions(data: LoggedData, kind: str = "hgb", folds: int = 2,
     X_target = action_features(data.features, data.target_option, data.n_slots)
     q_logged = np.zeros(data.n)
     q_target = np.zeros(data.n)
-    for k in range(folds):
-        train, test = fold != k, fold == k
-        model = _model(kind, seed, data.features.shape[1])
-        model.fit(X_logged[train], data.reward[train])  # type: ignore[attr-defined]
-        q_logged[test] = model.predict(X_logged[test])  # type: ignore[attr-defined]
-        q_target[test] = model.predict(X_target[test])  # type: ignore[attr-defined]
+    with threadpool_limits(limits=n_threads):
+        for k in range(folds):
+            train, test = fold != k, fold == k
+            model = _model(kind, seed, data.features.shape[1])
+            model.fit(X_logged[train], data.reward[train])
+            q_logged[test] = model.predict(X_logged[test])
+            q_target[test] = model.predict(X_target[test])
     return q_logged, q_target
 
 
-def doubly_robust(data: LoggedData, level: float = 0.95, method: Literal["clt", "bootstrap"] = "clt",
-                  model: str = "hgb", folds: int = 2, n_boot: int = 500, seed: int = 0) -> Estimate:
+def doubly_robust(
+    data: LoggedData,
+    level: float = 0.95,
+    method: Literal["clt", "bootstrap"] = "clt",
+    model: str = "hgb",
+    folds: int = 2,
+    n_boot: int = 500,
+    seed: int = 0,
+) -> Estimate:
     """Doubly robust: mean(q̂(x, π(x)) + w (r − q̂(x, a))) with a cross-fitted model."""
     q_logged, q_target = outcome_predictions(data, model, folds, seed)
     psi = q_target + weights(data) * (data.reward - q_logged)
-    return _ratio_estimate(f"dr_{model}", psi, np.ones(data.n), data.account, level, method, n_boot, seed)
+    return _ratio_estimate(
+        f"dr_{model}", psi, np.ones(data.n), data.account, level, method, n_boot, seed
+    )
 
 
-def evaluate(data: LoggedData, level: float = 0.95, method: Literal["clt", "bootstrap"] = "clt",
-             model: str = "hgb", seed: int = 0) -> dict[str, Estimate]:
+def evaluate(
+    data: LoggedData,
+    level: float = 0.95,
+    method: Literal["clt", "bootstrap"] = "clt",
+    model: str = "hgb",
+    seed: int = 0,
+) -> dict[str, Estimate]:
     """IPW, SNIPW and DR estimates of the target's one-day value."""
     return {
         "ipw": ipw(data, level, method, seed=seed),
@@ -257,8 +304,10 @@ class _Replay:
         raise RuntimeError("replay simulations are driven with recorded plans")
 
 
-def replay(scenario: Scenario, seed: int, plans: list[Plan], n_accounts: int | None = None) -> Simulation:
-    """Simulate with recorded plans (the same seed reproduces the logged run); return the Simulation."""
+def replay(
+    scenario: Scenario, seed: int, plans: list[Plan], n_accounts: int | None = None
+) -> Simulation:
+    """Simulate with recorded plans; the same seed reproduces the logged run exactly."""
     sim = Simulation(scenario, _Replay(), seed, n_accounts=n_accounts)
     for plan in plans:
         sim.begin_day()
@@ -266,8 +315,9 @@ def replay(scenario: Scenario, seed: int, plans: list[Plan], n_accounts: int | N
     return sim
 
 
-def target_truth(scenario: Scenario, seed: int, logger: LoggingPolicy,
-                 n_accounts: int | None = None) -> np.ndarray:
+def target_truth(
+    scenario: Scenario, seed: int, logger: LoggingPolicy, n_accounts: int | None = None
+) -> np.ndarray:
     """float per logged row: the one-day reward had the target's plan run that day.
 
     For each logged day d: replay the logged plans of days < d, then execute the

@@ -55,20 +55,24 @@ def channel_mix(ledger: Ledger) -> np.ndarray:
 
 def plot_channel_mix(ledgers: dict[str, Ledger], path: Path) -> Path:
     """Stacked bars: share of attempts by channel within each DPD bucket, per policy."""
-    return plot_channel_mix_tables({name: channel_mix(ledger) for name, ledger in ledgers.items()}, path)
+    return plot_channel_mix_tables(
+        {name: channel_mix(ledger) for name, ledger in ledgers.items()}, path
+    )
 
 
 def plot_channel_mix_tables(mixes: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
     """Stacked bars from attempts tables [4 buckets, channels], one panel per name."""
     names = [n for n, mix in mixes.items() if mix.sum() > 0]
-    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.2 * max(len(names), 1), 4), squeeze=False)
-    colors = plt.get_cmap("tab10").colors
+    fig, axes = plt.subplots(
+        1, max(len(names), 1), figsize=(4.2 * max(len(names), 1), 4), squeeze=False
+    )
+    colors = plt.get_cmap("tab10")
     for ax, name in zip(axes[0], names, strict=False):
         mix = np.asarray(mixes[name], dtype=float)
         share = mix / np.maximum(mix.sum(axis=1, keepdims=True), 1)
         bottom = np.zeros(4)
         for k, channel in enumerate(CHANNELS):
-            ax.bar(BUCKETS[1:5], share[:, k], bottom=bottom, label=channel, color=colors[k % 10])
+            ax.bar(BUCKETS[1:5], share[:, k], bottom=bottom, label=channel, color=colors(k % 10))
             bottom += share[:, k]
         ax.set_title(name)
         ax.set_xlabel("DPD bucket")
@@ -79,7 +83,9 @@ def plot_channel_mix_tables(mixes: dict[str, np.ndarray], path: Path, title: str
     return _save(fig, path)
 
 
-def _grid(panels: int, width: float = 5.0, height: float = 3.6) -> tuple[plt.Figure, list[plt.Axes]]:
+def _grid(
+    panels: int, width: float = 5.0, height: float = 3.6
+) -> tuple[plt.Figure, list[plt.Axes]]:
     cols = min(panels, 3)
     rows = (panels + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
@@ -95,8 +101,11 @@ def plot_mean_cumulative_recovery(daily: pl.DataFrame, path: Path) -> Path:
     Args:
         daily: the ``daily.parquet`` table of an experiment.
     """
-    mean = (daily.group_by("variant", "variant_label", "policy", "day", maintain_order=True)
-            .agg(pl.col("cum_net").mean()).sort("variant", "day"))
+    mean = (
+        daily.group_by("variant", "variant_label", "policy", "day", maintain_order=True)
+        .agg(pl.col("cum_net").mean())
+        .sort("variant", "day")
+    )
     variants = mean.select("variant", "variant_label").unique(maintain_order=True).rows()
     fig, axes = _grid(len(variants))
     for ax, (variant, label) in zip(axes, variants, strict=True):
@@ -120,17 +129,26 @@ def plot_frontier(points: pl.DataFrame, path: Path) -> Path:
         points: output of :func:`collsim.evaluation.stats.frontier`.
     """
     fig, ax = plt.subplots(figsize=(8, 5))
-    colors = plt.get_cmap("tab10").colors
+    colors = plt.get_cmap("tab10")
     policies = points["policy"].unique(maintain_order=True).to_list()
     for i, policy in enumerate(policies):
         part = points.filter(pl.col("policy") == policy)
-        ax.scatter(part["cost"].to_numpy(), part["value"].to_numpy(), color=colors[i % 10], label=policy)
+        ax.scatter(
+            part["cost"].to_numpy(), part["value"].to_numpy(), color=colors(i % 10), label=policy
+        )
         if points["variant"].n_unique() > 1:
             for row in part.iter_rows(named=True):
-                ax.annotate(row["variant_label"], (row["cost"], row["value"]), fontsize=6,
-                            xytext=(3, 3), textcoords="offset points")
+                ax.annotate(
+                    row["variant_label"],
+                    (row["cost"], row["value"]),
+                    fontsize=6,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
     front = points.filter(pl.col("pareto")).sort("cost")
-    ax.plot(front["cost"].to_numpy(), front["value"].to_numpy(), "k--", lw=1, label="Pareto frontier")
+    ax.plot(
+        front["cost"].to_numpy(), front["value"].to_numpy(), "k--", lw=1, label="Pareto frontier"
+    )
     ax.set_xlabel("total cost (mean over seeds)")
     ax.set_ylabel("amount recovered (mean over seeds)")
     ax.set_title("Cost–recovery frontier")
@@ -150,16 +168,23 @@ def plot_blocked_by_rule(runs: pl.DataFrame, path: Path) -> Path:
         *(pl.col(r).mean() for r in rules)
     )
     many = means["variant"].n_unique() > 1
-    labels = [f"{p}\n{v}" if many else p for p, v in zip(means["policy"], means["variant_label"], strict=True)]
+    labels = [
+        f"{p}\n{v}" if many else p
+        for p, v in zip(means["policy"], means["variant_label"], strict=True)
+    ]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(labels) + 3), 4.5))
     bottom = np.zeros(len(labels))
-    colors = plt.get_cmap("tab20").colors
+    colors = plt.get_cmap("tab20")
     for k, rule in enumerate(rules):
         values = means[rule].to_numpy()
-        ax.bar(labels, values, bottom=bottom, label=rule.removeprefix("blocked."), color=colors[k % 20])
+        ax.bar(
+            labels, values, bottom=bottom, label=rule.removeprefix("blocked."), color=colors(k % 20)
+        )
         bottom += values
     if not rules:
-        ax.text(0.5, 0.5, "no attempt was blocked", ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no attempt was blocked", ha="center", va="center", transform=ax.transAxes
+        )
     ax.set_ylabel("blocked attempts per run (mean over seeds)")
     ax.set_title("Blocked attempts by rule")
     ax.tick_params(axis="x", labelsize=7, rotation=30 if many else 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,15 @@ from collsim.evaluation.stats import frontier, paired_differences, summarise
 from collsim.io import atomic_write_text
 from collsim.vocab import CHANNELS
 
-HEADLINE_COLUMNS = ("policy", "net recovery [95% CI]", "diff vs baseline [95% CI]", "diff %",
-                    "total cost", "complaints / 1000", "blocked")
+HEADLINE_COLUMNS = (
+    "policy",
+    "net recovery [95% CI]",
+    "diff vs baseline [95% CI]",
+    "diff %",
+    "total cost",
+    "complaints / 1000",
+    "blocked",
+)
 
 
 @dataclass(frozen=True)
@@ -31,12 +39,16 @@ class Table:
 
     title: str
     columns: tuple[str, ...]
-    rows: list[tuple[str, ...]]
+    rows: Sequence[tuple[str, ...]]
 
     def markdown(self) -> str:
         """The table in GitHub Markdown."""
-        lines = [f"**{self.title}**", "", "| " + " | ".join(self.columns) + " |",
-                 "|" + "---|" * len(self.columns)]
+        lines = [
+            f"**{self.title}**",
+            "",
+            "| " + " | ".join(self.columns) + " |",
+            "|" + "---|" * len(self.columns),
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows]
         return "\n".join(lines) + "\n"
 
@@ -44,10 +56,13 @@ class Table:
         """The table as an HTML fragment."""
         head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in self.rows
+            "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
+            for row in self.rows
         )
-        return (f"<h3>{html.escape(self.title)}</h3>\n<table><thead><tr>{head}</tr></thead>"
-                f"<tbody>{body}</tbody></table>\n")
+        return (
+            f"<h3>{html.escape(self.title)}</h3>\n<table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>\n"
+        )
 
 
 def fmt(value: float) -> str:
@@ -66,7 +81,10 @@ def _ci(mean: float, low: float, high: float) -> str:
 
 
 def headline_tables(experiment: Experiment, runs: pl.DataFrame) -> list[Table]:
-    """One headline table per variant: net recovery, paired diff vs baseline, cost, complaints, blocked."""
+    """One headline table per variant.
+
+    Columns: net recovery, paired difference vs the baseline, cost, complaints, blocked.
+    """
     spec = experiment.spec
     kpis = ["net_recovery", "total_cost", "complaints_per_1000", "blocked"]
     summary = summarise(runs, kpis)
@@ -75,20 +93,34 @@ def headline_tables(experiment: Experiment, runs: pl.DataFrame) -> list[Table]:
     for variant in experiment.variants:
         rows = []
         for p in spec.policies:
-            s = {r["kpi"]: r for r in summary.filter(
-                (pl.col("variant") == variant.index) & (pl.col("policy") == p.label)).iter_rows(named=True)}
+            s = {
+                r["kpi"]: r
+                for r in summary.filter(
+                    (pl.col("variant") == variant.index) & (pl.col("policy") == p.label)
+                ).iter_rows(named=True)
+            }
             if not s:
                 continue
             net = s["net_recovery"]
             if p.label == spec.baseline:
                 diff, rel = "(baseline)", ""
             else:
-                d = diffs.filter((pl.col("variant") == variant.index) & (pl.col("policy") == p.label)).row(0, named=True)
+                d = diffs.filter(
+                    (pl.col("variant") == variant.index) & (pl.col("policy") == p.label)
+                ).row(0, named=True)
                 diff = _ci(d["diff"], d["low"], d["high"])
                 rel = f"{d['rel_pct']:+.1f}% [{d['rel_low']:+.1f}, {d['rel_high']:+.1f}]"
-            rows.append((p.label, _ci(net["mean"], net["low"], net["high"]), diff, rel,
-                         fmt(s["total_cost"]["mean"]), fmt(s["complaints_per_1000"]["mean"]),
-                         fmt(s["blocked"]["mean"])))
+            rows.append(
+                (
+                    p.label,
+                    _ci(net["mean"], net["low"], net["high"]),
+                    diff,
+                    rel,
+                    fmt(s["total_cost"]["mean"]),
+                    fmt(s["complaints_per_1000"]["mean"]),
+                    fmt(s["blocked"]["mean"]),
+                )
+            )
         title = "Headline" if len(experiment.variants) == 1 else f"Headline: {variant.label}"
         tables.append(Table(title, HEADLINE_COLUMNS, rows))
     return tables
@@ -109,18 +141,31 @@ def kpi_tables(experiment: Experiment, runs: pl.DataFrame) -> list[Table]:
                 hit = part.filter((pl.col("policy") == label) & (pl.col("kpi") == kpi))
                 cells.append(_ci(*hit.select("mean", "low", "high").row(0)) if hit.height else "–")
             rows.append((kpi, *cells))
-        title = "KPIs, mean [95% CI]" + ("" if len(experiment.variants) == 1 else f": {variant.label}")
+        title = "KPIs, mean [95% CI]" + (
+            "" if len(experiment.variants) == 1 else f": {variant.label}"
+        )
         tables.append(Table(title, ("KPI", *labels), rows))
     return tables
 
 
 def frontier_table(points: pl.DataFrame) -> Table:
     """The cost–recovery points with their Pareto flag."""
-    rows = [(r["variant_label"], r["policy"], fmt(r["cost"]), fmt(r["value"]), fmt(r["net"]),
-             "yes" if r["pareto"] else "")
-            for r in points.iter_rows(named=True)]
-    return Table("Cost–recovery frontier (means over seeds)",
-                 ("variant", "policy", "total cost", "recovered", "net", "Pareto"), rows)
+    rows = [
+        (
+            r["variant_label"],
+            r["policy"],
+            fmt(r["cost"]),
+            fmt(r["value"]),
+            fmt(r["net"]),
+            "yes" if r["pareto"] else "",
+        )
+        for r in points.iter_rows(named=True)
+    ]
+    return Table(
+        "Cost–recovery frontier (means over seeds)",
+        ("variant", "policy", "total cost", "recovered", "net", "Pareto"),
+        rows,
+    )
 
 
 def write_plots(experiment: Experiment, out: Path, runs: pl.DataFrame) -> dict[str, Path]:
@@ -132,14 +177,27 @@ def write_plots(experiment: Experiment, out: Path, runs: pl.DataFrame) -> dict[s
     for p in experiment.spec.policies:
         part = mix.filter((pl.col("variant") == first.index) & (pl.col("policy") == p.label))
         table = np.zeros((4, len(CHANNELS)), dtype=np.int64)
-        for row in part.group_by("bucket", "channel").agg(pl.col("attempts").sum()).iter_rows(named=True):
-            table[["1-30", "31-60", "61-90", "91-180"].index(row["bucket"]), CHANNELS.index(row["channel"])] = row["attempts"]
+        for row in (
+            part.group_by("bucket", "channel").agg(pl.col("attempts").sum()).iter_rows(named=True)
+        ):
+            table[
+                ["1-30", "31-60", "61-90", "91-180"].index(row["bucket"]),
+                CHANNELS.index(row["channel"]),
+            ] = row["attempts"]
         mixes[p.label] = table
-    title = "Channel mix by DPD bucket (all seeds" + ("" if len(experiment.variants) == 1 else f", {first.label}") + ")"
+    title = (
+        "Channel mix by DPD bucket (all seeds"
+        + ("" if len(experiment.variants) == 1 else f", {first.label}")
+        + ")"
+    )
     return {
-        "Cumulative net recovery": plots.plot_mean_cumulative_recovery(daily, out / "cumulative_recovery.png"),
+        "Cumulative net recovery": plots.plot_mean_cumulative_recovery(
+            daily, out / "cumulative_recovery.png"
+        ),
         "Cost–recovery frontier": plots.plot_frontier(frontier(runs), out / "frontier.png"),
-        "Channel mix by DPD bucket": plots.plot_channel_mix_tables(mixes, out / "channel_mix.png", title),
+        "Channel mix by DPD bucket": plots.plot_channel_mix_tables(
+            mixes, out / "channel_mix.png", title
+        ),
         "Blocked attempts by rule": plots.plot_blocked_by_rule(runs, out / "blocked_by_rule.png"),
     }
 
@@ -166,17 +224,25 @@ def write_report(experiment: Experiment, out: Path) -> list[Table]:
     md = [f"# {title}", "", *intro, ""]
     md += [t.markdown() for t in tables]
     md += [f"![{name}]({path.name})\n" for name, path in images.items()]
-    md.append("Data: `runs.parquet`, `daily.parquet`, `channel_mix.parquet` (read with "
-              "`polars.read_parquet`); provenance: `manifest.json`.\n")
+    md.append(
+        "Data: `runs.parquet`, `daily.parquet`, `channel_mix.parquet` (read with "
+        "`polars.read_parquet`); provenance: `manifest.json`.\n"
+    )
     atomic_write_text(out / "report.md", "\n".join(md))
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-             "font-size:13px}th{background:#eee}img{max-width:100%}")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "font-size:13px}th{background:#eee}img{max-width:100%}"
+    )
     body = [f"<h1>{html.escape(title)}</h1>", *(f"<p>{html.escape(line)}</p>" for line in intro)]
     body += [t.html() for t in tables]
-    body += [f'<h3>{html.escape(name)}</h3><img src="{path.name}" alt="{html.escape(name)}">'
-             for name, path in images.items()]
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    body += [
+        f'<h3>{html.escape(name)}</h3><img src="{path.name}" alt="{html.escape(name)}">'
+        for name, path in images.items()
+    ]
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
     atomic_write_text(out / "report.html", page)
     return headline

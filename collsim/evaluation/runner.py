@@ -25,7 +25,8 @@ Example:
     >>> runs = pl.read_parquet("results/champion_vs_challengers/runs.parquet")  # doctest: +SKIP
     >>> runs.group_by("policy").agg(pl.col("net_recovery").mean())  # doctest: +SKIP
     >>> daily = pl.read_parquet("results/champion_vs_challengers/daily.parquet")  # doctest: +SKIP
-    >>> daily.filter(pl.col("day") == 60).group_by("policy").agg(pl.col("cum_net").mean())  # doctest: +SKIP
+    >>> day_60 = daily.filter(pl.col("day") == 60)  # doctest: +SKIP
+    >>> day_60.group_by("policy").agg(pl.col("cum_net").mean())  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -68,13 +70,21 @@ class CellTask:
     scenario: Scenario = field(repr=False)
 
 
-def cell_key(config_hash: str, label: str, policy_id: str, params: dict[str, Any], seed: int,
-             days: int) -> str:
+def cell_key(
+    config_hash: str, label: str, policy_id: str, params: dict[str, Any], seed: int, days: int
+) -> str:
     """Hash of the inputs that determine a cell's result."""
     canonical = json.dumps(
-        {"config": config_hash, "label": label, "policy": policy_id, "params": params,
-         "seed": seed, "days": days},
-        sort_keys=True, default=str,
+        {
+            "config": config_hash,
+            "label": label,
+            "policy": policy_id,
+            "params": params,
+            "seed": seed,
+            "days": days,
+        },
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
@@ -89,8 +99,18 @@ def plan_cells(experiment: Experiment) -> list[CellTask]:
             for p in spec.policies:
                 policy_id = experiment.policy_ref(p)
                 key = cell_key(config_hash, p.label, policy_id, p.params, seed, experiment.days)
-                tasks.append(CellTask(key, variant.index, p.label, policy_id, dict(p.params), seed,
-                                      experiment.days, variant.scenario))
+                tasks.append(
+                    CellTask(
+                        key,
+                        variant.index,
+                        p.label,
+                        policy_id,
+                        dict(p.params),
+                        seed,
+                        experiment.days,
+                        variant.scenario,
+                    )
+                )
     return tasks
 
 
@@ -163,8 +183,12 @@ def _start_dask(
 
     cluster = None
     if scheduler == LOCAL_CLUSTER:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=cluster_processes,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=cluster_processes,
+            dashboard_address=None,
+        )
         client = Client(cluster)
     else:
         client = Client(scheduler, timeout="10s")
@@ -219,18 +243,19 @@ def run_experiment(
     workers = workers or default_workers()
     show = sys.stderr.isatty() if progress is None else progress
     if not pending:
-        results, close = _start_inline([])
+        stream, close = _start_inline([])
     elif scheduler is not None:
-        results, close = _start_dask(pending, scheduler, workers, cluster_processes)
+        stream, close = _start_dask(pending, scheduler, workers, cluster_processes)
     elif workers == 1 or len(pending) == 1:
-        results, close = _start_inline(pending)
+        stream, close = _start_inline(pending)
     else:
-        results, close = _start_processes(pending, workers)
+        stream, close = _start_processes(pending, workers)
     try:
         with _progress_bar(show) as bar:
-            bar_task = bar.add_task(experiment.spec.name, total=len(tasks),
-                                    completed=len(tasks) - len(pending))
-            for result in results:
+            bar_task = bar.add_task(
+                experiment.spec.name, total=len(tasks), completed=len(tasks) - len(pending)
+            )
+            for result in stream:
                 atomic_write_text(cell_path(out, result["key"]), json.dumps(result) + "\n")
                 bar.advance(bar_task)
                 if on_cell_done is not None:
@@ -248,8 +273,13 @@ def _progress_bar(show: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
-        TimeElapsedColumn(), console=Console(stderr=True), disable=not show,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("cells"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not show,
     )
 
 
@@ -269,8 +299,11 @@ def _axis_value(value: Value, dtype: pl.DataType) -> Any:
 
 def _run_keys(experiment: Experiment, result: dict[str, Any]) -> dict[str, Any]:
     variant = experiment.variants[result["variant"]]
-    row: dict[str, Any] = {"experiment": experiment.spec.name, "variant": variant.index,
-                           "variant_label": variant.label}
+    row: dict[str, Any] = {
+        "experiment": experiment.spec.name,
+        "variant": variant.index,
+        "variant_label": variant.label,
+    }
     for name, dtype in _axis_columns(experiment).items():
         row[name] = _axis_value(variant.values[name], dtype)
     row.update(policy=result["policy"], policy_id=result["policy_id"], seed=result["seed"])
@@ -278,8 +311,11 @@ def _run_keys(experiment: Experiment, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _key_schema(experiment: Experiment) -> dict[str, pl.DataType]:
-    schema: dict[str, pl.DataType] = {"experiment": pl.String(), "variant": pl.Int64(),
-                                      "variant_label": pl.String()}
+    schema: dict[str, pl.DataType] = {
+        "experiment": pl.String(),
+        "variant": pl.Int64(),
+        "variant_label": pl.String(),
+    }
     schema.update(_axis_columns(experiment))
     schema.update(policy=pl.String(), policy_id=pl.String(), seed=pl.Int64())
     return schema
@@ -314,14 +350,16 @@ def daily_table(experiment: Experiment, results: list[dict[str, Any]]) -> pl.Dat
         cost = np.asarray(r["daily"]["cost"], dtype=float)
         days = recovered.shape[0]
         frame = pl.DataFrame({name: [keys[name]] * days for name in schema}, schema=schema)
-        frames.append(frame.with_columns(
-            pl.Series("day", np.arange(1, days + 1), dtype=pl.Int64),
-            pl.Series("recovered", recovered),
-            pl.Series("cost", cost),
-            pl.Series("attempts", np.asarray(r["daily"]["attempts"], dtype=float)),
-            pl.Series("net", recovered - cost),
-            pl.Series("cum_net", np.cumsum(recovered - cost)),
-        ))
+        frames.append(
+            frame.with_columns(
+                pl.Series("day", np.arange(1, days + 1), dtype=pl.Int64),
+                pl.Series("recovered", recovered),
+                pl.Series("cost", cost),
+                pl.Series("attempts", np.asarray(r["daily"]["attempts"], dtype=float)),
+                pl.Series("net", recovered - cost),
+                pl.Series("cum_net", np.cumsum(recovered - cost)),
+            )
+        )
     return pl.concat(frames, how="vertical")
 
 
@@ -334,12 +372,20 @@ def channel_mix_table(experiment: Experiment, results: list[dict[str, Any]]) -> 
         mix = r["channel_mix"]
         for b, bucket in enumerate(BUCKETS[1:5]):
             for c, channel in enumerate(CHANNELS):
-                rows.append({**keys, "bucket": bucket, "channel": channel, "attempts": int(mix[b][c])})
+                rows.append(
+                    {**keys, "bucket": bucket, "channel": channel, "attempts": int(mix[b][c])}
+                )
     schema.update(bucket=pl.String(), channel=pl.String(), attempts=pl.Int64())
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def write_tables(experiment: Experiment, results: list[dict[str, Any]], out: Path) -> dict[str, Path]:
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    frame.write_parquet(path, compression="zstd")
+
+
+def write_tables(
+    experiment: Experiment, results: list[dict[str, Any]], out: Path
+) -> dict[str, Path]:
     """Write runs.parquet, daily.parquet and channel_mix.parquet atomically."""
     tables = {
         "runs": runs_table(experiment, results),
@@ -349,13 +395,17 @@ def write_tables(experiment: Experiment, results: list[dict[str, Any]], out: Pat
     paths = {}
     for name, frame in tables.items():
         path = out / f"{name}.parquet"
-        atomic_write(path, lambda temp, f=frame: f.write_parquet(temp, compression="zstd"))
+        atomic_write(path, partial(_write_parquet, frame))
         paths[name] = path
     return paths
 
 
 def _write_manifest(
-    experiment: Experiment, tasks: Iterable[CellTask], out: Path, scheduler: str | None, workers: int
+    experiment: Experiment,
+    tasks: Iterable[CellTask],
+    out: Path,
+    scheduler: str | None,
+    workers: int,
 ) -> Path:
     from collsim.io import sha256_file
     from collsim.runinfo import write_manifest

@@ -34,7 +34,14 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from collsim.config import ConfigError, Frozen, Scenario, _format_validation, load_scenario, read_yaml
+from collsim.config import (
+    ConfigError,
+    Frozen,
+    Scenario,
+    _format_validation,
+    load_scenario,
+    read_yaml,
+)
 from collsim.plan import Policy
 
 Value = float | int | str | bool
@@ -48,8 +55,16 @@ TRANSFORMS: dict[str, str] = {
 """Named axis transforms and what they do."""
 
 DEFAULT_KPIS: tuple[str, ...] = (
-    "net_recovery", "amount_recovered", "total_cost", "recovery_rate", "cure_rate",
-    "complaints_per_1000", "blocked", "overflow", "attempts", "agent_utilisation",
+    "net_recovery",
+    "amount_recovered",
+    "total_cost",
+    "recovery_rate",
+    "cure_rate",
+    "complaints_per_1000",
+    "blocked",
+    "overflow",
+    "attempts",
+    "agent_utilisation",
 )
 
 
@@ -106,9 +121,10 @@ class ExperimentSpec(Frozen):
     def _seeds(cls, value: int | list[int]) -> int | list[int]:
         if isinstance(value, int) and value < 1:
             raise ValueError("a seed count must be at least 1")
-        if isinstance(value, list):
-            if not value or len(set(value)) != len(value) or min(value) < 0:
-                raise ValueError("seeds must be a non-empty list of distinct non-negative integers")
+        if isinstance(value, list) and (
+            not value or len(set(value)) != len(value) or min(value) < 0
+        ):
+            raise ValueError("seeds must be a non-empty list of distinct non-negative integers")
         return value
 
     @field_validator("policies")
@@ -229,14 +245,20 @@ def _known_kpi(name: str) -> bool:
 
 def _resolve_path(value: Any, base_dir: Path) -> Any:
     """A string ending in .yaml/.yml is taken relative to the spec folder if it exists there."""
-    if isinstance(value, str) and value.endswith((".yaml", ".yml")) and not Path(value).is_absolute():
+    if (
+        isinstance(value, str)
+        and value.endswith((".yaml", ".yml"))
+        and not Path(value).is_absolute()
+    ):
         candidate = base_dir / value
         if candidate.exists():
             return str(candidate)
     return value
 
 
-def _base_scenario(spec: ExperimentSpec, source: str, base_dir: Path, problems: list[str]) -> Scenario | None:
+def _base_scenario(
+    spec: ExperimentSpec, source: str, base_dir: Path, problems: list[str]
+) -> Scenario | None:
     try:
         scenario = load_scenario(_resolve_path(spec.scenario, base_dir))
     except ConfigError as exc:
@@ -328,7 +350,9 @@ def budgets_scale(scenario: Scenario, x: float) -> Scenario:
 
 def field_agents_scale(scenario: Scenario, x: float) -> Scenario:
     """Multiply the field agents on duty by ``x`` (rounded half up; non-zero ≥ 1)."""
-    return scenario.with_overrides({"sim.field_agents": _round_count(scenario.sim.field_agents * x)})
+    return scenario.with_overrides(
+        {"sim.field_agents": _round_count(scenario.sim.field_agents * x)}
+    )
 
 
 _TRANSFORM_FUNCS = {
@@ -359,7 +383,9 @@ def build_policy(policy_id: str, params: dict[str, Any], scenario: Scenario) -> 
     try:
         built: Policy = type(policy)(**kwargs)
     except TypeError as exc:
-        raise ValueError(f"policy {policy_id!r} does not accept params {sorted(params)}: {exc}") from None
+        raise ValueError(
+            f"policy {policy_id!r} does not accept params {sorted(params)}: {exc}"
+        ) from None
     return built
 
 

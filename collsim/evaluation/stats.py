@@ -81,8 +81,12 @@ def welch_interval(treatment: np.ndarray, baseline: np.ndarray, level: float = 0
     return Interval(diff, diff - half, diff + half, int(a.size), float("nan"))
 
 
-def summarise(runs: pl.DataFrame, kpis: list[str], by: tuple[str, ...] = ("variant", "policy"),
-              level: float = 0.95) -> pl.DataFrame:
+def summarise(
+    runs: pl.DataFrame,
+    kpis: list[str],
+    by: tuple[str, ...] = ("variant", "policy"),
+    level: float = 0.95,
+) -> pl.DataFrame:
     """Mean and t-interval per KPI and group (long format).
 
     Returns:
@@ -92,13 +96,25 @@ def summarise(runs: pl.DataFrame, kpis: list[str], by: tuple[str, ...] = ("varia
     for keys, group in runs.group_by(list(by), maintain_order=True):
         for kpi in kpis:
             iv = t_interval(group[kpi].to_numpy(), level)
-            rows.append({**dict(zip(by, keys, strict=True)), "kpi": kpi, "n": iv.n, "mean": iv.mean,
-                         "sd": iv.sd, "low": iv.low, "high": iv.high})
+            rows.append(
+                {
+                    **dict(zip(by, keys, strict=True)),
+                    "kpi": kpi,
+                    "n": iv.n,
+                    "mean": iv.mean,
+                    "sd": iv.sd,
+                    "low": iv.low,
+                    "high": iv.high,
+                }
+            )
     return pl.DataFrame(rows)
 
 
 def paired_differences(
-    runs: pl.DataFrame, kpi: str, baseline: str, by: tuple[str, ...] = ("variant",),
+    runs: pl.DataFrame,
+    kpi: str,
+    baseline: str,
+    by: tuple[str, ...] = ("variant",),
     level: float = 0.95,
 ) -> pl.DataFrame:
     """Each policy minus the baseline policy on seed-matched runs, within each group.
@@ -115,16 +131,29 @@ def paired_differences(
             if policy == baseline:
                 continue
             other = group.filter(pl.col("policy") == policy).sort("seed")
-            joined = other.select("seed", kpi).join(base.select("seed", kpi), on="seed", suffix="_base")
+            joined = other.select("seed", kpi).join(
+                base.select("seed", kpi), on="seed", suffix="_base"
+            )
             a, b = joined[kpi].to_numpy(), joined[f"{kpi}_base"].to_numpy()
             iv = paired_interval(a, b, level)
             un = welch_interval(a, b, level) if a.size > 1 else iv
             scale = 100.0 / abs(b.mean()) if b.size and b.mean() != 0 else float("nan")
-            rows.append({**dict(zip(by, keys, strict=True)), "policy": policy, "kpi": kpi,
-                         "n": iv.n, "diff": iv.mean, "low": iv.low, "high": iv.high,
-                         "rel_pct": iv.mean * scale, "rel_low": iv.low * scale,
-                         "rel_high": iv.high * scale, "unpaired_low": un.low,
-                         "unpaired_high": un.high})
+            rows.append(
+                {
+                    **dict(zip(by, keys, strict=True)),
+                    "policy": policy,
+                    "kpi": kpi,
+                    "n": iv.n,
+                    "diff": iv.mean,
+                    "low": iv.low,
+                    "high": iv.high,
+                    "rel_pct": iv.mean * scale,
+                    "rel_low": iv.low * scale,
+                    "rel_high": iv.high * scale,
+                    "unpaired_low": un.low,
+                    "unpaired_high": un.high,
+                }
+            )
     return pl.DataFrame(rows)
 
 
@@ -141,15 +170,24 @@ def pareto_front(cost: np.ndarray, value: np.ndarray) -> np.ndarray:
     return ~np.any(better_eq & strictly, axis=1)
 
 
-def frontier(runs: pl.DataFrame, cost: str = "total_cost", value: str = "amount_recovered",
-             by: tuple[str, ...] = ("variant", "variant_label", "policy")) -> pl.DataFrame:
+def frontier(
+    runs: pl.DataFrame,
+    cost: str = "total_cost",
+    value: str = "amount_recovered",
+    by: tuple[str, ...] = ("variant", "variant_label", "policy"),
+) -> pl.DataFrame:
     """Mean cost and value per (variant, policy) with a Pareto-efficiency flag.
 
     Returns:
         columns ``*by, cost, value, net, pareto``, sorted by cost.
     """
-    points = runs.group_by(list(by), maintain_order=True).agg(
-        pl.col(cost).mean().alias("cost"), pl.col(value).mean().alias("value"),
-    ).with_columns((pl.col("value") - pl.col("cost")).alias("net"))
+    points = (
+        runs.group_by(list(by), maintain_order=True)
+        .agg(
+            pl.col(cost).mean().alias("cost"),
+            pl.col(value).mean().alias("value"),
+        )
+        .with_columns((pl.col("value") - pl.col("cost")).alias("net"))
+    )
     mask = pareto_front(points["cost"].to_numpy(), points["value"].to_numpy())
     return points.with_columns(pl.Series("pareto", mask)).sort("cost")

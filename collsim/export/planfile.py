@@ -69,7 +69,9 @@ _US_PER_S = 1_000_000
 
 
 # ----------------------------------------------------------------------------- columns
-def _take(texts: list[str] | tuple[str, ...] | np.ndarray, index: np.ndarray) -> pa.Array:
+def _take(
+    texts: list[str] | list[str | None] | tuple[str, ...] | np.ndarray, index: np.ndarray
+) -> pa.Array:
     """Return ``texts[index]`` as an arrow string array (null where a text is None)."""
     dictionary = pa.array(list(texts), type=pa.string())
     return dictionary.take(pa.array(np.asarray(index, dtype=np.int64)))
@@ -195,7 +197,9 @@ def capacity_usage(
 def counts_by_channel(plan: Plan) -> dict[str, int]:
     """Return the number of rows per channel name (``none`` included)."""
     channel = np.asarray(plan.channel, dtype=np.int64)
-    counts = np.bincount(np.where(channel < 0, len(CHANNELS), channel), minlength=len(CHANNEL_NAMES))
+    counts = np.bincount(
+        np.where(channel < 0, len(CHANNELS), channel), minlength=len(CHANNEL_NAMES)
+    )
     return {name: int(c) for name, c in zip(CHANNEL_NAMES, counts, strict=True)}
 
 

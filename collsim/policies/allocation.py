@@ -42,7 +42,12 @@ Method of :func:`allocate` (all steps exact):
    another, a better-ranked account is idle and can take its place); other arcs
    are dropped.
 5. *Flow.*  Accounts with arcs left → resources → sink, plus a source → sink bypass,
-   with costs ``-round(excess * scale)`` solved by ``SimpleMinCostFlow``.
+   with costs ``-round(excess * scale)`` solved by ``SimpleMinCostFlow``.  Above
+   80,000 such accounts the flow is decomposed (:func:`_solve_transport`): prices
+   from two 20,000-account samples fix every account whose best option cannot change
+   within a price box, the rest go to the flow, and the combined assignment is
+   certified optimal by a negative-cycle check on the residual graph compressed to
+   resources (falling back to wider boxes, then the full flow, if it is not).
 
 Ties and determinism: the output is a deterministic function of the input (no
 randomness, single-threaded solver).  Among equally valued options of one account
@@ -209,9 +214,7 @@ def _validate(
     if res.size and (res.min() < -1 or res.max() >= n_res):
         bad = np.argwhere((res < -1) | (res >= n_res))[0]
         where = f"[{bad[1]}]" if resource_of.ndim == 1 else f"[{bad[0]}, {bad[1]}]"
-        raise ValueError(
-            f"resource_of{where} = {res[bad[0], bad[1]]} is outside [-1, R={n_res})"
-        )
+        raise ValueError(f"resource_of{where} = {res[bad[0], bad[1]]} is outside [-1, R={n_res})")
     return _Problem(value=value, mask=mask, res=res, group=grp, capacity=capacity)
 
 
@@ -573,9 +576,7 @@ def _flow(gain: np.ndarray, keep: np.ndarray, cap: np.ndarray) -> tuple[np.ndarr
     # Objective and solve: minimise the sum of -gain * scale.
     smcf = min_cost_flow.SimpleMinCostFlow()
     arcs = smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
-    smcf.set_nodes_supplies(
-        np.array([source, sink], np.int32), np.array([n_acc, -n_acc], np.int64)
-    )
+    smcf.set_nodes_supplies(np.array([source, sink], np.int32), np.array([n_acc, -n_acc], np.int64))
     status = smcf.solve()
     if status != smcf.OPTIMAL:
         raise RuntimeError(f"min-cost flow failed with status {status}")

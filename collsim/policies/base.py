@@ -7,6 +7,10 @@ import numpy as np
 from collsim.plan import Snapshot
 
 
+_FEW_GROUPS = 256
+"""Above this many candidate groups, the per-group capacity pre-filter costs more than it saves."""
+
+
 def allowed_options(snapshot: Snapshot, rows: np.ndarray, option: np.ndarray) -> np.ndarray:
     """bool: whether option[i] is allowed for account rows[i] (-1 → False)."""
     s = snapshot.options.n_slots
@@ -45,9 +49,10 @@ def fill_capacity(
     pending = order[(group[order] >= 0)]
     pending = pending[has_any[group[pending]]]
     for column in range(table.shape[1]):
-        # Drop accounts none of whose remaining candidates has capacity left.
-        alive = _open_candidates(table[:, column:], res.resource_by_zone, remaining)
-        pending = pending[alive[group[pending], zone[pending]]]
+        if table.shape[0] <= _FEW_GROUPS:
+            # Drop accounts none of whose remaining candidates has capacity left.
+            alive = _open_candidates(table[:, column:], res.resource_by_zone, remaining)
+            pending = pending[alive[group[pending], zone[pending]]]
         if pending.size == 0:
             break
         option = table[group[pending], column]

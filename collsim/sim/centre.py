@@ -44,7 +44,12 @@ class AgentPool:
         self.free_at_h = [0.0] * self.size  # when each agent seat is next free
 
     def _agent(
-        self, seat: int, queue: deque[int], handle_h: list[float], end_h: float, start_h: list[float]
+        self,
+        seat: int,
+        queue: deque[int],
+        handle_h: list[float],
+        end_h: float,
+        start_h: list[float],
     ) -> Generator[simpy.Event, object, None]:
         env = self.env
         timeout = env.timeout
@@ -85,46 +90,61 @@ class AgentPool:
 
 
 class Post:
-    """Letters in the post: each arrives after its delay (a SimPy timeout)."""
+    """Letters in the post: each arrives after its delay (a SimPy timeout).
 
-    def __init__(self, env: simpy.Environment) -> None:
+    Items carry the row's generation (see ``Simulation.replace_accounts``): an item
+    addressed to a row whose account has since been replaced is not delivered.
+    """
+
+    def __init__(self, env: simpy.Environment, generation: np.ndarray) -> None:
         self.env = env
-        self.arrived: list[tuple[int, int]] = []  # (account, channel)
+        self.generation = generation
+        self.arrived: list[int] = []
 
     def _deliver(
-        self, account: int, channel: int, delay_h: float
+        self, account: int, generation: int, delay_h: float
     ) -> Generator[simpy.Event, object, None]:
         yield self.env.timeout(delay_h)
-        self.arrived.append((account, channel))
+        if self.generation[account] == generation:
+            self.arrived.append(account)
 
-    def send(self, accounts: np.ndarray, channel: int, delay_h: float) -> None:
+    def send(self, accounts: np.ndarray, delay_h: float) -> None:
         """Post one item to each account."""
-        for account in accounts.tolist():
-            self.env.process(self._deliver(account, channel, delay_h))
+        for account, generation in zip(
+            accounts.tolist(), self.generation[accounts].tolist(), strict=True
+        ):
+            self.env.process(self._deliver(account, generation, delay_h))
 
     def collect(self) -> np.ndarray:
         """Return (and forget) the accounts whose post has arrived, in arrival order."""
-        arrived = np.array([a for a, _ in self.arrived], dtype=np.int64)
+        arrived = np.array(self.arrived, dtype=np.int64)
         self.arrived = []
         return arrived
 
 
 class Courts:
-    """Legal cases: filed, then judged after a fixed duration (a SimPy timeout each)."""
+    """Legal cases: filed, then judged after a fixed duration (a SimPy timeout each).
 
-    def __init__(self, env: simpy.Environment, duration_h: float) -> None:
+    Like the post, a case of a row whose account was replaced is dropped.
+    """
+
+    def __init__(self, env: simpy.Environment, duration_h: float, generation: np.ndarray) -> None:
         self.env = env
         self.duration_h = duration_h
+        self.generation = generation
         self.judged: list[int] = []
 
-    def _case(self, account: int) -> Generator[simpy.Event, object, None]:
+    def _case(self, account: int, generation: int) -> Generator[simpy.Event, object, None]:
         yield self.env.timeout(self.duration_h)
-        self.judged.append(account)
+        if self.generation[account] == generation:
+            self.judged.append(account)
 
     def file(self, accounts: np.ndarray) -> None:
         """File one case per account."""
-        for account in accounts.tolist():
-            self.env.process(self._case(account))
+        for account, generation in zip(
+            accounts.tolist(), self.generation[accounts].tolist(), strict=True
+        ):
+            self.env.process(self._case(account, generation))
 
     def collect(self) -> np.ndarray:
         """Return (and forget) the accounts whose cases were judged."""

@@ -130,8 +130,9 @@ class Simulation:
         self._call_pool = next(
             (p for p in scenario.capacity.agent_pools if "agent_call" in p.channels), None
         )
-        self.post = Post(self.env)
-        self.courts = Courts(self.env, scenario.legal.duration_days * 24.0)
+        self._generation = np.zeros(n, dtype=np.int64)  # bumped when a row gets a new account
+        self.post = Post(self.env, self._generation)
+        self.courts = Courts(self.env, scenario.legal.duration_days * 24.0, self._generation)
         self.field = FieldTeam(self.env, scenario.sim.field_agents, scenario.sim.field_visit_hours)
         self._resources_cache: dict[tuple[int, ...], Resources] = {}
         self._snapshot: Snapshot | None = None
@@ -167,9 +168,13 @@ class Simulation:
         """Put new accounts in the rows ``idx`` (for environments with autoreset).
 
         The rows get the new observable and latent state, a fresh borrower state,
-        an empty contact window and contact summary, and a ``start`` event.
+        an empty contact window and contact summary, and a ``start`` event; letters
+        in the post and court cases of the rows' previous accounts are dropped.  If
+        called between :meth:`begin_day` and :meth:`finish_day`, the day's snapshot
+        rows (``active`` and ``mask``) are recomputed for the new accounts.
         """
         idx = np.asarray(idx, dtype=np.int64)
+        self._generation[idx] += 1
         self.portfolio.put(idx, portfolio)
         self.latent.put(idx, latent)
         fresh = BorrowerState.initial(idx.size)
@@ -187,6 +192,16 @@ class Simulation:
             amount=self.portfolio.balance[idx],
             bucket=bucket_of(self.portfolio.dpd[idx]),
         )
+        if self._snapshot is not None:
+            window = ContactWindow(
+                self.day, self.window.attempts[idx], self.window.conversations[idx]
+            )
+            active = self.state.status[idx] == ACTIVE
+            self._snapshot.active[idx] = active
+            self._snapshot.mask[idx] = (
+                self.ruleset.mask(self.portfolio.take(idx), window, self.options.slot_hours)
+                & active[:, None, None]
+            )
 
     def resources(self) -> Resources:
         """The day's resources (cached per set of UTC offsets, i.e. per DST regime)."""
@@ -220,7 +235,9 @@ class Simulation:
             blocking_rule=self._blocking_rule,
         )
 
-    def _blocking_rule(self, account: np.ndarray, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
+    def _blocking_rule(
+        self, account: np.ndarray, channel: np.ndarray, hour: np.ndarray
+    ) -> np.ndarray:
         """Rule ids ("" if allowed) of the first rule forbidding each contact today."""
         first = self.ruleset.first_violation(self.portfolio, self.window, account, channel, hour)
         names = np.asarray((*self.ruleset.rule_ids, ""), dtype=object)
@@ -265,8 +282,13 @@ class Simulation:
         return stats
 
     def day_events(self) -> dict[str, np.ndarray]:
-        """The ledger rows of the current (or just finished) day, as columns."""
-        return self.ledger.since(self._mark[0])
+        """The ledger rows since the current (or just finished) day's decision, as columns.
+
+        The morning's events (post, judgments, promises and instalments due) come
+        before the decision; they are in the previous call's window.  After
+        ``ledger.clear()`` the window starts at the cleared ledger.
+        """
+        return self.ledger.since(min(self._mark[0], self.ledger.mark()))
 
     def _run_clock(self, until_h: float) -> None:
         """Advance the SimPy clock to ``until_h`` (no-op if already there)."""
@@ -758,7 +780,7 @@ class Simulation:
             idx, ch, np.full(idx.size, -1), outcome, np.zeros(idx.size, dtype=bool)
         )
         delay_h = self.scenario.channels["letter"].delay_days * 24.0
-        self.post.send(idx[delivered], int(Channel.LETTER), delay_h)
+        self.post.send(idx[delivered], delay_h)
 
     def _legal(self, idx: np.ndarray) -> None:
         if idx.size == 0:

@@ -1,0 +1,387 @@
+"""The ``export``, ``plan`` and ``validate-plan`` commands as plain functions.
+
+Each returns an exit code — 0 success, 1 violations found, 2 bad input — and prints
+one readable line per problem on stderr (``error: <file>: row R, column C, value "V":
+message``).  ``collsim.cli`` wires them into typer.  Nothing is written on exit 1 or 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from collsim.compliance import ContactWindow, RuleSet, RulesetError, load_ruleset, validate_plan
+from collsim.config import Capacity, ConfigError, Scenario, load_capacity, load_scenario
+from collsim.export.artifact import (
+    MANIFEST,
+    ArtifactError,
+    ArtifactPolicy,
+    export_onnx_artifact,
+    export_tree_artifact,
+    load_artifact,
+)
+from collsim.export.daily import (
+    apply_holdout,
+    build_snapshot,
+    day_resources,
+    explain_blocked,
+    fit_money_budget,
+    reprioritise,
+)
+from collsim.export.planfile import write_plan
+from collsim.export.planread import read_plan_as_plan
+from collsim.export.reader import PlanError, read_manifest
+from collsim.history import History
+from collsim.plan import OptionSpace, Plan, Policy, Resources, Snapshot
+from collsim.policies.champion import StrategyTree, load_tree
+from collsim.portfolio import Portfolio, day_number
+from collsim.tables import InputError, load_history, load_portfolio
+from collsim.vocab import CHANNELS
+
+EXIT_OK = 0
+EXIT_VIOLATIONS = 1
+EXIT_BAD_INPUT = 2
+
+BAD_INPUT = (InputError, ConfigError, RulesetError, ArtifactError, PlanError, ValueError, OSError)
+"""Exceptions that mean bad input (exit 2)."""
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+T = TypeVar("T")
+
+
+# ----------------------------------------------------------------------------- reporting
+def error_lines(exc: BaseException) -> list[str]:
+    """Return one line per problem of an input error."""
+    if isinstance(exc, InputError):
+        return [str(p) for p in exc.problems]
+    if isinstance(exc, OSError) and exc.filename:
+        return [f"{exc.filename}: {exc.strerror or exc}"]
+    return [line for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+
+
+def report(lines: Iterable[str]) -> None:
+    """Print each line on stderr as ``error: <line>``."""
+    for line in lines:
+        print(f"error: {line}", file=sys.stderr)
+
+
+class _Problems:
+    """Runs loaders, keeping their errors so that every bad input is reported at once."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def run(self, load: Callable[[], T]) -> T | None:
+        try:
+            return load()
+        except BAD_INPUT as exc:
+            self.lines.extend(error_lines(exc))
+            return None
+
+    def exit_code(self) -> int:
+        report(self.lines)
+        return EXIT_BAD_INPUT
+
+
+def parse_date(text: str | dt.date) -> dt.date:
+    """Parse a ``YYYY-MM-DD`` date; raise ValueError naming the value otherwise."""
+    if isinstance(text, dt.date):
+        return text
+    if not _DATE_RE.match(str(text)):
+        raise ValueError(f"--date: {text!r} is not a date in the form YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(str(text))
+    except ValueError:
+        raise ValueError(f"--date: {text!r} is not a calendar date") from None
+
+
+# ----------------------------------------------------------------------------- export
+POLICY_SPECS = (
+    "champion",
+    "no_contact",
+    "TREE.yaml",
+    "rl_onnx:MODEL.onnx",
+    "value_model:MODEL.onnx",
+)
+
+
+def _tree_for(policy: str, scenario: Scenario) -> StrategyTree | None:
+    if policy == "champion":
+        return load_tree(scenario.champion)
+    if policy == "no_contact":
+        return StrategyTree(id="no_contact", description="contacts nobody", tiers=[])
+    if Path(policy).suffix in {".yaml", ".yml"}:
+        if not Path(policy).is_file():
+            raise ValueError(f"{policy}: strategy tree file not found")
+        return load_tree(policy)
+    return None
+
+
+def _distilled(
+    policy: Policy, scenario: Scenario, seed: int, days: int, max_depth: int, accounts: int | None
+) -> tuple[StrategyTree, dict[str, Any]]:
+    from collsim.export.distill import distill
+
+    tree, fidelity = distill(policy, scenario, seed, days, max_depth, n_accounts=accounts)
+    info = {"fidelity": round(fidelity, 6), "days": days, "seed": seed, "max_depth": max_depth}
+    return tree, info
+
+
+def export_policy(
+    policy: str,
+    out: Path,
+    scenario: str,
+    *,
+    seed: int = 0,
+    distill_days: int = 0,
+    max_depth: int = 4,
+    distill_accounts: int | None = None,
+) -> int:
+    """Export a policy as an artifact directory (``collsim export``).
+
+    Args:
+        policy: ``champion`` (the scenario's tree), ``no_contact``, a strategy-tree
+            YAML path, ``rl_onnx:MODEL.onnx`` or ``value_model:MODEL.onnx``.
+        out: the artifact directory.
+        scenario: bundled scenario name or YAML path (option space, costs, rule set).
+        seed: seed of the distillation run.
+        distill_days: if > 0, simulate that many days, distil a strategy tree and
+            write it beside the policy with its fidelity.
+        max_depth: depth of the distilled tree.
+        distill_accounts: portfolio size of the distillation run (default: scenario's).
+
+    Returns:
+        0 on success, 2 on bad input.
+    """
+    try:
+        scen = load_scenario(scenario)
+        tree = _tree_for(policy, scen)
+        kind, _, model = policy.partition(":")
+        if tree is None and (kind not in {"rl_onnx", "value_model"} or not model):
+            raise ValueError(
+                f"cannot export policy {policy!r}; expected one of {', '.join(POLICY_SPECS)}"
+            )
+        runner: Policy
+        if tree is not None:
+            from collsim.export.artifact import ChampionRunner
+
+            runner = ChampionRunner(tree)
+        distilled = None
+        if tree is not None:
+            if distill_days > 0:
+                distilled = _distilled(
+                    runner, scen, seed, distill_days, max_depth, distill_accounts
+                )
+            manifest = export_tree_artifact(tree, out, scen, distilled)
+        else:
+            manifest = export_onnx_artifact(model, kind, out, scen)
+            if distill_days > 0:
+                loaded = load_artifact(out)
+                distilled = _distilled(
+                    loaded, scen, seed, distill_days, max_depth, distill_accounts
+                )
+                manifest = export_onnx_artifact(model, kind, out, scen, distilled=distilled)
+    except BAD_INPUT as exc:
+        report(error_lines(exc))
+        return EXIT_BAD_INPUT
+    fidelity = f", distilled fidelity {distilled[1]['fidelity']:.3f}" if distilled else ""
+    print(f"wrote {out}/{MANIFEST} ({manifest['artifact_id']}, kind {manifest['kind']}{fidelity})")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- plan
+@dataclass
+class DayInputs:
+    """The loaded inputs of one plan day."""
+
+    portfolio: Portfolio
+    history: History
+    capacity: Capacity
+    ruleset: RuleSet
+    date: dt.date
+
+
+def load_inputs(
+    portfolio: str | Path,
+    history: str | Path,
+    capacity: str | Path,
+    ruleset: str | Path,
+    date: str | dt.date,
+    problems: _Problems,
+) -> DayInputs | None:
+    """Load and validate the day's files; record every problem and return None if any."""
+    day = problems.run(lambda: parse_date(date))
+    rules = problems.run(lambda: load_ruleset(ruleset))
+    cap = problems.run(lambda: load_capacity(capacity))
+    accounts = problems.run(lambda: load_portfolio(portfolio))
+    contacts = None
+    if accounts is not None:
+        contacts = problems.run(lambda: load_history(history, accounts))
+    if day is None or rules is None or cap is None or accounts is None or contacts is None:
+        return None
+    return DayInputs(accounts, contacts, cap, rules, day)
+
+
+@dataclass
+class DayPlan:
+    """A decided day: the plan and what it was decided and checked against."""
+
+    plan: Plan
+    snapshot: Snapshot
+    window: ContactWindow
+    resources: Resources
+
+
+def plan_for_day(
+    policy: ArtifactPolicy, inputs: DayInputs, holdout_share: float, seed: int
+) -> DayPlan:
+    """Decide the day: snapshot, policy, blocked-rule reasons, money budget, holdout, priorities."""
+    day = day_number(inputs.date)
+    options = policy.options
+    resources = day_resources(
+        inputs.capacity, options, inputs.portfolio, day, policy.cost_per_attempt
+    )
+    snapshot, window = build_snapshot(
+        inputs.portfolio, inputs.history, inputs.ruleset, options, resources, day, seed
+    )
+    plan = policy.decide(snapshot)
+    preferred = policy.preferred_option(snapshot)
+    if preferred is not None:
+        plan = explain_blocked(plan, snapshot, window, inputs.ruleset, preferred)
+    plan = fit_money_budget(plan, snapshot)
+    plan = apply_holdout(plan, holdout_share, seed, day)
+    plan = reprioritise(plan, snapshot)
+    return DayPlan(plan, snapshot, window, resources)
+
+
+def make_plan(
+    artifact: str | Path,
+    portfolio: str | Path,
+    history: str | Path,
+    capacity: str | Path,
+    date: str | dt.date,
+    ruleset: str | Path,
+    out: str | Path,
+    holdout_share: float = 0.0,
+    seed: int = 0,
+    csv: bool = False,
+) -> int:
+    """Decide and write the daily plan (``collsim plan``).
+
+    Args:
+        artifact: the policy artifact directory.
+        portfolio, history, capacity: the input files (SCHEMAS.md).
+        date: the local day planned, ``YYYY-MM-DD``.
+        ruleset: bundled rule set name or YAML path.
+        out: the plan file; ``<stem>.manifest.json`` is written beside it.
+        holdout_share: probability that a planned contact is held out as a control.
+        seed: seed of the holdout draw (and of a stochastic policy).
+        csv: write CSV instead of Parquet.
+
+    Returns:
+        0 written; 1 the plan would contain a violation (nothing written; each
+        violation on stderr as ``account_id, rule_id, sentence``); 2 bad input.
+    """
+    problems = _Problems()
+    policy = problems.run(lambda: load_artifact(artifact))
+    inputs = load_inputs(portfolio, history, capacity, ruleset, date, problems)
+    if not 0.0 <= holdout_share < 1.0:
+        problems.lines.append(f"--holdout-share: {holdout_share} is not in [0, 1)")
+    if Path(out).is_dir():
+        problems.lines.append(f"{out}: is a directory; expected a plan file path")
+    if problems.lines or policy is None or inputs is None:
+        return problems.exit_code()
+    day = plan_for_day(policy, inputs, holdout_share, seed)
+    files = {
+        "artifact": Path(artifact) / MANIFEST,
+        "portfolio": portfolio,
+        "history": history,
+        "capacity": capacity,
+    }
+    try:
+        manifest = write_plan(
+            day.plan, inputs.portfolio, policy.options, day.resources, inputs.date,
+            inputs.ruleset, policy.policy_id, out, files, seed, csv, window=day.window,
+            extra={"holdout_share": holdout_share, "artifact_kind": policy.kind},
+        )  # fmt: skip
+    except PlanError as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        for line in str(exc).splitlines()[1:]:
+            print(line, file=sys.stderr)
+        return EXIT_VIOLATIONS
+    contacts = manifest["rows"] - manifest["counts_by_channel"]["none"]
+    print(f"wrote {out} ({manifest['rows']:,} accounts, {contacts:,} contacts, 0 violations)")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- validate
+def _plan_context(plan_path: Path) -> tuple[OptionSpace, dict[str, float]]:
+    """Operating hours and attempt costs from the plan's manifest, if any.
+
+    Without a manifest: every hour 0..23 is a slot (the rule set's hours rules still
+    apply) and costs are the default scenario's.
+    """
+    try:
+        manifest = read_manifest(plan_path)
+        hours = [int(h) for h in manifest["operating_hours"]]
+        costs = {c: float(v) for c, v in manifest["cost_per_attempt"].items()}
+        return OptionSpace(np.asarray(hours, dtype=np.int64)), costs
+    except (PlanError, KeyError, TypeError, ValueError, AttributeError):
+        scenario = load_scenario("default")
+        costs = {c: scenario.channels[c].cost_per_attempt for c in CHANNELS}
+        return OptionSpace(np.arange(24)), costs
+
+
+def validate_plan_files(
+    plan: str | Path,
+    portfolio: str | Path,
+    history: str | Path,
+    capacity: str | Path,
+    ruleset: str | Path,
+) -> int:
+    """Check a plan file against the rules and capacity (``collsim validate-plan``).
+
+    Every violation is printed on stdout as ``account_id, rule_id, sentence``.
+
+    Returns:
+        0 no violation, 1 violations found, 2 bad input.
+    """
+    problems = _Problems()
+    inputs = load_inputs(portfolio, history, capacity, ruleset, "1970-01-01", problems)
+    read = None
+    if inputs is not None:
+        accounts = inputs.portfolio
+        read = problems.run(lambda: read_plan_as_plan(plan, accounts))
+    if problems.lines or inputs is None or read is None:
+        return problems.exit_code()
+    planned, date = read
+    options, costs = _plan_context(Path(plan))
+    day = day_number(date)
+    resources = day_resources(inputs.capacity, options, inputs.portfolio, day, costs)
+    window = ContactWindow.from_history(inputs.history, inputs.portfolio.n, day)
+    violations = validate_plan(
+        planned, inputs.portfolio, window, inputs.ruleset, options, resources
+    )
+    for v in violations:
+        print(f"{v.account_id}, {v.rule_id}, {v.sentence}")
+    print(f"{plan}: {len(violations)} violation(s) in {inputs.portfolio.n:,} rows", file=sys.stderr)
+    return EXIT_VIOLATIONS if violations else EXIT_OK
+
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_OK",
+    "EXIT_VIOLATIONS",
+    "export_policy",
+    "make_plan",
+    "parse_date",
+    "plan_for_day",
+    "validate_plan_files",
+]
