@@ -223,7 +223,11 @@ class Plan:
         score = priority_score if priority_score is not None else expected_value
         if score is None:
             score = np.zeros(n)
-        priority = rank_within_groups(option, -np.nan_to_num(score, nan=0.0))
+        priority = np.zeros(n, dtype=np.int64)
+        contacted = np.flatnonzero(option >= 0)
+        priority[contacted] = rank_within_groups(
+            option[contacted], -np.nan_to_num(score[contacted], nan=0.0)
+        )
         return cls(
             channel=channel,
             slot_hour=hour,

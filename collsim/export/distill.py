@@ -12,7 +12,9 @@ leaf into a tier of a :class:`~collsim.policies.champion.StrategyTree`:
 * ``slots``: the majority slot, then the other slots seen, by weight;
 * ``cadence_days``: 1 (the features carry no contact recency).
 
-Fidelity is the share of identical decisions (channel and slot) over active
+Both leaf conversions (majority decision, or contacted decisions with a per-leaf
+cadence matching the leaf's contact rate) are replayed; the one with the higher
+fidelity is returned.  Fidelity is the share of identical decisions (channel and slot) over active
 accounts when the distilled tree is replayed, through a TieredChampion with the same
 masks and capacity, on every recorded snapshot.
 
@@ -35,6 +37,7 @@ from collsim.vocab import CHANNELS, IS_TIMED
 
 FEATURES = ("dpd", "balance", "risk_score")
 _HOURS = 25  # label = (channel + 1) * 25 + (hour + 1)
+_DECIMALS = {1: 2, 2: 4}  # thresholds rounded: balance to cents, risk to 4 decimals
 
 
 def _freeze(snapshot: Snapshot) -> Snapshot:
@@ -124,11 +127,26 @@ def _split(
 
 
 def _tier(
-    name: str, classes: np.ndarray, weights: np.ndarray, bounds: dict[int, list[float | None]]
+    name: str,
+    classes: np.ndarray,
+    weights: np.ndarray,
+    bounds: dict[int, list[float | None]],
+    cadence: bool,
 ) -> Tier:
+    """One leaf as a tier.
+
+    With ``cadence`` False the leaf's majority decides (none → leave alone); with
+    ``cadence`` True the ladder lists the contacted decisions by weight and
+    ``cadence_days`` ≈ 1 / (share of contacts in the leaf), up to 7.
+    """
     order = np.argsort(-weights, kind="stable")
     labels = [int(classes[i]) for i in order if weights[i] > 0]
     decoded = [_decode(label) for label in labels]
+    total = float(weights.sum())
+    contacted = float(sum(weights[i] for i in order if weights[i] > 0 and classes[i] != 0))
+    share = contacted / total if total else 0.0
+    if cadence:
+        decoded = [d for d in decoded if d[0] >= 0] if share >= 0.05 else []
     ladder: list[str] = []
     slots: list[int] = []
     if decoded and decoded[0][0] >= 0:
@@ -137,12 +155,21 @@ def _tier(
                 ladder.append(CHANNELS[channel])
             if channel >= 0 and IS_TIMED[channel] and hour >= 0 and hour not in slots:
                 slots.append(hour)
-    tier = Tier(name=name, when=_bounds_to_condition(bounds), ladder=ladder, cadence_days=1)
-    return tier.model_copy(update={"slots": slots}) if slots else tier
+    days = int(min(7, max(1, round(1.0 / share)))) if cadence and share > 0 else 1
+    extra: dict[str, Any] = {"slots": slots} if slots else {}
+    return Tier(
+        name=name, when=_bounds_to_condition(bounds), ladder=ladder, cadence_days=days, **extra
+    )
 
 
-def tree_from_classifier(classifier: Any, tree_id: str) -> StrategyTree:
-    """Convert a fitted DecisionTreeClassifier on (dpd, balance, risk) into a StrategyTree."""
+def tree_from_classifier(classifier: Any, tree_id: str, cadence: bool = False) -> StrategyTree:
+    """Convert a fitted DecisionTreeClassifier on (dpd, balance, risk) into a StrategyTree.
+
+    Args:
+        classifier: the fitted classifier (labels from :func:`label_of`).
+        tree_id: the distilled policy's id (names the tree).
+        cadence: leaf conversion mode (see :func:`_tier`).
+    """
     t = classifier.tree_
     tiers: list[Tier] = []
     start: dict[int, list[float | None]] = {0: [None, None], 1: [None, None], 2: [None, None]}
@@ -151,15 +178,16 @@ def tree_from_classifier(classifier: Any, tree_id: str) -> StrategyTree:
         node, bounds = stack.pop()
         left, right = t.children_left[node], t.children_right[node]
         if left == right:  # leaf
-            tiers.append(_tier(f"leaf{len(tiers)}", classifier.classes_, t.value[node][0], bounds))
+            weights = np.asarray(t.value[node][0], dtype=float)
+            tiers.append(_tier(f"leaf{len(tiers)}", classifier.classes_, weights, bounds, cadence))
             continue
         feature, threshold = int(t.feature[node]), float(t.threshold[node])
         stack.append((right, _split(bounds, feature, threshold, left=False)))
         stack.append((left, _split(bounds, feature, threshold, left=True)))
-    description = f"distilled from {tree_id} on {', '.join(FEATURES)}"
-    return StrategyTree(
-        id=f"distilled_{tree_id}".replace(":", "_"), description=description, tiers=tiers
-    )
+    mode = "contact cadence per leaf" if cadence else "majority decision per leaf"
+    description = f"distilled from {tree_id} on {', '.join(FEATURES)} ({mode})"
+    tree_name = f"distilled_{tree_id}".replace(":", "_")
+    return StrategyTree(id=tree_name, description=description, tiers=tiers)
 
 
 def fidelity(tree: StrategyTree, recorder: Recorder) -> float:
@@ -203,8 +231,10 @@ def distill(
     x, y = dataset(recorder)
     classifier = DecisionTreeClassifier(max_depth=max_depth, random_state=seed, min_samples_leaf=5)
     classifier.fit(x, y)
-    tree = tree_from_classifier(classifier, policy.policy_id)
-    return tree, fidelity(tree, recorder)
+    candidates = [tree_from_classifier(classifier, policy.policy_id, c) for c in (False, True)]
+    scored = [(fidelity(tree, recorder), i) for i, tree in enumerate(candidates)]
+    best, index = max(scored)
+    return candidates[index], best
 
 
 __all__ = ["FEATURES", "Recorder", "dataset", "distill", "fidelity", "tree_from_classifier"]

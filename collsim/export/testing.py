@@ -7,20 +7,22 @@ same way.  Needs the ``onnx`` package (not needed to *run* an artifact).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 OPSET = 17
 
 
-def _linear(name_in: str, n_in: int, n_out: int, seed: int, scale: float) -> tuple[list, list]:
-    from onnx import numpy_helper
+def _linear(
+    name_in: str, n_in: int, n_out: int, seed: int, scale: float
+) -> tuple[list[Any], list[Any]]:
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(seed)
     weight = (rng.standard_normal((n_in, n_out)) * scale).astype(np.float32)
     bias = (rng.standard_normal(n_out) * scale).astype(np.float32)
     inits = [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "B")]
-    from onnx import helper
-
     nodes = [
         helper.make_node("MatMul", [name_in, "W"], ["xw"]),
         helper.make_node("Add", ["xw", "B"], ["linear"]),
@@ -78,12 +80,12 @@ def tiny_value_onnx(n_features: int, n_options: int, seed: int = 0) -> bytes:
     return _serialise(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]))
 
 
-def _serialise(model: object) -> bytes:
+def _serialise(model: Any) -> bytes:
     import onnx
 
-    model.ir_version = 8  # type: ignore[attr-defined]  # readable by onnxruntime >= 1.14
+    model.ir_version = 8  # readable by onnxruntime >= 1.14
     onnx.checker.check_model(model)
-    return bytes(model.SerializeToString())  # type: ignore[attr-defined]
+    return bytes(model.SerializeToString())
 
 
 __all__ = ["tiny_rl_onnx", "tiny_value_onnx"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from collsim.plan import Snapshot
+from collsim.vocab import N_CHANNELS
 
 
 _FEW_GROUPS = 256
@@ -45,9 +46,8 @@ def fill_capacity(
     chosen_round = np.full(n, -1, dtype=np.int64)
     zone = snapshot.accounts.timezone
     order = np.lexsort((np.arange(n), -priority))
-    has_any: np.ndarray = np.asarray((table >= 0).any(axis=1))
     pending = order[(group[order] >= 0)]
-    pending = pending[has_any[group[pending]]]
+    pending = pending[_viable(snapshot, table, group, pending)]
     for column in range(table.shape[1]):
         if table.shape[0] <= _FEW_GROUPS:
             # Drop accounts none of whose remaining candidates has capacity left.
@@ -86,6 +86,20 @@ def fill_capacity(
         chosen_round[rows[take]] = column
         pending = pending[chosen[pending] < 0]
     return chosen, chosen_round
+
+
+def _viable(
+    snapshot: Snapshot, table: np.ndarray, group: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """bool per row: some channel among its candidates is allowed at some slot today."""
+    n_slots = snapshot.options.n_slots
+    channels_of_group = np.zeros((table.shape[0], N_CHANNELS), dtype=bool)
+    g, j = np.nonzero(table >= 0)
+    channels_of_group[g, table[g, j] // n_slots] = True
+    if table.shape[0] > _FEW_GROUPS:  # one group per account: no saving from a channel pre-check
+        return np.asarray(channels_of_group.any(axis=1)[group[rows]])
+    allowed_channel = snapshot.mask[rows].any(axis=2)
+    return np.asarray((allowed_channel & channels_of_group[group[rows]]).any(axis=1))
 
 
 def _open_candidates(

@@ -92,11 +92,15 @@ class Ledger:
             "account": account,
             "event": np.full(account.shape[0], EVENT[event], dtype=np.int8),
         }
+        size = account.shape[0]
         for name, default in _DEFAULTS.items():
             value = columns.pop(name, default)
-            batch[name] = np.broadcast_to(
-                np.asarray(value, dtype=COLUMNS[name]), account.shape
-            ).copy()
+            if np.ndim(value) == 0:
+                batch[name] = np.full(size, value, dtype=COLUMNS[name])
+                continue
+            batch[name] = np.array(value, dtype=COLUMNS[name])  # a copy: ledger rows never change
+            if batch[name].shape != (size,):
+                raise ValueError(f"ledger column {name}: shape {batch[name].shape}, not ({size},)")
         if columns:
             raise TypeError(f"unknown ledger columns {sorted(columns)}")
         self._batches.append(batch)

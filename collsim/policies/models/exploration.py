@@ -35,7 +35,7 @@ from collsim.plan import Plan, Policy, Snapshot
 from collsim.policies.baselines import RandomPolicy
 from collsim.policies.champion import TieredChampion
 from collsim.sim.ledger import EVENT
-from collsim.vocab import N_CHANNELS, Outcome
+from collsim.vocab import N_CHANNELS, Channel, Outcome
 
 NONE_CHANNEL = N_CHANNELS
 """Column of ``none`` (no contact) in the channel one-hot and in per-channel arrays."""
@@ -58,6 +58,7 @@ class TrainingLog:
             attempts of the runs): channel, local hour and whether it got a response
             (a right-party conversation for calls and visits, a same-day link payment
             for messages); used for the hour multipliers.
+        attempts_cost: float64 per attempt: its cost (for legal, plus the case cost).
     """
 
     features: np.ndarray
@@ -71,6 +72,7 @@ class TrainingLog:
     attempts_channel: np.ndarray
     attempts_hour: np.ndarray
     attempts_response: np.ndarray
+    attempts_cost: np.ndarray
 
     @property
     def n(self) -> int:
@@ -98,6 +100,7 @@ class TrainingLog:
             attempts_channel=cat([g.attempts_channel for g in logs]),
             attempts_hour=cat([g.attempts_hour for g in logs]),
             attempts_response=cat([g.attempts_response for g in logs]),
+            attempts_cost=cat([g.attempts_cost for g in logs]),
         )
 
 
@@ -259,4 +262,6 @@ def _build_log(sim: object, recorder: _Recorder, marks: np.ndarray, horizon: int
         attempts_channel=c["channel"][att].astype(np.int64),
         attempts_hour=c["hour"][att].astype(np.int64),
         attempts_response=response,
+        attempts_cost=c["cost"][att]
+        + np.where(c["channel"][att] == Channel.LEGAL, sim.scenario.legal.cost_per_case, 0.0),
     )
