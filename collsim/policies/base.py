@@ -7,7 +7,6 @@ import numpy as np
 from collsim.plan import Snapshot
 from collsim.vocab import N_CHANNELS
 
-
 _FEW_GROUPS = 256
 """Above this many candidate groups, the per-group capacity pre-filter costs more than it saves."""
 
