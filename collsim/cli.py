@@ -245,6 +245,86 @@ def compare_cmd(
     raise typer.Exit(compare(experiment, out, scheduler, workers))
 
 
+# ---------------------------------------------------------------------------- export
+@app.command("export")
+def export_cmd(
+    policy: Annotated[
+        str,
+        typer.Option(help="champion, no_contact, TREE.yaml, rl_onnx:M.onnx or value_model:M.onnx"),
+    ],
+    out: Annotated[Path, typer.Option(help="artifact folder")],
+    scenario: Annotated[str, typer.Option(help="scenario the policy is for")] = "default",
+    seed: Annotated[int, typer.Option(help="seed for the distillation run")] = 0,
+    distill_days: Annotated[
+        int, typer.Option(help="days simulated to distil a readable tree (0: none)")
+    ] = 0,
+    max_depth: Annotated[int, typer.Option(help="depth of the distilled tree")] = 4,
+    distill_accounts: Annotated[
+        int | None, typer.Option(help="accounts in the distillation run")
+    ] = None,
+) -> None:
+    """Export a policy as an artifact folder (manifest.json with sha256 of every file)."""
+    from collsim.export.commands import export_policy
+
+    raise typer.Exit(
+        export_policy(
+            policy,
+            out,
+            scenario,
+            seed=seed,
+            distill_days=distill_days,
+            max_depth=max_depth,
+            distill_accounts=distill_accounts,
+        )
+    )
+
+
+@app.command("plan")
+def plan_cmd(
+    artifact: Annotated[Path, typer.Option(help="policy artifact folder")],
+    portfolio: Annotated[Path, typer.Option(help="portfolio file (CSV or Parquet)")],
+    history: Annotated[Path, typer.Option(help="contact history file (CSV or Parquet)")],
+    capacity: Annotated[Path, typer.Option(help="capacity YAML")],
+    date: Annotated[str, typer.Option(help="plan date YYYY-MM-DD (accounts' local day)")],
+    ruleset: Annotated[str, typer.Option(help="rule set name or YAML")],
+    out: Annotated[Path, typer.Option(help="plan file (.parquet, or .csv with --csv)")],
+    holdout_share: Annotated[float, typer.Option(help="share of planned contacts held out")] = 0.0,
+    seed: Annotated[int, typer.Option(help="seed of the holdout draw")] = 0,
+    csv: Annotated[bool, typer.Option(help="write CSV instead of Parquet")] = False,
+) -> None:
+    """Build, validate and write the daily plan and its manifest (nothing written on a violation)."""
+    from collsim.export.commands import make_plan
+
+    raise typer.Exit(
+        make_plan(
+            artifact,
+            portfolio,
+            history,
+            capacity,
+            date,
+            ruleset,
+            out,
+            holdout_share=holdout_share,
+            seed=seed,
+            csv=csv,
+        )
+    )
+
+
+@app.command("validate-plan")
+def validate_plan_cmd(
+    plan: Annotated[Path, typer.Argument(help="plan file")],
+    portfolio: Annotated[Path, typer.Option(help="portfolio file")],
+    history: Annotated[Path, typer.Option(help="contact history file")],
+    capacity: Annotated[Path, typer.Option(help="capacity YAML")],
+    ruleset: Annotated[str, typer.Option(help="rule set name or YAML")],
+) -> None:
+    """List every violation as `account_id, rule_id, sentence`; exit 1 if any."""
+    from collsim.export.commands import validate_plan_files
+
+    raise typer.Exit(validate_plan_files(plan, portfolio, history, capacity, ruleset))
+
+
 # ---------------------------------------------------------------------------- generate
 @app.command()
 def generate(

@@ -21,6 +21,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     temp = Path(temp_name)
+    os.chmod(temp, 0o644)  # mkstemp makes 0600; outputs are meant to be shared
     try:
         yield temp
         os.replace(temp, path)

@@ -60,6 +60,12 @@ def _drop_column(path: Path, column: str) -> None:
         csv.writer(handle).writerows([r[:i] + r[i + 1 :] for r in rows])
 
 
+def _first_timed(rows: list[list[str]]) -> int:
+    """Row number (1-based, header excluded) of the first timed contact of a CSV plan."""
+    c = rows[0].index("channel")
+    return next(i for i, r in enumerate(rows[1:], 1) if r[c] not in {"none", "letter", "legal"})
+
+
 def _plan(artifact: Path, files: dict[str, Path], out: Path, date: str = DATE) -> int:
     return make_plan(artifact, **files, date=date, ruleset="us_reg_f", out=out)
 
@@ -162,7 +168,7 @@ def test_validate_plan_names_bad_plan_cells(
     assert make_plan(artifact, **files, date=DATE, ruleset="us_reg_f", out=plan, csv=True) == 0
     with plan.open(newline="") as handle:
         rows = list(csv.reader(handle))
-    target = next(i for i, r in enumerate(rows[1:], 1) if r[rows[0].index("channel")] == "sms")
+    target = _first_timed(rows)
     _edit(plan, target, column, value)
     capsys.readouterr()
     assert validate_plan_files(plan, **files, ruleset="us_reg_f") == 2
@@ -176,7 +182,7 @@ def test_validate_plan_lists_violations(
     assert make_plan(artifact, **files, date=DATE, ruleset="us_reg_f", out=plan, csv=True) == 0
     with plan.open(newline="") as handle:
         rows = list(csv.reader(handle))
-    target = next(i for i, r in enumerate(rows[1:], 1) if r[rows[0].index("channel")] == "sms")
+    target = _first_timed(rows)
     _edit(plan, target, "slot_start_local", "21:00")
     _edit(plan, target, "slot_end_local", "22:00")
     capsys.readouterr()

@@ -186,3 +186,22 @@ def test_artifact_and_plan_run_without_research_stack(
     result = _run(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+def test_failed_write_leaves_neither_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import collsim.export.planfile as planfile
+
+    real = planfile.sha256_of
+
+    def broken(path: Path) -> str:
+        if Path(path).name.startswith(".plan.parquet."):  # the temporary plan, once written
+            assert Path(path).stat().st_size > 0
+            raise OSError("disk full")
+        return real(path)
+
+    _small_plan(tmp_path)  # a previous consistent pair
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    monkeypatch.setattr(planfile, "sha256_of", broken)
+    with pytest.raises(OSError, match="disk full"):
+        _small_plan(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -83,8 +83,8 @@ def _check_io(items: list[Any], expected: list[tuple[str, str, int]], source: st
 def check_model(data: bytes, kind: str, n_features: int, n_options: int, source: str) -> None:
     """Check an ONNX model's signature and run it on two rows.
 
-    For ``rl_onnx``, with only "no contact" allowed the action must be 0 (the mask is
-    applied inside the graph).
+    For ``rl_onnx``, actions on random test rows must respect random masks (and be 0
+    when only "no contact" is allowed): the mask is applied inside the graph.
 
     Raises:
         OnnxSignatureError: unloadable model, wrong names, types or widths.
@@ -97,20 +97,31 @@ def check_model(data: bytes, kind: str, n_features: int, n_options: int, source:
             source,
         )
         _check_io(session.get_outputs(), [("action", "tensor(int64)", 0)], source)
-        mask = np.zeros((2, 1 + n_options), dtype=bool)
-        mask[:, 0] = True
-        action = session.run(
-            ["action"], {"obs": np.zeros((2, n_features), np.float32), "mask": mask}
-        )
-        if np.asarray(action[0]).tolist() != [0, 0]:
-            raise OnnxSignatureError(
-                f"{source}: with only action 0 allowed the model chose {action[0]}; "
-                "the masked argmax must be inside the graph"
-            )
+        _check_masking(session, n_features, n_options, source)
     else:
         _check_io(session.get_inputs(), [("features", "tensor(float)", n_features)], source)
         _check_io(session.get_outputs(), [("value", "tensor(float)", n_options)], source)
         session.run(["value"], {"features": np.zeros((2, n_features), np.float32)})
+
+
+def _check_masking(
+    session: ort.InferenceSession, n_features: int, n_options: int, source: str
+) -> None:
+    """Run an rl_onnx graph on random rows: masked actions must never be chosen."""
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((16, n_features)).astype(np.float32)
+    only_none = np.zeros((16, 1 + n_options), dtype=bool)
+    only_none[:, 0] = True
+    some = rng.random((16, 1 + n_options)) < 0.3
+    some[:, 0] = True
+    for mask in (only_none, some):
+        action = np.asarray(session.run(["action"], {"obs": obs, "mask": mask})[0]).reshape(-1)
+        inside = (action >= 0) & (action <= n_options)
+        if not np.all(inside) or not np.all(mask[np.arange(16), np.where(inside, action, 0)]):
+            raise OnnxSignatureError(
+                f"{source}: chose masked actions on test rows; the masked argmax must be "
+                "inside the graph (action = argmax(where(mask, logits, -1e8)))"
+            )
 
 
 def _default_priority(snapshot: Snapshot) -> np.ndarray:

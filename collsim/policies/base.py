@@ -96,8 +96,10 @@ def _viable(
     g, j = np.nonzero(table >= 0)
     channels_of_group[g, table[g, j] // n_slots] = True
     if table.shape[0] > _FEW_GROUPS:  # one group per account: no saving from a channel pre-check
-        return np.asarray(channels_of_group.any(axis=1)[group[rows]])
-    allowed_channel = snapshot.mask[rows].any(axis=2)
+        has_channel: np.ndarray = np.asarray(channels_of_group.any(axis=1))
+        return has_channel[group[rows]]
+    allowed_any: np.ndarray = np.asarray(snapshot.mask.any(axis=2))  # reduce in place
+    allowed_channel = allowed_any[rows]
     return np.asarray((allowed_channel & channels_of_group[group[rows]]).any(axis=1))
 
 

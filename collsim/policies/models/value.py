@@ -158,18 +158,30 @@ class _ArmModel:
         return out
 
 
-class ValueModel(_ArmModel):
-    """H-day net-value S-learner with per-channel hour multipliers.
+class ValueModel:
+    """H-day net-value uplift model (residual T-learner) with per-channel hour multipliers.
+
+    Fitting: a baseline regressor ``m_none(x)`` on the no-contact rows; then, per
+    channel c with at least ``min_channel_rows`` rows, a regressor ``tau_c(x)`` of the
+    residual ``y − m_none(x) − b_c`` on the rows of channel c, where ``b_c`` is the
+    channel's mean residual; channels with fewer rows get the constant ``b_c`` (a
+    channel never logged gets ``−cost``, i.e. never chosen).  The uplift is
+    ``u[n, c] = b_c + tau_c(x_n)``, i.e. ``pred(n, c) − pred(n, none)`` with
+    ``pred(n, c) = m_none(x_n) + u[n, c]``.
 
     Args:
         max_iter, learning_rate, max_leaf_nodes, min_samples_leaf,
-            l2_regularization: passed to HistGradientBoostingRegressor.
-        early_stopping: use a validation split to choose the number of trees.
+            l2_regularization: the baseline's HistGradientBoostingRegressor.
+        uplift_max_iter, uplift_learning_rate, uplift_max_leaf_nodes: the per-channel
+            regressors (shallow and strongly shrunk: the residual is mostly noise).
+        min_channel_rows: rows a channel needs for its own regressor.
         hour_prior: pseudo-attempts of the hour multipliers' shrinkage.
-        random_state: seed of the estimator (no global RNG is used).
+        random_state: seed of the estimators (no global RNG is used).
 
     Attributes (after fit):
-        estimator_: the fitted regressor.
+        baseline_: the no-contact regressor (training only; not exported).
+        uplift_models_: dict channel → regressor of the residual.
+        offset_: float [C] constant part ``b_c`` of each channel's uplift.
         hour_mult_: float [C, 24] hour multipliers.
         cost_: float [C] mean attempt cost per channel.
         horizon_: H of the training log.
@@ -178,12 +190,15 @@ class ValueModel(_ArmModel):
     def __init__(
         self,
         *,
-        max_iter: int = 300,
-        learning_rate: float = 0.08,
+        max_iter: int = 150,
+        learning_rate: float = 0.1,
         max_leaf_nodes: int = 31,
         min_samples_leaf: int = 200,
         l2_regularization: float = 1.0,
-        early_stopping: bool = True,
+        uplift_max_iter: int = 60,
+        uplift_learning_rate: float = 0.05,
+        uplift_max_leaf_nodes: int = 8,
+        min_channel_rows: int = 2000,
         hour_prior: float = 200.0,
         random_state: int = 0,
     ) -> None:
@@ -192,53 +207,98 @@ class ValueModel(_ArmModel):
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
         self.l2_regularization = l2_regularization
-        self.early_stopping = early_stopping
+        self.uplift_max_iter = uplift_max_iter
+        self.uplift_learning_rate = uplift_learning_rate
+        self.uplift_max_leaf_nodes = uplift_max_leaf_nodes
+        self.min_channel_rows = min_channel_rows
         self.hour_prior = hour_prior
         self.random_state = random_state
 
+    _PARAMS = (
+        "max_iter",
+        "learning_rate",
+        "max_leaf_nodes",
+        "min_samples_leaf",
+        "l2_regularization",
+        "uplift_max_iter",
+        "uplift_learning_rate",
+        "uplift_max_leaf_nodes",
+        "min_channel_rows",
+        "hour_prior",
+        "random_state",
+    )
+
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters."""
-        keys = (
-            "max_iter",
-            "learning_rate",
-            "max_leaf_nodes",
-            "min_samples_leaf",
-            "l2_regularization",
-            "early_stopping",
-            "hour_prior",
-            "random_state",
-        )
-        return {k: getattr(self, k) for k in keys}
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "offset_"):
+            raise RuntimeError("ValueModel is not fitted; call fit() first")
 
     def fit(self, log: TrainingLog) -> ValueModel:
-        """Fit the regressor on the log's H-day net cash, and the hour multipliers."""
+        """Fit the baseline, the per-channel uplift regressors and the hour multipliers."""
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        x = self._design(log)
-        self.estimator_ = HistGradientBoostingRegressor(
+        if log.features.shape[1] != len(FEATURE_NAMES):
+            raise ValueError(
+                f"log has {log.features.shape[1]} feature columns, "
+                f"expected {len(FEATURE_NAMES)} (FEATURE_NAMES)"
+            )
+        x = log.features.astype(np.float32)
+        none = log.channel == NONE_CHANNEL
+        if not np.any(none):
+            raise ValueError("the log has no no-contact rows: cannot fit the baseline")
+        self.baseline_ = HistGradientBoostingRegressor(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=self.min_samples_leaf,
             l2_regularization=self.l2_regularization,
-            early_stopping=self.early_stopping,
+            early_stopping=True,
             validation_fraction=0.1,
-            n_iter_no_change=20,
+            n_iter_no_change=15,
             random_state=self.random_state,
-        ).fit(x, log.outcome)
-        self.hour_mult_ = hour_multipliers(log, self.hour_prior)
+        ).fit(x[none], log.outcome[none])
         self.cost_ = mean_costs(log)
+        self.offset_ = -self.cost_.copy()
+        self.uplift_models_: dict[int, Any] = {}
+        rows_per_channel = np.bincount(log.channel, minlength=N_ARMS)[:N_CHANNELS]
+        for c in np.flatnonzero(rows_per_channel > 0):
+            sel = log.channel == c
+            residual = log.outcome[sel] - self.baseline_.predict(x[sel])
+            self.offset_[c] = residual.mean()
+            if rows_per_channel[c] < self.min_channel_rows:
+                continue
+            self.uplift_models_[int(c)] = HistGradientBoostingRegressor(
+                max_iter=self.uplift_max_iter,
+                learning_rate=self.uplift_learning_rate,
+                max_leaf_nodes=self.uplift_max_leaf_nodes,
+                min_samples_leaf=max(100, int(rows_per_channel[c]) // 50),
+                l2_regularization=self.l2_regularization,
+                early_stopping=False,
+                random_state=self.random_state + 1 + int(c),
+            ).fit(x[sel], residual - self.offset_[c])
+        self.hour_mult_ = hour_multipliers(log, self.hour_prior)
         self.horizon_ = log.horizon
-        self.metadata_ = {"params": self.get_params(), "rows": log.n}
+        self.metadata_ = {
+            "params": self.get_params(),
+            "rows": log.n,
+            "rows_per_channel": rows_per_channel.tolist(),
+        }
         return self
-
-    def _raw(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.estimator_.predict(x), dtype=np.float64)
 
     def predict_uplift(self, features: np.ndarray) -> np.ndarray:
         """float64 [N, C]: H-day net value of each channel over no contact."""
-        arms = self.predict_arms(features)
-        return arms[:, :N_CHANNELS] - arms[:, NONE_CHANNEL : NONE_CHANNEL + 1]
+        self._check_fitted()
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != len(FEATURE_NAMES):
+            raise ValueError(f"features must be [N, {len(FEATURE_NAMES)}], got {features.shape}")
+        out = np.repeat(self.offset_[None, :], features.shape[0], axis=0)
+        for c, model in self.uplift_models_.items():
+            for lo in range(0, features.shape[0], _CHUNK):
+                out[lo : lo + _CHUNK, c] += model.predict(features[lo : lo + _CHUNK])
+        return out
 
     def option_values(self, uplift: np.ndarray, slot_hours: np.ndarray) -> np.ndarray:
         """float32 [N, K]: option values from channel uplifts (see module doc)."""
@@ -260,11 +320,12 @@ class ValueModel(_ArmModel):
             "version": 1,
             "feature_names": list(FEATURE_NAMES),
             "channels": list(CHANNELS),
-            "arms": [*CHANNELS, "none"],
             "slot_hours": [int(h) for h in slot_hours],
             "horizon_days": int(self.horizon_),
             "hour_mult": self.hour_mult_.tolist(),
             "cost": self.cost_.tolist(),
+            "offset": self.offset_.tolist(),
+            "channels_with_regressor": sorted(self.uplift_models_),
             "inputs": {"features": ["N", len(FEATURE_NAMES)]},
             "outputs": {"value": ["N", N_CHANNELS * len(slot_hours)], "uplift": ["N", N_CHANNELS]},
             **self.metadata_,
@@ -283,7 +344,7 @@ class ValueModel(_ArmModel):
         self._check_fitted()
         hours = np.asarray(DEFAULT_SLOT_HOURS if slot_hours is None else slot_hours, np.int64)
         meta = self.metadata(hours)
-        proto = _build_value_graph(self.estimator_, hours, self.hour_mult_, self.cost_, meta)
+        proto = _build_value_graph(self, hours, meta)
         return _write_onnx(proto, meta, Path(path))
 
 
@@ -392,9 +453,9 @@ def _convert(estimator: Any, n_inputs: int, classifier: bool) -> Any:
 
 
 def _build_arm_graph(
-    estimator: Any, *, classifier: bool, meta: dict[str, Any], extra: Any = None
+    estimator: Any, *, classifier: bool, meta: dict[str, Any]
 ) -> Any:
-    """ONNX model: features [N, F] → per-arm output ``arms`` [N, 9] (+ ``extra`` nodes)."""
+    """ONNX model: features [N, F] → per-arm output ``arms`` [N, 9]."""
     from onnx import TensorProto, helper, numpy_helper
 
     f = len(FEATURE_NAMES)
@@ -436,10 +497,6 @@ def _build_arm_graph(
         post = [helper.make_node("Reshape", [est_out, "cs_arms_shape"], ["arms"])]
     nodes = [*pre, *graph.node, *post]
     outputs = [helper.make_tensor_value_info("arms", TensorProto.FLOAT, ["N", N_ARMS])]
-    if extra is not None:
-        extra_nodes, extra_inits, outputs = extra
-        nodes += extra_nodes
-        inits += extra_inits
     if classifier:
         nodes.append(helper.make_node("Identity", ["arms"], ["p_paid"]))
         outputs = [helper.make_tensor_value_info("p_paid", TensorProto.FLOAT, ["N", N_ARMS])]
@@ -457,39 +514,96 @@ def _build_arm_graph(
     return model
 
 
-def _build_value_graph(
-    estimator: Any, slot_hours: np.ndarray, mult: np.ndarray, cost: np.ndarray, meta: dict
-) -> Any:
+def _build_value_graph(model: ValueModel, slot_hours: np.ndarray, meta: dict) -> Any:
+    """ONNX: features [N, F] → uplift [N, C] (offsets + per-channel trees) → value [N, K]."""
     from onnx import TensorProto, helper, numpy_helper
 
-    channel, m, cost_k, valid = _option_tables(slot_hours, mult, cost)
-    k = channel.shape[0]
-    inits = [
+    f = len(FEATURE_NAMES)
+    nodes: list[Any] = [
+        helper.make_node("Shape", ["features"], ["cs_shape"]),
+        helper.make_node("Slice", ["cs_shape", "cs_c0", "cs_c1"], ["cs_n"]),
+        helper.make_node("Concat", ["cs_n", "cs_c1"], ["cs_col_shape"], axis=0),
+    ]
+    inits: list[Any] = [
         numpy_helper.from_array(np.array([0], np.int64), "cs_c0"),
-        numpy_helper.from_array(np.array([N_CHANNELS], np.int64), "cs_c8"),
-        numpy_helper.from_array(np.array([N_ARMS], np.int64), "cs_c9"),
-        numpy_helper.from_array(np.array([1], np.int64), "cs_ax1"),
-        numpy_helper.from_array(cost.astype(np.float32), "cs_cost"),
+        numpy_helper.from_array(np.array([1], np.int64), "cs_c1"),
+    ]
+    opsets: dict[str, int] = {}
+    columns = []
+    for c in range(N_CHANNELS):
+        name = f"cs_tau{c}"
+        if c in model.uplift_models_:
+            inner = _convert(model.uplift_models_[c], f, classifier=False)
+            for op in inner.opset_import:
+                opsets[op.domain] = max(opsets.get(op.domain, 0), op.version)
+            rename = _prefixer(f"e{c}_", keep={inner.graph.input[0].name: "features"})
+            for node in inner.graph.node:
+                node.input[:] = [rename(i) for i in node.input]
+                node.output[:] = [rename(o) for o in node.output]
+                node.name = rename(node.name) if node.name else node.name
+                nodes.append(node)
+            for init in inner.graph.initializer:
+                init.name = rename(init.name)
+                inits.append(init)
+            nodes.append(
+                helper.make_node("Identity", [rename(inner.graph.output[0].name)], [name])
+            )
+        else:
+            nodes.append(
+                helper.make_node(
+                    "ConstantOfShape",
+                    ["cs_col_shape"],
+                    [name],
+                    value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]),
+                )
+            )
+        columns.append(name)
+    channel, m, cost_k, valid = _option_tables(slot_hours, model.hour_mult_, model.cost_)
+    k = channel.shape[0]
+    inits += [
+        numpy_helper.from_array(model.offset_.astype(np.float32), "cs_offset"),
+        numpy_helper.from_array(model.cost_.astype(np.float32), "cs_cost"),
         numpy_helper.from_array(channel.astype(np.int64), "cs_option_channel"),
         numpy_helper.from_array(m.astype(np.float32), "cs_mult"),
         numpy_helper.from_array(cost_k.astype(np.float32), "cs_cost_k"),
         numpy_helper.from_array(valid.astype(np.float32), "cs_valid"),
     ]
-    nodes = [
-        helper.make_node("Slice", ["arms", "cs_c0", "cs_c8", "cs_ax1"], ["cs_contact"]),
-        helper.make_node("Slice", ["arms", "cs_c8", "cs_c9", "cs_ax1"], ["cs_none"]),
-        helper.make_node("Sub", ["cs_contact", "cs_none"], ["uplift"]),
+    nodes += [
+        helper.make_node("Concat", columns, ["cs_tau"], axis=1),
+        helper.make_node("Add", ["cs_tau", "cs_offset"], ["uplift"]),
         helper.make_node("Add", ["uplift", "cs_cost"], ["cs_gross"]),
         helper.make_node("Gather", ["cs_gross", "cs_option_channel"], ["cs_gross_k"], axis=1),
         helper.make_node("Mul", ["cs_gross_k", "cs_mult"], ["cs_scaled"]),
         helper.make_node("Sub", ["cs_scaled", "cs_cost_k"], ["cs_net"]),
         helper.make_node("Mul", ["cs_net", "cs_valid"], ["value"]),
     ]
-    outputs = [
-        helper.make_tensor_value_info("value", TensorProto.FLOAT, ["N", k]),
-        helper.make_tensor_value_info("uplift", TensorProto.FLOAT, ["N", N_CHANNELS]),
-    ]
-    return _build_arm_graph(estimator, classifier=False, meta=meta, extra=(nodes, inits, outputs))
+    opsets[""] = max(opsets.get("", 0), 17)
+    graph = helper.make_graph(
+        nodes,
+        "collsim_value_model",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", f])],
+        [
+            helper.make_tensor_value_info("value", TensorProto.FLOAT, ["N", k]),
+            helper.make_tensor_value_info("uplift", TensorProto.FLOAT, ["N", N_CHANNELS]),
+        ],
+        initializer=inits,
+    )
+    proto = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())]
+    )
+    proto.ir_version = 8
+    proto.producer_name = "collsim"
+    helper.set_model_props(proto, {"collsim": json.dumps(meta, sort_keys=True)})
+    return proto
+
+
+def _prefixer(prefix: str, keep: dict[str, str]) -> Any:
+    def rename(name: str) -> str:
+        if name == "":
+            return name
+        return keep.get(name, prefix + name)
+
+    return rename
 
 
 def _write_onnx(proto: Any, meta: dict[str, Any], path: Path) -> Path:

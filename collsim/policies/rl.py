@@ -1,0 +1,264 @@
+"""RL policies: a trained MaskablePPO (or its ONNX export) deciding a whole Snapshot.
+
+One batched forward pass per day: the observation of every account is
+:func:`collsim.features.observable_features` (the env's observation), the action
+mask is ``[True | snapshot.option_mask()]`` (column 0 = no contact, always
+allowed; the same mask the env gave the agent in training).  The network's logits
+are masked (``-1e8`` where not allowed, as in sb3-contrib and in the exported
+graph) and the action is their argmax, so a forbidden option is never chosen.
+
+**Capacity.**  The agent was trained per account and does not see the day's
+capacity.  :class:`RLPolicy` fits the chosen actions to capacity with
+:func:`collsim.policies.base.fill_capacity`: accounts compete for each resource
+(agent pool-hour, channel budget) in order of the policy's probability of its
+chosen action (the most confident decisions are served first; ties by account
+index); an account whose resource is full gets no contact (reason "rl: capacity
+full").  With ``fallbacks = L > 0`` an account that does not fit tries its next
+``L`` options in order of probability, among those the policy prefers to no contact.
+:class:`collsim.policies.hybrid.HybridPolicy` instead allocates exactly.
+
+**Models.**  ``model_path`` is a MaskablePPO ``.zip`` (research side: torch and
+stable-baselines3 are imported lazily, only then), an ONNX file exported by
+:func:`collsim.rl.export.export_onnx` (needs its ``logits`` output), or an
+``rl_onnx`` artifact directory written by ``collsim train`` (its checksums are
+verified by :func:`collsim.export.artifact.load_artifact` first).  The ONNX paths
+need only onnxruntime.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from collsim.features import FEATURE_NAMES, observable_features
+from collsim.plan import Plan, Snapshot
+from collsim.policies.base import fill_capacity
+from collsim.vocab import CHANNELS
+
+MASKED_LOGIT = -1e8
+"""Logit of a masked action (as sb3-contrib's MaskableCategorical and the ONNX graph)."""
+
+CHUNK = 65_536
+"""Rows per forward pass (bounds memory at 1M accounts)."""
+
+__all__ = [
+    "CHUNK",
+    "MASKED_LOGIT",
+    "LogitModel",
+    "OnnxLogits",
+    "RLPolicy",
+    "TorchLogits",
+    "load_logit_model",
+    "masked_softmax",
+    "snapshot_inputs",
+]
+
+
+class LogitModel(Protocol):
+    """Anything that maps (obs float32 [N, F], mask bool [N, A]) to masked logits [N, A]."""
+
+    n_actions: int
+
+    def logits(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Return float32 [N, A] logits with ``MASKED_LOGIT`` where ``mask`` is False."""
+        ...
+
+
+class TorchLogits:
+    """Masked logits of a MaskablePPO model (torch; CPU, no gradients).
+
+    Args:
+        model: a ``sb3_contrib.MaskablePPO`` or a path to its ``.zip``.
+    """
+
+    def __init__(self, model: Any) -> None:
+        from sb3_contrib import MaskablePPO
+
+        if isinstance(model, (str, Path)):
+            model = MaskablePPO.load(str(model), device="cpu")
+        self.model = model
+        self.n_actions = int(model.action_space.n)
+
+    def logits(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Return masked logits [N, A] from the actor network."""
+        import torch
+
+        policy = self.model.policy
+        out = np.empty((obs.shape[0], self.n_actions), dtype=np.float32)
+        with torch.no_grad():
+            for start in range(0, obs.shape[0], CHUNK):
+                x = torch.as_tensor(obs[start : start + CHUNK], dtype=torch.float32)
+                features = policy.extract_features(x, policy.pi_features_extractor)
+                latent = policy.mlp_extractor.forward_actor(features)
+                out[start : start + CHUNK] = policy.action_net(latent).numpy()
+        return np.where(mask, out, np.float32(MASKED_LOGIT))
+
+
+class OnnxLogits:
+    """Masked logits from an exported ONNX graph's ``logits`` output (onnxruntime only).
+
+    Args:
+        data: the ONNX model bytes (see :func:`collsim.rl.export.export_onnx`).
+        source: file name for messages.
+
+    Raises:
+        ValueError: the graph has no ``logits`` output.
+    """
+
+    def __init__(self, data: bytes, source: str = "model.onnx") -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if "logits" not in outputs:
+            raise ValueError(
+                f"{source}: the ONNX graph has no 'logits' output (found {sorted(outputs)}); "
+                "export it with collsim.rl.export.export_onnx"
+            )
+        width = self.session.get_inputs()[1].shape[1]
+        self.n_actions = int(width) if isinstance(width, int) else -1
+
+    def logits(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Return masked logits [N, A] (the graph masks them itself)."""
+        parts = [
+            np.asarray(
+                self.session.run(
+                    ["logits"], {"obs": obs[s : s + CHUNK], "mask": mask[s : s + CHUNK]}
+                )[0]
+            )
+            for s in range(0, obs.shape[0], CHUNK)
+        ]
+        if not parts:
+            return np.zeros((0, mask.shape[1]), dtype=np.float32)
+        return np.where(mask, np.concatenate(parts), np.float32(MASKED_LOGIT))
+
+
+def load_logit_model(model_path: str | Path | Any) -> LogitModel:
+    """Load a MaskablePPO ``.zip``, an exported ``.onnx`` or an ``rl_onnx`` artifact directory.
+
+    A :class:`LogitModel` is returned as is; a loaded MaskablePPO is wrapped.
+
+    Raises:
+        ValueError: unknown file kind or missing file.
+    """
+    if not isinstance(model_path, (str, Path)):
+        if hasattr(model_path, "logits") and hasattr(model_path, "n_actions"):
+            return model_path  # type: ignore[no-any-return]
+        return TorchLogits(model_path)
+    path = Path(model_path)
+    if path.is_dir():
+        from collsim.export.artifact import load_artifact
+
+        artifact = load_artifact(path)  # verifies the manifest and every sha256
+        model = path / str(artifact.manifest.get("policy", {}).get("model", "model.onnx"))
+        return OnnxLogits(model.read_bytes(), str(model))
+    if not path.is_file():
+        raise ValueError(f"{path}: model file not found")
+    if path.suffix == ".zip":
+        return TorchLogits(path)
+    if path.suffix == ".onnx":
+        return OnnxLogits(path.read_bytes(), str(path))
+    raise ValueError(f"{path}: expected a MaskablePPO .zip, an .onnx file or an artifact directory")
+
+
+def snapshot_inputs(snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+    """Return (obs float32 [N, F], mask bool [N, 1 + K]) of a snapshot (column 0 = no contact)."""
+    obs = observable_features(snapshot)
+    mask = np.empty((snapshot.n, 1 + snapshot.options.n_options), dtype=bool)
+    mask[:, 0] = True
+    mask[:, 1:] = snapshot.option_mask()
+    return obs, mask
+
+
+def masked_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of masked logits (masked entries get probability 0)."""
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class RLPolicy:
+    """A trained RL policy deciding one action per account, fitted to capacity.
+
+    Args:
+        model_path: MaskablePPO ``.zip``, exported ``.onnx``, ``rl_onnx`` artifact
+            directory, or a loaded MaskablePPO.
+        policy_id: id written in plans (default ``rl:<file name>``).
+        deterministic: masked argmax (True) or a sample from the masked softmax drawn
+            with ``snapshot.rng`` (False; the plan's ``propensity`` is then the
+            probability of the chosen action, for off-policy evaluation).
+        fallbacks: further options (by probability, only those preferred to no
+            contact) an account tries when its resource is full.
+
+    Attributes:
+        last_probability: float [N], probability of each account's chosen action in
+            the last decision (before capacity).
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | Any,
+        policy_id: str | None = None,
+        deterministic: bool = True,
+        fallbacks: int = 0,
+    ) -> None:
+        self.model = load_logit_model(model_path)
+        name = Path(model_path).name if isinstance(model_path, (str, Path)) else "model"
+        self.policy_id = policy_id or f"rl:{name}"
+        self.deterministic = deterministic
+        self.fallbacks = fallbacks
+        self.last_probability = np.zeros(0)
+
+    def logits(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+        """Return (masked logits [N, 1 + K], mask [N, 1 + K]) for a snapshot."""
+        obs, mask = snapshot_inputs(snapshot)
+        if obs.shape[1] != len(FEATURE_NAMES):
+            raise ValueError(f"{obs.shape[1]} features, expected {len(FEATURE_NAMES)}")
+        logits = self.model.logits(obs, mask)
+        if logits.shape != mask.shape:
+            raise ValueError(
+                f"{self.policy_id}: the model has {logits.shape[1]} actions, the scenario "
+                f"{mask.shape[1]} (1 + channels × slots); was it trained on another scenario?"
+            )
+        return logits, mask
+
+    def decide(self, snapshot: Snapshot) -> Plan:
+        """Return the plan: each account's masked action, fitted to capacity by probability."""
+        n = snapshot.n
+        logits, mask = self.logits(snapshot)
+        prob = masked_softmax(logits)
+        if self.deterministic:
+            action = np.argmax(logits, axis=1)
+        else:
+            gumbel = -np.log(-np.log(snapshot.rng.random(logits.shape)))
+            action = np.argmax(np.where(mask, logits + gumbel, -np.inf), axis=1)
+        rows = np.arange(n)
+        chosen_p = prob[rows, action]
+        self.last_probability = chosen_p
+        option = action - 1  # -1 = no contact
+        table = option[:, None]
+        if self.fallbacks > 0:
+            order = np.argsort(-logits, axis=1, kind="stable")[:, : 1 + self.fallbacks]
+            ok = (logits[rows[:, None], order] > logits[:, :1]) & mask[rows[:, None], order]
+            ok &= order != action[:, None]
+            table = np.concatenate([table, np.where(ok, order - 1, -1)], axis=1)
+        fitted, _ = fill_capacity(snapshot, table, np.where(option >= 0, rows, -1), chosen_p)
+        reasons = ["rl: no contact", "rl: capacity full", *(f"rl: {c}" for c in CHANNELS)]
+        reason = np.where(option >= 0, 1, 0)
+        reason = np.where(fitted >= 0, 2 + fitted // snapshot.options.n_slots, reason)
+        propensity = np.ones(n) if self.deterministic else chosen_p
+        propensity = np.where(fitted == option, propensity, 1.0)
+        return Plan.from_options(
+            fitted,
+            snapshot.options,
+            self.policy_id,
+            reasons,
+            reason.astype(np.int16),
+            priority_score=chosen_p,
+            propensity=propensity,
+        )
