@@ -292,7 +292,7 @@ def plan_cmd(
     seed: Annotated[int, typer.Option(help="seed of the holdout draw")] = 0,
     csv: Annotated[bool, typer.Option(help="write CSV instead of Parquet")] = False,
 ) -> None:
-    """Build, validate and write the daily plan and its manifest (nothing written on a violation)."""
+    """Build, validate and write the daily plan and its manifest (none if a rule is broken)."""
     from collsim.export.commands import make_plan
 
     raise typer.Exit(
