@@ -209,8 +209,10 @@ SCENARIO_KEYS: tuple[tuple[str, Callable[[Any], object]], ...] = (
     ("start date (`sim.start_date`)", lambda s: s.sim.start_date.isoformat()),
     (
         "operating slots (`sim.operating_hours`)",
-        lambda s: f"{s.sim.operating_hours[0]:02d}:00–{s.sim.operating_hours[-1] + 1:02d}:00 "
-        f"({len(s.sim.operating_hours)} slots)",
+        lambda s: (
+            f"{s.sim.operating_hours[0]:02d}:00–{s.sim.operating_hours[-1] + 1:02d}:00 "
+            f"({len(s.sim.operating_hours)} slots)"
+        ),
     ),
     ("charge-off DPD (`sim.charge_off_dpd`)", lambda s: s.sim.charge_off_dpd),
     ("products (share)", lambda s: _shares(s.portfolio.products, lambda p: p.share)),
@@ -242,8 +244,10 @@ SCENARIO_KEYS: tuple[tuple[str, Callable[[Any], object]], ...] = (
         "cost per attempt",
         lambda s: ", ".join(f"{c} {v.cost_per_attempt:g}" for c, v in s.channels.items()),
     ),
-    ("legal: days to judgment, cost per case", lambda s: f"{s.legal.duration_days}, "
-     f"{s.legal.cost_per_case:g}"),
+    (
+        "legal: days to judgment, cost per case",
+        lambda s: f"{s.legal.duration_days}, {s.legal.cost_per_case:g}",
+    ),
 )
 """Rows of the bundled-scenario table: label and how to read it from a Scenario."""
 
@@ -271,7 +275,7 @@ def scenario_reference() -> str:
         "YAML files (`collsim/scenarios/*.yaml`) give each number's source in a comment.",
         "",
         "Change one value without editing a file: "
-        "`load_scenario(\"default\").with_overrides({\"sim.days\": 30})` (dotted paths, "
+        '`load_scenario("default").with_overrides({"sim.days": 30})` (dotted paths, '
         "list items by index), or the `overrides:` and `axes:` of an experiment spec.",
         "",
         "## Bundled scenarios",
@@ -380,7 +384,7 @@ def plan_schema_reference() -> str:
             "",
             "_Column meanings are not yet defined in code "
             "(`collsim.export.reader.PLAN_COLUMN_DESCRIPTIONS`); until then see the "
-            "\"Daily plan file\" section of SCHEMAS.md._",
+            '"Daily plan file" section of SCHEMAS.md._',
         ]
     lines += ["", "## Manifest", ""]
     if manifest:
@@ -389,7 +393,7 @@ def plan_schema_reference() -> str:
         lines += [
             "_The manifest fields are not yet defined as a constant in code "
             "(`collsim.export.reader.MANIFEST_FIELDS`); see `plan_manifest` in "
-            "`collsim/export/planfile.py` and the \"Daily plan file\" section of SCHEMAS.md._",
+            '`collsim/export/planfile.py` and the "Daily plan file" section of SCHEMAS.md._',
         ]
     lines += [
         "",
@@ -398,7 +402,7 @@ def plan_schema_reference() -> str:
         "```python",
         "from collsim.export import PlanError, read_plan",
         "",
-        "table = read_plan(\"plans/2026-03-09/plan.parquet\")   # a pyarrow.Table",
+        'table = read_plan("plans/2026-03-09/plan.parquet")   # a pyarrow.Table',
         "```",
         "",
     ]

@@ -10,22 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from collsim.plan import Snapshot
+from collsim.portfolio import FLAG_COLUMNS
 from collsim.vocab import CHANNELS
 
-_FLAGS = (
-    "has_phone",
-    "has_mobile",
-    "has_email",
-    "has_app",
-    "has_address",
-    "consent_autodial",
-    "sms_opt_out",
-    "email_opt_out",
-    "cease_communication",
-    "dispute_open",
-    "hardship_plan",
-    "vulnerable",
-)
+_FLAGS = FLAG_COLUMNS
 _NEVER_DAYS = 99.0
 
 FEATURE_NAMES: tuple[str, ...] = (

@@ -51,6 +51,7 @@ def test_notebook_runs_and_plots(
     from nbclient import NotebookClient
 
     monkeypatch.setenv(SMALL_ENV, "1")  # the kernel inherits this process's environment
+    monkeypatch.setenv("COLLSIM_CACHE", str(tmp_path / "cache"))  # trained models stay in tmp
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,

@@ -15,7 +15,9 @@ import numpy as np
 from collsim.compliance import RuleSet, load_ruleset
 from collsim.config import Scenario, load_scenario
 from collsim.plan import Plan, Resources, Snapshot
+from collsim.policies.baselines import NoContact
 from collsim.portfolio import Latent, Portfolio, generate
+from collsim.sim.engine import Simulation
 from collsim.sim.ledger import EVENT
 from collsim.vocab import Outcome
 
@@ -51,6 +53,21 @@ def resolve_ruleset(ruleset: str | Path | RuleSet | None, scenario: Scenario) ->
 def draw_seed(rng: np.random.Generator) -> int:
     """Draw one non-negative seed from ``rng``."""
     return int(rng.integers(0, SEED_HIGH))
+
+
+def new_simulation(
+    scenario: Scenario, ruleset: RuleSet, source: AccountSource, rng: np.random.Generator, k: int
+) -> Simulation:
+    """A Simulation of ``k`` accounts from ``source``; actions come from the env, not a policy."""
+    portfolio, latent = source.take(k, rng)
+    return Simulation(
+        scenario,
+        NoContact(),
+        seed=draw_seed(rng),
+        ruleset=ruleset,
+        portfolio=portfolio,
+        latent=latent,
+    )
 
 
 class AccountSource:

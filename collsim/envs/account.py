@@ -18,14 +18,13 @@ from collsim.envs._common import (
     AccountSource,
     ShadowPrices,
     day_totals,
-    draw_seed,
+    new_simulation,
     plan_of,
     resolve_ruleset,
     resolve_scenario,
 )
 from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import OptionSpace, Snapshot
-from collsim.policies.baselines import NoContact
 from collsim.portfolio import Latent, Portfolio
 from collsim.sim.engine import Simulation
 
@@ -110,15 +109,7 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         super().reset(seed=seed)
         if seed is not None:
             self.source.restart(self.np_random)
-        portfolio, latent = self.source.take(1, self.np_random)
-        self.sim = Simulation(
-            self.scenario,
-            NoContact(),
-            seed=draw_seed(self.np_random),
-            ruleset=self.ruleset,
-            portfolio=portfolio,
-            latent=latent,
-        )
+        self.sim = new_simulation(self.scenario, self.ruleset, self.source, self.np_random, 1)
         self._t = 0
         self._observe(self.sim.begin_day())
         self.sim.ledger.clear()

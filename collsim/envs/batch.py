@@ -20,14 +20,13 @@ from collsim.envs._common import (
     DayTotals,
     ShadowPrices,
     day_totals,
-    draw_seed,
+    new_simulation,
     plan_of,
     resolve_ruleset,
     resolve_scenario,
 )
 from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import OptionSpace, Snapshot
-from collsim.policies.baselines import NoContact
 from collsim.portfolio import Latent, Portfolio
 from collsim.sim.engine import Simulation
 
@@ -125,15 +124,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         rng = self.np_random
         if seed is not None:
             self.source.restart(rng)
-        portfolio, latent = self.source.take(self.num_envs, rng)
-        sim = Simulation(
-            self.scenario,
-            NoContact(),
-            seed=draw_seed(rng),
-            ruleset=self.ruleset,
-            portfolio=portfolio,
-            latent=latent,
-        )
+        sim = new_simulation(self.scenario, self.ruleset, self.source, rng, self.num_envs)
         self.sim = sim
         self._t[:] = 0
         self._observe(sim.begin_day())

@@ -12,13 +12,53 @@ from collsim.policies.champion import TieredChampion
 POLICY_IDS = ("no_contact", "random", "champion")
 """Built-in policy ids (a strategy-tree YAML path is accepted too)."""
 
+VALUE_POLICY_IDS = ("greedy", "optimised", "oracle")
+"""Model-based ids: ``greedy`` / ``optimised`` train (or load from the cache) a value
+model for the scenario; ``oracle`` reads the simulator's truth (research only; it must
+be bound to its Simulation, see :class:`collsim.policies.optimised.OraclePolicy`)."""
+
+MODEL_PREFIXES = ("rl:", "hybrid:")
+"""Prefixes of policy ids that load a trained model: ``rl:PATH``, ``hybrid:PATH``."""
+
+
+def _model_policy(spec: str) -> Policy:
+    """``rl:PATH`` → RLPolicy, ``hybrid:PATH`` → HybridPolicy (torch only for a ``.zip``)."""
+    kind, _, target = spec.partition(":")
+    path = Path(target)
+    if not target or not path.exists():
+        raise ValueError(f"{spec}: model {target!r} not found (a .zip, .onnx or artifact dir)")
+    if kind == "rl":
+        from collsim.policies.rl import RLPolicy
+
+        return RLPolicy(path)
+    from collsim.policies.hybrid import HybridPolicy
+
+    return HybridPolicy(path)
+
+
+def _value_policy(spec: str, scenario: Scenario) -> Policy:
+    """``greedy`` / ``optimised`` over the scenario's cached value model; ``oracle``."""
+    from collsim.policies import optimised
+
+    if spec == "oracle":
+        return optimised.OraclePolicy()
+    from collsim.policies.models.training import load_or_train
+
+    model = load_or_train(scenario)
+    if spec == "greedy":
+        return optimised.GreedyScore(model)
+    return optimised.OptimisedAllocation(model)
+
 
 def make_policy(spec: str, scenario: Scenario) -> Policy:
     """Build a policy from its command-line id.
 
     Args:
-        spec: ``no_contact``, ``random``, ``champion`` (the scenario's tree), or a
-            path to a strategy-tree YAML.
+        spec: ``no_contact``, ``random``, ``champion`` (the scenario's tree),
+            ``greedy``, ``optimised``, ``oracle`` (see ``VALUE_POLICY_IDS``),
+            ``rl:PATH`` / ``hybrid:PATH`` (a trained model: MaskablePPO ``.zip``, its
+            ``.onnx`` export or an ``rl_onnx`` artifact directory), or a path to a
+            strategy-tree YAML.
         scenario: the scenario (selects the champion tree).
 
     Raises:
@@ -30,11 +70,16 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
         return RandomPolicy()
     if spec == "champion":
         return TieredChampion(scenario.champion)
+    if spec in VALUE_POLICY_IDS:
+        return _value_policy(spec, scenario)
+    if spec.startswith(MODEL_PREFIXES):
+        return _model_policy(spec)
     path = Path(spec)
     if path.suffix in {".yaml", ".yml"}:
         if not path.exists():
             raise ValueError(f"{path}: strategy tree file not found")
         return TieredChampion(path)
     raise ValueError(
-        f"unknown policy {spec!r}; expected one of {', '.join(POLICY_IDS)} or a tree YAML path"
+        f"unknown policy {spec!r}; expected one of {', '.join(POLICY_IDS + VALUE_POLICY_IDS)}, "
+        "rl:PATH, hybrid:PATH or a tree YAML path"
     )

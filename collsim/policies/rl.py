@@ -148,7 +148,7 @@ def load_logit_model(model_path: str | Path | Any) -> LogitModel:
     """
     if not isinstance(model_path, (str, Path)):
         if hasattr(model_path, "logits") and hasattr(model_path, "n_actions"):
-            return model_path  # type: ignore[no-any-return]
+            return model_path
         return TorchLogits(model_path)
     path = Path(model_path)
     if path.is_dir():

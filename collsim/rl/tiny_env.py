@@ -124,9 +124,7 @@ def learned_policy(model: Any, mdp: FiniteMDP, horizon: int = TINY_HORIZON) -> n
 
     Absorbing states get action 0 (they have no reward either way).
     """
-    obs = np.stack(
-        [observation(x, t, horizon) for t in range(horizon) for x in range(N_LIVE)]
-    )
+    obs = np.stack([observation(x, t, horizon) for t in range(horizon) for x in range(N_LIVE)])
     masks = np.tile(mdp.mask[:N_LIVE], (horizon, 1))
     action, _ = model.predict(obs, action_masks=masks, deterministic=True)
     policy = np.zeros((horizon, mdp.n_states), dtype=np.int64)

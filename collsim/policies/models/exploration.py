@@ -10,11 +10,12 @@ option, the others the champion's decision) and records, per active account-day:
   planned contact overflowed its capacity);
 * the outcome: the account's **net cash over the next H days**
 
-      y(n, d) = Σ_{e = d}^{d+H-1} [payments of n in epoch e − contact and legal costs of n in epoch e]
+      y(n, d) = Σ_{e = d}^{d+H-1} [payments(n, e) − contact and legal costs(n, e)]
 
-  where epoch ``e`` is everything the ledger records after day ``e``'s plan was made
-  and before day ``e + 1``'s plan is made (so the morning of ``e + 1`` — promises
-  falling due, letters arriving — belongs to epoch ``e``).  Rows whose window would
+  summed over the decision epochs ``e``; epoch ``e`` is everything the ledger
+  records after day ``e``'s plan was made and before day ``e + 1``'s plan is made
+  (so the morning of ``e + 1`` — promises falling due, letters arriving — belongs to
+  epoch ``e``).  Rows whose window would
   run past the end of the simulated days are dropped (no censoring).
 
 The default horizon is ``H = 14`` days: the contact's excitation decays with a

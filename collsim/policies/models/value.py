@@ -610,7 +610,12 @@ def _write_onnx(proto: Any, meta: dict[str, Any], path: Path) -> Path:
     import onnx
 
     onnx.checker.check_model(proto)
-    atomic_write(path, lambda tmp: tmp.write_bytes(proto.SerializeToString()))
+    data = proto.SerializeToString()
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    atomic_write(path, write)
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
     return path
 

@@ -1,0 +1,165 @@
+"""``collsim train``: train an RL policy, evaluate it, export it (function returning an exit code).
+
+Writes into ``out``:
+
+* ``model.zip`` — the final MaskablePPO (research side; SB3's own format);
+* ``best_model.zip`` — the model with the best periodic evaluation;
+* ``evaluations.json`` — steps, mean net recovery per account, standard error;
+* ``training_curve.png`` — the evaluations against steps;
+* ``policy.onnx`` — the best model as an ONNX graph in the ``rl_onnx`` signature;
+* ``artifact/`` — an ``rl_onnx`` policy artifact (manifest with checksums) that
+  :func:`collsim.export.artifact.load_artifact` and ``collsim plan`` load without
+  torch (production never unpickles: only the ONNX is meant to leave research);
+* ``manifest.json`` — config, config hash, seed, scenario hash, timings, the
+  evaluations and package versions (:func:`collsim.runinfo.write_manifest`).
+
+Exit codes: 0 done, 2 bad input (unknown scenario or algorithm, bad sizes).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from collsim.config import ConfigError, load_scenario
+from collsim.rl.training import ALGOS, EvalPoint, TrainConfig
+
+__all__ = ["train"]
+
+
+def _error(message: str) -> int:
+    print(f"collsim train: {message}", file=sys.stderr)
+    return 2
+
+
+def _progress(total: int, show: bool) -> tuple[Any, Any]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps  eval net/account: {task.fields[eval]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not show,
+    )
+    task = bar.add_task("train", total=total, eval="-")
+
+    def update(steps: int, point: EvalPoint | None) -> None:
+        if point is None:
+            bar.update(task, completed=min(steps, total))
+        else:
+            bar.update(task, completed=min(steps, total), eval=f"{point.mean_net:,.2f}")
+
+    return bar, update
+
+
+def train(
+    scenario: str,
+    algo: str,
+    steps: int,
+    seed: int,
+    out: Path,
+    n_envs: int = 256,
+    *,
+    config: TrainConfig | None = None,
+    progress: bool | None = None,
+) -> int:
+    """Train, evaluate and export an RL policy; return the exit code.
+
+    Args:
+        scenario: bundled scenario name or YAML path.
+        algo: ``maskable_ppo``.
+        steps: environment steps (account-days).
+        seed: the run's seed.
+        out: output directory (created; files in it are replaced).
+        n_envs: accounts stepped together.
+        config: further hyper-parameters (its scenario/algo/steps/seed/n_envs are
+            overridden by the arguments).
+        progress: show a progress bar (default: when stderr is a terminal).
+    """
+    from dataclasses import replace
+
+    if algo not in ALGOS:
+        return _error(f"unknown algorithm {algo!r}; expected one of {', '.join(ALGOS)}")
+    if steps < 1 or n_envs < 1:
+        return _error(f"--steps and n_envs must be >= 1 (got {steps}, {n_envs})")
+    try:
+        scen = load_scenario(scenario)
+    except (ConfigError, FileNotFoundError, OSError, ValueError) as exc:
+        return _error(str(exc).splitlines()[0])
+    cfg = replace(
+        config or TrainConfig(),
+        scenario=scenario,
+        algo=algo,
+        steps=steps,
+        seed=seed,
+        n_envs=n_envs,
+    )
+    return _run(cfg, scen, Path(out), sys.stderr.isatty() if progress is None else progress)
+
+
+def _run(cfg: TrainConfig, scen: Any, out: Path, show: bool) -> int:
+    from collsim.io import atomic_write_text
+    from collsim.rl.export import ONNX_FILE, export_artifact
+    from collsim.rl.training import plot_curve, train_model
+    from collsim.runinfo import write_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    bar, update = _progress(cfg.steps, show)
+    with bar:
+        result = train_model(cfg, best_path=out / "best_model.zip", progress=update)
+    result.model.save(str(out / "model.zip"))
+    if not (out / "best_model.zip").exists():
+        result.best_model.save(str(out / "best_model.zip"))
+    evaluations = [vars(e) for e in result.evaluations]
+    atomic_write_text(out / "evaluations.json", json.dumps(evaluations, indent=2) + "\n")
+    plot_curve(result.evaluations, out / "training_curve.png", f"{cfg.algo} on {scen.name}")
+    artifact = export_artifact(result.best_model, out / "artifact", scen, name=cfg.algo)
+    config_hash = cfg.config_hash(scen)
+    write_manifest(
+        out / "manifest.json",
+        kind="train",
+        config=cfg.to_dict(),
+        config_hash=config_hash,
+        seed=cfg.seed,
+        scenario=scen.name,
+        scenario_hash=scen.config_hash(),
+        steps=result.steps,
+        elapsed_s=round(result.elapsed_s, 2),
+        steps_per_s=round(result.steps / max(result.elapsed_s, 1e-9), 1),
+        evaluation={
+            "method": "mean net recovery per account over its first episode "
+            f"({cfg.eval_envs} accounts, env seed {cfg.eval_seed}, masked argmax)",
+            "final": vars(result.final),
+            "best": vars(result.best),
+            "all": evaluations,
+        },
+        files={
+            "model": "model.zip",
+            "best_model": "best_model.zip",
+            "onnx": ONNX_FILE,
+            "artifact": "artifact",
+            "artifact_id": artifact["artifact_id"],
+            "curve": "training_curve.png",
+        },
+    )
+    print(
+        f"trained {result.steps:,} steps in {result.elapsed_s:.1f} s; "
+        f"eval net/account final {result.final.mean_net:,.2f}, best {result.best.mean_net:,.2f} "
+        f"(at {result.best.steps:,} steps); wrote {out}",
+        file=sys.stderr,
+    )
+    return 0

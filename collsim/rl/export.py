@@ -1,0 +1,125 @@
+"""Export a trained MaskablePPO to ONNX in the ``rl_onnx`` signature (research side: torch).
+
+Graph (opset of the default torch exporter; needs ``onnxscript``)::
+
+    inputs   obs     float32 [N, F]      collsim.features.FEATURE_NAMES
+             mask    bool    [N, 1 + K]  column 0 = no contact
+    outputs  action  int64   [N]         argmax of the masked logits (0 = no contact)
+             score   float32 [N]         probability of that action under the masked
+                                         softmax (the capacity priority, as RLPolicy)
+             logits  float32 [N, 1 + K]  masked logits (-1e8 where not allowed),
+                                         for HybridPolicy
+
+``action`` (and optionally ``score``) is what :mod:`collsim.export.onnx_policies`
+reads for kind ``rl_onnx``; the extra ``logits`` output is ignored there.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from collsim.config import Scenario
+from collsim.features import FEATURE_NAMES
+
+__all__ = ["ONNX_FILE", "export_artifact", "export_onnx", "masked_policy_module"]
+
+ONNX_FILE = "policy.onnx"
+MASKED_LOGIT = -1e8
+
+
+def masked_policy_module(model: Any) -> Any:
+    """Return a ``torch.nn.Module`` ``(obs, mask) -> (action, score, logits)`` of a MaskablePPO."""
+    import torch
+
+    class MaskedPolicy(torch.nn.Module):
+        """The actor of a MaskablePPO with the mask and the argmax inside."""
+
+        def __init__(self, policy: Any) -> None:
+            super().__init__()
+            self.features = policy.pi_features_extractor
+            self.mlp = policy.mlp_extractor
+            self.head = policy.action_net
+
+        def forward(
+            self, obs: torch.Tensor, mask: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            logits = self.head(self.mlp.forward_actor(self.features(obs)))
+            masked = torch.where(mask, logits, torch.full_like(logits, MASKED_LOGIT))
+            action = masked.argmax(dim=1)
+            score = torch.softmax(masked, dim=1).max(dim=1).values
+            return action, score, masked
+
+    module = MaskedPolicy(model.policy)
+    module.eval()
+    return module
+
+
+def export_onnx(model: Any, path: str | Path) -> Path:
+    """Export a MaskablePPO's masked policy to ONNX with a dynamic batch axis.
+
+    Args:
+        model: a ``sb3_contrib.MaskablePPO`` (or a path to its ``.zip``).
+        path: the ``.onnx`` file to write (written to a temporary name, then renamed).
+
+    Returns:
+        The path written.
+    """
+    import torch
+    from sb3_contrib import MaskablePPO
+
+    from collsim.io import atomic_path
+
+    if isinstance(model, (str, Path)):
+        model = MaskablePPO.load(str(model), device="cpu")
+    module = masked_policy_module(model)
+    n_features = len(FEATURE_NAMES)
+    n_actions = int(model.action_space.n)
+    obs = torch.zeros((4, n_features), dtype=torch.float32)
+    mask = torch.ones((4, n_actions), dtype=torch.bool)
+    batch = torch.export.Dim("batch")
+    path = Path(path)
+    with atomic_path(path) as temp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (obs, mask),
+            str(temp),
+            input_names=["obs", "mask"],
+            output_names=["action", "score", "logits"],
+            dynamic_shapes={"obs": {0: batch}, "mask": {0: batch}},
+            external_data=False,
+            verbose=False,
+        )
+    return path
+
+
+def export_artifact(
+    model: Any, out: str | Path, scenario: Scenario, name: str = "maskable_ppo"
+) -> dict[str, Any]:
+    """Export ``policy.onnx`` beside ``out`` and an ``rl_onnx`` artifact directory ``out``.
+
+    The artifact is written by :func:`collsim.export.artifact.export_onnx_artifact`
+    (signature check, checksums, manifest), so :func:`~collsim.export.artifact.load_artifact`
+    loads it.
+
+    Returns:
+        The artifact manifest.
+    """
+    from collsim.export.artifact import export_onnx_artifact
+
+    out = Path(out)
+    onnx_file = out.parent / ONNX_FILE
+    export_onnx(model, onnx_file)
+    return export_onnx_artifact(onnx_file, "rl_onnx", out, scenario, name=name)
+
+
+def onnx_actions(path: str | Path, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Run an exported graph (onnxruntime) and return its ``action`` output."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(["action"], {"obs": obs, "mask": mask})[0])

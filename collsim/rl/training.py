@@ -1,0 +1,409 @@
+"""Training MaskablePPO on ``collsim/AccountBatch-v0``: config, evaluation, callbacks, curve.
+
+The agent learns the single-account problem (one account per episode, ``horizon``
+days, reward = net recovery of the day) on N accounts stepped together in one
+Simulation (:class:`collsim.envs.batch.AccountBatchEnv` through
+:class:`collsim.envs.sb3.SB3VecEnv`).  Rewards are multiplied by ``reward_scale``
+for the optimiser only, or normalised by a running return std (default; net
+recoveries are in currency units, often hundreds); evaluations report unscaled money.
+
+**Evaluation** (:func:`evaluate_first_episodes`): a fresh batch env reset with a fixed
+``eval_seed`` (so every evaluation, and every policy, faces the same accounts and
+behaviour draws), masked deterministic actions, and the net recovery of each row's
+*first* episode (``horizon`` days or until the account leaves collection), i.e. one
+figure per account, averaged.  :class:`MaskedEvalCallback` runs it every
+``eval_every`` steps and keeps the best model.
+
+**Reproducibility.**  :func:`train_model` runs with ``torch.set_num_threads(1)`` and
+``torch.use_deterministic_algorithms(True)`` (both restored afterwards), seeds
+MaskablePPO and the env with ``seed`` and uses no other randomness, so the same
+config gives the same weights and evaluations bit for bit on the same machine and
+library versions (checked by ``tests/test_rl.py``).  Across machines or library
+versions, floating-point reductions may differ; the documented tolerance for the
+final evaluation is 1% of its absolute value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from collsim.config import Scenario, load_scenario
+
+__all__ = [
+    "ALGOS",
+    "EvalPoint",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate_first_episodes",
+    "make_train_env",
+    "plot_curve",
+    "train_model",
+]
+
+ALGOS = ("maskable_ppo",)
+"""Algorithms :func:`train_model` knows."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (hashed into the manifest).
+
+    Attributes:
+        scenario: bundled scenario name or YAML path.
+        algo: ``maskable_ppo``.
+        steps: total environment (account-day) steps.
+        seed: seeds the model, the env and nothing else.
+        n_envs: N, rows of the batched env.
+        horizon: days per account episode.
+        pool_size: accounts per generated population pool.
+        n_steps, batch_size, n_epochs, learning_rate, gamma, gae_lambda, ent_coef,
+            clip_range: MaskablePPO hyper-parameters.
+        net_arch: hidden layer sizes (policy and value networks).
+        reward_scale: multiplies the reward seen by the optimiser.
+        normalize_reward: divide rewards by a running std of the discounted return
+            (SB3 ``VecNormalize(norm_obs=False)``) instead of ``reward_scale``.
+            Observations are not normalised, so the policy needs no statistics at
+            inference (the ONNX graph takes raw features).
+        eval_every: steps between evaluations (0: five evaluations over the run).
+        eval_envs: accounts per evaluation.
+        eval_seed: env seed of every evaluation.
+    """
+
+    scenario: str = "default"
+    algo: str = "maskable_ppo"
+    steps: int = 300_000
+    seed: int = 0
+    n_envs: int = 256
+    horizon: int = 60
+    pool_size: int = 4096
+    n_steps: int = 64
+    batch_size: int = 2048
+    n_epochs: int = 4
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    ent_coef: float = 0.01
+    clip_range: float = 0.2
+    net_arch: tuple[int, ...] = (128, 128)
+    reward_scale: float = 0.01
+    normalize_reward: bool = True
+    eval_every: int = 0
+    eval_envs: int = 1024
+    eval_seed: int = 1_000_003
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        data = dataclasses.asdict(self)
+        data["net_arch"] = list(self.net_arch)
+        return data
+
+    def config_hash(self, scenario: Scenario | None = None) -> str:
+        """sha256 (16 hex) of the config and the scenario's own config hash."""
+        scenario = scenario or load_scenario(self.scenario)
+        payload = json.dumps(
+            {"train": self.to_dict(), "scenario": scenario.config_hash()}, sort_keys=True
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def eval_interval(self) -> int:
+        """Steps between evaluations (a multiple of one rollout)."""
+        rollout = self.n_envs * self.n_steps
+        every = self.eval_every or max(rollout, self.steps // 5)
+        return max(rollout, (every // rollout) * rollout)
+
+
+@dataclass(frozen=True)
+class EvalPoint:
+    """One evaluation: steps trained, mean net recovery per account and its standard error."""
+
+    steps: int
+    mean_net: float
+    sem: float
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` returns.
+
+    Attributes:
+        model: the final MaskablePPO.
+        best_model: the MaskablePPO with the best evaluation (may be ``model``).
+        evaluations: every evaluation, in order.
+        elapsed_s: wall-clock training time (evaluations included).
+        steps: environment steps trained.
+    """
+
+    model: Any
+    best_model: Any
+    evaluations: list[EvalPoint] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    steps: int = 0
+
+    @property
+    def best(self) -> EvalPoint:
+        """The best evaluation."""
+        return max(self.evaluations, key=lambda e: e.mean_net)
+
+    @property
+    def final(self) -> EvalPoint:
+        """The last evaluation."""
+        return self.evaluations[-1]
+
+
+@contextmanager
+def deterministic_torch(threads: int = 1) -> Iterator[None]:
+    """Single-threaded, deterministic torch inside the block (restored after)."""
+    import torch
+
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det)
+
+
+def _batch_env(cfg: TrainConfig, n: int, scenario: Scenario) -> Any:
+    import gymnasium as gym
+
+    import collsim.envs  # noqa: F401  (registers the ids)
+
+    return gym.make_vec(
+        "collsim/AccountBatch-v0",
+        num_envs=n,
+        scenario=scenario,
+        horizon=cfg.horizon,
+        pool_size=cfg.pool_size,
+    )
+
+
+def make_train_env(cfg: TrainConfig, scenario: Scenario | None = None) -> Any:
+    """Return the SB3 VecEnv the agent trains on (rewards normalised or scaled)."""
+    from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
+
+    from collsim.envs.sb3 import SB3VecEnv
+
+    class ScaledReward(VecEnvWrapper):
+        """Multiplies rewards by a constant (masks and attributes pass through)."""
+
+        def __init__(self, venv: Any, scale: float) -> None:
+            super().__init__(venv)
+            self.scale = scale
+
+        def reset(self) -> Any:
+            return self.venv.reset()
+
+        def step_wait(self) -> Any:
+            obs, reward, done, info = self.venv.step_wait()
+            return obs, reward * np.float32(self.scale), done, info
+
+    scenario = scenario or load_scenario(cfg.scenario)
+    venv = SB3VecEnv(_batch_env(cfg, cfg.n_envs, scenario))
+    if cfg.normalize_reward:
+        return VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=cfg.gamma)
+    return ScaledReward(venv, cfg.reward_scale)
+
+
+Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(obs [N, F], mask [N, A]) → actions [N]."""
+
+
+def evaluate_first_episodes(
+    predict: Predict, cfg: TrainConfig, scenario: Scenario | None = None
+) -> np.ndarray:
+    """Net recovery of each row's first episode on a batch env reset with ``cfg.eval_seed``.
+
+    Args:
+        predict: masked action choice, e.g. ``lambda o, m: model.predict(o,
+            action_masks=m, deterministic=True)[0]``.
+        cfg: gives ``eval_envs``, ``eval_seed``, ``horizon``, ``pool_size``.
+        scenario: the scenario (default: ``cfg.scenario``).
+
+    Returns:
+        float [eval_envs]: net recovery (recovered − cost) per account.
+    """
+    scenario = scenario or load_scenario(cfg.scenario)
+    venv = _batch_env(cfg, cfg.eval_envs, scenario).unwrapped
+    obs, _ = venv.reset(seed=cfg.eval_seed)
+    n = cfg.eval_envs
+    total = np.zeros(n)
+    open_ = np.ones(n, dtype=bool)
+    for _ in range(cfg.horizon):
+        action = np.asarray(predict(obs, venv.action_masks()))
+        obs, reward, term, trunc, _ = venv.step(action)
+        total += np.where(open_, reward, 0.0)
+        open_ &= ~(np.asarray(term) | np.asarray(trunc))
+        if not open_.any():
+            break
+    venv.close()
+    return total
+
+
+def model_predict(model: Any) -> Predict:
+    """The masked deterministic action choice of a MaskablePPO."""
+
+    def predict(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(obs, action_masks=mask, deterministic=True)[0])
+
+    return predict
+
+
+def _callbacks(
+    cfg: TrainConfig,
+    scenario: Scenario,
+    result: TrainResult,
+    best_path: Path | None,
+    progress: Callable[[int, EvalPoint | None], None] | None,
+) -> list[Any]:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class MaskedEvalCallback(BaseCallback):
+        """Evaluates the masked deterministic policy every ``cfg.eval_interval`` steps;
+        keeps (and saves) the best model."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.best = -np.inf
+            self.next_eval = cfg.eval_interval
+
+        def evaluate(self) -> None:
+            net = evaluate_first_episodes(model_predict(self.model), cfg, scenario)
+            point = EvalPoint(int(self.num_timesteps), float(net.mean()), _sem(net))
+            result.evaluations.append(point)
+            self.logger.record("eval/mean_net", point.mean_net)
+            if point.mean_net > self.best:
+                self.best = point.mean_net
+                if best_path is not None:
+                    self.model.save(str(best_path))
+                result.best_model = _copy_model(self.model)
+            if progress is not None:
+                progress(int(self.num_timesteps), point)
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            if progress is not None:
+                progress(int(self.num_timesteps), None)
+            if self.num_timesteps >= self.next_eval:
+                self.next_eval += cfg.eval_interval
+                self.evaluate()
+
+        def _on_training_end(self) -> None:
+            if not result.evaluations or result.evaluations[-1].steps != self.num_timesteps:
+                self.evaluate()
+
+    return [MaskedEvalCallback()]
+
+
+def _sem(values: np.ndarray) -> float:
+    return float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else float("nan")
+
+
+def _copy_model(model: Any) -> Any:
+    """A detached copy of a MaskablePPO's policy (for the best model in memory)."""
+    import copy
+
+    clone = copy.copy(model)
+    clone.policy = copy.deepcopy(model.policy)
+    return clone
+
+
+def build_model(cfg: TrainConfig, venv: Any) -> Any:
+    """A fresh MaskablePPO for ``cfg`` on ``venv``."""
+    from sb3_contrib import MaskablePPO
+
+    if cfg.algo not in ALGOS:
+        raise ValueError(f"unknown algo {cfg.algo!r}; expected one of {', '.join(ALGOS)}")
+    return MaskablePPO(
+        "MlpPolicy",
+        venv,
+        n_steps=cfg.n_steps,
+        batch_size=cfg.batch_size,
+        n_epochs=cfg.n_epochs,
+        learning_rate=cfg.learning_rate,
+        gamma=cfg.gamma,
+        gae_lambda=cfg.gae_lambda,
+        ent_coef=cfg.ent_coef,
+        clip_range=cfg.clip_range,
+        policy_kwargs={"net_arch": list(cfg.net_arch)},
+        seed=cfg.seed,
+        device="cpu",
+        verbose=0,
+    )
+
+
+def train_model(
+    cfg: TrainConfig,
+    best_path: Path | None = None,
+    progress: Callable[[int, EvalPoint | None], None] | None = None,
+) -> TrainResult:
+    """Train MaskablePPO per ``cfg`` (deterministic, single-threaded torch).
+
+    Args:
+        cfg: the run's config.
+        best_path: where the callback saves the best model (``.zip``), if anywhere.
+        progress: called with (steps, evaluation or None) after every rollout.
+
+    Returns:
+        The final and best models and the evaluations.
+
+    Raises:
+        ValueError: unknown algo or bad sizes.
+    """
+    if cfg.steps < 1 or cfg.n_envs < 1 or cfg.horizon < 1:
+        raise ValueError("steps, n_envs and horizon must be >= 1")
+    scenario = load_scenario(cfg.scenario)
+    with deterministic_torch():
+        venv = make_train_env(cfg, scenario)
+        model = build_model(cfg, venv)
+        result = TrainResult(model=model, best_model=model)
+        started = time.perf_counter()
+        model.learn(
+            total_timesteps=cfg.steps,
+            callback=_callbacks(cfg, scenario, result, best_path, progress),
+        )
+        result.elapsed_s = time.perf_counter() - started
+        result.steps = int(model.num_timesteps)
+        venv.close()
+    return result
+
+
+def plot_curve(evaluations: list[EvalPoint], path: Path, title: str = "") -> Path:
+    """Write the training curve (mean net recovery per account vs steps, ±2 s.e.) as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from collsim.io import atomic_path
+
+    steps = np.array([e.steps for e in evaluations], dtype=float)
+    mean = np.array([e.mean_net for e in evaluations])
+    sem = np.nan_to_num(np.array([e.sem for e in evaluations]))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(steps, mean, marker="o")
+    ax.fill_between(steps, mean - 2 * sem, mean + 2 * sem, alpha=0.2)
+    ax.set_xlabel("environment steps (account-days)")
+    ax.set_ylabel("net recovery per account (eval)")
+    ax.set_title(title or "MaskablePPO on collsim/AccountBatch-v0")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as temp:
+        fig.savefig(temp, format="png", dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,280 @@
+"""RL training, export and policies: reproducibility, ONNX parity, masks, capacity, prices."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from collsim.config import load_scenario
+from collsim.plan import Snapshot
+from collsim.policies.baselines import NoContact
+from collsim.policies.champion import TieredChampion
+from collsim.sim.engine import Simulation
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+from collsim.rl.training import TrainConfig, train_model  # noqa: E402
+
+TINY_RUN = TrainConfig(
+    steps=2048,
+    n_envs=64,
+    horizon=10,
+    pool_size=256,
+    n_steps=16,
+    batch_size=512,
+    n_epochs=2,
+    eval_envs=64,
+    eval_every=1024,
+)
+"""A training run of a few seconds (2,048 steps)."""
+
+
+@pytest.fixture(scope="module")
+def trained() -> Any:
+    """A MaskablePPO trained for 2,048 steps (tiny, but a real model of the scenario)."""
+    return train_model(TINY_RUN)
+
+
+@pytest.fixture(scope="module")
+def onnx_file(trained: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from collsim.rl.export import export_onnx
+
+    return export_onnx(trained.model, tmp_path_factory.mktemp("onnx") / "policy.onnx")
+
+
+def snapshots(n: int = 400, days: int = 6, seed: int = 3) -> list[Snapshot]:
+    """Snapshots of a champion run (contact history varies from day to day)."""
+    scenario = load_scenario("default").scaled_to(n)
+    sim = Simulation(scenario, TieredChampion(scenario.champion), seed)
+    out = []
+    for _ in range(days):
+        snap = sim.begin_day()
+        out.append(snap)
+        sim.finish_day(sim.policy.decide(snap))
+    return out
+
+
+def inputs(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+    from collsim.policies.rl import snapshot_inputs
+
+    obs, mask = snapshot_inputs(snap)
+    return obs.copy(), mask.copy()
+
+
+def capacity_ok(snap: Snapshot, option: np.ndarray) -> bool:
+    chosen = option >= 0
+    res = snap.resources
+    used = res.resource_by_zone[snap.accounts.timezone[chosen], option[chosen]]
+    counts = np.bincount(used[used >= 0], minlength=len(res.names))
+    return bool(np.all(counts <= res.capacity))
+
+
+# --------------------------------------------------------------------------- reproducibility
+def test_same_seed_same_training_bit_for_bit(trained: Any) -> None:
+    again = train_model(TINY_RUN)
+    assert [e.mean_net for e in again.evaluations] == [e.mean_net for e in trained.evaluations]
+    for a, b in zip(
+        trained.model.policy.state_dict().values(),
+        again.model.policy.state_dict().values(),
+        strict=True,
+    ):
+        assert torch.equal(a, b)
+    other = train_model(TrainConfig(**{**TINY_RUN.to_dict(), "seed": 1, "net_arch": (64, 64)}))
+    assert [e.mean_net for e in other.evaluations] != [e.mean_net for e in trained.evaluations]
+
+
+def test_training_restores_torch_settings() -> None:
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    train_model(TrainConfig(**{**TINY_RUN.to_dict(), "steps": 1024, "net_arch": (16,)}))
+    assert torch.get_num_threads() == threads
+    assert torch.are_deterministic_algorithms_enabled() == deterministic
+
+
+# --------------------------------------------------------------------------- ONNX
+def test_onnx_actions_equal_torch_masked_argmax(trained: Any, onnx_file: Path) -> None:
+    from collsim.rl.export import onnx_actions
+
+    rows = 0
+    for snap in snapshots():
+        obs, mask = inputs(snap)
+        expected, _ = trained.model.predict(obs, action_masks=mask, deterministic=True)
+        got = onnx_actions(onnx_file, obs, mask)
+        assert got.dtype == np.int64
+        assert int((got != expected).sum()) == 0
+        assert np.all(mask[np.arange(mask.shape[0]), got])
+        rows += obs.shape[0]
+    assert rows >= 2000
+
+
+def test_rl_onnx_artifact_loads_and_plans_like_rl_policy(trained: Any, tmp_path: Path) -> None:
+    from collsim.export.artifact import load_artifact
+    from collsim.policies.rl import RLPolicy
+    from collsim.rl.export import export_artifact
+
+    scenario = load_scenario("default")
+    manifest = export_artifact(trained.model, tmp_path / "artifact", scenario)
+    assert manifest["kind"] == "rl_onnx" and (tmp_path / "policy.onnx").is_file()
+    artifact = load_artifact(tmp_path / "artifact")
+    torch_policy = RLPolicy(trained.model)
+    onnx_policy = RLPolicy(tmp_path / "artifact")
+    for snap in snapshots(days=3):
+        a, b, c = artifact.decide(snap), torch_policy.decide(snap), onnx_policy.decide(snap)
+        np.testing.assert_array_equal(a.channel, b.channel)
+        np.testing.assert_array_equal(a.slot_hour, b.slot_hour)
+        np.testing.assert_array_equal(b.channel, c.channel)
+        np.testing.assert_array_equal(b.slot_hour, c.slot_hour)
+
+
+# --------------------------------------------------------------------------- policies
+@pytest.mark.parametrize("fallbacks", [0, 2])
+def test_rl_policy_respects_mask_and_capacity(trained: Any, fallbacks: int) -> None:
+    from collsim.policies.rl import RLPolicy
+
+    policy = RLPolicy(trained.model, fallbacks=fallbacks)
+    for snap in snapshots(days=3):
+        plan = policy.decide(snap)
+        option = snap.options.encode(plan.channel, plan.slot_hour)
+        rows = np.flatnonzero(option >= 0)
+        assert snap.option_mask()[rows, option[rows]].all()
+        assert not np.any((option >= 0) & ~snap.active)
+        assert capacity_ok(snap, option)
+        assert plan.n == snap.n and np.all((plan.propensity > 0) & (plan.propensity <= 1))
+
+
+def test_rl_policy_fallbacks_fill_more_capacity(trained: Any) -> None:
+    from collsim.policies.rl import RLPolicy
+
+    snap = snapshots(n=2000, days=1)[0]
+    plain = RLPolicy(trained.model).decide(snap).contacted().sum()
+    more = RLPolicy(trained.model, fallbacks=3).decide(snap).contacted().sum()
+    assert more >= plain
+
+
+def test_stochastic_rl_policy_reports_propensities(trained: Any) -> None:
+    from collsim.policies.rl import RLPolicy
+
+    snap = snapshots(days=1)[0]
+    plan = RLPolicy(trained.model, deterministic=False).decide(snap)
+    assert np.all((plan.propensity > 0) & (plan.propensity <= 1))
+    assert np.any(plan.propensity < 1)
+
+
+def test_hybrid_allocates_exactly_within_capacity_and_prices_move(trained: Any) -> None:
+    from collsim.policies.hybrid import HybridPolicy
+
+    scenario = load_scenario("default").scaled_to(1500)
+    policy = HybridPolicy(trained.model, step_size=0.5)
+    sim = Simulation(scenario, NoContact(), seed=4)
+    for _ in range(5):
+        snap = sim.begin_day()
+        plan = policy.decide(snap)
+        option = snap.options.encode(plan.channel, plan.slot_hour)
+        rows = np.flatnonzero(option >= 0)
+        assert snap.option_mask()[rows, option[rows]].all()
+        assert capacity_ok(snap, option)
+        sim.finish_day(plan)
+    history = policy.price_history
+    assert len(history) == 5 and policy.price_table().shape == (5, len(policy.resource_names))
+    assert np.all(policy.price_table() >= 0) and np.all(history[0].price == 0)
+    assert all(np.all(d.used <= d.capacity) for d in history)
+    over = history[0].demand > history[0].capacity
+    over &= history[0].capacity > 0
+    assert over.any()  # an untrained policy over-asks some resource...
+    assert np.all(history[1].price[over] > 0)  # ...whose price then rises
+
+
+def test_hybrid_without_prices_uses_raw_scores(trained: Any) -> None:
+    from collsim.policies.allocation import allocate
+    from collsim.policies.hybrid import HybridPolicy
+
+    snap = snapshots(days=1)[0]
+    policy = HybridPolicy(trained.model, use_prices=False)
+    plan = policy.decide(snap)
+    score, allowed = policy.scores(snap)
+    res = snap.resources
+    expected = allocate(
+        score, allowed & (score > 0), res.resource_by_zone, res.capacity,
+        group=np.asarray(snap.accounts.timezone, dtype=np.int64),
+    )  # fmt: skip
+    np.testing.assert_array_equal(snap.options.encode(plan.channel, plan.slot_hour), expected)
+
+
+def test_rl_and_hybrid_simulate_with_zero_plan_violations(trained: Any) -> None:
+    from collsim.policies.hybrid import HybridPolicy
+    from collsim.policies.rl import RLPolicy
+    from collsim.rl.compare import run_policy
+
+    scenario = load_scenario("default").scaled_to(500)
+    for policy in (RLPolicy(trained.model), HybridPolicy(trained.model)):
+        record = run_policy(policy, scenario, seed=2, days=8)
+        assert record.plan_violations == 0 and record.planned > 0
+        assert record.kpis["attempts"] > 0
+
+
+# --------------------------------------------------------------------------- registry
+def test_registry_builds_rl_and_hybrid(trained: Any, tmp_path: Path, onnx_file: Path) -> None:
+    from collsim.policies.hybrid import HybridPolicy
+    from collsim.policies.registry import make_policy
+    from collsim.policies.rl import RLPolicy
+
+    scenario = load_scenario("default")
+    trained.model.save(str(tmp_path / "m.zip"))
+    assert isinstance(make_policy(f"rl:{tmp_path / 'm.zip'}", scenario), RLPolicy)
+    assert isinstance(make_policy(f"hybrid:{onnx_file}", scenario), HybridPolicy)
+    with pytest.raises(ValueError, match="not found"):
+        make_policy(f"rl:{tmp_path / 'missing.zip'}", scenario)
+
+
+def test_registry_import_does_not_import_torch() -> None:
+    code = (
+        "import sys, collsim.policies.registry, collsim.policies.rl, collsim.policies.hybrid; "
+        "print('torch' in sys.modules, 'stable_baselines3' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_onnx_rl_policy_runs_without_torch(onnx_file: Path) -> None:
+    code = (
+        "import sys; from collsim.policies.rl import RLPolicy; "
+        f"RLPolicy({str(onnx_file)!r}); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
+
+
+# --------------------------------------------------------------------------- command
+def test_train_command_writes_everything(tmp_path: Path) -> None:
+    from collsim.export.artifact import load_artifact
+    from collsim.rl.commands import train
+
+    out = tmp_path / "run"
+    config = TrainConfig(**{**TINY_RUN.to_dict(), "net_arch": (32, 32)})
+    code = train("default", "maskable_ppo", 1024, 7, out, n_envs=64, config=config, progress=False)
+    assert code == 0
+    for name in ("model.zip", "best_model.zip", "policy.onnx", "training_curve.png",
+                 "evaluations.json", "manifest.json"):  # fmt: skip
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 7 and len(manifest["config_hash"]) == 16
+    assert manifest["config"]["steps"] == 1024 and "torch" in manifest["versions"]
+    assert manifest["evaluation"]["best"]["mean_net"] >= manifest["evaluation"]["final"]["mean_net"]
+    assert load_artifact(out / "artifact").kind == "rl_onnx"
+
+
+def test_train_command_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from collsim.rl.commands import train
+
+    assert train("default", "dqn", 100, 0, tmp_path) == 2
+    assert "unknown algorithm" in capsys.readouterr().err
+    assert train("default", "maskable_ppo", 0, 0, tmp_path) == 2
+    assert train("no_such_scenario", "maskable_ppo", 100, 0, tmp_path) == 2
+    assert not any(tmp_path.iterdir())
