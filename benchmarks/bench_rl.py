@@ -81,7 +81,8 @@ def main() -> None:
     torch.set_num_threads(1)
     rollouts = 2 if args.quick else 4
     for n in (256, 1024):
-        print(f"MaskablePPO training, AccountBatch-v0 N={n:>5,}: {bench_training(n, rollouts):>8,.0f} steps/s")
+        rate = bench_training(n, rollouts)
+        print(f"MaskablePPO training, AccountBatch-v0 N={n:>5,}: {rate:>8,.0f} steps/s")
     model = _model(args.model)
     for n in (20_000,) if args.quick else (20_000, 100_000):
         rl_s, hybrid_s, rl_n, hybrid_n = bench_decide(n, model)

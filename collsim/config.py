@@ -47,8 +47,10 @@ def _check_zone(name: str) -> str:
 class AgentPool(Frozen):
     """A pool of collectors working in the centre's time zone."""
 
-    name: str
-    channels: list[str] = Field(default_factory=lambda: ["agent_call"])
+    name: str = Field(description="pool name (agent_pool in plans)")
+    channels: list[str] = Field(
+        default_factory=lambda: ["agent_call"], description="channels the pool works"
+    )
     agents_by_hour: dict[int, int] = Field(
         description="centre-local hour (0-23) -> agents on shift"
     )
@@ -74,8 +76,12 @@ class AgentPool(Frozen):
 class Capacity(Frozen):
     """The capacity file of SCHEMAS.md: agent pools, daily channel budgets, money budget."""
 
-    centre_timezone: str = "America/Chicago"
-    agent_pools: list[AgentPool] = Field(default_factory=list)
+    centre_timezone: str = Field(
+        default="America/Chicago", description="IANA zone of the agents' shifts"
+    )
+    agent_pools: list[AgentPool] = Field(
+        default_factory=list, description="agent pools; none = no agent calls possible"
+    )
     channel_budgets: dict[str, int] = Field(
         default_factory=dict, description="channel -> attempts per day; omitted = unlimited"
     )
@@ -97,14 +103,14 @@ class Capacity(Frozen):
 class LogNormal(Frozen):
     """A log-normal distribution given by its median and the sd of its log."""
 
-    median: float = Field(gt=0)
-    sigma: float = Field(ge=0)
+    median: float = Field(gt=0, description="median, in the quantity's unit")
+    sigma: float = Field(ge=0, description="standard deviation of the natural log")
 
 
 class ProductConfig(Frozen):
     """One product line of the synthetic portfolio."""
 
-    share: float = Field(ge=0)
+    share: float = Field(ge=0, description="relative share of accounts")
     balance: LogNormal = Field(description="outstanding balance, currency units")
     due_fraction: float = Field(gt=0, le=1, description="amount due per missed cycle / balance")
 
@@ -112,8 +118,8 @@ class ProductConfig(Frozen):
 class PortfolioConfig(Frozen):
     """How the synthetic portfolio is generated."""
 
-    n_accounts: int = Field(gt=0)
-    products: dict[str, ProductConfig]
+    n_accounts: int = Field(gt=0, description="accounts in the portfolio")
+    products: dict[str, ProductConfig] = Field(description="product name -> product")
     timezones: dict[str, float] = Field(description="IANA zone -> share of accounts")
     initial_dpd_bucket_shares: dict[str, float] = Field(
         description="bucket name (1-30, 31-60, 61-90, 91-180) -> share at the start"
@@ -121,13 +127,15 @@ class PortfolioConfig(Frozen):
     reach: dict[str, float] = Field(
         description="has_phone, has_mobile, has_email, has_app, has_address -> probability"
     )
-    consent_autodial: float = Field(ge=0, le=1)
-    sms_opt_out: float = Field(ge=0, le=1)
-    email_opt_out: float = Field(ge=0, le=1)
-    cease_communication: float = Field(ge=0, le=1)
-    dispute_open: float = Field(ge=0, le=1)
-    hardship_plan: float = Field(ge=0, le=1)
-    vulnerable: float = Field(ge=0, le=1)
+    consent_autodial: float = Field(ge=0, le=1, description="P(autodial/text consent on file)")
+    sms_opt_out: float = Field(ge=0, le=1, description="P(SMS opt-out on file)")
+    email_opt_out: float = Field(ge=0, le=1, description="P(email opt-out on file)")
+    cease_communication: float = Field(ge=0, le=1, description="P(cease request on file)")
+    dispute_open: float = Field(ge=0, le=1, description="P(open dispute at the start)")
+    hardship_plan: float = Field(
+        ge=0, le=1, description="P(on a hardship plan) within the hardship segment"
+    )
+    vulnerable: float = Field(ge=0, le=1, description="P(flagged vulnerable)")
     risk_score_noise: float = Field(ge=0, description="sd of noise on the lender's risk score")
 
     @field_validator("timezones")
@@ -150,8 +158,8 @@ class PortfolioConfig(Frozen):
 class SegmentConfig(Frozen):
     """A latent borrower segment (hidden from policies)."""
 
-    name: str
-    share: float = Field(ge=0)
+    name: str = Field(description="segment name (forgetful, struggling, strategic, ...)")
+    share: float = Field(ge=0, description="share of accounts in the segment")
     ability: float = Field(gt=0, lt=1, description="mean probability of being able to pay in full")
     willingness: float = Field(gt=0, lt=1, description="mean willingness to pay")
     self_cure_hazard: float = Field(ge=0, description="daily payment hazard at DPD 1, no contact")
@@ -173,19 +181,19 @@ class ConversationConfig(Frozen):
     pay_now: float = Field(ge=0, description="base P(pay during the conversation)")
     promise: float = Field(ge=0, description="base P(promise to pay)")
     plan: float = Field(ge=0, description="base P(payment plan) for borrowers unable to pay")
-    dispute: float = Field(ge=0)
+    dispute: float = Field(ge=0, description="base P(dispute) per conversation")
     refusal: float = Field(ge=0, description="base P(refusal) for unwilling borrowers")
-    cease: float = Field(ge=0)
+    cease: float = Field(ge=0, description="base P(cease request) per conversation")
     promise_max_days: int = Field(ge=1, description="promise due within 1..N days")
-    plan_instalments: int = Field(ge=1)
-    plan_interval_days: int = Field(ge=1)
+    plan_instalments: int = Field(ge=1, description="instalments in a payment plan")
+    plan_interval_days: int = Field(ge=1, description="days between plan instalments")
     dispute_days: int = Field(ge=1, description="days until an opened dispute is resolved")
 
 
 class BehaviourConfig(Frozen):
     """The borrower model's parameters."""
 
-    segments: list[SegmentConfig]
+    segments: list[SegmentConfig] = Field(description="latent segments; shares sum to 1")
     hazard_dpd_scale_days: float = Field(
         gt=0, description="self-cure hazard falls as exp(-dpd/scale)"
     )
@@ -193,7 +201,7 @@ class BehaviourConfig(Frozen):
     jump: dict[str, float] = Field(
         description="channel -> hazard jump of an effective contact, 1/day"
     )
-    fatigue_decay_days: float = Field(gt=0)
+    fatigue_decay_days: float = Field(gt=0, description="fatigue time constant, days")
     fatigue_answer: float = Field(ge=0, description="answer rate divided by 1 + k * fatigue")
     fatigue_effect: float = Field(ge=0, description="contact effect divided by 1 + k * fatigue")
     fatigue_complaint: float = Field(ge=0, description="complaint risk times 1 + k * fatigue")
@@ -205,7 +213,7 @@ class BehaviourConfig(Frozen):
     link_payment: float = Field(ge=0, le=1, description="P(pay via link | message read), scaled")
     partial_payment_fraction: float = Field(gt=0, le=1, description="mean partial payment / due")
     field_found_rate: float = Field(ge=0, le=1, description="P(borrower met on a field visit)")
-    conversation: ConversationConfig
+    conversation: ConversationConfig = Field(description="results of a conversation")
 
     _jump = field_validator("jump")(classmethod(lambda cls, v: _check_channels(v)))
 
@@ -234,7 +242,7 @@ class LegalConfig(Frozen):
     """The legal pipeline."""
 
     duration_days: int = Field(ge=1, description="days from filing to judgment")
-    cost_per_case: float = Field(ge=0)
+    cost_per_case: float = Field(ge=0, description="cost of filing a case, currency units")
     success_rate: float = Field(ge=0, le=1, description="P(judgment recovers), scaled by ability")
     recovery_fraction: float = Field(ge=0, le=1, description="share of balance recovered")
 
@@ -242,16 +250,18 @@ class LegalConfig(Frozen):
 class SimConfig(Frozen):
     """Clock and structural settings of a run."""
 
-    start_date: dt.date
-    days: int = Field(gt=0)
+    start_date: dt.date = Field(description="first simulated local day")
+    days: int = Field(gt=0, description="days simulated")
     operating_hours: list[int] = Field(description="local hours a plan may use (slot start hours)")
-    charge_off_dpd: int = Field(default=180, gt=0)
+    charge_off_dpd: int = Field(
+        default=180, gt=0, description="DPD at which an account is charged off"
+    )
     cycle_days: int = Field(default=30, gt=0, description="a new amount falls due every N DPD")
     max_redials: int = Field(
         default=1, ge=0, description="extra agent-call attempts per day on no answer"
     )
     field_visit_hours: float = Field(default=1.5, gt=0, description="hours per field visit")
-    field_agents: int = Field(default=5, ge=0)
+    field_agents: int = Field(default=5, ge=0, description="field agents on duty per day")
 
     @field_validator("operating_hours")
     @classmethod
@@ -264,17 +274,17 @@ class SimConfig(Frozen):
 class Scenario(Frozen):
     """A complete scenario: portfolio, borrowers, channels, capacity, rules, clock."""
 
-    name: str
-    description: str
-    currency: str = "USD"
+    name: str = Field(description="scenario name")
+    description: str = Field(description="what the scenario represents")
+    currency: str = Field(default="USD", description="currency of every amount")
     ruleset: str = Field(description="bundled rule set name or path to a YAML rule set")
     champion: str = Field(default="champion_us", description="bundled strategy tree or YAML path")
-    sim: SimConfig
-    portfolio: PortfolioConfig
-    behaviour: BehaviourConfig
-    channels: dict[str, ChannelCost]
-    legal: LegalConfig
-    capacity: Capacity
+    sim: SimConfig = Field(description="clock and structure of a run")
+    portfolio: PortfolioConfig = Field(description="synthetic portfolio generation")
+    behaviour: BehaviourConfig = Field(description="the borrower model")
+    channels: dict[str, ChannelCost] = Field(description="channel -> cost and handling")
+    legal: LegalConfig = Field(description="the legal pipeline")
+    capacity: Capacity = Field(description="agents and budgets (the capacity file format)")
 
     @field_validator("channels")
     @classmethod

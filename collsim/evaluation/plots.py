@@ -8,17 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-
-from collsim.io import atomic_path  # noqa: E402
-from collsim.metrics import daily_series  # noqa: E402
-from collsim.sim.ledger import EVENT, Ledger  # noqa: E402
-from collsim.vocab import BUCKETS, CHANNELS  # noqa: E402
+from collsim.io import atomic_path
+from collsim.metrics import daily_series
+from collsim.sim.ledger import EVENT, Ledger
+from collsim.vocab import BUCKETS, CHANNELS
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

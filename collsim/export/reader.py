@@ -60,6 +60,52 @@ PLAN_SCHEMA = pa.schema(
 )
 """Columns and types of a schema-version-1 plan file, in file order."""
 
+PLAN_COLUMN_DESCRIPTIONS: dict[str, str] = {
+    "plan_date": "the local day the plan is for",
+    "account_id": "the account (the only personal identifier in a plan)",
+    "channel": "the action: a channel name, or `none` for no contact",
+    "slot_start_local": "start of the local window `HH:MM`; empty for `none`, `letter`, `legal`",
+    "slot_end_local": "end of the local window `HH:MM`; empty for `none`, `letter`, `legal`",
+    "timezone": "the account's IANA time zone",
+    "window_start_utc": "the window's start in UTC (DST-aware); null when there is no window",
+    "window_end_utc": "the window's end in UTC (DST-aware); null when there is no window",
+    "agent_pool": "the agent pool that makes an `agent_call`; null otherwise",
+    "priority": "1 = first within its pool and slot (or channel and slot); 0 for no contact",
+    "expected_value": (
+        "expected net recovery of this action over no contact; null without an estimate"
+    ),
+    "propensity": "probability that the policy chose this action (1.0 if deterministic)",
+    "holdout": "the account was randomly held out as a control (channel `none`)",
+    "offer": "`none`, `instalment_plan`, `settlement`, `payment_holiday`: the treatment offered",
+    "memo": "the collector's note: suggested approach (no personal data)",
+    "reason": "the rule, tier or model that chose it, or the rule that blocked the preferred one",
+    "policy_id": "the artifact id of the policy",
+}
+"""Meaning of each plan column (SCHEMAS.md, schema version 1)."""
+assert set(PLAN_COLUMN_DESCRIPTIONS) == set(PLAN_SCHEMA.names)
+
+MANIFEST_FIELDS: dict[str, str] = {
+    "schema_version": "plan schema version (1)",
+    "format": "`parquet` or `csv`",
+    "plan_date": "the local day the plan is for",
+    "created_utc": "when the plan was written (UTC)",
+    "collsim_version": "version of collsim that wrote it",
+    "policy_id": "artifact id of the policy",
+    "ruleset": "rule set id and version the plan was validated against",
+    "seed": "seed of the holdout draw",
+    "sha256": "sha256 of the artifact manifest, portfolio, history, capacity and plan files",
+    "rows": "rows in the plan (one per portfolio account)",
+    "counts_by_channel": "planned contacts per channel (and `none`)",
+    "holdout_rows": "accounts held out as controls",
+    "operating_hours": "local slot start hours the plan may use",
+    "cost_per_attempt": "cost of one attempt per channel",
+    "capacity": "capacity used and available per pool-hour, budget and money budget",
+    "violations": "always 0: a plan with a violation is never written",
+    "holdout_share": "share of planned contacts held out (added by `collsim plan`)",
+    "artifact_kind": "kind of the policy artifact (added by `collsim plan`)",
+}
+"""Fields of the plan manifest ``<plan stem>.manifest.json``."""
+
 NULLABLE_TEXT = ("agent_pool",)
 """Text columns where an empty CSV cell means null."""
 

@@ -1,0 +1,20 @@
+"""Reinforcement learning for collsim (research side: torch and stable-baselines3).
+
+Modules (import the one you need; nothing heavy is imported here):
+
+* :mod:`collsim.rl.training` — :class:`~collsim.rl.training.TrainConfig`,
+  :func:`~collsim.rl.training.train_model` (MaskablePPO on ``collsim/AccountBatch-v0``,
+  deterministic single-threaded torch), the masked evaluation and the training curve;
+* :mod:`collsim.rl.commands` — :func:`~collsim.rl.commands.train`, the ``collsim train``
+  command as a function returning an exit code;
+* :mod:`collsim.rl.export` — the trained policy as an ONNX graph in the ``rl_onnx``
+  signature and as a policy artifact;
+* :mod:`collsim.rl.compare` — champion vs RL policies on paired seeds (COMPARISON.md);
+* :mod:`collsim.rl.tiny` — a tiny collections MDP solved exactly by finite-horizon DP
+  (numpy only); :mod:`collsim.rl.tiny_env` — its Gymnasium env ``collsim/Tiny-v0``
+  (registered when that module is imported) and MaskablePPO on it.
+
+The deciding policies live in :mod:`collsim.policies.rl` (``RLPolicy``) and
+:mod:`collsim.policies.hybrid` (``HybridPolicy``); both run from an ONNX export
+without torch.
+"""

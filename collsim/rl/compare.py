@@ -96,7 +96,8 @@ def run_policy(policy: Policy, scenario: Scenario, seed: int, days: int) -> RunR
 
 
 def default_policies(model: Path | None, scenario: Scenario) -> dict[str, Callable[[], Policy]]:
-    """Label → factory: champion, no contact, optimised (if installed), RL and hybrid."""
+    """Label → factory: champion, no contact, optimised (if present), RL (plain and with
+    8 fallback options per account) and hybrid."""
     from collsim.policies.baselines import NoContact
     from collsim.policies.champion import TieredChampion
     from collsim.policies.registry import make_policy
@@ -117,6 +118,7 @@ def default_policies(model: Path | None, scenario: Scenario) -> dict[str, Callab
         from collsim.policies.rl import RLPolicy
 
         out["rl"] = lambda: RLPolicy(model)
+        out["rl+fallbacks"] = lambda: RLPolicy(model, fallbacks=8)
         out["hybrid"] = lambda: HybridPolicy(model)
     return out
 

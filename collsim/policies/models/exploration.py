@@ -60,6 +60,9 @@ class TrainingLog:
             (a right-party conversation for calls and visits, a same-day link payment
             for messages); used for the hour multipliers.
         attempts_cost: float64 per attempt: its cost (for legal, plus the case cost).
+        outcome_long: float64 [M] net cash over ``long_horizon`` days (NaN where the
+            run ends before); used for legal action, whose judgment takes weeks.
+        long_horizon: ``horizon`` + the scenario's legal duration, in days.
     """
 
     features: np.ndarray
@@ -74,6 +77,8 @@ class TrainingLog:
     attempts_hour: np.ndarray
     attempts_response: np.ndarray
     attempts_cost: np.ndarray
+    outcome_long: np.ndarray
+    long_horizon: int
 
     @property
     def n(self) -> int:
@@ -85,7 +90,7 @@ class TrainingLog:
         """Join logs of several runs (run ids are renumbered in order)."""
         if not logs:
             raise ValueError("no logs to concatenate")
-        horizons = {log.horizon for log in logs}
+        horizons = {(log.horizon, log.long_horizon) for log in logs}
         if len(horizons) != 1:
             raise ValueError(f"logs have different horizons {sorted(horizons)}")
         cat = np.concatenate
@@ -102,6 +107,8 @@ class TrainingLog:
             attempts_hour=cat([g.attempts_hour for g in logs]),
             attempts_response=cat([g.attempts_response for g in logs]),
             attempts_cost=cat([g.attempts_cost for g in logs]),
+            outcome_long=cat([g.outcome_long for g in logs]),
+            long_horizon=logs[0].long_horizon,
         )
 
 
@@ -232,7 +239,8 @@ def _build_log(sim: object, recorder: _Recorder, marks: np.ndarray, horizon: int
     taken_hour[epoch[first], account[first]] = c["hour"][first]
 
     # Rows: active account-days whose whole window was simulated.
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("f", "ch", "h", "y", "p", "d")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("f", "ch", "h", "y", "p", "d", "L")}
+    long = horizon + sim.scenario.legal.duration_days
     for d in range(n_days - horizon + 1):
         rows = recorder.rows[d]
         parts["f"].append(recorder.features[d])
@@ -241,6 +249,9 @@ def _build_log(sim: object, recorder: _Recorder, marks: np.ndarray, horizon: int
         parts["y"].append(cum[d + horizon, rows] - cum[d, rows])
         parts["p"].append(cum_paid[d + horizon, rows] > cum_paid[d, rows])
         parts["d"].append(np.full(rows.size, d, dtype=np.int64))
+        parts["L"].append(
+            cum[d + long, rows] - cum[d, rows] if d + long <= n_days else np.full(rows.size, np.nan)
+        )
     cat = np.concatenate
 
     # Attempt responses for the hour multipliers.
@@ -265,4 +276,6 @@ def _build_log(sim: object, recorder: _Recorder, marks: np.ndarray, horizon: int
         attempts_response=response,
         attempts_cost=c["cost"][att]
         + np.where(c["channel"][att] == Channel.LEGAL, sim.scenario.legal.cost_per_case, 0.0),
+        outcome_long=cat(parts["L"]),
+        long_horizon=long,
     )

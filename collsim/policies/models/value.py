@@ -53,13 +53,25 @@ from collsim.features import FEATURE_NAMES, observable_features
 from collsim.io import atomic_write, atomic_write_text
 from collsim.plan import Snapshot
 from collsim.policies.models.exploration import NONE_CHANNEL, TrainingLog
-from collsim.vocab import CHANNELS, IS_TELEPHONE, IS_TIMED, MESSAGES, N_CHANNELS
+from collsim.vocab import CHANNELS, IS_TELEPHONE, IS_TIMED, MESSAGES, N_CHANNELS, Channel
 
 N_ARMS = N_CHANNELS + 1
 """Channel one-hot width: the channels, then ``none``."""
 
 DEFAULT_SLOT_HOURS = tuple(range(8, 21))
+_LOG_BALANCE = FEATURE_NAMES.index("log_balance")
 _CHUNK = 1 << 16
+
+
+def _threads(n: int | None) -> Any:
+    """Context limiting OpenMP threads (no-op for None)."""
+    from contextlib import nullcontext
+
+    if n is None:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n, user_api="openmp")
 
 
 def one_hot_arms(arm: np.ndarray) -> np.ndarray:
@@ -138,9 +150,15 @@ class _ArmModel:
         """Estimator output for design rows (regression value or P(positive))."""
         raise NotImplementedError
 
+    n_threads: int | None = 1
+
     def predict_arms(self, features: np.ndarray) -> np.ndarray:
         """float64 [N, 9]: the estimator's output for each account and arm (none last)."""
         self._check_fitted()
+        with _threads(self.n_threads):
+            return self._predict_arms(features)
+
+    def _predict_arms(self, features: np.ndarray) -> np.ndarray:
         features = np.asarray(features, dtype=np.float32)
         n, f = features.shape
         if f != len(FEATURE_NAMES):
@@ -175,8 +193,13 @@ class ValueModel:
         uplift_max_iter, uplift_learning_rate, uplift_max_leaf_nodes: the per-channel
             regressors (shallow and strongly shrunk: the residual is mostly noise).
         min_channel_rows: rows a channel needs for its own regressor.
+        min_legal_rows: legal rows (with the long outcome) needed for the legal model;
+            with fewer, legal gets its constant offset like any rare channel.
         hour_prior: pseudo-attempts of the hour multipliers' shrinkage.
         random_state: seed of the estimators (no global RNG is used).
+        n_threads: OpenMP threads for fitting and predicting (default 1: on a shared
+            machine scikit-learn's OpenMP threads can be 30x slower under contention;
+            None = the library default).
 
     Attributes (after fit):
         baseline_: the no-contact regressor (training only; not exported).
@@ -199,9 +222,12 @@ class ValueModel:
         uplift_learning_rate: float = 0.05,
         uplift_max_leaf_nodes: int = 8,
         min_channel_rows: int = 2000,
+        min_legal_rows: int = 20,
         hour_prior: float = 200.0,
         random_state: int = 0,
+        n_threads: int | None = 1,
     ) -> None:
+        self.n_threads = n_threads
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -211,6 +237,7 @@ class ValueModel:
         self.uplift_learning_rate = uplift_learning_rate
         self.uplift_max_leaf_nodes = uplift_max_leaf_nodes
         self.min_channel_rows = min_channel_rows
+        self.min_legal_rows = min_legal_rows
         self.hour_prior = hour_prior
         self.random_state = random_state
 
@@ -224,8 +251,10 @@ class ValueModel:
         "uplift_learning_rate",
         "uplift_max_leaf_nodes",
         "min_channel_rows",
+        "min_legal_rows",
         "hour_prior",
         "random_state",
+        "n_threads",
     )
 
     def get_params(self) -> dict[str, Any]:
@@ -238,6 +267,10 @@ class ValueModel:
 
     def fit(self, log: TrainingLog) -> ValueModel:
         """Fit the baseline, the per-channel uplift regressors and the hour multipliers."""
+        with _threads(self.n_threads):
+            return self._fit(log)
+
+    def _fit(self, log: TrainingLog) -> ValueModel:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         if log.features.shape[1] != len(FEATURE_NAMES):
@@ -279,14 +312,44 @@ class ValueModel:
                 early_stopping=False,
                 random_state=self.random_state + 1 + int(c),
             ).fit(x[sel], residual - self.offset_[c])
+        self._fit_legal(log, x, none)
         self.hour_mult_ = hour_multipliers(log, self.hour_prior)
         self.horizon_ = log.horizon
         self.metadata_ = {
+            "legal_ratio": self.legal_ratio_,
+            "long_horizon_days": int(log.long_horizon),
             "params": self.get_params(),
             "rows": log.n,
             "rows_per_channel": rows_per_channel.tolist(),
         }
         return self
+
+    def _fit_legal(self, log: TrainingLog, x: np.ndarray, none: np.ndarray) -> None:
+        """Legal uplift over the long horizon: ``ratio × balance − cost − m_long(x)``."""
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        self.legal_ratio_: float | None = None
+        self.legal_baseline_: Any = None
+        legal = (log.channel == Channel.LEGAL) & np.isfinite(log.outcome_long)
+        base = none & np.isfinite(log.outcome_long)
+        if legal.sum() < self.min_legal_rows or base.sum() < 10 * self.min_legal_rows:
+            return
+        balance = np.expm1(x[legal, _LOG_BALANCE].astype(np.float64))
+        gross = log.outcome_long[legal] + self.cost_[Channel.LEGAL]
+        self.legal_ratio_ = float(gross.sum() / max(balance.sum(), 1e-9))
+        self.legal_baseline_ = HistGradientBoostingRegressor(
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            early_stopping=True,
+            validation_fraction=0.1,
+            n_iter_no_change=15,
+            random_state=self.random_state + 100,
+        ).fit(x[base], log.outcome_long[base])
+        self.offset_[Channel.LEGAL] = -self.cost_[Channel.LEGAL]
+        self.uplift_models_.pop(int(Channel.LEGAL), None)
 
     def predict_uplift(self, features: np.ndarray) -> np.ndarray:
         """float64 [N, C]: H-day net value of each channel over no contact."""
@@ -295,9 +358,16 @@ class ValueModel:
         if features.ndim != 2 or features.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"features must be [N, {len(FEATURE_NAMES)}], got {features.shape}")
         out = np.repeat(self.offset_[None, :], features.shape[0], axis=0)
-        for c, model in self.uplift_models_.items():
-            for lo in range(0, features.shape[0], _CHUNK):
-                out[lo : lo + _CHUNK, c] += model.predict(features[lo : lo + _CHUNK])
+        with _threads(self.n_threads):
+            for c, model in self.uplift_models_.items():
+                for lo in range(0, features.shape[0], _CHUNK):
+                    out[lo : lo + _CHUNK, c] += model.predict(features[lo : lo + _CHUNK])
+            if self.legal_baseline_ is not None and self.legal_ratio_ is not None:
+                balance = np.expm1(features[:, _LOG_BALANCE].astype(np.float64))
+                out[:, Channel.LEGAL] += self.legal_ratio_ * balance
+                for lo in range(0, features.shape[0], _CHUNK):
+                    block = features[lo : lo + _CHUNK]
+                    out[lo : lo + _CHUNK, Channel.LEGAL] -= self.legal_baseline_.predict(block)
         return out
 
     def option_values(self, uplift: np.ndarray, slot_hours: np.ndarray) -> np.ndarray:
@@ -355,6 +425,7 @@ class RepaymentModel(_ArmModel):
         max_iter, learning_rate, max_leaf_nodes, min_samples_leaf: passed to
             HistGradientBoostingClassifier.
         random_state: seed of the estimator.
+        n_threads: OpenMP threads (see :class:`ValueModel`).
     """
 
     def __init__(
@@ -365,7 +436,9 @@ class RepaymentModel(_ArmModel):
         max_leaf_nodes: int = 31,
         min_samples_leaf: int = 100,
         random_state: int = 0,
+        n_threads: int | None = 1,
     ) -> None:
+        self.n_threads = n_threads
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -376,7 +449,11 @@ class RepaymentModel(_ArmModel):
         """Fit the classifier on ``log.paid``."""
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        self.estimator_ = HistGradientBoostingClassifier(
+        with _threads(self.n_threads):
+            return self._fit(log, HistGradientBoostingClassifier)
+
+    def _fit(self, log: TrainingLog, estimator: Any) -> RepaymentModel:
+        self.estimator_ = estimator(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
@@ -530,9 +607,40 @@ def _build_value_graph(model: ValueModel, slot_hours: np.ndarray, meta: dict) ->
     ]
     opsets: dict[str, int] = {}
     columns = []
+    def add_trees(estimator: Any, prefix: str) -> str:
+        inner = _convert(estimator, f, classifier=False)
+        for op in inner.opset_import:
+            opsets[op.domain] = max(opsets.get(op.domain, 0), op.version)
+        rename = _prefixer(prefix, keep={inner.graph.input[0].name: "features"})
+        for node in inner.graph.node:
+            node.input[:] = [rename(i) for i in node.input]
+            node.output[:] = [rename(o) for o in node.output]
+            node.name = rename(node.name) if node.name else node.name
+            nodes.append(node)
+        for init in inner.graph.initializer:
+            init.name = rename(init.name)
+            inits.append(init)
+        return rename(inner.graph.output[0].name)
+
     for c in range(N_CHANNELS):
         name = f"cs_tau{c}"
-        if c in model.uplift_models_:
+        if c == Channel.LEGAL and model.legal_baseline_ is not None:
+            base = add_trees(model.legal_baseline_, "legal_")
+            inits += [
+                numpy_helper.from_array(np.array([_LOG_BALANCE], np.int64), "cs_ilb"),
+                numpy_helper.from_array(np.array([1.0], np.float32), "cs_onef"),
+                numpy_helper.from_array(
+                    np.array([model.legal_ratio_], np.float32), "cs_legal_ratio"
+                ),
+            ]
+            nodes += [
+                helper.make_node("Gather", ["features", "cs_ilb"], ["cs_lb"], axis=1),
+                helper.make_node("Exp", ["cs_lb"], ["cs_lb_exp"]),
+                helper.make_node("Sub", ["cs_lb_exp", "cs_onef"], ["cs_balance"]),
+                helper.make_node("Mul", ["cs_balance", "cs_legal_ratio"], ["cs_legal_gross"]),
+                helper.make_node("Sub", ["cs_legal_gross", base], [name]),
+            ]
+        elif c in model.uplift_models_:
             inner = _convert(model.uplift_models_[c], f, classifier=False)
             for op in inner.opset_import:
                 opsets[op.domain] = max(opsets.get(op.domain, 0), op.version)
@@ -626,10 +734,11 @@ class OnnxValueModel:
     Args:
         path: the ``.onnx`` file written by :meth:`ValueModel.to_onnx` (its ``.json``
             sidecar must sit beside it).
-        threads: onnxruntime intra-op threads (default: its own choice).
+        threads: onnxruntime intra-op threads (default 1, no spinning: the machine is
+            shared; None = onnxruntime's choice).
     """
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = 1) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -641,6 +750,7 @@ class OnnxValueModel:
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(self.path), options, providers=["CPUExecutionProvider"]
         )
