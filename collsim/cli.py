@@ -245,6 +245,22 @@ def compare_cmd(
     raise typer.Exit(compare(experiment, out, scheduler, workers))
 
 
+# ---------------------------------------------------------------------------- train
+@app.command("train")
+def train_cmd(
+    scenario: Annotated[str, typer.Option(help="bundled scenario name or YAML path")] = "default",
+    algo: Annotated[str, typer.Option(help="training algorithm")] = "maskable_ppo",
+    steps: Annotated[int, typer.Option(help="environment steps (account-days)")] = 200_000,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("models/ppo"),
+    n_envs: Annotated[int, typer.Option(help="accounts stepped together")] = 256,
+) -> None:
+    """Train an RL policy on collsim/AccountBatch-v0; write the model, curve, ONNX artifact."""
+    from collsim.rl.commands import train
+
+    raise typer.Exit(train(scenario, algo, steps, seed, out, n_envs))
+
+
 # ---------------------------------------------------------------------------- export
 @app.command("export")
 def export_cmd(
