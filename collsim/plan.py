@@ -168,10 +168,11 @@ class Plan:
         expected_value: float64 expected net value over no contact (NaN if unknown).
         propensity: float64 in (0, 1], probability that the policy chose this action.
         holdout: bool, randomly held out as a control.
-        offer: int8 code into ``vocab.OFFERS``.
+        offer: int8 code into ``vocab.OFFERS`` (0 = none).
         reason: int16 code into ``reasons``.
         reasons: table of reason texts.
         policy_id: the policy that made the plan.
+        variant: int8 code into ``vocab.VARIANTS`` (0 = standard); omitted → all standard.
     """
 
     channel: np.ndarray
@@ -184,6 +185,12 @@ class Plan:
     reason: np.ndarray
     reasons: tuple[str, ...]
     policy_id: str
+    variant: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+
+    def __post_init__(self) -> None:
+        """Give a plan built without variants the standard variant on every row."""
+        if self.variant.size == 0 and self.channel.shape[0] > 0:
+            self.variant = np.zeros(self.channel.shape[0], dtype=np.int8)
 
     @property
     def n(self) -> int:
@@ -212,11 +219,15 @@ class Plan:
         expected_value: np.ndarray | None = None,
         priority_score: np.ndarray | None = None,
         propensity: np.ndarray | None = None,
+        offer: np.ndarray | None = None,
+        variant: np.ndarray | None = None,
     ) -> Plan:
         """Build a plan from chosen option indices (-1 = no contact).
 
         Priorities are ranks within each (channel, slot), highest ``priority_score``
-        (default: expected value, else balance order) first.
+        (default: expected value, else balance order) first.  ``offer`` and
+        ``variant`` (codes into ``vocab.OFFERS`` / ``vocab.VARIANTS``) default to
+        none / standard; rows without contact always get none / standard.
         """
         n = int(option.shape[0])
         channel, hour = options.decode(option)
@@ -237,10 +248,11 @@ class Plan:
             ),
             propensity=np.ones(n) if propensity is None else np.asarray(propensity, float),
             holdout=np.zeros(n, dtype=bool),
-            offer=np.zeros(n, dtype=np.int8),
+            offer=_treatment_codes(offer, option),
             reason=np.asarray(reason, dtype=np.int16),
             reasons=tuple(reasons),
             policy_id=policy_id,
+            variant=_treatment_codes(variant, option),
         )
 
     def contacted(self) -> np.ndarray:
@@ -251,10 +263,21 @@ class Plan:
         """object [N]: the reason text of each row."""
         return np.asarray(self.reasons, dtype=object)[self.reason]
 
+    def treated(self) -> np.ndarray:
+        """bool [N]: a contact with an offer or a non-standard variant is planned."""
+        return self.contacted() & ((self.offer > 0) | (self.variant > 0))
+
     def channel_name(self) -> np.ndarray:
         """object [N]: channel names with ``none``."""
         names = np.asarray((*CHANNELS, "none"), dtype=object)
         return names[self.channel]
+
+
+def _treatment_codes(codes: np.ndarray | None, option: np.ndarray) -> np.ndarray:
+    """int8 [N]: offer or variant codes, 0 where none given or no contact is planned."""
+    if codes is None:
+        return np.zeros(option.shape[0], dtype=np.int8)
+    return np.where(option < 0, 0, np.asarray(codes)).astype(np.int8)
 
 
 def rank_within_groups(group: np.ndarray, key: np.ndarray) -> np.ndarray:

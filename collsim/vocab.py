@@ -113,6 +113,35 @@ BUCKETS: tuple[str, ...] = ("current", "1-30", "31-60", "61-90", "91-180", "char
 BUCKET_LOWER_DPD = np.array([0, 1, 31, 61, 91, 181])
 
 OFFERS: tuple[str, ...] = ("none", "instalment_plan", "settlement", "payment_holiday")
+"""Offers a contact can carry; index = offer code (0 = none).
+
+The self-service payment link is not an offer: every digital message (SMS, email,
+app push) always carries one (see ``BorrowerModel.link_payment_probability``).
+"""
+
+
+class Offer(IntEnum):
+    """Offer codes (``Plan.offer``)."""
+
+    NONE = 0
+    INSTALMENT_PLAN = 1
+    SETTLEMENT = 2
+    PAYMENT_HOLIDAY = 3
+
+
+VARIANTS: tuple[str, ...] = ("standard", "empathetic", "firm")
+"""Message/script variants (tone) of a contact; index = variant code (0 = standard).
+
+A treatment is the pair (offer, variant); (none, standard) is no treatment.
+"""
+
+
+class Variant(IntEnum):
+    """Variant codes (``Plan.variant``)."""
+
+    STANDARD = 0
+    EMPATHETIC = 1
+    FIRM = 2
 
 N_HOURS = 24
 
@@ -142,6 +171,24 @@ def channel_code(name: str) -> int:
     except ValueError:
         raise ValueError(
             f"unknown channel {name!r}; expected one of {', '.join(CHANNELS)}"
+        ) from None
+
+
+def offer_code(name: str) -> int:
+    """Return the code of an offer name; raise ValueError if unknown."""
+    try:
+        return OFFERS.index(name)
+    except ValueError:
+        raise ValueError(f"unknown offer {name!r}; expected one of {', '.join(OFFERS)}") from None
+
+
+def variant_code(name: str) -> int:
+    """Return the code of a variant name; raise ValueError if unknown."""
+    try:
+        return VARIANTS.index(name)
+    except ValueError:
+        raise ValueError(
+            f"unknown variant {name!r}; expected one of {', '.join(VARIANTS)}"
         ) from None
 
 

@@ -38,8 +38,17 @@ from collsim.plan import OptionSpace, Plan, Policy, Resources, Snapshot
 from collsim.portfolio import ContactState, Latent, Portfolio, day_number, generate
 from collsim.rng import RunRandom
 from collsim.sim.centre import AgentPool, Courts, FieldTeam, Post
-from collsim.sim.ledger import Ledger
-from collsim.vocab import IS_TIMED, N_CHANNELS, Channel, Outcome, bucket_of
+from collsim.sim.ledger import EVENT, Ledger
+from collsim.vocab import (
+    CHANNELS,
+    IS_CONVERSATION,
+    IS_TELEPHONE,
+    IS_TIMED,
+    N_CHANNELS,
+    Channel,
+    Outcome,
+    bucket_of,
+)
 
 NOT_IN_COLLECTION = "not_in_collection"
 """Rule id recorded when a plan contacts an account that is not in collection."""
@@ -134,6 +143,11 @@ class Simulation:
         self.post = Post(self.env, self._generation)
         self.courts = Courts(self.env, scenario.legal.duration_days * 24.0, self._generation)
         self.field = FieldTeam(self.env, scenario.sim.field_agents, scenario.sim.field_visit_hours)
+        channels = [scenario.channels[c] for c in CHANNELS]
+        self._cost_per_attempt = np.array([c.cost_per_attempt for c in channels])
+        self._cost_per_minute = np.array([c.cost_per_minute for c in channels])
+        kinds = ("no_answer", "voicemail", "wrong_party", "conversation")
+        self._handle_s = np.array([[c.handle_time_s.get(k, 0.0) for k in kinds] for c in channels])
         self._resources_cache: dict[tuple[int, ...], Resources] = {}
         self._snapshot: Snapshot | None = None
         self._mark = (0, 0.0, 0)
@@ -515,9 +529,9 @@ class Simulation:
         )
 
     def _attempt_cost(self, channel: np.ndarray, duration_s: np.ndarray) -> np.ndarray:
-        per_attempt = np.array([self.scenario.channels[c].cost_per_attempt for c in _names()])
-        per_minute = np.array([self.scenario.channels[c].cost_per_minute for c in _names()])
-        return per_attempt[channel] + per_minute[channel] * duration_s / _MINUTE
+        return (
+            self._cost_per_attempt[channel] + self._cost_per_minute[channel] * duration_s / _MINUTE
+        )
 
     def _record_attempts(
         self,
@@ -622,10 +636,6 @@ class Simulation:
         conversation: np.ndarray,
         attempt: int,
     ) -> np.ndarray:
-        keys = ("no_answer", "voicemail", "wrong_party", "conversation")
-        table = np.array(
-            [[self.scenario.channels[c].handle_time_s.get(k, 0.0) for k in keys] for c in _names()]
-        )
         kind = np.where(
             conversation | (outcome >= Outcome.RIGHT_PARTY),
             3,
@@ -634,7 +644,7 @@ class Simulation:
             ),
         )
         u = self.random.uniform("handle", self.day, idx, attempt)
-        return table[channel, kind] * (0.5 + u)
+        return self._handle_s[channel, kind] * (0.5 + u)
 
     def _agent_calls(
         self, idx: np.ndarray, hour: np.ndarray, priority: np.ndarray, shift: np.ndarray
@@ -953,20 +963,9 @@ class Simulation:
         self.portfolio.promise_due_day[idx] = -1
 
 
-def _names() -> tuple[str, ...]:
-    from collsim.vocab import CHANNELS
-
-    return CHANNELS
-
-
-__all__ = ["CURED", "DayStats", "PolicyError", "Simulation", "history_from_ledger"]
-
 
 def history_from_ledger(ledger: Ledger) -> History:
     """Return the contact attempts of a ledger as a History (local days and hours)."""
-    from collsim.sim.ledger import EVENT
-    from collsim.vocab import IS_CONVERSATION, IS_TELEPHONE
-
     c = ledger.columns()
     sel = c["event"] == EVENT["attempt"]
     channel = c["channel"][sel]
@@ -979,3 +978,6 @@ def history_from_ledger(ledger: Ledger) -> History:
         outcome=outcome.astype(np.int8),
         conversation=IS_TELEPHONE[channel] & IS_CONVERSATION[outcome],
     )
+
+
+__all__ = ["CURED", "DayStats", "PolicyError", "Simulation", "history_from_ledger"]
