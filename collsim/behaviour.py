@@ -27,20 +27,44 @@ The model (parameters in the scenario's ``behaviour`` section):
   and may lead to an immediate payment through the self-service link.
 * **Field visits** meet the borrower with ``field_found_rate`` and then behave
   like an agent conversation with the field channel's response.
+* **Treatments** (optional, :mod:`collsim.treatments`): a variant multiplies the
+  pay-now, promise, complaint and cease probabilities of a conversation (and the
+  link payment of a message) by segment; an offer made in a right-party
+  conversation (or a read message, scaled down) is accepted with its take-up:
+  base × segment multiplier × variant multiplier × willingness (instalment plan,
+  payment holiday) or ability × urgency near charge-off (settlement).  Borrowers who
+  paid, disputed, complained or asked to cease do not take the offer.  Without
+  treatments none of this is computed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from collsim.config import BehaviourConfig
 from collsim.portfolio import Latent
-from collsim.vocab import CHANNELS, N_CHANNELS, Channel, Outcome
+from collsim.vocab import CHANNELS, N_CHANNELS, Channel, Offer, Outcome
 
-ACTIVE, CURED, LEGAL, CHARGED_OFF, CLOSED = 0, 1, 2, 3, 4
-"""Account status codes of the simulator."""
+if TYPE_CHECKING:
+    from collsim.treatments import TreatmentTables
+
+ACTIVE, CURED, LEGAL, CHARGED_OFF, CLOSED, HOLIDAY = 0, 1, 2, 3, 4, 5
+"""Account status codes of the simulator (HOLIDAY: on an accepted payment holiday)."""
+
+_TAKES_OFFER = np.zeros(len(Outcome), dtype=bool)
+_TAKES_OFFER[
+    [Outcome.RIGHT_PARTY, Outcome.PROMISE_TO_PAY, Outcome.PAYMENT_PLAN, Outcome.REFUSAL]
+] = True
+"""Conversation results after which an offer may still be accepted."""
+
+_OFFER_OUTCOME = np.array(
+    [Outcome.RIGHT_PARTY, Outcome.PAYMENT_PLAN, Outcome.PAYMENT, Outcome.RIGHT_PARTY],
+    dtype=np.int8,
+)
+"""Attempt outcome recorded when an offer is accepted (by offer code)."""
 
 # Conversation results, in the order their probabilities are stacked.
 _CONVERSATION_RESULTS = np.array(
@@ -69,6 +93,9 @@ class BorrowerState:
     plan_next_day: np.ndarray  # int64 day number of the next instalment
     plan_amount: np.ndarray  # float64 per instalment
     dispute_until: np.ndarray  # int64 day number when an open dispute resolves (-1 none)
+    plan_interval: np.ndarray  # int64 days between instalments (-1: the scenario's default)
+    plan_keep_mult: np.ndarray  # float64 × P(instalment paid) (1 unless an offered plan)
+    holiday_until: np.ndarray  # int64 day number a payment holiday ends (-1 none)
 
     @classmethod
     def initial(cls, n: int) -> BorrowerState:
@@ -81,6 +108,9 @@ class BorrowerState:
             plan_next_day=np.full(n, -1, dtype=np.int64),
             plan_amount=np.zeros(n),
             dispute_until=np.full(n, -1, dtype=np.int64),
+            plan_interval=np.full(n, -1, dtype=np.int64),
+            plan_keep_mult=np.ones(n),
+            holiday_until=np.full(n, -1, dtype=np.int64),
         )
 
 
@@ -92,6 +122,7 @@ class ContactResult:
     reached: np.ndarray  # bool: the borrower received the contact (fatigue)
     effective: np.ndarray  # bool: excites the repayment hazard
     conversation: np.ndarray  # bool: a telephone conversation took place
+    accepted: np.ndarray | None = None  # bool: an offer was accepted (None: no offers made)
 
 
 class BorrowerModel:
@@ -100,11 +131,15 @@ class BorrowerModel:
     Args:
         config: the scenario's behaviour section.
         latent: the accounts' latent traits.
+        treatments: the scenario's treatment tables (None: no treatment is ever used).
     """
 
-    def __init__(self, config: BehaviourConfig, latent: Latent) -> None:
+    def __init__(
+        self, config: BehaviourConfig, latent: Latent, treatments: TreatmentTables | None = None
+    ) -> None:
         self.config = config
         self.latent = latent
+        self.treatments = treatments
         self.jump = np.array([config.jump.get(c, 0.0) for c in CHANNELS])
         self.hour_profile = np.asarray(config.answer_by_hour, dtype=float)
         self.not_delivered = np.array([config.not_delivered_rate.get(c, 0.0) for c in CHANNELS])
@@ -149,10 +184,62 @@ class BorrowerModel:
         fatigue = 1.0 + self.config.fatigue_answer * state.fatigue[idx]
         return self.latent.answer_rate[idx] * self.hour_factor(idx, local_hour) / fatigue
 
-    def conversation_probabilities(
-        self, idx: np.ndarray, channel: np.ndarray, state: BorrowerState
+    def variant_scale(self, idx: np.ndarray, variant: np.ndarray) -> np.ndarray:
+        """float [M, 5]: the variant's multipliers for each account's segment.
+
+        Columns follow ``treatments.SCALE_FIELDS`` (pay, promise, complaint, cease, take_up).
+        """
+        if self.treatments is None:
+            return np.ones((idx.shape[0], 5))
+        return self.treatments.variant_scale[self.latent.segment[idx], variant]
+
+    def offer_take_up(
+        self,
+        idx: np.ndarray,
+        offer: np.ndarray,
+        variant: np.ndarray,
+        dpd: np.ndarray,
+        message: bool = False,
     ) -> np.ndarray:
-        """Return [M, 8] probabilities of the conversation results (see module doc)."""
+        """P(accept the offer made) for accounts ``idx`` (0 where the offer is none).
+
+        Base take-up × segment multiplier × variant multiplier × willingness
+        (instalment plan, payment holiday) or × ability × urgency (settlement);
+        × the message factor when made through a read message's link.
+        """
+        t = self.treatments
+        if t is None:
+            return np.zeros(idx.shape[0])
+        lat = self.latent
+        segment = lat.segment[idx]
+        settle = offer == Offer.SETTLEMENT
+        driver = np.where(
+            settle,
+            lat.ability[idx] * np.clip(dpd / t.charge_off_dpd, 0.0, 1.0) ** t.urgency_exponent,
+            lat.willingness[idx],
+        )
+        p = (
+            t.take_up[offer]
+            * t.take_up_mult[segment, offer]
+            * t.variant_scale[segment, variant, 4]
+            * driver
+        )
+        if message:
+            p = p * t.message_factor
+        return np.clip(np.where(offer > 0, p, 0.0), 0.0, 0.95)
+
+    def conversation_probabilities(
+        self,
+        idx: np.ndarray,
+        channel: np.ndarray,
+        state: BorrowerState,
+        scale: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Return [M, 8] probabilities of the conversation results (see module doc).
+
+        ``scale`` (float [M, >=4], from :meth:`variant_scale`) multiplies pay now,
+        promise, complaint and cease before normalisation; None leaves them as they are.
+        """
         c = self.config.conversation
         lat = self.latent
         ability, willing = lat.ability[idx], lat.willingness[idx]
@@ -173,6 +260,8 @@ class BorrowerModel:
             ],
             axis=1,
         )
+        if scale is not None:
+            probs[:, [0, 1, 5, 6]] *= scale[:, :4]
         total = probs.sum(axis=1, keepdims=True)
         probs = np.where(total > 1.0, probs / np.maximum(total, 1e-12), probs)
         rest = 1.0 - probs.sum(axis=1, keepdims=True)
@@ -187,8 +276,15 @@ class BorrowerModel:
         u_answer: np.ndarray,
         u_party: np.ndarray,
         u_result: np.ndarray,
+        treatment: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> ContactResult:
-        """Outcomes of telephone calls (agent or voice bot) and field visits."""
+        """Outcomes of telephone calls (agent or voice bot) and field visits.
+
+        Args:
+            treatment: optional ``(offer, variant, dpd, u_take)`` aligned with ``idx``;
+                the variant scales the conversation, an accepted offer replaces the
+                result (see ``_OFFER_OUTCOME``) and is flagged in ``accepted``.
+        """
         is_visit = channel == Channel.FIELD_VISIT
         p_answer = np.where(
             is_visit,
@@ -198,9 +294,17 @@ class BorrowerModel:
         answered = u_answer < p_answer
         wrong = answered & ~is_visit & (u_party < self.config.wrong_party_rate)
         right = answered & ~wrong
-        cumulative = np.cumsum(self.conversation_probabilities(idx, channel, state), axis=1)
+        scale = None if treatment is None else self.variant_scale(idx, treatment[1])
+        probs = self.conversation_probabilities(idx, channel, state, scale)
+        cumulative = np.cumsum(probs, axis=1)
         pick = (u_result[:, None] >= cumulative).sum(axis=1).clip(0, 7)
         result = _CONVERSATION_RESULTS[pick]
+        accepted = None
+        if treatment is not None:
+            offer, variant, dpd, u_take = treatment
+            p_take = self.offer_take_up(idx, offer, variant, dpd)
+            accepted = answered & ~wrong & _TAKES_OFFER[result] & (u_take < p_take)
+            result = np.where(accepted, _OFFER_OUTCOME[offer], result).astype(np.int8)
         no_answer = np.where(u_party < 0.5, Outcome.NO_ANSWER, Outcome.VOICEMAIL).astype(np.int8)
         outcome = np.where(right, result, np.where(wrong, Outcome.WRONG_PARTY, no_answer))
         outcome = np.where(is_visit & ~answered, Outcome.NO_ANSWER, outcome).astype(np.int8)
@@ -209,6 +313,7 @@ class BorrowerModel:
             reached=answered | (outcome == Outcome.VOICEMAIL),
             effective=right | (outcome == Outcome.VOICEMAIL),
             conversation=right & ~is_visit,
+            accepted=accepted,
         )
 
     def message(
@@ -232,17 +337,24 @@ class BorrowerModel:
             conversation=np.zeros(idx.shape[0], dtype=bool),
         )
 
-    def link_payment_probability(self, idx: np.ndarray, channel: np.ndarray) -> np.ndarray:
-        """P(pay at once through the self-service link | message read)."""
+    def link_payment_probability(
+        self, idx: np.ndarray, channel: np.ndarray, variant: np.ndarray | None = None
+    ) -> np.ndarray:
+        """P(pay at once through the self-service link | message read).
+
+        The link is always on in digital messages; a variant scales it by its ``pay``
+        multiplier (None: no variant).
+        """
         lat = self.latent
-        return np.clip(
+        p = (
             self.config.link_payment
             * lat.ability[idx]
             * lat.willingness[idx]
-            * lat.channel_response[idx, channel],
-            0.0,
-            1.0,
+            * lat.channel_response[idx, channel]
         )
+        if variant is not None:
+            p = p * self.variant_scale(idx, variant)[:, 0]
+        return np.clip(p, 0.0, 1.0)
 
     def excite(
         self,
@@ -267,9 +379,16 @@ class BorrowerModel:
         """Whether each promise falling due is kept."""
         return u < self.latent.promise_keep[idx] * (0.5 + 0.5 * self.latent.ability[idx])
 
-    def instalment_paid(self, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Whether each plan instalment falling due is paid."""
-        return u < self.latent.plan_keep[idx]
+    def instalment_paid(
+        self, idx: np.ndarray, u: np.ndarray, boost: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Whether each plan instalment falling due is paid.
+
+        ``boost`` multiplies P(paid) (offered plans; capped at 0.99); None: as configured.
+        """
+        if boost is None:
+            return u < self.latent.plan_keep[idx]
+        return u < np.minimum(self.latent.plan_keep[idx] * boost, 0.99)
 
 
 def channel_index(names: list[str]) -> np.ndarray:

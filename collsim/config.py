@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from collsim.vocab import CHANNELS
+from collsim.vocab import CHANNELS, OFFERS, VARIANTS
 
 
 class Frozen(BaseModel):
@@ -225,6 +225,143 @@ class BehaviourConfig(Frozen):
         return self
 
 
+# --------------------------------------------------------------------------- treatments
+TREATMENT_CHANNELS: tuple[str, ...] = (
+    "agent_call",
+    "voice_bot",
+    "field_visit",
+    "sms",
+    "email",
+    "app_push",
+)
+"""Channels that can carry an offer or a variant: conversations and digital messages."""
+
+
+def _check_treatment_channels(value: list[str]) -> list[str]:
+    bad = sorted(set(value) - set(TREATMENT_CHANNELS))
+    if bad:
+        raise ValueError(
+            f"channel(s) {bad} cannot carry a treatment; use {list(TREATMENT_CHANNELS)}"
+        )
+    return value
+
+
+class _OfferConfig(Frozen):
+    """What every offer has: who may carry it, who may get it, how often it is taken."""
+
+    channels: list[str] = Field(description="channels that can carry the offer")
+    take_up: float = Field(
+        ge=0, le=1, description="base P(accept | right-party conversation), before multipliers"
+    )
+    min_dpd: int = Field(default=0, ge=0, description="offered only from this DPD (days)")
+
+    _channels = field_validator("channels")(
+        classmethod(lambda cls, v: _check_treatment_channels(v))
+    )
+
+
+class InstalmentOffer(_OfferConfig):
+    """An instalment plan: the amount due spread over instalments (cash later, may break)."""
+
+    instalments: int = Field(ge=1, description="instalments in the offered plan")
+    interval_days: int = Field(ge=1, description="days between instalments")
+
+
+class SettlementOffer(_OfferConfig):
+    """Settle in full for (1 - discount) × balance; the discount is money given up."""
+
+    discount_fraction: float = Field(gt=0, lt=1, description="share of the balance forgiven")
+    urgency_exponent: float = Field(
+        default=0.0, ge=0, description="take-up × (dpd / charge_off_dpd) ** k (near charge-off)"
+    )
+
+
+class HolidayOffer(_OfferConfig):
+    """A payment holiday: DPD frozen and no collection for N days, then back to collection."""
+
+    days: int = Field(ge=1, description="days of the holiday")
+
+
+class VariantConfig(Frozen):
+    """A script/message variant (tone)."""
+
+    channels: list[str] = Field(description="channels that can carry the variant")
+
+    _channels = field_validator("channels")(
+        classmethod(lambda cls, v: _check_treatment_channels(v))
+    )
+
+
+class VariantResponse(Frozen):
+    """Multipliers a variant applies to one segment's conversation (1 = as standard)."""
+
+    pay: float = Field(default=1.0, ge=0, description="× P(pay now) and × P(pay via link)")
+    promise: float = Field(default=1.0, ge=0, description="× P(promise to pay)")
+    complaint: float = Field(default=1.0, ge=0, description="× P(complaint)")
+    cease: float = Field(default=1.0, ge=0, description="× P(cease request)")
+    take_up: float = Field(default=1.0, ge=0, description="× P(accept an offer)")
+
+
+class SegmentTreatmentResponse(Frozen):
+    """One segment's response to treatments (multipliers, 1 = no effect)."""
+
+    take_up: dict[str, float] = Field(
+        default_factory=dict, description="offer -> multiplier on its take-up"
+    )
+    plan_keep: float = Field(
+        default=1.0, gt=0, description="× P(instalment paid) on an offered instalment plan"
+    )
+    variants: dict[str, VariantResponse] = Field(
+        default_factory=dict, description="variant -> multipliers"
+    )
+
+    @field_validator("take_up")
+    @classmethod
+    def _offers(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = sorted(set(value) - set(OFFERS[1:]))
+        if bad:
+            raise ValueError(f"unknown offer(s) {bad}; expected some of {list(OFFERS[1:])}")
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: dict[str, VariantResponse]) -> dict[str, VariantResponse]:
+        bad = sorted(set(value) - set(VARIANTS[1:]))
+        if bad:
+            raise ValueError(f"unknown variant(s) {bad}; expected some of {list(VARIANTS[1:])}")
+        return value
+
+
+class TreatmentsConfig(Frozen):
+    """Treatments beyond the channel: offers, variants and how segments respond."""
+
+    npv_discount_rate_annual: float = Field(
+        ge=0, description="annual rate for the NPV of recoveries (daily compounding)"
+    )
+    message_take_up_factor: float = Field(
+        ge=0, le=1, description="offer take-up through a read message's link / in a conversation"
+    )
+    instalment_plan: InstalmentOffer = Field(description="the instalment plan offer")
+    settlement: SettlementOffer = Field(description="the settlement offer")
+    payment_holiday: HolidayOffer = Field(description="the payment holiday offer")
+    variants: dict[str, VariantConfig] = Field(description="empathetic / firm -> channels")
+    response: dict[str, SegmentTreatmentResponse] = Field(
+        description="segment -> response multipliers"
+    )
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: dict[str, VariantConfig]) -> dict[str, VariantConfig]:
+        bad = sorted(set(value) - set(VARIANTS[1:]))
+        if bad:
+            raise ValueError(f"unknown variant(s) {bad}; expected some of {list(VARIANTS[1:])}")
+        return value
+
+    def offer(self, code: int) -> _OfferConfig:
+        """Return the configuration of offer ``code`` (1..3)."""
+        return (self.instalment_plan, self.settlement, self.payment_holiday)[code - 1]
+
+
 # --------------------------------------------------------------------------- channels
 class ChannelCost(Frozen):
     """Cost and handling of one channel."""
@@ -285,6 +422,18 @@ class Scenario(Frozen):
     channels: dict[str, ChannelCost] = Field(description="channel -> cost and handling")
     legal: LegalConfig = Field(description="the legal pipeline")
     capacity: Capacity = Field(description="agents and budgets (the capacity file format)")
+    treatments: TreatmentsConfig | None = Field(
+        default=None, description="offers and variants; None = only offer none, variant standard"
+    )
+
+    @model_validator(mode="after")
+    def _treatment_segments(self) -> Scenario:
+        if self.treatments is not None:
+            names = {s.name for s in self.behaviour.segments}
+            unknown = sorted(set(self.treatments.response) - names)
+            if unknown:
+                raise ValueError(f"treatments.response: unknown segment(s) {unknown}")
+        return self
 
     @field_validator("channels")
     @classmethod
@@ -333,8 +482,14 @@ class Scenario(Frozen):
         return _validate(data, f"{self.name} scaled to {n_accounts} accounts")
 
     def config_hash(self) -> str:
-        """Return the sha256 of the canonical JSON of this scenario."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Return the sha256 of the canonical JSON of this scenario.
+
+        A scenario without treatments hashes as it did before treatments existed.
+        """
+        data = self.model_dump(mode="json")
+        if data.get("treatments") is None:
+            data.pop("treatments", None)
+        canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -45,7 +45,7 @@ def log(scenario: Scenario) -> TrainingLog:
 
 @pytest.fixture(scope="module")
 def model(log: TrainingLog) -> ValueModel:
-    return ValueModel(random_state=3, **SMALL_MODEL).fit(log)  # type: ignore[arg-type]
+    return ValueModel(random_state=3, **SMALL_MODEL).fit(log)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_value_model_shapes(model: ValueModel, log: TrainingLog, snapshot: Snaps
 
 
 def test_value_model_is_deterministic(model: ValueModel, log: TrainingLog) -> None:
-    again = ValueModel(random_state=3, **SMALL_MODEL).fit(log)  # type: ignore[arg-type]
+    again = ValueModel(random_state=3, **SMALL_MODEL).fit(log)
     x = log.features[:300]
     assert np.array_equal(model.predict_uplift(x), again.predict_uplift(x))
 
@@ -237,3 +237,28 @@ def test_load_or_train_caches_onnx(scenario: Scenario, tmp_path: Path) -> None:
     assert second.path == first.path and second.path.stat().st_mtime_ns == stamp
     other = TrainingSettings(seeds=(2,), n_accounts=300, days=14, horizon=5)
     assert other.key(scenario) != settings.key(scenario)
+
+
+def test_legal_long_horizon_model_and_onnx(scenario: Scenario, tmp_path: Path) -> None:
+    log = collect_log(
+        scenario, 3, days=56, horizon=5, policy=ExplorationPolicy(scenario, 0.9, 0.9)
+    )
+    assert log.long_horizon == 5 + scenario.legal.duration_days
+    has_long = np.isfinite(log.outcome_long)
+    assert has_long.any() and not has_long.all()
+    assert np.all(log.day[has_long] <= 56 - log.long_horizon)
+    legal_rows = int(((log.channel == 7) & has_long).sum())
+    assert legal_rows >= 1
+    model = ValueModel(min_legal_rows=1, **SMALL_MODEL).fit(log)
+    assert model.legal_baseline_ is not None and model.legal_ratio_ is not None
+    features = log.features[:400]
+    balance = np.expm1(features[:, FEATURE_NAMES.index("log_balance")].astype(float))
+    expected_legal = (
+        model.legal_ratio_ * balance - model.cost_[7] - model.legal_baseline_.predict(features)
+    )
+    uplift = model.predict_uplift(features)
+    assert np.allclose(uplift[:, 7], expected_legal)
+    onnx_model = OnnxValueModel(model.to_onnx(tmp_path / "legal.onnx"))
+    got = onnx_model.predict_uplift(features)
+    scale = max(float(np.abs(uplift).max()), 1.0)
+    assert np.abs(got - uplift).max() <= 1e-5 * scale

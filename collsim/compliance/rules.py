@@ -272,3 +272,36 @@ class NoteRule(Rule):
 
     def forbids(self, ctx: Context, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
         return np.zeros_like(channel, dtype=bool)
+
+
+class TreatmentRule(Rule):
+    """An account flag equal to ``value`` forbids some offers and/or variants.
+
+    A treatment rule never forbids a contact (``forbids`` is all False); it answers
+    :meth:`forbids_treatment` for aligned (account, offer, variant) triples.  Offer
+    ``none`` and variant ``standard`` are never forbidden.
+    """
+
+    def __init__(
+        self,
+        rule_id: str,
+        sentence: str,
+        flag: str,
+        value: bool,
+        offers: np.ndarray,
+        variants: np.ndarray,
+    ) -> None:
+        super().__init__(rule_id, sentence)
+        self.flag = flag
+        self.value = value
+        self.offers = offers
+        self.variants = variants
+
+    def forbids(self, ctx: Context, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
+        return np.zeros_like(channel, dtype=bool)
+
+    def forbids_treatment(self, ctx: Context, offer: np.ndarray, variant: np.ndarray) -> np.ndarray:
+        """Return bool [M]: the rule forbids offer/variant for the context's rows."""
+        flag = ctx.column(self.flag)
+        hit = flag if self.value else ~flag
+        return hit & (self.offers[offer] | self.variants[variant])

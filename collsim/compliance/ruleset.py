@@ -9,7 +9,7 @@ import numpy as np
 import pydantic
 import yaml
 
-from collsim.compliance.rules import Context, Rule
+from collsim.compliance.rules import Context, Rule, TreatmentRule
 from collsim.compliance.spec import RuleSetSpec
 from collsim.compliance.window import ContactWindow
 from collsim.portfolio import Portfolio
@@ -29,12 +29,19 @@ class RuleSet:
     Attributes:
         id: rule-set id (e.g. ``us_reg_f``).
         version: rule-set version string.
-        rule_ids: the rule ids, in evaluation order (``first_violation`` indexes this).
+        rule_ids: the contact rule ids, in evaluation order (``first_violation`` indexes
+            this).
+        treatment_rules: the treatment rules (forbid offers/variants, never a contact),
+            kept apart so contact rule ids, masks and ledgers are those of the contact
+            rules alone.
+        treatment_rule_ids: their ids (``first_treatment_violation`` indexes this).
         allowed_hours: int array of local hours allowed by every hours rule.
     """
 
     def __init__(self, id: str, version: str, rules: list[Rule], description: str = "") -> None:
         ids = [rule.rule_id for rule in rules]
+        treatment = [rule for rule in rules if isinstance(rule, TreatmentRule)]
+        rules = [rule for rule in rules if not isinstance(rule, TreatmentRule)]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise RulesetError(f"rule set {id!r}: duplicate rule ids {', '.join(duplicates)}")
@@ -42,7 +49,9 @@ class RuleSet:
         self.version = version
         self.description = description
         self.rules: tuple[Rule, ...] = tuple(rules)
-        self.rule_ids: tuple[str, ...] = tuple(ids)
+        self.rule_ids: tuple[str, ...] = tuple(rule.rule_id for rule in rules)
+        self.treatment_rules: tuple[TreatmentRule, ...] = tuple(treatment)
+        self.treatment_rule_ids: tuple[str, ...] = tuple(rule.rule_id for rule in treatment)
         hours = np.ones(24, dtype=bool)
         for rule in rules:
             hours &= rule.allowed_hours()
@@ -143,8 +152,63 @@ class RuleSet:
         ]
 
     def describe(self) -> list[tuple[str, str]]:
-        """Return ``(rule_id, sentence)`` of every rule, in order (for documentation)."""
+        """Return ``(rule_id, sentence)`` of every contact rule, in order (for documentation)."""
         return [(rule.rule_id, rule.sentence) for rule in self.rules]
+
+    def describe_treatments(self) -> list[tuple[str, str]]:
+        """Return ``(rule_id, sentence)`` of every treatment rule, in order."""
+        return [(rule.rule_id, rule.sentence) for rule in self.treatment_rules]
+
+    def treatment_forbid_matrix(
+        self,
+        portfolio: Portfolio,
+        window: ContactWindow,
+        account: np.ndarray,
+        offer: np.ndarray,
+        variant: np.ndarray,
+    ) -> np.ndarray:
+        """Return bool [R_t, M]: whether treatment rule r forbids (account, offer, variant) m."""
+        account = np.asarray(account, dtype=np.int64).reshape(-1)
+        offer = np.asarray(offer, dtype=np.int64).reshape(-1)
+        variant = np.asarray(variant, dtype=np.int64).reshape(-1)
+        if not account.shape == offer.shape == variant.shape:
+            raise ValueError("account, offer and variant must have the same length")
+        result = np.zeros((len(self.treatment_rules), account.shape[0]), dtype=bool)
+        if account.size == 0 or not self.treatment_rules:
+            return result
+        ctx = Context(portfolio, window, rows=account)
+        for r, rule in enumerate(self.treatment_rules):
+            result[r] = np.broadcast_to(rule.forbids_treatment(ctx, offer, variant), account.shape)
+        return result
+
+    def first_treatment_violation(
+        self,
+        portfolio: Portfolio,
+        window: ContactWindow,
+        account: np.ndarray,
+        offer: np.ndarray,
+        variant: np.ndarray,
+    ) -> np.ndarray:
+        """Return int16 [M]: index into ``treatment_rule_ids`` of the first rule forbidding
+        each (account, offer, variant); -1 means allowed."""
+        forbid = self.treatment_forbid_matrix(portfolio, window, account, offer, variant)
+        if forbid.shape[0] == 0:
+            return np.full(forbid.shape[1], -1, dtype=np.int16)
+        first = np.argmax(forbid, axis=0)
+        return np.where(forbid.any(axis=0), first, -1).astype(np.int16)
+
+    def treatment_allowed(
+        self,
+        portfolio: Portfolio,
+        window: ContactWindow,
+        account: np.ndarray,
+        offer: np.ndarray,
+        variant: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (bool [M] allowed, object [M] first forbidding rule id or "")."""
+        first = self.first_treatment_violation(portfolio, window, account, offer, variant)
+        names = np.asarray((*self.treatment_rule_ids, ""), dtype=object)
+        return first < 0, names[np.where(first >= 0, first, len(self.treatment_rule_ids))]
 
 
 def _combine(parts: list[np.ndarray], shape: tuple[int, int, int]) -> np.ndarray:

@@ -15,8 +15,11 @@ A rule-set file::
         sentence: "House rule: at most 3 telephone calls in 7 consecutive days."
 
 Rule types: ``hours``, ``attempts_cap``, ``conversations_cap``, ``unanswered_cap``,
-``flag``, ``flag_map``, ``reach``, ``quiet_days``, ``note``.  ``sentence`` is optional
-for custom rules (a sentence is generated from the parameters).
+``flag``, ``flag_map``, ``reach``, ``quiet_days``, ``note`` and ``treatment``.  ``sentence``
+is optional for custom rules (a sentence is generated from the parameters).
+
+A ``treatment`` rule forbids offers and/or variants (not contacts) for accounts with a
+flag, e.g. ``{type: treatment, flag: vulnerable, variants: [firm]}``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from collsim.compliance import rules as r
 from collsim.portfolio import FLAG_COLUMNS
-from collsim.vocab import CHANNELS, IS_TELEPHONE, IS_TIMED
+from collsim.vocab import CHANNELS, IS_TELEPHONE, IS_TIMED, OFFERS, VARIANTS
 
 ChannelName = Literal[
     "agent_call",
@@ -58,6 +61,10 @@ FlagName = Literal[
     "hardship_plan",
     "vulnerable",
 ]
+OfferName = Literal["instalment_plan", "settlement", "payment_holiday"]
+VariantName = Literal["empathetic", "firm"]
+assert set(OfferName.__args__) == set(OFFERS[1:])  # type: ignore[attr-defined]
+assert set(VariantName.__args__) == set(VARIANTS[1:])  # type: ignore[attr-defined]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 assert set(FlagName.__args__) == set(FLAG_COLUMNS)  # type: ignore[attr-defined]
 
@@ -252,6 +259,39 @@ class NoteSpec(_RuleSpec):
         return r.NoteRule(self.id, self.sentence)
 
 
+class TreatmentSpec(_RuleSpec):
+    """A flag equal to ``value`` forbids the given offers and/or variants (not the contact)."""
+
+    type: Literal["treatment"]
+    flag: FlagName
+    value: bool = True
+    offers: tuple[OfferName, ...] = ()
+    variants: tuple[VariantName, ...] = ()
+
+    @model_validator(mode="after")
+    def _some(self) -> TreatmentSpec:
+        if not self.offers and not self.variants:
+            raise ValueError("give 'offers' and/or 'variants'")
+        return self
+
+    def build(self) -> r.Rule:
+        offers = np.zeros(len(OFFERS), dtype=bool)
+        offers[[OFFERS.index(o) for o in self.offers]] = True
+        variants = np.zeros(len(VARIANTS), dtype=bool)
+        variants[[VARIANTS.index(v) for v in self.variants]] = True
+        what = " and ".join(
+            part
+            for part in (
+                f"offers {', '.join(self.offers)}" if self.offers else "",
+                f"variants {', '.join(self.variants)}" if self.variants else "",
+            )
+            if part
+        )
+        state = "set" if self.value else "not set"
+        sentence = self.sentence or f"Account flag {self.flag} {state} forbids {what}."
+        return r.TreatmentRule(self.id, sentence, self.flag, self.value, offers, variants)
+
+
 RuleSpec = Annotated[
     HoursSpec
     | AttemptsCapSpec
@@ -261,7 +301,8 @@ RuleSpec = Annotated[
     | FlagMapSpec
     | ReachSpec
     | QuietDaysSpec
-    | NoteSpec,
+    | NoteSpec
+    | TreatmentSpec,
     Field(discriminator="type"),
 ]
 

@@ -77,6 +77,11 @@ class TrainConfig:
         eval_every: steps between evaluations (0: five evaluations over the run).
         eval_envs: accounts per evaluation.
         eval_seed: env seed of every evaluation.
+        lr_schedule: ``constant`` or ``linear`` (from ``learning_rate`` down to 0 at
+            the end of the run).
+        shadow_prices: (resource-name prefix, price) pairs charged in the *training*
+            reward per unit of resource used (``AccountBatch-v0``'s ``shadow_prices``);
+            evaluations are always in money, without them.
     """
 
     scenario: str = "default"
@@ -100,11 +105,14 @@ class TrainConfig:
     eval_every: int = 0
     eval_envs: int = 1024
     eval_seed: int = 1_000_003
+    lr_schedule: str = "constant"
+    shadow_prices: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         data = dataclasses.asdict(self)
         data["net_arch"] = list(self.net_arch)
+        data["shadow_prices"] = [list(p) for p in self.shadow_prices]
         return data
 
     def config_hash(self, scenario: Scenario | None = None) -> str:
@@ -177,17 +185,21 @@ def deterministic_torch(threads: int = 1) -> Iterator[None]:
         torch.use_deterministic_algorithms(old_det)
 
 
-def _batch_env(cfg: TrainConfig, n: int, scenario: Scenario) -> Any:
+def _batch_env(cfg: TrainConfig, n: int, scenario: Scenario, shadow: bool = False) -> Any:
     import gymnasium as gym
 
     import collsim.envs  # noqa: F401  (registers the ids)
 
+    kwargs: dict[str, Any] = {}
+    if shadow and cfg.shadow_prices:
+        kwargs["shadow_prices"] = dict(cfg.shadow_prices)
     return gym.make_vec(
         "collsim/AccountBatch-v0",
         num_envs=n,
         scenario=scenario,
         horizon=cfg.horizon,
         pool_size=cfg.pool_size,
+        **kwargs,
     )
 
 
@@ -212,7 +224,7 @@ def make_train_env(cfg: TrainConfig, scenario: Scenario | None = None) -> Any:
             return obs, reward * np.float32(self.scale), done, info
 
     scenario = scenario or load_scenario(cfg.scenario)
-    venv = SB3VecEnv(_batch_env(cfg, cfg.n_envs, scenario))
+    venv = SB3VecEnv(_batch_env(cfg, cfg.n_envs, scenario, shadow=True))
     if cfg.normalize_reward:
         return VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=cfg.gamma)
     return ScaledReward(venv, cfg.reward_scale)
@@ -323,19 +335,33 @@ def _copy_model(model: Any) -> Any:
     return clone
 
 
+def _linear(start: float) -> Callable[[float], float]:
+    """SB3 schedule: ``start`` at the beginning of the run, 0 at the end."""
+
+    def rate(progress_remaining: float) -> float:
+        return start * progress_remaining
+
+    return rate
+
+
 def build_model(cfg: TrainConfig, venv: Any) -> Any:
     """A fresh MaskablePPO for ``cfg`` on ``venv``."""
     from sb3_contrib import MaskablePPO
 
     if cfg.algo not in ALGOS:
         raise ValueError(f"unknown algo {cfg.algo!r}; expected one of {', '.join(ALGOS)}")
+    if cfg.lr_schedule not in ("constant", "linear"):
+        raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; expected constant or linear")
+    learning_rate: Any = cfg.learning_rate
+    if cfg.lr_schedule == "linear":
+        learning_rate = _linear(cfg.learning_rate)
     return MaskablePPO(
         "MlpPolicy",
         venv,
         n_steps=cfg.n_steps,
         batch_size=cfg.batch_size,
         n_epochs=cfg.n_epochs,
-        learning_rate=cfg.learning_rate,
+        learning_rate=learning_rate,
         gamma=cfg.gamma,
         gae_lambda=cfg.gae_lambda,
         ent_coef=cfg.ent_coef,

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from collsim.io import atomic_write
-from collsim.vocab import BUCKETS, CHANNELS, OUTCOMES
+from collsim.vocab import BUCKETS, CHANNELS, OFFERS, OUTCOMES, VARIANTS
 
 EVENTS: tuple[str, ...] = (
     "start",  # the account's state at day 0 (amount = balance)
@@ -33,7 +33,14 @@ EVENTS: tuple[str, ...] = (
     "legal_filed",
     "legal_closed",  # judgment: amount recovered is a separate payment event
     "agent_capacity",  # agent seconds available in a centre hour (duration_s), for utilisation
+    # Treatments (issue 11); only runs that use a treatment write these.
+    "offer_accepted",  # an offer taken (offer, channel of the contact)
+    "settlement",  # a settlement: amount = discount given (the payment is its own event)
+    "treatment_blocked",  # a planned offer/variant downgraded to none/standard (rule, offer)
+    "holiday_ended",  # a payment holiday ended; the account is back in collection
 )
+_V1_EVENTS = 15
+"""Events of the ledger layout before treatments (a run without treatments writes it)."""
 EVENT = {name: code for code, name in enumerate(EVENTS)}
 
 COLUMNS: dict[str, type] = {
@@ -48,7 +55,16 @@ COLUMNS: dict[str, type] = {
     "duration_s": np.float64,
     "rule": np.int16,
     "bucket": np.int8,
+    "offer": np.int8,
+    "variant": np.int8,
 }
+TREATMENT_COLUMNS = ("offer", "variant")
+"""Columns written by ``to_table`` only when the run used a treatment.
+
+``offer``/``variant``: codes into ``vocab.OFFERS``/``vocab.VARIANTS`` on attempts of a
+day with treatments (0 = none/standard), on treatment events, and on the instalment
+plan events of offered plans; -1 elsewhere.
+"""
 _DEFAULTS = {
     "hour": -1,
     "channel": -1,
@@ -58,6 +74,8 @@ _DEFAULTS = {
     "duration_s": 0.0,
     "rule": -1,
     "bucket": -1,
+    "offer": -1,
+    "variant": -1,
 }
 
 
@@ -145,9 +163,26 @@ class Ledger:
     def __len__(self) -> int:
         return int(self.columns()["day"].shape[0])
 
-    def to_table(self, account_id: np.ndarray) -> pa.Table:
-        """Return the ledger as an Arrow table with names instead of codes."""
+    def treated(self) -> bool:
+        """Whether any row carries a treatment (an offer or variant code above 0)."""
         cols = self.columns()
+        return bool(
+            np.any(cols["offer"] > 0)
+            or np.any(cols["variant"] > 0)
+            or np.any(cols["event"] >= _V1_EVENTS)
+        )
+
+    def to_table(self, account_id: np.ndarray) -> pa.Table:
+        """Return the ledger as an Arrow table with names instead of codes.
+
+        A run that used no treatment gets exactly the layout it had before treatments
+        existed (no ``offer``/``variant`` columns, the original event dictionary), so
+        its Parquet file is byte-identical; a run with treatments adds the columns
+        ``offer`` and ``variant`` and the treatment events.
+        """
+        cols = self.columns()
+        treated = self.treated()
+        events = EVENTS if treated else EVENTS[:_V1_EVENTS]
         epoch = np.datetime64("1970-01-01", "D")
 
         def names(codes: np.ndarray, table: tuple[str, ...] | list[str], none: str) -> pa.Array:
@@ -155,24 +190,26 @@ class Ledger:
             index = np.where(codes < 0, len(table), codes).astype(np.int32)
             return pa.DictionaryArray.from_arrays(pa.array(index), dictionary)
 
-        return pa.table(
-            {
-                "date": pa.array(epoch + cols["day"].astype("timedelta64[D]")),
-                "local_hour": pa.array(cols["hour"]),
-                "account_id": pa.array(
-                    np.asarray(account_id, dtype=object)[cols["account"]], pa.string()
-                ),
-                "event": names(cols["event"], EVENTS, ""),
-                "channel": names(cols["channel"], CHANNELS, "none"),
-                "outcome": names(cols["outcome"], OUTCOMES, ""),
-                "amount": pa.array(cols["amount"]),
-                "cost": pa.array(cols["cost"]),
-                "duration_s": pa.array(cols["duration_s"]),
-                "blocked": pa.array(cols["event"] == EVENT["blocked"]),
-                "rule_id": names(cols["rule"], self.rules, ""),
-                "bucket": names(cols["bucket"], BUCKETS, ""),
-            }
-        )
+        table = {
+            "date": pa.array(epoch + cols["day"].astype("timedelta64[D]")),
+            "local_hour": pa.array(cols["hour"]),
+            "account_id": pa.array(
+                np.asarray(account_id, dtype=object)[cols["account"]], pa.string()
+            ),
+            "event": names(cols["event"], events, ""),
+            "channel": names(cols["channel"], CHANNELS, "none"),
+            "outcome": names(cols["outcome"], OUTCOMES, ""),
+            "amount": pa.array(cols["amount"]),
+            "cost": pa.array(cols["cost"]),
+            "duration_s": pa.array(cols["duration_s"]),
+            "blocked": pa.array(cols["event"] == EVENT["blocked"]),
+            "rule_id": names(cols["rule"], self.rules, ""),
+            "bucket": names(cols["bucket"], BUCKETS, ""),
+        }
+        if treated:
+            table["offer"] = names(cols["offer"], OFFERS, "")
+            table["variant"] = names(cols["variant"], VARIANTS, "")
+        return pa.table(table)
 
     def write_parquet(self, path: str | Path, account_id: np.ndarray) -> None:
         """Write the ledger as Parquet, atomically."""

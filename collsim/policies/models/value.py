@@ -641,21 +641,8 @@ def _build_value_graph(model: ValueModel, slot_hours: np.ndarray, meta: dict) ->
                 helper.make_node("Sub", ["cs_legal_gross", base], [name]),
             ]
         elif c in model.uplift_models_:
-            inner = _convert(model.uplift_models_[c], f, classifier=False)
-            for op in inner.opset_import:
-                opsets[op.domain] = max(opsets.get(op.domain, 0), op.version)
-            rename = _prefixer(f"e{c}_", keep={inner.graph.input[0].name: "features"})
-            for node in inner.graph.node:
-                node.input[:] = [rename(i) for i in node.input]
-                node.output[:] = [rename(o) for o in node.output]
-                node.name = rename(node.name) if node.name else node.name
-                nodes.append(node)
-            for init in inner.graph.initializer:
-                init.name = rename(init.name)
-                inits.append(init)
-            nodes.append(
-                helper.make_node("Identity", [rename(inner.graph.output[0].name)], [name])
-            )
+            out = add_trees(model.uplift_models_[c], f"e{c}_")
+            nodes.append(helper.make_node("Identity", [out], [name]))
         else:
             nodes.append(
                 helper.make_node(
