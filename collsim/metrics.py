@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from collsim.sim.ledger import EVENT, Ledger
-from collsim.vocab import BUCKETS, CHANNELS, IS_CONVERSATION, Outcome
+from collsim.treatments import daily_discount_factors
+from collsim.vocab import BUCKETS, CHANNELS, IS_CONVERSATION, OFFERS, VARIANTS, Outcome
 
 KPI_DESCRIPTIONS: dict[str, str] = {
     "accounts": "accounts in the portfolio at the start",
@@ -94,6 +95,66 @@ def kpis(ledger: Ledger) -> dict[str, float]:
         count = int((is_["blocked"] & (c["rule"] == code)).sum())
         if count:
             out[f"blocked.{name}"] = float(count)
+    if ledger.treated():
+        out.update(treatment_kpis(ledger))
+    return out
+
+
+TREATMENT_KPI_DESCRIPTIONS: dict[str, str] = {
+    "offers_made.<offer>": "contact attempts carrying the offer",
+    "offer_take_up.<offer>": "offers accepted / attempts carrying the offer",
+    "offered_plan_completion_rate": "offered instalment plans completed / (completed + broken)",
+    "plan_completion_rate": "all payment plans completed / (completed + broken)",
+    "discount_given": "settlement discounts given (currency units)",
+    "npv_recovered": "recoveries discounted daily at the annual rate from the first day",
+    "complaints.<offer>.<variant>": "complaints per 1,000 attempts carrying the treatment",
+    "treatment_blocked": "planned treatments downgraded to none/standard by a rule",
+}
+"""Treatment KPIs (:func:`treatment_kpis`); added to :func:`kpis` for treated runs."""
+
+
+def treatment_kpis(ledger: Ledger, npv_rate_annual: float = 0.10) -> dict[str, float]:
+    """Return the treatment KPIs of a run (see ``TREATMENT_KPI_DESCRIPTIONS``).
+
+    Works on any ledger: a run without treatments has no offers, and its attempts
+    count as (none, standard).
+
+    Args:
+        ledger: the run's ledger.
+        npv_rate_annual: annual discount rate (the scenario's
+            ``treatments.npv_discount_rate_annual``); factors ``(1 + r) ** (-t / 365)``
+            with t the days since the ledger's first day.
+    """
+    c = ledger.columns()
+    event, outcome = c["event"], c["outcome"]
+    offer = np.maximum(c["offer"], 0)
+    variant = np.maximum(c["variant"], 0)
+    attempt = event == EVENT["attempt"]
+    accepted = event == EVENT["offer_accepted"]
+    out: dict[str, float] = {}
+    for code, name in enumerate(OFFERS[1:], start=1):
+        made = float((attempt & (offer == code)).sum())
+        out[f"offers_made.{name}"] = made
+        out[f"offer_take_up.{name}"] = _rate(float((accepted & (offer == code)).sum()), made)
+    done, broken = event == EVENT["plan_completed"], event == EVENT["plan_broken"]
+    offered = c["offer"] == 1
+    out["offered_plan_completion_rate"] = _rate(
+        float((done & offered).sum()), float(((done | broken) & offered).sum())
+    )
+    out["plan_completion_rate"] = _rate(float(done.sum()), float((done | broken).sum()))
+    out["discount_given"] = float(c["amount"][event == EVENT["settlement"]].sum())
+    pay = event == EVENT["payment"]
+    first = int(c["day"].min()) if c["day"].size else 0
+    factor = daily_discount_factors(c["day"][pay].astype(np.int64) - first, npv_rate_annual)
+    out["npv_recovered"] = float((c["amount"][pay] * factor).sum())
+    complaint = attempt & (outcome == Outcome.COMPLAINT)
+    for o, offer_name in enumerate(OFFERS):
+        for v, variant_name in enumerate(VARIANTS):
+            sel = attempt & (offer == o) & (variant == v)
+            out[f"complaints.{offer_name}.{variant_name}"] = _rate(
+                1000.0 * float((complaint & sel).sum()), float(sel.sum())
+            )
+    out["treatment_blocked"] = float((event == EVENT["treatment_blocked"]).sum())
     return out
 
 

@@ -36,7 +36,9 @@ def validate_plan(
     """Return every violation of a plan, in account order, then capacity, then money budget.
 
     Each planned contact is checked against every rule of ``ruleset`` on day
-    ``window.day`` (all failing rules are reported per row).  With ``resources``,
+    ``window.day`` (all failing rules are reported per row), and its offer and
+    variant against every treatment rule (a forbidden offer is a violation with the
+    treatment rule's id).  With ``resources``,
     contacts beyond a resource's capacity (in plan priority order within the
     resource, then account order) are violations ``capacity.<resource name>``, and a
     planned cost above ``resources.money_budget`` is one violation
@@ -61,6 +63,7 @@ def validate_plan(
     bad_slot = _bad_slot(channel[rows], hour[rows], options)
     found = _slot_violations(portfolio, rows[bad_slot], channel, hour, options)
     found += _rule_violations(portfolio, window, ruleset, rows[~bad_slot], channel, hour)
+    found += _treatment_violations(portfolio, window, ruleset, plan, rows)
     found.sort(key=lambda v: int(v[0]))
     violations = [
         Violation(str(portfolio.account_id[row]), rule_id, sentence)
@@ -121,6 +124,23 @@ def _rule_violations(
     position, rule_index = np.nonzero(forbid.T)  # by failing row, then rule order
     return [
         (int(failing[m]), ruleset.rules[r].rule_id, ruleset.rules[r].sentence)
+        for m, r in zip(position, rule_index, strict=True)
+    ]
+
+
+def _treatment_violations(
+    portfolio: Portfolio, window: ContactWindow, ruleset: RuleSet, plan: Plan, rows: np.ndarray
+) -> list[tuple[int, str, str]]:
+    """Planned offers/variants that a treatment rule forbids (all failing rules per row)."""
+    offer = np.asarray(plan.offer, dtype=np.int64)[rows]
+    variant = np.asarray(plan.variant, dtype=np.int64)[rows]
+    treated = (offer > 0) | (variant > 0)
+    rows, offer, variant = rows[treated], offer[treated], variant[treated]
+    forbid = ruleset.treatment_forbid_matrix(portfolio, window, rows, offer, variant)
+    position, rule_index = np.nonzero(forbid.T)
+    rules = ruleset.treatment_rules
+    return [
+        (int(rows[m]), rules[r].rule_id, rules[r].sentence)
         for m, r in zip(position, rule_index, strict=True)
     ]
 

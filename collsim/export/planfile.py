@@ -46,7 +46,7 @@ from collsim.export.reader import (
 from collsim.plan import OptionSpace, Plan, Resources
 from collsim.portfolio import Portfolio, day_number
 from collsim.timeutil import local_to_utc_s
-from collsim.vocab import CHANNELS, IS_TIMED, OFFERS, Channel
+from collsim.vocab import CHANNELS, IS_TIMED, OFFERS, VARIANTS, Channel
 
 CHANNEL_NAMES: tuple[str, ...] = (*CHANNELS, "none")
 """Channel names indexed by channel code, ``none`` last (code -1)."""
@@ -89,23 +89,58 @@ def _option_resource(
     return out
 
 
-def _memo_and_reason(plan: Plan) -> tuple[pa.Array, pa.Array]:
-    """Memo and reason columns, built once per distinct (reason, channel, offer)."""
+_TONE = {
+    "standard": "",
+    "empathetic": " Tone: empathetic, help first; ask about circumstances before the amount.",
+    "firm": " Tone: firm; state the amount, the date and what happens next.",
+}
+_RECENT = ("No contact in the last 7 days.", "Contacted 1-2 times in the last 7 days.",
+           "Contacted 3+ times in the last 7 days: keep it short.", "")  # fmt: skip
+_PROMISE = ("", " Open promise to pay: confirm it rather than ask again.")
+
+
+def _memo_and_reason(
+    plan: Plan, portfolio: Portfolio, window: ContactWindow | None
+) -> tuple[pa.Array, pa.Array]:
+    """Memo and reason columns, built once per distinct combination of their parts.
+
+    The memo is the collector's note for a contact: the approach for the channel, the
+    offer and tone, what recent history suggests (contacts in the last 7 days, an open
+    promise) and why the policy chose it.  It holds no personal data.
+    """
     channel = np.asarray(plan.channel, dtype=np.int64)
-    channel_code = np.where(channel < 0, len(CHANNELS), channel)
-    offer = np.asarray(plan.offer, dtype=np.int64)
-    reason = np.asarray(plan.reason, dtype=np.int64)
-    key = (reason * (len(CHANNEL_NAMES)) + channel_code) * len(OFFERS) + offer
-    unique, inverse = np.unique(key, return_inverse=True)
-    memos = []
-    for k in unique.tolist():
-        rest, o = divmod(k, len(OFFERS))
-        r, c = divmod(rest, len(CHANNEL_NAMES))
-        text = f"{APPROACH[CHANNEL_NAMES[c]]}."
-        if o:
-            text += f" Offer: {OFFERS[o].replace('_', ' ')}."
-        memos.append(f"{text} Why: {plan.reasons[r]}.")
-    return _take(memos, inverse), _take(plan.reasons, reason)
+    parts = {
+        "reason": np.asarray(plan.reason, dtype=np.int64),
+        "channel": np.where(channel < 0, len(CHANNELS), channel),
+        "offer": np.asarray(plan.offer, dtype=np.int64),
+        "variant": np.asarray(plan.variant, dtype=np.int64),
+        "recent": _recent_contacts(window, plan.n),
+        "promise": (portfolio.promise_due_day >= 0).astype(np.int64),
+    }
+    combos, inverse = np.unique(np.stack(list(parts.values()), axis=1), axis=0, return_inverse=True)
+    memos = [_memo_text(plan, *row) for row in combos.tolist()]
+    return _take(memos, inverse.reshape(-1)), _take(plan.reasons, parts["reason"])
+
+
+def _recent_contacts(window: ContactWindow | None, n: int) -> np.ndarray:
+    """0, 1 or 2: no, 1-2, or 3+ attempts on the 7 local days before the plan date; 3: unknown."""
+    if window is None:
+        return np.full(n, 3, dtype=np.int64)
+    attempts = window.attempts[:, :6, :].sum(axis=(1, 2), dtype=np.int64)
+    return np.minimum(np.where(attempts >= 3, 2, np.where(attempts >= 1, 1, 0)), 2)
+
+
+def _memo_text(plan: Plan, reason: int, channel: int, offer: int, variant: int,
+               recent: int, promise: int) -> str:  # fmt: skip
+    name = CHANNEL_NAMES[channel]
+    text = f"{APPROACH[name]}."
+    if name == "none":
+        return f"{text} Why: {plan.reasons[reason]}."
+    if offer:
+        text += f" Offer: {OFFERS[offer].replace('_', ' ')}."
+    text += _TONE[VARIANTS[variant]]
+    text += f" {_RECENT[recent]}{_PROMISE[promise]}" if _RECENT[recent] else _PROMISE[promise]
+    return f"{text} Why: {plan.reasons[reason]}."
 
 
 def _utc_windows(
@@ -129,8 +164,12 @@ def plan_table(
     resources: Resources,
     date: dt.date,
     policy_id: str,
+    window: ContactWindow | None = None,
 ) -> pa.Table:
     """Return the plan as a table with exactly :data:`PLAN_SCHEMA` (one row per account).
+
+    ``window`` (contact counts ending on the plan date) feeds the memo's note on
+    recent contact; without it the memo says nothing about it.
 
     ``slot_start_local``/``slot_end_local`` are ``HH:MM`` for timed channels and empty
     for ``none``, ``letter`` and ``legal``; the UTC window is null for those.
@@ -148,7 +187,7 @@ def plan_table(
     is_call = channel == int(Channel.AGENT_CALL)
     pools = [*resources.pool_of_resource, None]
     pool_index = np.where(is_call & (resource >= 0), resource, len(pools) - 1)
-    memo, reason = _memo_and_reason(plan)
+    memo, reason = _memo_and_reason(plan, portfolio, window)
     value = np.asarray(plan.expected_value, dtype=np.float64)
     columns = {
         "plan_date": pa.array(np.full(n, day, dtype=np.int32)).cast(pa.date32()),
@@ -319,7 +358,7 @@ def write_plan(
     violations = validate_plan(plan, portfolio, window, ruleset, options, resources)
     if violations:
         _raise_violations(violations, out_path)
-    table = plan_table(plan, portfolio, options, resources, date, policy_id)
+    table = plan_table(plan, portfolio, options, resources, date, policy_id, window)
     manifest = plan_manifest(
         plan, portfolio, options, resources, date, ruleset, policy_id, inputs, seed,
         "csv" if csv else "parquet", extra,

@@ -5,6 +5,12 @@ range, risk band) match an account applies.  A tier names a ladder of channels
 in order of preference, preferred local slots, and a cadence (minimum days
 between contacts).  Capacity is filled by priority (balance, higher first); an
 account whose preferred channel/slot is forbidden or full moves down its ladder.
+
+A tier may also name a treatment: ``offer`` (``vocab.OFFERS``, default none) and
+``variant`` (``vocab.VARIANTS``, default standard), passed to the plan for every
+contact of the tier.  Whether an offer is allowed for an account (hardship,
+vulnerable, ...) is the rule set's business, not the tree's: the engine downgrades a
+forbidden offer to none.
 """
 
 from __future__ import annotations
@@ -15,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, ValidationError, field_validator
 
-from collsim.config import ConfigError, Frozen, _format_validation, read_yaml
+from collsim.config import TREATMENT_CHANNELS, ConfigError, Frozen, _format_validation, read_yaml
 from collsim.plan import Plan, Snapshot
 from collsim.policies.base import fill_capacity
-from collsim.vocab import CHANNELS, IS_TIMED
+from collsim.vocab import CHANNELS, IS_TIMED, OFFERS, VARIANTS
 
 
 class Condition(Frozen):
@@ -39,6 +45,22 @@ class Tier(Frozen):
         default_factory=lambda: [18, 19, 12, 17, 10, 13, 9, 14, 15, 16, 11, 20, 8]
     )
     cadence_days: int = Field(default=1, ge=1, description="minimum days between contacts")
+    offer: str = Field(default="none", description="offer made with the tier's contacts")
+    variant: str = Field(default="standard", description="script/message variant (tone)")
+
+    @field_validator("offer")
+    @classmethod
+    def _offer(cls, value: str) -> str:
+        if value not in OFFERS:
+            raise ValueError(f"unknown offer {value!r}; expected one of {list(OFFERS)}")
+        return value
+
+    @field_validator("variant")
+    @classmethod
+    def _variant(cls, value: str) -> str:
+        if value not in VARIANTS:
+            raise ValueError(f"unknown variant {value!r}; expected one of {list(VARIANTS)}")
+        return value
 
     @field_validator("ladder")
     @classmethod
@@ -137,9 +159,34 @@ class TieredChampion:
             snapshot, self._candidates(snapshot), np.where(due, tier, -1), priority
         )
         reasons, reason = self._reasons(snapshot, tier, due, option)
+        offer, variant = self._treatments(tier, option, snapshot.options.n_slots)
         return Plan.from_options(
-            option, snapshot.options, self.policy_id, reasons, reason, priority_score=priority
+            option,
+            snapshot.options,
+            self.policy_id,
+            reasons,
+            reason,
+            priority_score=priority,
+            offer=offer,
+            variant=variant,
         )
+
+    def _treatments(
+        self, tier: np.ndarray, option: np.ndarray, n_slots: int
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(offer, variant) codes of each account's tier; None when the tree has none.
+
+        Contacts on channels that carry no treatment (letter, legal) get none/standard.
+        """
+        offers = np.array([OFFERS.index(t.offer) for t in self.tree.tiers] + [0], dtype=np.int8)
+        variants = np.array(
+            [VARIANTS.index(t.variant) for t in self.tree.tiers] + [0], dtype=np.int8
+        )
+        if not offers.any() and not variants.any():
+            return None, None
+        carries = np.isin(np.arange(len(CHANNELS)), [CHANNELS.index(c) for c in TREATMENT_CHANNELS])
+        ok = (option >= 0) & carries[np.maximum(option, 0) // n_slots]
+        return np.where(ok, offers[tier], 0), np.where(ok, variants[tier], 0)
 
     def _reasons(
         self, snapshot: Snapshot, tier: np.ndarray, due: np.ndarray, option: np.ndarray

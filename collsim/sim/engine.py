@@ -9,6 +9,20 @@ Data flow of one simulated day::
     -> payments, promises, plans, DPD, rolls, charge-off -> ledger events
 
 All behavioural randomness comes from :class:`collsim.rng.RunRandom` keyed draws.
+
+Treatments (offer, variant; :mod:`collsim.treatments`).  After the contact gate and
+the budgets, a treatment gate checks each planned (offer, variant): the scenario must
+support it on the channel at the account's DPD (rule id ``treatment.scenario``) and
+no treatment rule of the rule set may forbid it.  A forbidden treatment is
+*downgraded* to (none, standard) and the contact still goes ahead (the contact itself
+is lawful); a ``treatment_blocked`` event records the planned offer/variant and the
+rule id.  Accepted offers: an instalment plan starts the payment-plan machinery with
+the offer's terms (instalments kept or broken; a broken plan returns the account to
+collection); a settlement books a payment of (1 - discount) × balance, a
+``settlement`` event whose amount is the discount given, and closes the account; a
+payment holiday freezes DPD and stops collection for N days (status HOLIDAY), then a
+``holiday_ended`` event returns the account to collection.  Days without any
+treatment take exactly the code paths and draws of a run without treatments.
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ from collsim.behaviour import (
     CHARGED_OFF,
     CLOSED,
     CURED,
+    HOLIDAY,
     LEGAL,
     BorrowerModel,
     BorrowerState,
@@ -39,13 +54,17 @@ from collsim.portfolio import ContactState, Latent, Portfolio, day_number, gener
 from collsim.rng import RunRandom
 from collsim.sim.centre import AgentPool, Courts, FieldTeam, Post
 from collsim.sim.ledger import EVENT, Ledger
+from collsim.treatments import SCENARIO_RULE_ID, TreatmentTables
 from collsim.vocab import (
     CHANNELS,
     IS_CONVERSATION,
     IS_TELEPHONE,
     IS_TIMED,
     N_CHANNELS,
+    OFFERS,
+    VARIANTS,
     Channel,
+    Offer,
     Outcome,
     bucket_of,
 )
@@ -114,7 +133,10 @@ class Simulation:
         self.portfolio = portfolio.copy()
         self.latent = latent
         n = self.portfolio.n
-        self.model = BorrowerModel(scenario.behaviour, latent)
+        self.treatments = TreatmentTables.from_scenario(scenario, latent.segments)
+        self.model = BorrowerModel(scenario.behaviour, latent, self.treatments)
+        self._offer: np.ndarray | None = None  # int8 [N] today's offers (None: no treatment)
+        self._variant: np.ndarray | None = None
         self.state = BorrowerState.initial(n)
         if isinstance(ruleset, RuleSet):
             self.ruleset = ruleset
@@ -282,7 +304,9 @@ class Simulation:
         snapshot, self._snapshot = self._snapshot, None
         self._check_plan(plan)
         option = self._gate(plan, snapshot)
+        self._treatment_gate(plan, option)
         self._execute(plan, option, snapshot.resources)
+        self._offer = self._variant = None
         self._daily_payments()
         self._end_of_day()
         _, recovered_before, attempts_before = self._mark
@@ -329,6 +353,13 @@ class Simulation:
                 )
         if np.any((plan.channel < -1) | (plan.channel >= N_CHANNELS)):
             raise PolicyError(f"policy {self.policy.policy_id}: plan has an unknown channel code")
+        for name, table in (("offer", OFFERS), ("variant", VARIANTS)):
+            value = np.asarray(getattr(plan, name))
+            if value.shape != (self.n,) or np.any((value < 0) | (value >= len(table))):
+                raise PolicyError(
+                    f"policy {self.policy.policy_id}: plan.{name} must be ({self.n},) codes "
+                    f"0..{len(table) - 1}"
+                )
 
     # ------------------------------------------------------------------ morning
     def _morning(self) -> None:
@@ -349,6 +380,7 @@ class Simulation:
             self.model.excite(arrived, channel, result.effective, result.reached, self.state)
             self._link_payments(arrived[result.effective], Channel.LETTER, -1)
         self._judgments(self.courts.collect())
+        self._holidays_end()
         self._promises_due()
         self._instalments_due()
         resolved = self.state.dispute_until == day
@@ -394,27 +426,55 @@ class Simulation:
         )
         if due.size == 0:
             return
-        paid = self.model.instalment_paid(due, self.random.uniform("instalment", self.day, due))
+        offered = st.plan_interval[due] > 0
+        boost = st.plan_keep_mult[due] if np.any(offered) else None
+        paid = self.model.instalment_paid(
+            due, self.random.uniform("instalment", self.day, due), boost
+        )
+        tag = np.where(offered, int(Offer.INSTALMENT_PLAN), -1)
         broken = due[~paid]
-        self.ledger.append("plan_broken", self.day, broken)
+        self.ledger.append("plan_broken", self.day, broken, offer=tag[~paid])
         self._end_plan(broken)
         payers = due[paid]
         st.plan_remaining[payers] -= 1
-        st.plan_next_day[payers] += self.scenario.behaviour.conversation.plan_interval_days
+        st.plan_next_day[payers] += np.where(
+            st.plan_interval[payers] > 0,
+            st.plan_interval[payers],
+            self.scenario.behaviour.conversation.plan_interval_days,
+        )
         last = payers[st.plan_remaining[payers] == 0]
         amount = np.where(
             st.plan_remaining[payers] == 0,
             self.portfolio.amount_due[payers],
             st.plan_amount[payers],
         )
+        last_tag = tag[paid][st.plan_remaining[payers] == 0]
         self._apply_payment(payers, amount, -1, -1)
-        self.ledger.append("plan_completed", self.day, last)
+        self.ledger.append("plan_completed", self.day, last, offer=last_tag)
         self._end_plan(last)
 
     def _end_plan(self, idx: np.ndarray) -> None:
         self.state.plan_remaining[idx] = 0
         self.state.plan_next_day[idx] = -1
+        self.state.plan_interval[idx] = -1
+        self.state.plan_keep_mult[idx] = 1.0
         self.portfolio.hardship_plan[idx] = False
+
+    def _holidays_end(self) -> None:
+        """Accounts whose payment holiday ends today return to collection."""
+        st = self.state
+        ended = np.flatnonzero((st.status == HOLIDAY) & (st.holiday_until == self.day))
+        if ended.size == 0:
+            return
+        st.status[ended] = ACTIVE
+        st.holiday_until[ended] = -1
+        self.ledger.append(
+            "holiday_ended",
+            self.day,
+            ended,
+            offer=int(Offer.PAYMENT_HOLIDAY),
+            bucket=bucket_of(self.portfolio.dpd[ended]),
+        )
 
     # ------------------------------------------------------------------ gate
     def _gate(self, plan: Plan, snapshot: Snapshot) -> np.ndarray:
@@ -437,6 +497,42 @@ class Simulation:
             )
             option[blocked] = -1
         return self._fit_budgets(option, plan.priority, snapshot.resources)
+
+    def _treatment_gate(self, plan: Plan, option: np.ndarray) -> None:
+        """Set today's offers and variants; downgrade unsupported or forbidden ones.
+
+        Leaves ``_offer``/``_variant`` None when no contact going ahead carries a
+        treatment, so such days take the code paths of a run without treatments.
+        """
+        offer = np.asarray(plan.offer, dtype=np.int64)
+        variant = np.asarray(plan.variant, dtype=np.int64)
+        rows = np.flatnonzero((option >= 0) & ((offer > 0) | (variant > 0)))
+        if rows.size == 0:
+            return
+        channel = option[rows] // self.options.n_slots
+        o, v = offer[rows], variant[rows]
+        supported = self.treatments.supported(o, v, channel, self.portfolio.dpd[rows])
+        _, rule = self.ruleset.treatment_allowed(self.portfolio, self.window, rows, o, v)
+        rule = np.where(supported, rule, SCENARIO_RULE_ID)
+        bad = rule != ""
+        if np.any(bad):
+            self.ledger.append(
+                "treatment_blocked",
+                self.day,
+                rows[bad],
+                channel=channel[bad],
+                hour=self.options.hour[option[rows[bad]]],
+                rule=np.array([self.ledger.rule_code(r) for r in rule[bad]], dtype=np.int16),
+                offer=o[bad],
+                variant=v[bad],
+                bucket=bucket_of(self.portfolio.dpd[rows[bad]]),
+            )
+        if np.all(bad):
+            return
+        self._offer = np.zeros(self.n, dtype=np.int8)
+        self._variant = np.zeros(self.n, dtype=np.int8)
+        self._offer[rows[~bad]] = o[~bad]
+        self._variant[rows[~bad]] = v[~bad]
 
     def _record_blocked(self, idx: np.ndarray, channel: np.ndarray, hour: np.ndarray) -> None:
         """Ledger 'blocked' events with the first rule that forbids each contact."""
@@ -543,6 +639,11 @@ class Simulation:
         duration_s: np.ndarray | None = None,
     ) -> None:
         duration = np.zeros(idx.size) if duration_s is None else duration_s
+        treatment = (
+            {}
+            if self._offer is None or self._variant is None
+            else {"offer": self._offer[idx], "variant": self._variant[idx]}
+        )
         self.ledger.append(
             "attempt",
             self.day,
@@ -553,6 +654,7 @@ class Simulation:
             cost=self._attempt_cost(channel, duration),
             duration_s=duration,
             bucket=bucket_of(self.portfolio.dpd[idx]),
+            **treatment,
         )
         self.window.record(idx, channel, conversation)
         self._attempts += int(idx.size)
@@ -572,16 +674,40 @@ class Simulation:
         )
         self._record_attempts(idx, ch, hour, result.outcome, result.conversation)
         self.model.excite(idx, ch, result.effective, result.reached, self.state)
-        self._link_payments(idx[result.effective], channel, hour[result.effective])
+        read, read_hour = idx[result.effective], hour[result.effective]
+        variant = None
+        if self._offer is not None and self._variant is not None:
+            taken = self._message_offers(read, channel, read_hour)
+            read, read_hour = read[~taken], read_hour[~taken]
+            variant = self._variant[read].astype(np.int64)
+        self._link_payments(read, channel, read_hour, variant)
 
-    def _link_payments(self, idx: np.ndarray, channel: int, hour: np.ndarray | int) -> None:
+    def _message_offers(self, idx: np.ndarray, channel: int, hour: np.ndarray) -> np.ndarray:
+        """Offers taken through read messages' links; return bool [M] taken."""
+        assert self._offer is not None and self._variant is not None
+        offer = self._offer[idx].astype(np.int64)
+        variant = self._variant[idx].astype(np.int64)
+        p = self.model.offer_take_up(idx, offer, variant, self.portfolio.dpd[idx], message=True)
+        taken = self.random.uniform(f"offer_link_{channel}", self.day, idx) < p
+        self._accept_offers(
+            idx[taken], offer[taken], np.full(int(taken.sum()), channel), hour[taken]
+        )
+        return taken
+
+    def _link_payments(
+        self,
+        idx: np.ndarray,
+        channel: int,
+        hour: np.ndarray | int,
+        variant: np.ndarray | None = None,
+    ) -> None:
         """Immediate self-service payments from a read message's payment link."""
         if idx.size == 0:
             return
         ch = np.full(idx.size, channel, dtype=np.int64)
         pays = self.random.uniform(
             f"link_{channel}", self.day, idx
-        ) < self.model.link_payment_probability(idx, ch)
+        ) < self.model.link_payment_probability(idx, ch, variant)
         hour_arr = np.broadcast_to(np.asarray(hour), idx.shape)
         self._pay_due(idx[pays], channel, hour_arr[pays], purpose=f"link_{channel}")
 
@@ -603,6 +729,14 @@ class Simulation:
     ) -> tuple[ContactResult, np.ndarray]:
         """Outcomes and handle times of calls, from draws keyed by (account, day, attempt)."""
         day = self.day
+        treatment = None
+        if self._offer is not None and self._variant is not None:
+            treatment = (
+                self._offer[idx].astype(np.int64),
+                self._variant[idx].astype(np.int64),
+                self.portfolio.dpd[idx],
+                self.random.uniform("offer_take", day, idx, attempt),
+            )
         result = self.model.call(
             idx,
             channel,
@@ -611,6 +745,7 @@ class Simulation:
             self.random.uniform("answer", day, idx, attempt),
             self.random.uniform("party", day, idx, attempt),
             self.random.uniform("result", day, idx, attempt),
+            treatment,
         )
         return result, self._handle_time_s(
             idx, channel, result.outcome, result.conversation, attempt
@@ -626,7 +761,7 @@ class Simulation:
     ) -> None:
         self._record_attempts(idx, channel, hour, result.outcome, result.conversation, duration)
         self.model.excite(idx, channel, result.effective, result.reached, self.state)
-        self._after_conversation(idx, channel, hour, result.outcome)
+        self._after_conversation(idx, channel, hour, result.outcome, result.accepted)
 
     def _handle_time_s(
         self,
@@ -714,10 +849,11 @@ class Simulation:
                 sel = attempt == k
                 go = started[sel]
                 picked = ContactResult(
-                    *(
-                        getattr(result, f)[go]
-                        for f in ("outcome", "reached", "effective", "conversation")
-                    )
+                    outcome=result.outcome[go],
+                    reached=result.reached[go],
+                    effective=result.effective[go],
+                    conversation=result.conversation[go],
+                    accepted=None if result.accepted is None else result.accepted[go],
                 )
                 self._apply_calls(batch[sel][go], channel[sel][go], local[sel][go], picked, dur[go])
                 outcome[np.flatnonzero(sel)[go]] = result.outcome[go]
@@ -820,9 +956,27 @@ class Simulation:
 
     # ------------------------------------------------------------------ responses
     def _after_conversation(
-        self, idx: np.ndarray, channel: np.ndarray, hour: np.ndarray, outcome: np.ndarray
+        self,
+        idx: np.ndarray,
+        channel: np.ndarray,
+        hour: np.ndarray,
+        outcome: np.ndarray,
+        accepted: np.ndarray | None = None,
     ) -> None:
-        """Apply what borrowers agreed to in conversations (vectorised per outcome)."""
+        """Apply what borrowers agreed to in conversations (vectorised per outcome).
+
+        Rows flagged in ``accepted`` took the offer of the day instead.
+        """
+        if accepted is not None and np.any(accepted):
+            assert self._offer is not None
+            self._accept_offers(
+                idx[accepted],
+                self._offer[idx[accepted]].astype(np.int64),
+                channel[accepted],
+                hour[accepted],
+            )
+            keep = ~accepted
+            idx, channel, hour, outcome = idx[keep], channel[keep], hour[keep], outcome[keep]
         day = self.day
         conv = self.scenario.behaviour.conversation
         p, st = self.portfolio, self.state
@@ -853,6 +1007,83 @@ class Simulation:
         p.dispute_open[dispute] = True
         st.dispute_until[dispute] = day + conv.dispute_days
         p.cease_communication[idx[outcome == Outcome.CEASE_REQUEST]] = True
+
+    def _accept_offers(
+        self, idx: np.ndarray, offer: np.ndarray, channel: np.ndarray, hour: np.ndarray
+    ) -> None:
+        """Apply accepted offers (only those the account can still take are recorded)."""
+        st = self.state
+        cfg = self.treatments.config
+        if idx.size == 0 or cfg is None:
+            return
+        active = st.status[idx] == ACTIVE
+        free = st.plan_remaining[idx] == 0
+        ok = active & ((offer == Offer.SETTLEMENT) | free)
+        idx, offer, channel, hour = idx[ok], offer[ok], channel[ok], hour[ok]
+        if idx.size == 0:
+            return
+        variant = np.zeros(idx.size, dtype=np.int8) if self._variant is None else self._variant[idx]
+        self.ledger.append(
+            "offer_accepted",
+            self.day,
+            idx,
+            channel=channel,
+            hour=hour,
+            offer=offer,
+            variant=variant,
+            bucket=bucket_of(self.portfolio.dpd[idx]),
+        )
+        self._start_offered_plans(idx[offer == Offer.INSTALMENT_PLAN])
+        settle = offer == Offer.SETTLEMENT
+        for c in np.unique(channel[settle]):
+            sel = settle & (channel == c)
+            self._settle(idx[sel], int(c), hour[sel])
+        holiday = idx[offer == Offer.PAYMENT_HOLIDAY]
+        st.status[holiday] = HOLIDAY
+        st.holiday_until[holiday] = self.day + cfg.payment_holiday.days
+        self.portfolio.promise_due_day[holiday] = -1
+        self.portfolio.promise_amount[holiday] = 0.0
+
+    def _start_offered_plans(self, who: np.ndarray) -> None:
+        """Instalment plans on the offer's terms (the payment-plan machinery)."""
+        cfg = self.treatments.config
+        if who.size == 0 or cfg is None:
+            return
+        st, p = self.state, self.portfolio
+        terms = cfg.instalment_plan
+        st.plan_remaining[who] = terms.instalments
+        st.plan_next_day[who] = self.day + terms.interval_days
+        st.plan_amount[who] = np.round(p.amount_due[who] / terms.instalments, 2)
+        st.plan_interval[who] = terms.interval_days
+        st.plan_keep_mult[who] = self.treatments.plan_keep_mult[self.latent.segment[who]]
+        p.hardship_plan[who] = True
+        p.promise_due_day[who] = -1
+        p.promise_amount[who] = 0.0
+
+    def _settle(self, idx: np.ndarray, channel: int, hour: np.ndarray) -> None:
+        """Settlements: pay (1 - discount) × balance, record the discount, close."""
+        cfg = self.treatments.config
+        if idx.size == 0 or cfg is None:
+            return
+        p = self.portfolio
+        balance = p.balance[idx]
+        amount = np.round((1.0 - cfg.settlement.discount_fraction) * balance, 2)
+        self._record_payment(idx, amount, channel, hour)
+        self.ledger.append(
+            "settlement",
+            self.day,
+            idx,
+            channel=channel,
+            amount=balance - amount,
+            offer=int(Offer.SETTLEMENT),
+            bucket=bucket_of(p.dpd[idx]),
+        )
+        p.balance[idx] = 0.0
+        p.amount_due[idx] = 0.0
+        p.promise_due_day[idx] = -1
+        p.promise_amount[idx] = 0.0
+        self._end_plan(idx[self.state.plan_remaining[idx] > 0])
+        self.state.status[idx] = CLOSED
 
     def _pay_due(self, idx: np.ndarray, channel: int, hour: np.ndarray, purpose: str) -> None:
         """Payments of the amount due (full) or part of it, for accounts still active."""
@@ -961,7 +1192,6 @@ class Simulation:
         )
         self.state.status[idx] = CHARGED_OFF
         self.portfolio.promise_due_day[idx] = -1
-
 
 
 def history_from_ledger(ledger: Ledger) -> History:
