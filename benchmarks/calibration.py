@@ -12,8 +12,8 @@ import argparse
 
 from collsim.config import load_scenario
 from collsim.metrics import kpis
-from collsim.policies.champion import TieredChampion
 from collsim.policies.baselines import NoContact
+from collsim.policies.champion import TieredChampion
 from collsim.sim import Simulation
 
 TARGETS = {
@@ -21,9 +21,20 @@ TARGETS = {
     "ptp_rate": (0.30, 0.40),
     "roll_rate.31-60": (0.60, 0.75),
 }
-SHOWN = ("rpc_rate.agent_call", "ptp_rate", "roll_rate.1-30", "roll_rate.31-60", "roll_rate.61-90",
-         "cure_rate", "promise_kept_rate", "charge_off_rate", "complaints_per_1000",
-         "agent_utilisation", "recovery_rate", "cost_to_collect")
+SHOWN = (
+    "rpc_rate.agent_call",
+    "ptp_rate",
+    "roll_rate.1-30",
+    "roll_rate.31-60",
+    "roll_rate.61-90",
+    "cure_rate",
+    "promise_kept_rate",
+    "charge_off_rate",
+    "complaints_per_1000",
+    "agent_utilisation",
+    "recovery_rate",
+    "cost_to_collect",
+)
 
 
 def main() -> None:
@@ -40,14 +51,22 @@ def main() -> None:
         base = Simulation(scenario, NoContact(), 0)
         base.run()
         cure_alone = kpis(base.ledger)["cure_rate"]
-        print(f"## {name} (champion, {scenario.portfolio.n_accounts:,} accounts, "
-              f"{scenario.sim.days} days, {args.seeds} seeds)")
+        print(
+            f"## {name} (champion, {scenario.portfolio.n_accounts:,} accounts, "
+            f"{scenario.sim.days} days, {args.seeds} seeds)"
+        )
         for key in SHOWN:
             values = [r[key] for r in rows]
             mean = sum(values) / len(values)
             low, high = TARGETS.get(key, (None, None))
-            verdict = "" if low is None else ("  in target" if low <= mean <= high else f"  OUTSIDE {low}-{high}")
-            print(f"{key:24s} {mean:8.3f}  (seeds: {', '.join(f'{v:.3f}' for v in values)}){verdict}")
+            verdict = (
+                ""
+                if low is None
+                else ("  in target" if low <= mean <= high else f"  OUTSIDE {low}-{high}")
+            )
+            print(
+                f"{key:24s} {mean:8.3f}  (seeds: {', '.join(f'{v:.3f}' for v in values)}){verdict}"
+            )
         print(f"{'cure_rate, no contact':24s} {cure_alone:8.3f}")
 
 

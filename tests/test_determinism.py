@@ -45,7 +45,7 @@ def cure_day(sim: Simulation) -> np.ndarray:
 
 
 def test_common_random_numbers_self_cure(small_default):
-    """A borrower who self-cures under NoContact cures no later under a policy never contacting them."""
+    """A self-cure under NoContact happens no later under a policy that never contacts them."""
     base = Simulation(small_default, NoContact(), seed=11)
     base.run()
     champ = Simulation(small_default, RandomPolicy(contact_rate=0.03), seed=11)
