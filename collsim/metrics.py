@@ -28,6 +28,7 @@ KPI_DESCRIPTIONS: dict[str, str] = {
     "agent_utilisation": "agent handle time / agent time on shift",
     "overflow": "planned contacts that did not fit capacity",
     "blocked": "planned contacts refused by the compliance gate",
+    "redials_blocked": "the dialler's same-day redials refused by the in-day gate",
 }
 
 
@@ -82,6 +83,7 @@ def kpis(ledger: Ledger) -> dict[str, float]:
         ),
         "overflow": float(is_["overflow"].sum()),
         "blocked": float(is_["blocked"].sum()),
+        "redials_blocked": float(is_["redial_blocked"].sum()),
     }
     for code, name in enumerate(CHANNELS):
         ch = attempt & (channel == code)
@@ -91,10 +93,11 @@ def kpis(ledger: Ledger) -> dict[str, float]:
             float((ch & conversation & promise).sum()), float((ch & conversation).sum())
         )
     out.update(roll_rates(ledger))
-    for code, name in enumerate(ledger.rules):
-        count = int((is_["blocked"] & (c["rule"] == code)).sum())
-        if count:
-            out[f"blocked.{name}"] = float(count)
+    for event, prefix in (("blocked", "blocked"), ("redial_blocked", "redials_blocked")):
+        counts = np.bincount(c["rule"][is_[event]].astype(np.int64), minlength=len(ledger.rules))
+        for code, name in enumerate(ledger.rules):
+            if counts[code]:
+                out[f"{prefix}.{name}"] = float(counts[code])
     if ledger.treated():
         out.update(treatment_kpis(ledger))
     return out

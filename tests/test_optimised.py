@@ -122,11 +122,13 @@ def test_money_budget_reports_price_and_gap(small: Scenario) -> None:
     assert cost.sum() <= 20.0 + 1e-9
 
 
-def test_oracle_policy_needs_binding(small: Scenario) -> None:
-    policy = OraclePolicy()
-    sim = Simulation(small, policy, seed=1)
+def test_oracle_policy_needs_binding_and_the_simulation_binds_it(small: Scenario) -> None:
+    unbound = OraclePolicy()
+    snapshot = Simulation(small, TieredChampion(), seed=1).begin_day()
     with pytest.raises(RuntimeError, match="bind"):
-        sim.step()
+        unbound.decide(snapshot)
+    bound = Simulation(small, OraclePolicy(), seed=1)
+    assert bound.step().planned > 0
 
 
 def test_registry_ids(small: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:

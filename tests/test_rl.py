@@ -278,3 +278,56 @@ def test_train_command_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureF
     assert train("default", "maskable_ppo", 0, 0, tmp_path) == 2
     assert train("no_such_scenario", "maskable_ppo", 100, 0, tmp_path) == 2
     assert not any(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- training options
+def test_deploy_evaluation_is_the_policy_on_a_portfolio(trained: Any) -> None:
+    from collsim.metrics import kpis
+    from collsim.policies.rl import RLPolicy
+    from collsim.rl.training import evaluate_deployment
+
+    assert TINY_RUN.eval_mode == "deploy"
+    cfg = TrainConfig(**{**TINY_RUN.to_dict(), "eval_accounts": 300})
+    net = evaluate_deployment(trained.model, cfg)
+    assert net.shape == (300,)
+    scenario = load_scenario("default").scaled_to(300)
+    sim = Simulation(scenario, RLPolicy(trained.model, fallbacks=8), cfg.eval_seed)
+    sim.run(cfg.horizon)
+    assert net.sum() == pytest.approx(kpis(sim.ledger)["net_recovery"], rel=1e-9, abs=1e-6)
+
+
+def test_linear_schedule_and_bad_options() -> None:
+    from collsim.rl.training import _linear, build_model, make_train_env
+
+    assert _linear(3e-4)(1.0) == pytest.approx(3e-4) and _linear(3e-4)(0.0) == 0.0
+    cfg = TrainConfig(**{**TINY_RUN.to_dict(), "lr_schedule": "cosine"})
+    venv = make_train_env(TrainConfig(**TINY_RUN.to_dict()))
+    with pytest.raises(ValueError, match="lr_schedule"):
+        build_model(cfg, venv)
+    with pytest.raises(ValueError, match="eval_mode"):
+        build_model(TrainConfig(**{**TINY_RUN.to_dict(), "eval_mode": "x"}), venv)
+    venv.close()
+
+
+def test_shadow_prices_reach_the_training_env_only() -> None:
+    from collsim.rl.training import _batch_env, make_train_env
+
+    cfg = TrainConfig(**{**TINY_RUN.to_dict(), "shadow_prices": (("pool:", 2.0),)})
+    assert cfg.to_dict()["shadow_prices"] == [["pool:", 2.0]]
+    venv = make_train_env(cfg)
+    assert venv.venv.venv.unwrapped.shadow.prices == {"pool:": 2.0}
+    venv.close()
+    scenario = load_scenario("default")
+    assert _batch_env(cfg, 8, scenario).unwrapped.shadow.prices == {}
+
+
+def test_redial_headroom_masks_agent_calls(trained: Any) -> None:
+    from collsim.policies.rl import RLPolicy
+    from collsim.vocab import Channel
+
+    for snap in snapshots(days=3):
+        logits, mask = RLPolicy(trained.model, redial_headroom=0).logits(snap)
+        agent = 1 + np.flatnonzero(snap.options.channel == Channel.AGENT_CALL)
+        assert not mask[:, agent].any()
+        plan = RLPolicy(trained.model, fallbacks=3, redial_headroom=0).decide(snap)
+        assert not np.any(np.asarray(plan.channel) == Channel.AGENT_CALL)

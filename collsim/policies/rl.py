@@ -35,7 +35,7 @@ import numpy as np
 from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import Plan, Snapshot
 from collsim.policies.base import fill_capacity
-from collsim.vocab import CHANNELS
+from collsim.vocab import CHANNELS, Channel
 
 MASKED_LOGIT = -1e8
 """Logit of a masked action (as sb3-contrib's MaskableCategorical and the ONNX graph)."""
@@ -194,6 +194,12 @@ class RLPolicy:
             probability of the chosen action, for off-policy evaluation).
         fallbacks: further options (by probability, only those preferred to no
             contact) an account tries when its resource is full.
+        redial_headroom: if set, no agent call for an account with at least this many
+            telephone attempts (agent calls + voice bot) in ``attempts_7d``: the engine
+            redials an unanswered agent call the same day, and under Reg F's 7-in-7
+            rule that redial would be refused in-day (a gate block).  The same rule as
+            :class:`collsim.policies.optimised.OptimisedAllocation` (which uses 6).
+            Applied to the action mask before the model (so never chosen).
 
     Attributes:
         last_probability: float [N], probability of each account's chosen action in
@@ -206,8 +212,10 @@ class RLPolicy:
         policy_id: str | None = None,
         deterministic: bool = True,
         fallbacks: int = 0,
+        redial_headroom: int | None = None,
     ) -> None:
         self.model = load_logit_model(model_path)
+        self.redial_headroom = redial_headroom
         name = Path(model_path).name if isinstance(model_path, (str, Path)) else "model"
         self.policy_id = policy_id or f"rl:{name}"
         self.deterministic = deterministic
@@ -217,6 +225,12 @@ class RLPolicy:
     def logits(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
         """Return (masked logits [N, 1 + K], mask [N, 1 + K]) for a snapshot."""
         obs, mask = snapshot_inputs(snapshot)
+        if self.redial_headroom is not None:
+            recent = snapshot.contact.attempts_7d
+            phone = recent[:, Channel.AGENT_CALL].astype(np.int64) + recent[:, Channel.VOICE_BOT]
+            crowded = np.flatnonzero(phone >= self.redial_headroom)
+            agent = 1 + np.flatnonzero(snapshot.options.channel == Channel.AGENT_CALL)
+            mask[np.ix_(crowded, agent)] = False
         if obs.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"{obs.shape[1]} features, expected {len(FEATURE_NAMES)}")
         logits = self.model.logits(obs, mask)

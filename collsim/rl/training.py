@@ -44,6 +44,7 @@ __all__ = [
     "EvalPoint",
     "TrainConfig",
     "TrainResult",
+    "evaluate_deployment",
     "evaluate_first_episodes",
     "make_train_env",
     "plot_curve",
@@ -82,6 +83,14 @@ class TrainConfig:
         shadow_prices: (resource-name prefix, price) pairs charged in the *training*
             reward per unit of resource used (``AccountBatch-v0``'s ``shadow_prices``);
             evaluations are always in money, without them.
+        eval_mode: ``env`` (:func:`evaluate_first_episodes`: ``eval_envs`` accounts'
+            first episodes, masked argmax, env capacity) or ``deploy``
+            (:func:`evaluate_deployment`: a whole Simulation of ``eval_accounts``
+            accounts, capacity scaled to it, decided by
+            ``RLPolicy(model, fallbacks=eval_fallbacks)`` for ``horizon`` days on
+            seed ``eval_seed``, i.e. the way the policy is deployed and compared).
+        eval_accounts: portfolio size of ``deploy`` evaluations.
+        eval_fallbacks: ``RLPolicy`` fallbacks of ``deploy`` evaluations.
     """
 
     scenario: str = "default"
@@ -102,11 +111,14 @@ class TrainConfig:
     net_arch: tuple[int, ...] = (128, 128)
     reward_scale: float = 0.01
     normalize_reward: bool = True
-    eval_every: int = 0
+    eval_every: int = 32_768
     eval_envs: int = 1024
     eval_seed: int = 1_000_003
     lr_schedule: str = "constant"
     shadow_prices: tuple[tuple[str, float], ...] = ()
+    eval_mode: str = "deploy"
+    eval_accounts: int = 5000
+    eval_fallbacks: int = 8
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -265,6 +277,30 @@ def evaluate_first_episodes(
     return total
 
 
+def evaluate_deployment(
+    model: Any, cfg: TrainConfig, scenario: Scenario | None = None
+) -> np.ndarray:
+    """Net recovery per account of ``RLPolicy(model, fallbacks=cfg.eval_fallbacks)`` deciding a
+    whole portfolio (``cfg.eval_accounts`` accounts, scenario capacity scaled to it) for
+    ``cfg.horizon`` days on Simulation seed ``cfg.eval_seed``.
+
+    Keep ``eval_seed`` away from the seeds a comparison reports (checkpoints are selected
+    on it).
+
+    Returns:
+        float [eval_accounts]: recovered − contact and legal cost of each account.
+    """
+    from collsim.envs._common import day_totals
+    from collsim.policies.rl import RLPolicy
+    from collsim.sim.engine import Simulation
+
+    scenario = (scenario or load_scenario(cfg.scenario)).scaled_to(cfg.eval_accounts)
+    sim = Simulation(scenario, RLPolicy(model, fallbacks=cfg.eval_fallbacks), cfg.eval_seed)
+    sim.run(cfg.horizon)
+    totals = day_totals(sim.ledger.columns(), cfg.eval_accounts)
+    return np.asarray(totals.recovered - totals.cost, dtype=np.float64)
+
+
 def model_predict(model: Any) -> Predict:
     """The masked deterministic action choice of a MaskablePPO."""
 
@@ -293,7 +329,10 @@ def _callbacks(
             self.next_eval = cfg.eval_interval
 
         def evaluate(self) -> None:
-            net = evaluate_first_episodes(model_predict(self.model), cfg, scenario)
+            if cfg.eval_mode == "deploy":
+                net = evaluate_deployment(self.model, cfg, scenario)
+            else:
+                net = evaluate_first_episodes(model_predict(self.model), cfg, scenario)
             point = EvalPoint(int(self.num_timesteps), float(net.mean()), _sem(net))
             result.evaluations.append(point)
             self.logger.record("eval/mean_net", point.mean_net)
@@ -350,6 +389,8 @@ def build_model(cfg: TrainConfig, venv: Any) -> Any:
 
     if cfg.algo not in ALGOS:
         raise ValueError(f"unknown algo {cfg.algo!r}; expected one of {', '.join(ALGOS)}")
+    if cfg.eval_mode not in ("env", "deploy"):
+        raise ValueError(f"unknown eval_mode {cfg.eval_mode!r}; expected env or deploy")
     if cfg.lr_schedule not in ("constant", "linear"):
         raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; expected constant or linear")
     learning_rate: Any = cfg.learning_rate

@@ -173,6 +173,9 @@ class Simulation:
         self._resources_cache: dict[tuple[int, ...], Resources] = {}
         self._snapshot: Snapshot | None = None
         self._mark = (0, 0.0, 0)
+        bind = getattr(policy, "bind", None)
+        if callable(bind):  # policies that need the simulation (research oracles) bind here
+            bind(self)
         self._start_events()
 
     # ------------------------------------------------------------------ public
@@ -824,7 +827,7 @@ class Simulation:
             )
             was_carried = np.arange(batch.size) < carried.size
             local = centre_hour - zone_shift[batch]
-            keep = self._hour_gate(batch, local)
+            keep = self._hour_gate(batch, local, attempt > 0)
             batch, local, attempt, was_carried = (
                 batch[keep],
                 local[keep],
@@ -889,8 +892,12 @@ class Simulation:
                 rule=self.ledger.rule_code(resource),
             )
 
-    def _hour_gate(self, batch: np.ndarray, local: np.ndarray) -> np.ndarray:
-        """In-day compliance gate before each hour's calls; returns the calls that may go."""
+    def _hour_gate(self, batch: np.ndarray, local: np.ndarray, redial: np.ndarray) -> np.ndarray:
+        """In-day compliance gate before each hour's calls; returns the calls that may go.
+
+        A refused planned call is a ``blocked`` event; a refused redial (the dialler's
+        own retry after no answer, not part of the plan) is a ``redial_blocked`` event.
+        """
         active = self.state.status[batch] == ACTIVE
         first = np.full(batch.size, -1, dtype=np.int16)
         channel = np.full(batch.size, Channel.AGENT_CALL, dtype=np.int64)
@@ -902,15 +909,19 @@ class Simulation:
             codes = np.array(
                 [self.ledger.rule_code(r) for r in self.ruleset.rule_ids], dtype=np.int16
             )
-            self.ledger.append(
-                "blocked",
-                self.day,
-                batch[blocked],
-                channel=int(Channel.AGENT_CALL),
-                hour=local[blocked],
-                rule=codes[first[blocked]],
-                bucket=bucket_of(self.portfolio.dpd[batch[blocked]]),
-            )
+            for event, rows in (
+                ("blocked", blocked & ~redial),
+                ("redial_blocked", blocked & redial),
+            ):
+                self.ledger.append(
+                    event,
+                    self.day,
+                    batch[rows],
+                    channel=int(Channel.AGENT_CALL),
+                    hour=local[rows],
+                    rule=codes[first[rows]],
+                    bucket=bucket_of(self.portfolio.dpd[batch[rows]]),
+                )
         return active & ~blocked
 
     def _letters(self, idx: np.ndarray) -> None:

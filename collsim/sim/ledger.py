@@ -33,13 +33,14 @@ EVENTS: tuple[str, ...] = (
     "legal_filed",
     "legal_closed",  # judgment: amount recovered is a separate payment event
     "agent_capacity",  # agent seconds available in a centre hour (duration_s), for utilisation
+    "redial_blocked",  # the dialler's own same-day redial refused by the in-day gate (rule)
     # Treatments (issue 11); only runs that use a treatment write these.
     "offer_accepted",  # an offer taken (offer, channel of the contact)
     "settlement",  # a settlement: amount = discount given (the payment is its own event)
     "treatment_blocked",  # a planned offer/variant downgraded to none/standard (rule, offer)
     "holiday_ended",  # a payment holiday ended; the account is back in collection
 )
-_V1_EVENTS = 15
+_V1_EVENTS = 16
 """Events of the ledger layout before treatments (a run without treatments writes it)."""
 EVENT = {name: code for code, name in enumerate(EVENTS)}
 
