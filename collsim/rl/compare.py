@@ -9,10 +9,11 @@ Violations are counted two ways:
 * ``plan_violations`` — planned contacts outside the day's compliance mask (checked
   by :class:`AuditedPolicy` against the Snapshot before the engine sees the plan);
   zero for every mask-respecting policy;
-* ``gate_blocks`` — the engine's ``blocked`` ledger events: planned contacts refused
-  at the day's gate plus in-day refusals (e.g. a same-day redial of an unanswered
-  agent call that would break ``us_reg_f.7in7``), which no plan can cause or avoid
-  entirely; reported by rule.
+* ``gate blocks`` — the engine's ``blocked`` ledger events: planned contacts refused
+  by the compliance gate (at the day's gate or in-day, before the hour's call);
+* ``redials blocked`` — the engine's ``redial_blocked`` events: the dialler's own
+  same-day redials of an unanswered agent call refused in-day (e.g. the 8th call in
+  seven days under ``us_reg_f.7in7``); not planned contacts.
 
 Run: ``.venv/bin/python -m collsim.rl.compare --model runs/rl/best_model.zip``.
 """
@@ -158,6 +159,11 @@ def compare(
     return records
 
 
+def _total(rows: list[RunRecord], key: str) -> float:
+    """Sum of a KPI over runs (0 where a run does not report it)."""
+    return float(sum(r.kpis.get(key, 0.0) for r in rows))
+
+
 def _fmt(x: float) -> str:
     return f"{x:,.0f}"
 
@@ -189,8 +195,8 @@ def comparison_markdown(
         "",
         "| policy | net recovery (mean ± 95% CI) | Δ vs "
         f"{baseline} (paired, 95% CI) | Δ % | recovered | cost | attempts | "
-        "plan violations | gate blocks | overflow | decide s/day |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "plan violations | gate blocks | redials blocked | overflow | decide s/day |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label in labels:
         rows = [r for r in records if r.policy == label]
@@ -209,26 +215,29 @@ def comparison_markdown(
             f"{_fmt(column(label, 'attempts').mean())} | "
             f"{sum(r.plan_violations for r in rows)} | "
             f"{_fmt(column(label, 'blocked').sum())} | "
+            f"{_fmt(_total(rows, 'redials_blocked'))} | "
             f"{_fmt(column(label, 'overflow').sum())} | "
             f"{np.mean([r.decide_s for r in rows]) / days:.3f} |"
         )
     lines += [
         "",
         "Plan violations: planned contacts outside the day's compliance mask, summed over "
-        "seeds. Gate blocks: the engine's `blocked` events summed over seeds ("
+        "seeds. Gate blocks: planned contacts refused by the engine's compliance gate "
+        "(`blocked` events), summed over seeds. Redials blocked: the dialler's same-day "
+        "redials refused in-day (`redial_blocked` events; rules: "
         + ", ".join(
             sorted(
                 {
-                    f"{k.removeprefix('blocked.')}"
+                    k.split(".", 1)[1]
                     for r in records
                     for k in r.kpis
-                    if k.startswith("blocked.")
+                    if k.startswith(("blocked.", "redials_blocked."))
                 }
             )
             or ["none"]
         )
-        + "): in-day refusals of same-day redials, not plan violations. Overflow: planned "
-        "contacts that did not fit agent capacity in the SimPy day.",
+        + "), not plan violations. Overflow: planned contacts that did not fit agent "
+        "capacity in the SimPy day.",
     ]
     if notes:
         lines += ["", *notes]

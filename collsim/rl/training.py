@@ -7,12 +7,19 @@ Simulation (:class:`collsim.envs.batch.AccountBatchEnv` through
 for the optimiser only, or normalised by a running return std (default; net
 recoveries are in currency units, often hundreds); evaluations report unscaled money.
 
-**Evaluation** (:func:`evaluate_first_episodes`): a fresh batch env reset with a fixed
-``eval_seed`` (so every evaluation, and every policy, faces the same accounts and
-behaviour draws), masked deterministic actions, and the net recovery of each row's
-*first* episode (``horizon`` days or until the account leaves collection), i.e. one
-figure per account, averaged.  :class:`MaskedEvalCallback` runs it every
-``eval_every`` steps and keeps the best model.
+**Evaluation.**  By default (``eval_mode="deploy"``, :func:`evaluate_deployment`) the
+policy is evaluated the way it is deployed and compared: ``RLPolicy(model,
+fallbacks=8)`` decides a whole Simulation of ``eval_accounts`` (5,000) accounts, with
+the scenario's capacity scaled to that size, for ``horizon`` days on seed
+``eval_seed`` (1,000,003, not one of the comparison's seeds 1–5); the figure is
+the mean net recovery per account.  ``eval_mode="env"``
+(:func:`evaluate_first_episodes`): a fresh batch env reset with ``eval_seed``, masked
+deterministic actions, and the net recovery of each row's *first* episode
+(``horizon`` days or until the account leaves collection), averaged; its capacity is
+the env's (``eval_envs`` rows) and it ranks checkpoints poorly for deployment (the
+agent's single choice, no fallbacks).  :class:`MaskedEvalCallback` evaluates every
+``eval_every`` steps (default 32,768: evaluations swing by ±10 % between
+checkpoints) and keeps the best model.
 
 **Reproducibility.**  :func:`train_model` runs with ``torch.set_num_threads(1)`` and
 ``torch.use_deterministic_algorithms(True)`` (both restored afterwards), seeds
