@@ -23,14 +23,16 @@ GUIDES = ("strategy_teams.md", "researchers.md", "production.md")
 
 
 def config_models() -> list[type[BaseModel]]:
-    """Every pydantic model defined in collsim/config.py (found independently of the walker)."""
+    """Every public pydantic model defined in collsim/config.py (found independently of the
+    walker); private bases such as ``_OfferConfig`` appear through their subclasses."""
     return [
         obj
-        for obj in vars(config).values()
+        for name, obj in vars(config).items()
         if isinstance(obj, type)
         and issubclass(obj, BaseModel)
         and obj.__module__ == config.__name__
         and obj.model_fields
+        and not name.startswith("_")
     ]
 
 
