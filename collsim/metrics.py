@@ -93,8 +93,8 @@ def kpis(ledger: Ledger) -> dict[str, float]:
             float((ch & conversation & promise).sum()), float((ch & conversation).sum())
         )
     out.update(roll_rates(ledger))
-    for event, prefix in (("blocked", "blocked"), ("redial_blocked", "redials_blocked")):
-        counts = np.bincount(c["rule"][is_[event]].astype(np.int64), minlength=len(ledger.rules))
+    for kind, prefix in (("blocked", "blocked"), ("redial_blocked", "redials_blocked")):
+        counts = np.bincount(c["rule"][is_[kind]].astype(np.int64), minlength=len(ledger.rules))
         for code, name in enumerate(ledger.rules):
             if counts[code]:
                 out[f"{prefix}.{name}"] = float(counts[code])

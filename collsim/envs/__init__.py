@@ -10,11 +10,15 @@ Ids (all configurable through ``gymnasium.make`` / ``make_vec`` kwargs: ``scenar
   :class:`collsim.envs.sb3.SB3VecEnv` adapts it to stable-baselines3.
 * ``collsim/Portfolio-v0`` (:class:`~collsim.envs.portfolio.PortfolioEnv`): the whole
   portfolio, scores per account × option turned into a feasible plan.
+* ``collsim/Tiny-v0`` (:class:`~collsim.envs.tiny.TinyCollectionsEnv`): the tiny exact
+  MDP of :mod:`collsim.rl.tiny`, whose optimum is known by dynamic programming.
 
 This package is the only place in collsim that imports gymnasium.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import gymnasium as gym
 
@@ -26,6 +30,7 @@ from collsim.envs.wrappers import EpisodeStats, VectorEpisodeStats
 ACCOUNT_ID = "collsim/Account-v0"
 BATCH_ID = "collsim/AccountBatch-v0"
 PORTFOLIO_ID = "collsim/Portfolio-v0"
+TINY_ID = "collsim/Tiny-v0"
 
 
 def register_envs() -> None:
@@ -37,6 +42,13 @@ def register_envs() -> None:
         gym.register(id=BATCH_ID, vector_entry_point="collsim.envs.batch:AccountBatchEnv")
     if PORTFOLIO_ID not in registry:
         gym.register(id=PORTFOLIO_ID, entry_point="collsim.envs.portfolio:PortfolioEnv")
+    if TINY_ID not in registry:
+        gym.register(id=TINY_ID, entry_point="collsim.envs.tiny:TinyCollectionsEnv")
+
+
+def make_account_batch(num_envs: int, **kwargs: Any) -> Any:
+    """``gymnasium.make_vec("collsim/AccountBatch-v0", num_envs, **kwargs)``."""
+    return gym.make_vec(BATCH_ID, num_envs=num_envs, **kwargs)
 
 
 register_envs()
@@ -45,10 +57,12 @@ __all__ = [
     "ACCOUNT_ID",
     "BATCH_ID",
     "PORTFOLIO_ID",
+    "TINY_ID",
     "AccountBatchEnv",
     "AccountEnv",
     "EpisodeStats",
     "PortfolioEnv",
     "VectorEpisodeStats",
+    "make_account_batch",
     "register_envs",
 ]

@@ -702,25 +702,96 @@ def _build_classes(problem: _Problem, cost: np.ndarray) -> _Classes:
     )
 
 
+@dataclass(frozen=True)
+class _Slots:
+    """The classes of :class:`_Classes` regrouped by resource slot, for all groups at once.
+
+    ``val[s]``, ``cost[s]``, ``opt[s]`` are [N, m_s]: the class columns of slot ``s`` in
+    the account's group, in ascending class order (so an argmax keeps the lowest class
+    on ties, as :func:`_reduce` does), padded with -inf / 0 / -1.  Each Lagrangian step
+    is then one vectorised max over m_s columns per slot (a plain subtraction when
+    ``m_s == 1``) instead of a grouped, chunked argmax over all classes.
+    """
+
+    slot: list[int]
+    val: list[np.ndarray]
+    cost: list[np.ndarray]
+    opt: list[np.ndarray]
+
+
+def _build_slots(problem: _Problem, classes: _Classes) -> _Slots:
+    """Regroup the class columns by resource slot (see :class:`_Slots`)."""
+    n = problem.n
+    per_slot: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for g, blocks in enumerate(classes.layout):
+        rows = np.flatnonzero(problem.group == g)
+        if rows.size == 0:
+            continue
+        for slot, cols in blocks:
+            per_slot.setdefault(slot, []).append((rows, cols))
+    out = _Slots(slot=[], val=[], cost=[], opt=[])
+    for slot in sorted(per_slot):
+        m = max(cols.size for _, cols in per_slot[slot])
+        val = np.full((n, m), -np.inf)
+        cost = np.zeros((n, m))
+        opt = np.full((n, m), -1, dtype=np.int32)
+        for rows, cols in per_slot[slot]:
+            val[rows, : cols.size] = classes.val[np.ix_(rows, cols)]
+            cost[rows, : cols.size] = classes.cost[np.ix_(rows, cols)]
+            opt[rows, : cols.size] = classes.opt[np.ix_(rows, cols)]
+        out.slot.append(slot)
+        out.val.append(val)
+        out.cost.append(cost)
+        out.opt.append(opt)
+    return out
+
+
 def _solve_priced(
-    problem: _Problem, classes: _Classes, price: float, hint: np.ndarray | None = None
+    problem: _Problem,
+    classes: _Classes,
+    price: float,
+    hint: np.ndarray | None = None,
+    slots: _Slots | None = None,
 ) -> tuple[np.ndarray, float, float, float, np.ndarray]:
     """Exact allocation for value − price·cost.
+
+    ``slots`` (from :func:`_build_slots`) is a faster layout of ``classes`` for
+    repeated solves; the result is the same with or without it.
 
     Returns:
         (choice, priced flow value Σ(value − price·cost), spend, rounding slack,
         resource prices [R] or NaN, to hint the next solve).
     """
+    if slots is None:
 
-    def source(idx: np.ndarray | slice) -> np.ndarray:
-        adj = classes.val[idx] - price * classes.cost[idx]
-        return np.where(adj > 0, adj, -np.inf)
+        def source(idx: np.ndarray | slice) -> np.ndarray:
+            adj = classes.val[idx] - price * classes.cost[idx]
+            return np.where(adj > 0, adj, -np.inf)
 
-    best, arg = _reduce(source, problem.group, classes.layout, problem.r + 1)
-    # arg holds class columns; map them to options.
-    has = arg >= 0
-    opt = np.full(arg.shape, -1, dtype=np.int32)
-    opt[has] = classes.opt[np.nonzero(has)[0], arg[has]]
+        best, arg = _reduce(source, problem.group, classes.layout, problem.r + 1)
+        # arg holds class columns; map them to options.
+        has = arg >= 0
+        opt = np.full(arg.shape, -1, dtype=np.int32)
+        opt[has] = classes.opt[np.nonzero(has)[0], arg[has]]
+    else:
+        n = problem.n
+        best = np.full((n, problem.r + 1), -np.inf)
+        opt = np.full((n, problem.r + 1), -1, dtype=np.int32)
+        for slot, val, cost, opts in zip(slots.slot, slots.val, slots.cost, slots.opt, strict=True):
+            if val.shape[1] == 1:
+                adj = val[:, 0] - price * cost[:, 0]
+                pos = adj > 0
+                best[:, slot] = np.where(pos, adj, -np.inf)
+                opt[:, slot] = np.where(pos, opts[:, 0], -1)
+            else:
+                adj = val - price * cost
+                adj = np.where(adj > 0, adj, -np.inf)
+                a = np.argmax(adj, axis=1)
+                top = np.take_along_axis(adj, a[:, None], axis=1)[:, 0]
+                best[:, slot] = top
+                opt[:, slot] = np.where(
+                    top > -np.inf, np.take_along_axis(opts, a[:, None], axis=1)[:, 0], -1
+                )
     choice, slack, prices = _solve_reduced(
         *_split_unlimited(best, opt, problem.r), problem.capacity, hint
     )
@@ -848,6 +919,72 @@ def _count_positive(problem: _Problem) -> int:
     return total
 
 
+_BUDGET_SAMPLE = 50_000
+"""Accounts in the sample that estimates the budget's price λ (instances ≥ 4× this)."""
+
+_BUDGET_PROBE = 0.02
+"""Relative distance of the first full solves above and below the sampled λ."""
+
+
+def _sample_price(
+    problem: _Problem, classes: _Classes, budget: float, lam_max: float
+) -> float | None:
+    """Estimate the budget's price λ on a strided sample of accounts.
+
+    The sample gets proportionally scaled capacities and budget; λ is located by
+    safeguarded regula falsi on the sample's spend(λ) to 0.1%.  Returns None for
+    instances too small to sample, 0.0 if the budget does not bind on the sample.
+    The estimate only positions the first full solves; it never affects exactness.
+    """
+    n = problem.n
+    if n < 4 * _BUDGET_SAMPLE or lam_max <= 0:
+        return None
+    rows = np.arange(0, n, n // _BUDGET_SAMPLE)
+    share = rows.size / n
+    sub = _Problem(
+        value=problem.value[rows],
+        mask=problem.mask[rows],
+        res=problem.res,
+        group=problem.group[rows],
+        capacity=np.rint(problem.capacity * share).astype(np.int64),
+    )
+    sub_classes = _Classes(
+        val=classes.val[rows],
+        opt=classes.opt[rows],
+        cost=classes.cost[rows],
+        layout=classes.layout,
+        option_cost=classes.option_cost
+        if classes.option_cost.ndim == 1
+        else classes.option_cost[rows],
+    )
+    sub_slots = _build_slots(sub, sub_classes)
+    sub_budget = budget * share
+
+    def spend_at(lam: float) -> float:
+        return _solve_priced(sub, sub_classes, lam, None, sub_slots)[2]
+
+    lo, spend_lo = 0.0, spend_at(0.0)
+    if spend_lo <= sub_budget:
+        return 0.0
+    hi, spend_hi = lam_max, spend_at(lam_max)
+    streak = 0
+    for _ in range(40):
+        if hi - lo <= 1e-3 * hi:
+            break
+        lam = lo + (hi - lo) * (spend_lo - sub_budget) / (spend_lo - spend_hi)
+        if abs(streak) >= 2 or not lo < lam < hi:
+            lam = 0.5 * (lo + hi)
+            streak = 0
+        spend = spend_at(lam)
+        if spend <= sub_budget:
+            hi, spend_hi = lam, spend
+            streak = streak + 1 if streak > 0 else 1
+        else:
+            lo, spend_lo = lam, spend
+            streak = streak - 1 if streak < 0 else -1
+    return 0.5 * (lo + hi)
+
+
 def allocate_with_budget(
     value: np.ndarray,
     mask: np.ndarray,
@@ -920,57 +1057,106 @@ def allocate_with_budget(
             np.full(problem.n, -1, np.int64), 0.0, 0.0, 0.0, 0.0, 0, 0.0, "unbudgeted"
         )
     classes = _build_classes(problem, cost)
-
-    # λ = 0: the unbudgeted optimum; if it fits, it is optimal for the budget too.
-    choice, flow_value, spend, slack, hint = _solve_priced(problem, classes, 0.0)
-    iterations = 1
-    if spend <= budget:
-        return AllocationResult(
-            choice, flow_value, flow_value + slack, 0.0, 0.0, iterations, spend, "unbudgeted"
-        )
-    dual = flow_value + slack  # L(0): the unbudgeted optimum
-
-    # Bracket: above λ_max every costly option is worth ≤ 0, so the spend is 0.
+    slots = _build_slots(problem, classes)
+    # Above λ_max every costly option is worth ≤ 0, so the spend is 0.
     costly = (classes.cost > 0) & (classes.val > 0)
-    lam_lo, spend_lo = 0.0, spend
-    lam_hi = float(np.max(classes.val[costly] / classes.cost[costly])) * (1 + 1e-9)
-    choice_hi, flow_value, spend_hi, slack, _ = _solve_priced(problem, classes, lam_hi)
-    iterations += 1
-    dual = min(dual, flow_value + slack + lam_hi * budget)
+    lam_max = (
+        float(np.max(classes.val[costly] / classes.cost[costly])) * (1 + 1e-9)
+        if costly.any()
+        else 0.0
+    )
+
+    iterations, dual = 0, np.inf
+    hint: np.ndarray | None = None
+
+    def solve(lam: float) -> tuple[np.ndarray, float, float, float]:
+        """Exact priced solve at λ; updates the dual bound, the count and the hint."""
+        nonlocal iterations, dual, hint
+        choice, flow_value, spend, slack, found = _solve_priced(problem, classes, lam, hint, slots)
+        hint = found if np.all(np.isfinite(found)) else hint
+        iterations += 1
+        dual = min(dual, flow_value + slack + lam * budget)
+        return choice, flow_value, slack, spend
+
+    # Bracket λ between an over-budget price (lo) and a feasible one (hi).  Large
+    # instances first estimate λ on a sample and probe just above and below it;
+    # otherwise (or if the sample says the budget does not bind) the bracket is
+    # [0, λ_max].  λ = 0 is solved only when the budget may not bind: if the
+    # unbudgeted optimum fits, it is optimal for the budget too.
+    guess = _sample_price(problem, classes, budget, lam_max)
+    if guess is None or guess <= 0:
+        up, down = [lam_max], [0.0]
+        choice, flow_value, slack, spend = solve(0.0)
+        if spend <= budget:
+            return AllocationResult(
+                choice, flow_value, flow_value + slack, 0.0, 0.0, iterations, spend, "unbudgeted"
+            )
+        lam_lo, spend_lo, down = 0.0, spend, []
+    else:
+        width = _BUDGET_PROBE * guess
+        up = [lam for lam in (guess + width, guess + 4 * width) if lam < lam_max] + [lam_max]
+        down = [lam for lam in (guess - width, guess - 4 * width) if lam > 0] + [0.0]
+        lam_lo, spend_lo = -1.0, np.inf
+    lam_hi, spend_hi, choice_hi = -1.0, 0.0, np.empty(0, np.int64)
+    for lam in up:  # up: the first feasible price is λ_hi, infeasible ones raise λ_lo
+        choice, _, _, spend = solve(lam)
+        if spend <= budget:
+            lam_hi, spend_hi, choice_hi = lam, spend, choice
+            break
+        lam_lo, spend_lo = lam, spend
+    if lam_lo < 0:
+        for lam in down:  # down: the first infeasible price is λ_lo
+            choice, flow_value, slack, spend = solve(lam)
+            if spend > budget:
+                lam_lo, spend_lo = lam, spend
+                break
+            if lam == 0.0:
+                return AllocationResult(
+                    choice,
+                    flow_value,
+                    flow_value + slack,
+                    0.0,
+                    0.0,
+                    iterations,
+                    spend,
+                    "unbudgeted",
+                )
+            lam_hi, spend_hi, choice_hi = lam, spend, choice
     best_choice, best_value = choice_hi, _totals(problem, classes, choice_hi)[0]
+    hi_repaired = False
 
     # Search λ: safeguarded regula falsi on spend(λ) = budget; once the bracket is
-    # narrow, every new feasible solution is repaired and the best one kept.
+    # narrow, the feasible side's solution is repaired and the best one kept.
     streak = 0  # >0: feasible side moved repeatedly, <0: infeasible side
-    while iterations < max_iter:
+    while True:
         if dual - best_value <= tol * max(abs(dual), 1e-12):
             break
-        if lam_hi - lam_lo <= 1e-9 * lam_hi:
+        if not hi_repaired and lam_hi - lam_lo <= 0.05 * lam_hi:
+            repaired = _repair(problem, classes, choice_hi, budget)
+            hi_repaired = True
+            repaired_value = _totals(problem, classes, repaired)[0]
+            if repaired_value > best_value:
+                best_choice, best_value = repaired, repaired_value
+            continue
+        if iterations >= max_iter or lam_hi - lam_lo <= 1e-9 * lam_hi:
             break
         lam = lam_lo + (lam_hi - lam_lo) * (spend_lo - budget) / (spend_lo - spend_hi)
         if abs(streak) >= 2 or not lam_lo < lam < lam_hi:
             lam = 0.5 * (lam_lo + lam_hi)
             streak = 0
-        choice, flow_value, spend, slack, found = _solve_priced(problem, classes, lam, hint)
-        hint = found if np.all(np.isfinite(found)) else hint
-        iterations += 1
-        dual = min(dual, flow_value + slack + lam * budget)
+        choice, _, _, spend = solve(lam)
         if spend <= budget:
-            lam_hi, spend_hi, choice_hi = lam, spend, choice
+            lam_hi, spend_hi, choice_hi, hi_repaired = lam, spend, choice, False
             streak = streak + 1 if streak > 0 else 1
-            if lam_hi - lam_lo <= 0.05 * lam_hi:
-                repaired = _repair(problem, classes, choice_hi, budget)
-                repaired_value = _totals(problem, classes, repaired)[0]
-                if repaired_value > best_value:
-                    best_choice, best_value = repaired, repaired_value
         else:
             lam_lo, spend_lo = lam, spend
             streak = streak - 1 if streak < 0 else -1
 
     # Repair: spend what λ_hi left on the best upgrades.
-    repaired = _repair(problem, classes, choice_hi, budget)
-    if _totals(problem, classes, repaired)[0] > best_value:
-        best_choice = repaired
+    if not hi_repaired:
+        repaired = _repair(problem, classes, choice_hi, budget)
+        if _totals(problem, classes, repaired)[0] > best_value:
+            best_choice = repaired
     choice = best_choice
     objective, spend = _totals(problem, classes, choice)
 

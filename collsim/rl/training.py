@@ -205,16 +205,13 @@ def deterministic_torch(threads: int = 1) -> Iterator[None]:
 
 
 def _batch_env(cfg: TrainConfig, n: int, scenario: Scenario, shadow: bool = False) -> Any:
-    import gymnasium as gym
-
-    import collsim.envs  # noqa: F401  (registers the ids)
+    from collsim.envs import make_account_batch
 
     kwargs: dict[str, Any] = {}
     if shadow and cfg.shadow_prices:
         kwargs["shadow_prices"] = dict(cfg.shadow_prices)
-    return gym.make_vec(
-        "collsim/AccountBatch-v0",
-        num_envs=n,
+    return make_account_batch(
+        n,
         scenario=scenario,
         horizon=cfg.horizon,
         pool_size=cfg.pool_size,

@@ -1,0 +1,103 @@
+"""``collsim/Tiny-v0``: the tiny collections MDP of :mod:`collsim.rl.tiny` as a Gymnasium env.
+
+The env samples the MDP (``FiniteMDP``) with ``self.np_random``; the observation is
+the one-hot live state and the fraction of days left (the optimal policy of a finite
+horizon depends on it); the horizon is part of the problem, so reaching it
+*terminates* the episode (no bootstrapping beyond it).  ``action_masks()`` gives the
+MDP's mask; a masked action is executed as no contact and flagged in
+``info["masked_action"]`` (the checkers sample actions without masks).
+
+The reward of a step is the MDP's *expected* reward of (state, action) by default
+(same values and optimal policy as the sampled one, less variance); pass
+``sampled_reward=True`` for ``amount_due · 1[paid] − cost``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from collsim.rl.tiny import (
+    CHARGED_OFF,
+    N_LIVE,
+    PAID,
+    TINY_HORIZON,
+    FiniteMDP,
+    TinyParams,
+    collections_mdp,
+)
+
+TINY_ID = "collsim/Tiny-v0"
+
+
+class TinyCollectionsEnv(gym.Env[np.ndarray, np.int64]):
+    """One account of the tiny collections MDP per episode.
+
+    Args:
+        params: MDP parameters (default :class:`~collsim.rl.tiny.TinyParams`).
+        horizon: days per episode.
+        sampled_reward: reward ``amount_due · 1[paid] − cost`` instead of its expectation.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
+
+    def __init__(
+        self,
+        params: TinyParams | None = None,
+        horizon: int = TINY_HORIZON,
+        sampled_reward: bool = False,
+    ) -> None:
+        self.params = params or TinyParams()
+        self.mdp: FiniteMDP = collections_mdp(self.params)
+        self.horizon = horizon
+        self.sampled_reward = sampled_reward
+        self.observation_space = spaces.Box(0.0, 1.0, (N_LIVE + 1,), np.float32)
+        self.action_space = spaces.Discrete(self.mdp.n_actions)
+        self._cdf = np.cumsum(self.mdp.transition, axis=2)
+        self._state = 0
+        self._t = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Draw the initial state."""
+        super().reset(seed=seed)
+        self._state = int(self.np_random.choice(self.mdp.n_states, p=self.mdp.initial))
+        self._t = 0
+        return observation(self._state, self._t, self.horizon), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply one day's action (a masked one is executed as no contact)."""
+        a = int(action)
+        masked = not (0 <= a < self.mdp.n_actions and bool(self.mdp.mask[self._state, a]))
+        if masked:
+            a = 0
+        x = self._state
+        u = float(self.np_random.random())
+        y = int(np.searchsorted(self._cdf[a, x], u, side="right"))
+        y = min(y, self.mdp.n_states - 1)
+        if self.sampled_reward:
+            reward = (self.params.amount_due if y == PAID else 0.0) - self.params.cost[a]
+        else:
+            reward = float(self.mdp.reward[a, x])
+        self._state, self._t = y, self._t + 1
+        terminated = y in (PAID, CHARGED_OFF) or self._t >= self.horizon
+        obs = observation(y, self._t, self.horizon)
+        return obs, reward, terminated, False, {"masked_action": masked, "state": y}
+
+    def action_masks(self) -> np.ndarray:
+        """bool [A]: the actions allowed in the current state."""
+        state = min(self._state, self.mdp.n_states - 1)
+        return self.mdp.mask[state].copy()
+
+
+def observation(state: int, t: int, horizon: int) -> np.ndarray:
+    """float32 [N_LIVE + 1]: one-hot live state and the fraction of days left."""
+    obs = np.zeros(N_LIVE + 1, dtype=np.float32)
+    if state < N_LIVE:
+        obs[state] = 1.0
+    obs[N_LIVE] = (horizon - t) / horizon
+    return obs
