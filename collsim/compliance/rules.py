@@ -155,8 +155,8 @@ class HoursRule(Rule):
         return self._allowed[:N_HOURS].copy()
 
 
-class AttemptsCapRule(Rule):
-    """Attempts on a channel group over the last ``days`` days >= ``limit`` forbid the group."""
+class _CountCapRule(Rule):
+    """A count over the last ``days`` local days reaching ``limit`` forbids ``channels``."""
 
     def __init__(
         self, rule_id: str, sentence: str, channels: np.ndarray, days: int, limit: int
@@ -165,36 +165,24 @@ class AttemptsCapRule(Rule):
         self.channels = channels
         self.days = days
         self.limit = limit
+
+
+class AttemptsCapRule(_CountCapRule):
+    """Attempts on a channel group over the last ``days`` days >= ``limit`` forbid the group."""
 
     def forbids(self, ctx: Context, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
         return (ctx.attempts(self.channels, self.days) >= self.limit) & self.channels[channel]
 
 
-class ConversationsCapRule(Rule):
+class ConversationsCapRule(_CountCapRule):
     """Telephone conversations over the last ``days`` days >= ``limit`` forbid ``channels``."""
-
-    def __init__(
-        self, rule_id: str, sentence: str, channels: np.ndarray, days: int, limit: int
-    ) -> None:
-        super().__init__(rule_id, sentence)
-        self.channels = channels
-        self.days = days
-        self.limit = limit
 
     def forbids(self, ctx: Context, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
         return (ctx.conversations(self.days) >= self.limit) & self.channels[channel]
 
 
-class UnansweredCapRule(Rule):
+class UnansweredCapRule(_CountCapRule):
     """Telephone attempts without a conversation over the last ``days`` days >= ``limit``."""
-
-    def __init__(
-        self, rule_id: str, sentence: str, channels: np.ndarray, days: int, limit: int
-    ) -> None:
-        super().__init__(rule_id, sentence)
-        self.channels = channels
-        self.days = days
-        self.limit = limit
 
     def forbids(self, ctx: Context, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
         unanswered = ctx.attempts(IS_TELEPHONE, self.days) - ctx.conversations(self.days)

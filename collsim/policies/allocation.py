@@ -832,13 +832,14 @@ def _repair(
     """
     # Data: the resource of each (account, class), fixed across rounds.
     n, n_res = problem.n, problem.r
-    res_cls = np.full(classes.val.shape, -1, dtype=np.int64)
+    table = np.full((len(classes.layout), classes.val.shape[1]), -1, dtype=np.int64)
     for g, blocks in enumerate(classes.layout):
-        in_g = np.flatnonzero(problem.group == g)
         for slot, cols in blocks:
-            res_cls[np.ix_(in_g, cols)] = slot if slot < n_res else -1
+            table[g, cols] = slot if slot < n_res else -1
     choice = choice.copy()
-    rows = np.arange(n)
+    # Accounts with a class better than their choice; the set only shrinks, since an
+    # upgrade only raises an account's value.
+    live = np.arange(n)
     for _ in range(max_rounds):
         # Current state.
         chosen = np.flatnonzero(choice >= 0)
@@ -848,22 +849,26 @@ def _repair(
         cur_res = problem.resource_of_choice(choice)
         left_cap = problem.capacity - np.bincount(cur_res[cur_res >= 0], minlength=n_res)
         left_budget = budget - float(cur_cost.sum())
-        # Candidate upgrades per (account, class).
-        d_val = classes.val - cur_val[:, None]
-        d_cost = classes.cost - cur_cost[:, None]
+        # Candidate upgrades per (live account, class).
+        d_val = classes.val[live] - cur_val[live, None]
+        better = (d_val > 0).any(axis=1)
+        live, d_val = live[better], d_val[better]
+        d_cost = classes.cost[live] - cur_cost[live, None]
+        res_cls = table[problem.group[live]]
         ok = (d_val > 0) & (d_cost <= left_budget)
         spare = np.append(left_cap, 0)[np.where(res_cls < 0, n_res, res_cls)] > 0
-        ok &= (res_cls < 0) | (res_cls == cur_res[:, None]) | spare
+        ok &= (res_cls < 0) | (res_cls == cur_res[live, None]) | spare
         if not ok.any():
             break
         ratio = np.where(d_cost > 0, d_val / np.where(d_cost > 0, d_cost, 1.0), np.inf)
         ratio = np.where(ok, ratio, -np.inf)
         best_j = np.argmax(ratio, axis=1)
-        cand = np.flatnonzero(ok[rows, best_j])
-        j = best_j[cand]
-        order = np.lexsort((cand, -d_val[cand, j], -ratio[cand, j]))
-        cand, j = cand[order], j[order]
-        c_dcost, c_res = d_cost[cand, j], res_cls[cand, j]
+        pos = np.flatnonzero(ok[np.arange(live.size), best_j])
+        j = best_j[pos]
+        cand = live[pos]
+        order = np.lexsort((cand, -d_val[pos, j], -ratio[pos, j]))
+        cand, j, pos = cand[order], j[order], pos[order]
+        c_dcost, c_res = d_cost[pos, j], res_cls[pos, j]
         # Capacity: rank of each candidate among those moving into the same resource.
         moves = (c_res >= 0) & (c_res != cur_res[cand])
         key = np.where(moves, c_res, n_res)
