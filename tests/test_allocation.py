@@ -262,3 +262,30 @@ def test_budget_unbinding_and_errors() -> None:
         allocate_with_budget(value, mask, np.array([-1, -1]), np.zeros(0, int), -np.ones(2), 1.0)
     with pytest.raises(ValueError, match="budget"):
         allocate_with_budget(value, mask, np.array([-1, -1]), np.zeros(0, int), np.ones(2), -1.0)
+
+
+@pytest.mark.parametrize("share", [0.3, 0.7, 1.5])
+def test_budget_sampled_price_path(monkeypatch: pytest.MonkeyPatch, share: float) -> None:
+    """Large instances bracket λ from a sample first; the result stays feasible and tight."""
+    monkeypatch.setattr(allocation, "_BUDGET_SAMPLE", 500)
+    rng = np.random.default_rng(17)
+    n, k = 3000, 12
+    value = rng.gamma(1.0, 1.0, (n, k)) - 0.2
+    mask = rng.random((n, k)) < 0.7
+    res2 = rng.integers(-1, 4, (2, k))
+    group = rng.integers(0, 2, n)
+    cap = np.array([400, 700, 900, 250])
+    cost = rng.uniform(0.1, 2.0, k)
+    free = allocate_with_budget(value, mask, res2, cap, cost, np.inf, group=group)
+    budget = free.spend * share
+    res = allocate_with_budget(value, mask, res2, cap, cost, budget, group=group)
+    check_feasible(res.choice, mask, res2, group, cap)
+    assert res.spend <= budget + 1e-9
+    if share >= 1:  # the budget does not bind: the unbudgeted optimum
+        assert res.bound_method == "unbudgeted" and np.array_equal(res.choice, free.choice)
+        return
+    ref = lp_optimum(value, mask, res2, group, cap, cost, budget)
+    assert res.lp_bound == pytest.approx(ref, rel=1e-7)
+    assert res.gap <= 1e-3
+    again = allocate_with_budget(value, mask, res2, cap, cost, budget, group=group)
+    assert np.array_equal(again.choice, res.choice)  # deterministic

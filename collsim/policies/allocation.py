@@ -316,6 +316,7 @@ def _solve_reduced(
     best_opt: np.ndarray,
     capacity: np.ndarray,
     price_hint: np.ndarray | None = None,
+    want_prices: bool = False,
 ) -> tuple[np.ndarray, float, np.ndarray]:
     """Solve the reduced transportation problem exactly.
 
@@ -327,6 +328,7 @@ def _solve_reduced(
         capacity: int64 [R].
         price_hint: float [R], guessed resource prices (NaN: unknown), e.g. from a
             similar problem; only speeds up large problems.
+        want_prices: also compute the prices of small problems (solved by one flow).
 
     Returns:
         (choice, slack, prices): int64 [N] chosen option or -1; a bound on the value
@@ -383,7 +385,7 @@ def _solve_reduced(
 
     # Solve the transportation problem on the accounts left.
     hint = None if price_hint is None else price_hint[active]
-    assigned, slack, found = _solve_transport(gain, cap, hint)
+    assigned, slack, found = _solve_transport(gain, cap, hint, want_prices)
     used = assigned >= 0
     rows = accounts[used]
     choice[rows] = best_opt[rows, active[assigned[used]]]
@@ -397,7 +399,10 @@ _SAMPLE = 20_000
 
 
 def _solve_transport(
-    gain: np.ndarray, cap: np.ndarray, price_hint: np.ndarray | None = None
+    gain: np.ndarray,
+    cap: np.ndarray,
+    price_hint: np.ndarray | None = None,
+    want_prices: bool = False,
 ) -> tuple[np.ndarray, float, np.ndarray | None]:
     """Exact transportation problem max Σ gain[n, a(n)] s.t. per-column use ≤ cap.
 
@@ -417,7 +422,8 @@ def _solve_transport(
        failures the full flow is solved.  So the result is exact in every case.
 
     A ``price_hint`` (e.g. the prices of the previous Lagrangian iteration) replaces
-    step 1.
+    step 1.  ``want_prices`` reads the prices off small problems too (one residual
+    check after the flow).
 
     Args:
         gain: float [m, A], value of each arc, -inf where there is none.
@@ -430,7 +436,10 @@ def _solve_transport(
     """
     m = gain.shape[0]
     if m <= 4 * _SAMPLE:
-        return (*_flow(gain, np.isfinite(gain), cap), None)
+        assigned, slack = _flow(gain, np.isfinite(gain), cap)
+        if not want_prices:
+            return assigned, slack, None
+        return assigned, slack, np.maximum(_residual_check(gain, assigned, cap)[1], 0.0)
 
     if price_hint is not None and np.all(np.isfinite(price_hint)):
         price = np.maximum(price_hint, 0.0)
@@ -721,24 +730,25 @@ class _Slots:
 
 def _build_slots(problem: _Problem, classes: _Classes) -> _Slots:
     """Regroup the class columns by resource slot (see :class:`_Slots`)."""
-    n = problem.n
-    per_slot: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    per_slot: dict[int, dict[int, np.ndarray]] = {}
     for g, blocks in enumerate(classes.layout):
-        rows = np.flatnonzero(problem.group == g)
-        if rows.size == 0:
-            continue
         for slot, cols in blocks:
-            per_slot.setdefault(slot, []).append((rows, cols))
+            per_slot.setdefault(slot, {})[g] = cols
     out = _Slots(slot=[], val=[], cost=[], opt=[])
     for slot in sorted(per_slot):
-        m = max(cols.size for _, cols in per_slot[slot])
-        val = np.full((n, m), -np.inf)
-        cost = np.zeros((n, m))
-        opt = np.full((n, m), -1, dtype=np.int32)
-        for rows, cols in per_slot[slot]:
-            val[rows, : cols.size] = classes.val[np.ix_(rows, cols)]
-            cost[rows, : cols.size] = classes.cost[np.ix_(rows, cols)]
-            opt[rows, : cols.size] = classes.opt[np.ix_(rows, cols)]
+        m = max(cols.size for cols in per_slot[slot].values())
+        table = np.full((len(classes.layout), m), -1, dtype=np.int64)
+        for g, cols in per_slot[slot].items():
+            table[g, : cols.size] = cols
+        cols = table[problem.group]
+        pad = cols < 0
+        cols[pad] = 0
+        val = np.take_along_axis(classes.val, cols, axis=1)
+        val[pad] = -np.inf
+        cost = np.take_along_axis(classes.cost, cols, axis=1)
+        cost[pad] = 0.0
+        opt = np.take_along_axis(classes.opt, cols, axis=1)
+        opt[pad] = -1
         out.slot.append(slot)
         out.val.append(val)
         out.cost.append(cost)
@@ -752,6 +762,7 @@ def _solve_priced(
     price: float,
     hint: np.ndarray | None = None,
     slots: _Slots | None = None,
+    want_prices: bool = False,
 ) -> tuple[np.ndarray, float, float, float, np.ndarray]:
     """Exact allocation for value − price·cost.
 
@@ -793,7 +804,7 @@ def _solve_priced(
                     top > -np.inf, np.take_along_axis(opts, a[:, None], axis=1)[:, 0], -1
                 )
     choice, slack, prices = _solve_reduced(
-        *_split_unlimited(best, opt, problem.r), problem.capacity, hint
+        *_split_unlimited(best, opt, problem.r), problem.capacity, hint, want_prices
     )
     value, spend = _totals(problem, classes, choice)
     return choice, value - price * spend, spend, slack, prices
@@ -832,14 +843,16 @@ def _repair(
     """
     # Data: the resource of each (account, class), fixed across rounds.
     n, n_res = problem.n, problem.r
-    table = np.full((len(classes.layout), classes.val.shape[1]), -1, dtype=np.int64)
+    table = np.full((len(classes.layout), classes.val.shape[1]), -1, dtype=np.int32)
     for g, blocks in enumerate(classes.layout):
         for slot, cols in blocks:
             table[g, cols] = slot if slot < n_res else -1
     choice = choice.copy()
-    # Accounts with a class better than their choice; the set only shrinks, since an
-    # upgrade only raises an account's value.
-    live = np.arange(n)
+    # Accounts with a class better than their choice (the set only shrinks, since an
+    # upgrade only raises an account's value) and their rows of the class data.
+    live, live_group = np.arange(n), problem.group
+    live_val, live_cost, res_cls = classes.val, classes.cost, table[live_group]
+    live_top = np.max(live_val, axis=1, initial=-np.inf)
     for _ in range(max_rounds):
         # Current state.
         chosen = np.flatnonzero(choice >= 0)
@@ -850,18 +863,24 @@ def _repair(
         left_cap = problem.capacity - np.bincount(cur_res[cur_res >= 0], minlength=n_res)
         left_budget = budget - float(cur_cost.sum())
         # Candidate upgrades per (live account, class).
-        d_val = classes.val[live] - cur_val[live, None]
-        better = (d_val > 0).any(axis=1)
-        live, d_val = live[better], d_val[better]
-        d_cost = classes.cost[live] - cur_cost[live, None]
-        res_cls = table[problem.group[live]]
+        better = live_top > cur_val[live]
+        if not better.all():
+            live, live_group, live_top = live[better], live_group[better], live_top[better]
+            live_val, live_cost, res_cls = live_val[better], live_cost[better], res_cls[better]
+        d_val = live_val - cur_val[live, None]
+        d_cost = live_cost - cur_cost[live, None]
         ok = (d_val > 0) & (d_cost <= left_budget)
-        spare = np.append(left_cap, 0)[np.where(res_cls < 0, n_res, res_cls)] > 0
-        ok &= (res_cls < 0) | (res_cls == cur_res[live, None]) | spare
+        # Resource open: unlimited or spare capacity (per group and class), or the
+        # account's own resource.
+        open_cls = (table < 0) | (np.append(left_cap, 0)[table] > 0)
+        ok &= open_cls[live_group] | (res_cls == cur_res[live, None])
         if not ok.any():
             break
-        ratio = np.where(d_cost > 0, d_val / np.where(d_cost > 0, d_cost, 1.0), np.inf)
-        ratio = np.where(ok, ratio, -np.inf)
+        # Value per money unit; free upgrades first.
+        costs = d_cost > 0
+        ratio = np.full(ok.shape, -np.inf)
+        np.divide(d_val, d_cost, out=ratio, where=ok & costs)
+        ratio[ok & ~costs] = np.inf
         best_j = np.argmax(ratio, axis=1)
         pos = np.flatnonzero(ok[np.arange(live.size), best_j])
         j = best_j[pos]
@@ -925,7 +944,11 @@ def _count_positive(problem: _Problem) -> int:
 
 
 _BUDGET_SAMPLE = 50_000
-"""Accounts in the sample that estimates the budget's price λ (instances ≥ 4× this)."""
+"""Accounts in the sample that estimates the budget's price λ (at most a quarter of
+the instance; instances under ``4 * _BUDGET_SAMPLE_MIN`` accounts are not sampled)."""
+
+_BUDGET_SAMPLE_MIN = 10_000
+"""Smallest sample worth solving before the full instance."""
 
 _BUDGET_PROBE = 0.02
 """Relative distance of the first full solves above and below the sampled λ."""
@@ -933,18 +956,23 @@ _BUDGET_PROBE = 0.02
 
 def _sample_price(
     problem: _Problem, classes: _Classes, budget: float, lam_max: float
-) -> float | None:
+) -> tuple[float | None, np.ndarray | None]:
     """Estimate the budget's price λ on a strided sample of accounts.
 
     The sample gets proportionally scaled capacities and budget; λ is located by
-    safeguarded regula falsi on the sample's spend(λ) to 0.1%.  Returns None for
-    instances too small to sample, 0.0 if the budget does not bind on the sample.
-    The estimate only positions the first full solves; it never affects exactness.
+    safeguarded regula falsi on the sample's spend(λ) to 0.1%.
+
+    Returns:
+        (λ estimate, resource prices [R] at it to hint the first full solve, NaN
+        where unknown); (None, None) for instances too small to sample, (0.0, None)
+        if the budget does not bind on the sample.  The estimates only position and
+        speed up the full solves; they never affect exactness.
     """
     n = problem.n
-    if n < 4 * _BUDGET_SAMPLE or lam_max <= 0:
-        return None
-    rows = np.arange(0, n, n // _BUDGET_SAMPLE)
+    size = min(_BUDGET_SAMPLE, n // 4)
+    if size < min(_BUDGET_SAMPLE_MIN, _BUDGET_SAMPLE) or lam_max <= 0:
+        return None, None
+    rows = np.arange(0, n, n // size)
     share = rows.size / n
     sub = _Problem(
         value=problem.value[rows],
@@ -970,7 +998,7 @@ def _sample_price(
 
     lo, spend_lo = 0.0, spend_at(0.0)
     if spend_lo <= sub_budget:
-        return 0.0
+        return 0.0, None
     hi, spend_hi = lam_max, spend_at(lam_max)
     streak = 0
     for _ in range(40):
@@ -987,7 +1015,8 @@ def _sample_price(
         else:
             lo, spend_lo = lam, spend
             streak = streak - 1 if streak < 0 else -1
-    return 0.5 * (lo + hi)
+    guess = 0.5 * (lo + hi)
+    return guess, _solve_priced(sub, sub_classes, guess, None, sub_slots, want_prices=True)[4]
 
 
 def allocate_with_budget(
@@ -1008,10 +1037,16 @@ def allocate_with_budget(
     Method: Lagrangian relaxation of the budget.  For a price λ ≥ 0 the problem with
     values ``value − λ·cost`` is solved exactly by the flow of :func:`allocate`;
     spend falls as λ rises.  λ is bracketed between an over-budget price and a
-    feasible one and narrowed by safeguarded regula falsi (bisection when one side
-    stalls) until the feasible side's gap to the best dual value is ≤ ``tol`` or the
-    bracket collapses.  The feasible solution is then repaired greedily (upgrades by
-    value per money unit, see :func:`_repair`) to use the budget it left.  Each
+    feasible one: from 40,000 accounts on, λ and the resource prices are first
+    estimated on a strided sample (:func:`_sample_price`, ≤ 50,000 accounts) and the
+    first full solves probe ±2% around that λ (widening if needed); smaller
+    instances start from [0, λ_max].  The bracket is narrowed by safeguarded regula
+    falsi (bisection when one side stalls); once it is within 5%, the feasible
+    side's solution is repaired greedily (upgrades by value per money unit, see
+    :func:`_repair`) to use the budget it left, and the search stops when the best
+    repaired value is within ``tol`` of the best dual value or the bracket
+    collapses.  Every full solve is exact, so the sample affects only the speed and
+    which λ values are tried, never feasibility or the bound.  Each
     ``F(λ) + λ·budget`` (F = optimal priced flow value) bounds the LP relaxation from
     above; the flow polytope is integral, so the best of them tends to the LP optimum.
 
@@ -1071,8 +1106,13 @@ def allocate_with_budget(
         else 0.0
     )
 
+    # Bracket λ between an over-budget price (lo) and a feasible one (hi).  Large
+    # instances first estimate λ (and the resource prices) on a sample and probe just
+    # above and below it; otherwise (or if the sample says the budget does not bind)
+    # the bracket is [0, λ_max].  λ = 0 is solved only when the budget may not bind:
+    # if the unbudgeted optimum fits, it is optimal for the budget too.
+    guess, hint = _sample_price(problem, classes, budget, lam_max)
     iterations, dual = 0, np.inf
-    hint: np.ndarray | None = None
 
     def solve(lam: float) -> tuple[np.ndarray, float, float, float]:
         """Exact priced solve at λ; updates the dual bound, the count and the hint."""
@@ -1083,20 +1123,14 @@ def allocate_with_budget(
         dual = min(dual, flow_value + slack + lam * budget)
         return choice, flow_value, slack, spend
 
-    # Bracket λ between an over-budget price (lo) and a feasible one (hi).  Large
-    # instances first estimate λ on a sample and probe just above and below it;
-    # otherwise (or if the sample says the budget does not bind) the bracket is
-    # [0, λ_max].  λ = 0 is solved only when the budget may not bind: if the
-    # unbudgeted optimum fits, it is optimal for the budget too.
-    guess = _sample_price(problem, classes, budget, lam_max)
     if guess is None or guess <= 0:
-        up, down = [lam_max], [0.0]
+        up, down = [lam_max], []
         choice, flow_value, slack, spend = solve(0.0)
         if spend <= budget:
             return AllocationResult(
                 choice, flow_value, flow_value + slack, 0.0, 0.0, iterations, spend, "unbudgeted"
             )
-        lam_lo, spend_lo, down = 0.0, spend, []
+        lam_lo, spend_lo = 0.0, spend
     else:
         width = _BUDGET_PROBE * guess
         up = [lam for lam in (guess + width, guess + 4 * width) if lam < lam_max] + [lam_max]
