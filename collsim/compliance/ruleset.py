@@ -95,11 +95,9 @@ class RuleSet:
         slot_hour: np.ndarray,
     ) -> np.ndarray:
         """Return bool [R, M]: whether rule r forbids contact triple m."""
-        account = np.asarray(account, dtype=np.int64).reshape(-1)
-        channel = np.asarray(channel, dtype=np.int64).reshape(-1)
-        hour = np.asarray(slot_hour, dtype=np.int64).reshape(-1)
-        if not account.shape == channel.shape == hour.shape:
-            raise ValueError("account, channel and slot_hour must have the same length")
+        account, channel, hour = _aligned(
+            ("account", "channel", "slot_hour"), account, channel, slot_hour
+        )
         if channel.size and (channel.min() < 0 or channel.max() >= N_CHANNELS):
             raise ValueError("channel codes must be 0..7 (no contact has no rules)")
         result = np.zeros((len(self.rules), account.shape[0]), dtype=bool)
@@ -168,11 +166,7 @@ class RuleSet:
         variant: np.ndarray,
     ) -> np.ndarray:
         """Return bool [R_t, M]: whether treatment rule r forbids (account, offer, variant) m."""
-        account = np.asarray(account, dtype=np.int64).reshape(-1)
-        offer = np.asarray(offer, dtype=np.int64).reshape(-1)
-        variant = np.asarray(variant, dtype=np.int64).reshape(-1)
-        if not account.shape == offer.shape == variant.shape:
-            raise ValueError("account, offer and variant must have the same length")
+        account, offer, variant = _aligned(("account", "offer", "variant"), account, offer, variant)
         result = np.zeros((len(self.treatment_rules), account.shape[0]), dtype=bool)
         if account.size == 0 or not self.treatment_rules:
             return result
@@ -300,3 +294,11 @@ def load_ruleset(name_or_yaml_path: str | Path) -> RuleSet:
         return RuleSet(spec.id, spec.version, rules, spec.description)
     except RulesetError as exc:
         raise RulesetError(f"{path}: {exc}") from None
+
+
+def _aligned(names: tuple[str, ...], *arrays: np.ndarray) -> list[np.ndarray]:
+    """The arrays as flat int64; raise ValueError unless they have the same length."""
+    flat = [np.asarray(a, dtype=np.int64).reshape(-1) for a in arrays]
+    if len({a.shape for a in flat}) > 1:
+        raise ValueError(f"{', '.join(names[:-1])} and {names[-1]} must have the same length")
+    return flat
