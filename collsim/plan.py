@@ -128,6 +128,11 @@ class Snapshot:
         rng: the run's ``policy`` stream, for stochastic policies.
         blocking_rule: optional ``(account, channel, hour) -> rule ids`` (object array,
             "" where allowed) from the rule set, for plan reasons; None if unavailable.
+        treatment_rule: optional ``(account, offer, variant) -> rule ids`` (object array,
+            "" where allowed) of the rule set's treatment rules, for policies that choose
+            treatments; None if unavailable (the engine's treatment gate still applies).
+        channel_allowed: optional bool [N, C], ``mask.any(axis=2)`` when the producer
+            has it cheaply; read it through :meth:`allowed_channels`.
     """
 
     day: int
@@ -141,6 +146,10 @@ class Snapshot:
     blocking_rule: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = field(
         default=None, repr=False
     )
+    treatment_rule: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = field(
+        default=None, repr=False
+    )
+    channel_allowed: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def date(self) -> dt.date:
@@ -155,6 +164,12 @@ class Snapshot:
     def option_mask(self) -> np.ndarray:
         """bool [N, K]: the mask flattened to options."""
         return self.options.option_mask(self.mask)
+
+    def allowed_channels(self) -> np.ndarray:
+        """bool [N, C]: the channel is allowed in some slot today (``mask.any(axis=2)``)."""
+        if self.channel_allowed is None:
+            return np.asarray(self.mask.any(axis=2))
+        return self.channel_allowed
 
 
 @dataclass

@@ -77,18 +77,28 @@ class Portfolio:
         """Number of accounts."""
         return int(self.account_id.shape[0])
 
-    def reachable(self) -> np.ndarray:
-        """Return bool [N, channels]: whether each channel can reach each account."""
-        reach = np.empty((self.n, N_CHANNELS), dtype=bool)
-        phone = self.has_phone | self.has_mobile
+    def reachable(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Return bool [N, channels]: whether each channel can reach each account.
+
+        Args:
+            rows: optional int [M] account rows: return [M, channels] for those only.
+        """
+
+        def flag(name: str) -> np.ndarray:
+            value: np.ndarray = getattr(self, name)
+            return value if rows is None else value[rows]
+
+        reach = np.empty((self.n if rows is None else len(rows), N_CHANNELS), dtype=bool)
+        has_mobile, has_address = flag("has_mobile"), flag("has_address")
+        phone = flag("has_phone") | has_mobile
         reach[:, Channel.AGENT_CALL] = phone
         reach[:, Channel.VOICE_BOT] = phone
-        reach[:, Channel.SMS] = self.has_mobile
-        reach[:, Channel.EMAIL] = self.has_email
-        reach[:, Channel.APP_PUSH] = self.has_app
-        reach[:, Channel.LETTER] = self.has_address
-        reach[:, Channel.FIELD_VISIT] = self.has_address
-        reach[:, Channel.LEGAL] = self.has_address
+        reach[:, Channel.SMS] = has_mobile
+        reach[:, Channel.EMAIL] = flag("has_email")
+        reach[:, Channel.APP_PUSH] = flag("has_app")
+        reach[:, Channel.LETTER] = has_address
+        reach[:, Channel.FIELD_VISIT] = has_address
+        reach[:, Channel.LEGAL] = has_address
         return reach
 
     def take(self, index: np.ndarray) -> Portfolio:

@@ -58,6 +58,15 @@ def test_mask_first_violation_and_explain_agree(case: tuple) -> None:  # type: i
 
     mask = ruleset.mask(portfolio, window, slots)
     assert mask.shape == (n, N_CHANNELS, slots.size)
+    # The fast paths agree with their plain definitions.
+    mask_again, channels = ruleset.mask_and_channels(portfolio, window, slots)
+    np.testing.assert_array_equal(mask_again, mask)
+    np.testing.assert_array_equal(channels, mask.any(axis=2))
+    attempts, conversations = window.totals_before_today()
+    np.testing.assert_array_equal(attempts, window.attempts[:, :-1].sum(axis=1))
+    np.testing.assert_array_equal(conversations, window.conversations[:, :-1].sum(axis=1))
+    rows = np.arange(n)[::-1]
+    np.testing.assert_array_equal(portfolio.reachable(rows), portfolio.reachable()[rows])
 
     # Every cell as a triple; untimed channels carry slot hour -1.
     a, c, s = (
@@ -76,3 +85,15 @@ def test_mask_first_violation_and_explain_agree(case: tuple) -> None:  # type: i
             assert explained[0][0] == ruleset.rule_ids[first[i]]
     # Untimed channels: same value in every slot column.
     assert np.all(mask[:, ~IS_TIMED, :] == mask[:, ~IS_TIMED, :1])
+
+
+def test_rule_on_account_and_hour_uses_the_full_reduction() -> None:
+    """A rule that depends on both the account and the hour: channels = mask.any(axis=2)."""
+    from collsim.compliance.ruleset import _allowed
+
+    rng = np.random.default_rng(0)
+    parts = [rng.random((6, N_CHANNELS, 1)) < 0.3, rng.random((6, N_CHANNELS, 5)) < 0.7]
+    allowed, channels = _allowed(parts, (6, N_CHANNELS, 5))
+    np.testing.assert_array_equal(allowed, ~(parts[0] | parts[1]))
+    np.testing.assert_array_equal(channels, allowed.any(axis=2))
+    assert channels.any() and not channels.all()

@@ -154,8 +154,9 @@ def test_reference_replay_catches_a_violation():
     from collsim.compliance import load_ruleset
 
     permissive = load_ruleset("us_reg_f")
-    permissive.mask = lambda portfolio, window, slot_hours: np.ones(  # type: ignore[method-assign]
-        (portfolio.n, 8, slot_hours.size), dtype=bool
+    permissive.mask_and_channels = lambda portfolio, window, slot_hours: (  # type: ignore[method-assign]
+        np.ones((portfolio.n, 8, slot_hours.size), dtype=bool),
+        np.ones((portfolio.n, 8), dtype=bool),
     )
     permissive.first_violation = lambda p, w, a, c, h: np.full(len(a), -1, np.int16)  # type: ignore[method-assign]
     sim = Simulation(

@@ -227,8 +227,7 @@ class ReachRule(Rule):
     """A channel needs its reachability flag (:meth:`Portfolio.reachable`)."""
 
     def forbids(self, ctx: Context, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
-        portfolio = ctx.portfolio if ctx.rows is None else ctx.portfolio.take(ctx.rows)
-        return ~ctx.per_channel(portfolio.reachable(), channel)
+        return ~ctx.per_channel(ctx.portfolio.reachable(ctx.rows), channel)
 
 
 class QuietDaysRule(Rule):

@@ -72,6 +72,17 @@ class RuleSet:
             window: contact counts ending on the day planned.
             slot_hours: int [S] local slot start hours.
         """
+        return self.mask_and_channels(portfolio, window, slot_hours)[0]
+
+    def mask_and_channels(
+        self, portfolio: Portfolio, window: ContactWindow, slot_hours: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (:meth:`mask`, bool [N, C]: the channel is allowed in some slot).
+
+        The second is ``mask.any(axis=2)``, computed from the rules' parts (account rules
+        do not depend on the hour, hour rules not on the account) without reducing
+        the [N, C, S] mask, unless some rule depends on both.
+        """
         slot_hours = np.asarray(slot_hours, dtype=np.int64)
         ctx = Context(portfolio, window, rows=None)
         channel = np.arange(N_CHANNELS).reshape(1, N_CHANNELS, 1)
@@ -83,8 +94,7 @@ class RuleSet:
             forbid = forbid.reshape((1,) * (3 - forbid.ndim) + forbid.shape)
             axes = tuple(size != 1 for size in forbid.shape)
             by_axes[axes] = forbid if axes not in by_axes else by_axes[axes] | forbid
-        forbidden = _combine(list(by_axes.values()), shape)
-        return np.logical_not(forbidden, out=forbidden)
+        return _allowed(list(by_axes.values()), shape)
 
     def forbid_matrix(
         self,
@@ -218,6 +228,24 @@ def _combine(parts: list[np.ndarray], shape: tuple[int, int, int]) -> np.ndarray
     elif len(parts) == 1:
         total = total.copy()
     return total
+
+
+def _allowed(parts: list[np.ndarray], shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(allowed bool ``shape``, allowed in some slot bool [N, C]) from the forbidding parts.
+
+    When no part depends on both the account and the hour, the [N, C, S] result is
+    written in one pass from the account part and the hour part, and the second
+    result comes from the parts without reducing it.
+    """
+    n, c, s = shape
+    if any(p.shape[0] != 1 and p.shape[2] != 1 for p in parts):  # a rule on account and hour
+        allowed = _combine(parts, shape)
+        np.logical_not(allowed, out=allowed)
+        return allowed, np.asarray(allowed.any(axis=2))
+    by_account = ~_combine([p for p in parts if p.shape[2] == 1], (n, c, 1))
+    by_hour = ~_combine([p for p in parts if p.shape[2] != 1], (1, c, s))
+    allowed = np.logical_and(by_account, by_hour, out=np.empty(shape, dtype=bool))
+    return allowed, by_account[..., 0] & by_hour.any(axis=2)
 
 
 def bundled_rulesets() -> list[str]:

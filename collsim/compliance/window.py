@@ -105,6 +105,10 @@ class ContactWindow:
             self.conversations[:, WINDOW_DAYS - shift :] = 0
         self.day = int(day)
 
+    def totals_before_today(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return (int16 [N, C] attempts, int16 [N] conversations) on the days before D."""
+        return _sum_days(self.attempts[:, :-1]), _sum_days(self.conversations[:, :-1])
+
     def record(self, account: np.ndarray, channel: np.ndarray, conversation: np.ndarray) -> None:
         """Add attempts made today (day D); repeated accounts accumulate.
 
@@ -124,6 +128,14 @@ class ContactWindow:
         _saturating_add(self.attempts, (account * WINDOW_DAYS + today) * N_CHANNELS + channel)
         talk = talk & IS_TELEPHONE[channel]
         _saturating_add(self.conversations, account[talk] * WINDOW_DAYS + today)
+
+
+def _sum_days(counts: np.ndarray) -> np.ndarray:
+    """int16: ``counts`` [N, D, ...] summed over days (one add per day: faster than sum)."""
+    total = counts[:, 0].astype(np.int16)
+    for d in range(1, counts.shape[1]):
+        total += counts[:, d]
+    return total
 
 
 def _check_indices(account: np.ndarray, channel: np.ndarray, n: int) -> None:

@@ -59,12 +59,13 @@ def contact_state(history: History, window: ContactWindow, n: int, day: int) -> 
     local_day = np.asarray(history.local_day, dtype=np.int64)[rows]
     talk = np.asarray(history.conversation, dtype=bool)[rows]
     promise = np.asarray(history.outcome)[rows] == int(Outcome.PROMISE_TO_PAY)
+    attempts_7d, rpc_7d = window.totals_before_today()
     return ContactState(
         last_contact_day=_last_day(account, local_day, n),
         last_rpc_day=_last_day(account[talk], local_day[talk], n),
         last_promise_day=_last_day(account[promise], local_day[promise], n),
-        attempts_7d=window.attempts[:, :6, :].sum(axis=1, dtype=np.int16),
-        rpc_7d=window.conversations[:, :6].sum(axis=1, dtype=np.int16),
+        attempts_7d=attempts_7d,
+        rpc_7d=rpc_7d,
         broken_promises=np.zeros(n, dtype=np.int16),
     )
 
@@ -104,7 +105,7 @@ def build_snapshot(
     n = portfolio.n
     window = ContactWindow.from_history(history, n, day)
     active = np.asarray(portfolio.dpd) > 0
-    mask = ruleset.mask(portfolio, window, options.slot_hours)
+    mask, channels = ruleset.mask_and_channels(portfolio, window, options.slot_hours)
     mask &= active[:, None, None]
     snapshot = Snapshot(
         day=day,
@@ -115,6 +116,10 @@ def build_snapshot(
         options=options,
         resources=resources,
         rng=RunRandom(seed).generator("policy"),
+        channel_allowed=channels & active[:, None],
+        treatment_rule=lambda account, offer, variant: ruleset.treatment_allowed(
+            portfolio, window, account, offer, variant
+        )[1],
     )
     return snapshot, window
 
@@ -142,6 +147,7 @@ def _drop(plan: Plan, rows: np.ndarray, reason_text: str) -> Plan:
         priority=plan.priority.copy(),
         expected_value=np.asarray(plan.expected_value, dtype=np.float64).copy(),
         offer=plan.offer.copy(),
+        variant=plan.variant.copy(),
         reason=np.asarray(plan.reason, dtype=np.int16).copy(),
         reasons=reasons,
     )
@@ -150,6 +156,7 @@ def _drop(plan: Plan, rows: np.ndarray, reason_text: str) -> Plan:
     out.priority[rows] = 0
     out.expected_value[rows] = 0.0
     out.offer[rows] = 0
+    out.variant[rows] = 0
     out.reason[rows] = code
     return out
 
@@ -214,6 +221,7 @@ def apply_holdout(plan: Plan, share: float, seed: int, day: int) -> Plan:
         priority=np.where(held, 0, plan.priority).astype(np.int32),
         expected_value=np.where(held, 0.0, plan.expected_value),
         offer=np.where(held, 0, plan.offer).astype(np.int8),
+        variant=np.where(held, 0, plan.variant).astype(np.int8),
         propensity=propensity,
         holdout=held,
         reason=reason.astype(np.int16),

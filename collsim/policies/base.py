@@ -39,52 +39,96 @@ def fill_capacity(
         (option [N] with -1 for no contact, round [N] in which it was chosen or -1).
     """
     n = snapshot.n
-    res = snapshot.resources
-    remaining = res.capacity.astype(np.int64).copy()
+    remaining = snapshot.resources.capacity.astype(np.int64).copy()
     chosen = np.full(n, -1, dtype=np.int64)
     chosen_round = np.full(n, -1, dtype=np.int64)
-    zone = snapshot.accounts.timezone
-    order = np.lexsort((np.arange(n), -priority))
-    pending = order[(group[order] >= 0)]
+    table = np.where(snapshot.options.valid[np.maximum(table, 0)], table, -1)
+    candidates = _Candidates(snapshot, table)
+    pending = np.flatnonzero(group >= 0)
+    pending = pending[np.argsort(-priority[pending], kind="stable")]
     pending = pending[_viable(snapshot, table, group, pending)]
+    key = candidates.key(group, pending)
+    allowed_flat = np.ascontiguousarray(snapshot.mask).reshape(-1)
     for column in range(table.shape[1]):
-        if table.shape[0] <= _FEW_GROUPS:
-            # Drop accounts none of whose remaining candidates has capacity left.
-            alive = _open_candidates(table[:, column:], res.resource_by_zone, remaining)
-            pending = pending[alive[group[pending], zone[pending]]]
+        open_now, alive = candidates.open(column, remaining)
+        if alive is not None:  # drop accounts none of whose remaining candidates is open
+            keep = alive[key]
+            pending, key = pending[keep], key[keep]
         if pending.size == 0:
             break
-        option = table[group[pending], column]
-        has = option >= 0
-        rows, option = pending[has], option[has]
         # Skip candidates whose resource is already full before touching the mask.
-        resource = res.resource_by_zone[zone[rows], option]
-        open_ = (resource < 0) | (remaining[np.maximum(resource, 0)] > 0)
-        rows, option, resource = rows[open_], option[open_], resource[open_]
-        ok = allowed_options(snapshot, rows, option)
+        sel = open_now[key] if open_now is not None else np.ones(pending.size, dtype=bool)
+        rows, row_key = pending[sel], key[sel]
+        option, resource = candidates.at(column, rows, row_key)
+        ok = (option >= 0) & ((resource < 0) | (remaining[np.maximum(resource, 0)] > 0))
+        ok[ok] = allowed_flat[rows[ok] * candidates.n_options + option[ok]]
         rows, option, resource = rows[ok], option[ok], resource[ok]
         if rows.size == 0:
             continue
-        unlimited = resource < 0
-        take = unlimited.copy()
-        limited = np.flatnonzero(~unlimited)
-        if limited.size:
-            r = resource[limited]
-            # rows are already in priority order: rank within each resource by position.
-            sort = np.argsort(r, kind="stable")
-            r_sorted = r[sort]
-            starts = np.r_[0, np.flatnonzero(np.diff(r_sorted)) + 1]
-            rank = np.arange(r_sorted.size) - np.repeat(
-                starts, np.diff(np.r_[starts, r_sorted.size])
-            )
-            fits = np.empty(limited.size, dtype=bool)
-            fits[sort] = rank < remaining[r_sorted]
-            take[limited] = fits
-            remaining -= np.bincount(r[fits], minlength=remaining.size)
+        take = _take_in_order(resource, remaining)
         chosen[rows[take]] = option[take]
         chosen_round[rows[take]] = column
-        pending = pending[chosen[pending] < 0]
+        keep = chosen[pending] < 0
+        pending, key = pending[keep], key[keep]
     return chosen, chosen_round
+
+
+class _Candidates:
+    """Candidate options and their resources per round, by (group, zone) cell when few groups."""
+
+    def __init__(self, snapshot: Snapshot, table: np.ndarray) -> None:
+        self.zone = snapshot.accounts.timezone
+        self.n_options = snapshot.options.n_options
+        self.resource_by_zone = snapshot.resources.resource_by_zone
+        self.n_zones = self.resource_by_zone.shape[0]
+        self.table = table
+        self.by_cell = table.shape[0] <= _FEW_GROUPS
+        if self.by_cell:  # cell g * Z + z: group g's candidates in zone z
+            self.option = np.repeat(table, self.n_zones, axis=0)
+            zone_of_cell = np.tile(np.arange(self.n_zones), table.shape[0])
+            self.resource = self.resource_by_zone[zone_of_cell[:, None], np.maximum(self.option, 0)]
+
+    def key(self, group: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """int per row: its cell (few groups) or its group."""
+        return group[rows] * self.n_zones + self.zone[rows] if self.by_cell else group[rows]
+
+    def open(
+        self, column: int, remaining: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(cell's candidate in ``column`` is open, cell has an open candidate from ``column``).
+
+        Both are bool per cell, or None when candidates are keyed by group (many groups).
+        """
+        if not self.by_cell:
+            return None, None
+        option, resource = self.option[:, column:], self.resource[:, column:]
+        open_ = (option >= 0) & ((resource < 0) | (remaining[np.maximum(resource, 0)] > 0))
+        return open_[:, 0], open_.any(axis=1)
+
+    def at(self, column: int, rows: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(option, resource) of the rows' candidates in ``column``; resource -1 = unlimited."""
+        if self.by_cell:
+            return self.option[key, column], self.resource[key, column]
+        option = self.table[key, column]
+        return option, self.resource_by_zone[self.zone[rows], np.maximum(option, 0)]
+
+
+def _take_in_order(resource: np.ndarray, remaining: np.ndarray) -> np.ndarray:
+    """bool: the request fits (rows in priority order); ``remaining`` is reduced in place."""
+    take = resource < 0
+    limited = np.flatnonzero(~take)
+    if limited.size:
+        r = resource[limited]
+        # rows are already in priority order: rank within each resource by position.
+        sort = np.argsort(r, kind="stable")
+        r_sorted = r[sort]
+        starts = np.r_[0, np.flatnonzero(np.diff(r_sorted)) + 1]
+        rank = np.arange(r_sorted.size) - np.repeat(starts, np.diff(np.r_[starts, r_sorted.size]))
+        fits = np.empty(limited.size, dtype=bool)
+        fits[sort] = rank < remaining[r_sorted]
+        take[limited] = fits
+        remaining -= np.bincount(r[fits], minlength=remaining.size)
+    return take
 
 
 def _viable(
@@ -98,15 +142,5 @@ def _viable(
     if table.shape[0] > _FEW_GROUPS:  # one group per account: no saving from a channel pre-check
         has_channel: np.ndarray = np.asarray(channels_of_group.any(axis=1))
         return has_channel[group[rows]]
-    allowed_any: np.ndarray = np.asarray(snapshot.mask.any(axis=2))  # reduce in place
-    allowed_channel = allowed_any[rows]
+    allowed_channel = snapshot.allowed_channels()[rows]
     return np.asarray((allowed_channel & channels_of_group[group[rows]]).any(axis=1))
-
-
-def _open_candidates(
-    table: np.ndarray, resource_by_zone: np.ndarray, remaining: np.ndarray
-) -> np.ndarray:
-    """bool [G, Z]: group g in zone z has a candidate whose resource is unlimited or not full."""
-    resource = resource_by_zone[:, np.maximum(table, 0)]  # [Z, G, L]
-    open_ = (table >= 0)[None] & ((resource < 0) | (remaining[np.maximum(resource, 0)] > 0))
-    return open_.any(axis=2).T

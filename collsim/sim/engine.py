@@ -237,10 +237,12 @@ class Simulation:
             )
             active = self.state.status[idx] == ACTIVE
             self._snapshot.active[idx] = active
-            self._snapshot.mask[idx] = (
-                self.ruleset.mask(self.portfolio.take(idx), window, self.options.slot_hours)
-                & active[:, None, None]
+            mask, channels = self.ruleset.mask_and_channels(
+                self.portfolio.take(idx), window, self.options.slot_hours
             )
+            self._snapshot.mask[idx] = mask & active[:, None, None]
+            if self._snapshot.channel_allowed is not None:
+                self._snapshot.channel_allowed[idx] = channels & active[:, None]
 
     def resources(self) -> Resources:
         """The day's resources (cached per set of UTC offsets, i.e. per DST regime)."""
@@ -258,10 +260,12 @@ class Simulation:
     def snapshot(self) -> Snapshot:
         """What the policy may see today (no latent state)."""
         active = self.active()
-        mask = self.ruleset.mask(self.portfolio, self.window, self.options.slot_hours)
+        mask, channels = self.ruleset.mask_and_channels(
+            self.portfolio, self.window, self.options.slot_hours
+        )
         mask &= active[:, None, None]
-        self.contact.attempts_7d = self.window.attempts[:, :6, :].sum(axis=1, dtype=np.int16)
-        self.contact.rpc_7d = self.window.conversations[:, :6].sum(axis=1, dtype=np.int16)
+        channels &= active[:, None]
+        self.contact.attempts_7d, self.contact.rpc_7d = self.window.totals_before_today()
         return Snapshot(
             day=self.day,
             accounts=self.portfolio,
@@ -272,7 +276,18 @@ class Simulation:
             resources=self.resources(),
             rng=self.policy_rng,
             blocking_rule=self._blocking_rule,
+            treatment_rule=self._treatment_rule,
+            channel_allowed=channels,
         )
+
+    def _treatment_rule(
+        self, account: np.ndarray, offer: np.ndarray, variant: np.ndarray
+    ) -> np.ndarray:
+        """Rule ids ("" if allowed) of the first treatment rule forbidding each treatment."""
+        _, rule = self.ruleset.treatment_allowed(
+            self.portfolio, self.window, account, offer, variant
+        )
+        return rule
 
     def _blocking_rule(
         self, account: np.ndarray, channel: np.ndarray, hour: np.ndarray
