@@ -9,6 +9,7 @@ contact centre ≤ 30 s.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from collsim.config import load_scenario
@@ -17,14 +18,14 @@ from collsim.sim import Simulation
 from collsim.sim.ledger import EVENT
 
 
-def run(n_accounts: int, days: int) -> tuple[float, float, Simulation]:
-    """Return (set-up seconds, run seconds, simulation) for the champion on the default scenario."""
+def run(n_accounts: int, days: int) -> tuple[float, float, float, Simulation]:
+    """(set-up s, run s, run CPU s, simulation) for the champion on the default scenario."""
     started = time.perf_counter()
     sim = Simulation(load_scenario("default"), TieredChampion(), seed=1, n_accounts=n_accounts)
     setup_s = time.perf_counter() - started
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     sim.run(days)
-    return setup_s, time.perf_counter() - started, sim
+    return setup_s, time.perf_counter() - started, time.process_time() - cpu_started, sim
 
 
 def main() -> None:
@@ -37,13 +38,16 @@ def main() -> None:
         else [(100_000, 30), (1_000_000, 30), (100_000, 90)]
     )
     for n, days in cases:
-        setup_s, run_s, sim = run(n, days)
+        setup_s, run_s, cpu_s, sim = run(n, days)
         c = sim.ledger.columns()
         calls = int(((c["event"] == EVENT["attempt"]) & (c["channel"] == 0)).sum())
         print(
-            f"{n:>9,} accounts x {days:>2} days: set-up {setup_s:6.1f} s, run {run_s:6.1f} s, "
+            f"{n:>9,} accounts x {days:>2} days: set-up {setup_s:6.1f} s, run {run_s:6.1f} s "
+            f"(CPU {cpu_s:6.1f} s), "
             f"{n * days / run_s:>12,.0f} account-days/s, {calls:,} agent calls "
             f"({calls / run_s:,.0f}/s), {len(sim.ledger):,} ledger events"
+            f"; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
         )
 
 

@@ -297,7 +297,11 @@ def _treatment_codes(codes: np.ndarray | None, option: np.ndarray) -> np.ndarray
 
 def rank_within_groups(group: np.ndarray, key: np.ndarray) -> np.ndarray:
     """Return 1-based ranks of ``key`` (ascending, stable) within each group value."""
-    order = np.lexsort((np.arange(group.shape[0]), key, group))
+    order = np.argsort(key, kind="stable")
+    by_group = group[order]
+    if by_group.size and by_group.min() >= 0 and by_group.max() < 2**15:
+        by_group = by_group.astype(np.int16)  # small ints: numpy's stable sort is a radix sort
+    order = order[np.argsort(by_group, kind="stable")]
     sorted_group = group[order]
     starts = np.r_[0, np.flatnonzero(np.diff(sorted_group)) + 1]
     run_start = np.repeat(starts, np.diff(np.r_[starts, group.shape[0]]))

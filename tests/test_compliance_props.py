@@ -62,6 +62,10 @@ def test_mask_first_violation_and_explain_agree(case: tuple) -> None:  # type: i
     mask_again, channels = ruleset.mask_and_channels(portfolio, window, slots)
     np.testing.assert_array_equal(mask_again, mask)
     np.testing.assert_array_equal(channels, mask.any(axis=2))
+    within = np.arange(n) % 2 == 0
+    mask_within, channels_within = ruleset.mask_and_channels(portfolio, window, slots, within)
+    np.testing.assert_array_equal(mask_within, mask & within[:, None, None])
+    np.testing.assert_array_equal(channels_within, channels & within[:, None])
     attempts, conversations = window.totals_before_today()
     np.testing.assert_array_equal(attempts, window.attempts[:, :-1].sum(axis=1))
     np.testing.assert_array_equal(conversations, window.conversations[:, :-1].sum(axis=1))

@@ -154,7 +154,7 @@ def test_reference_replay_catches_a_violation():
     from collsim.compliance import load_ruleset
 
     permissive = load_ruleset("us_reg_f")
-    permissive.mask_and_channels = lambda portfolio, window, slot_hours: (  # type: ignore[method-assign]
+    permissive.mask_and_channels = lambda portfolio, window, slot_hours, within: (  # type: ignore[method-assign]
         np.ones((portfolio.n, 8, slot_hours.size), dtype=bool),
         np.ones((portfolio.n, 8), dtype=bool),
     )

@@ -75,13 +75,24 @@ class RuleSet:
         return self.mask_and_channels(portfolio, window, slot_hours)[0]
 
     def mask_and_channels(
-        self, portfolio: Portfolio, window: ContactWindow, slot_hours: np.ndarray
+        self,
+        portfolio: Portfolio,
+        window: ContactWindow,
+        slot_hours: np.ndarray,
+        within: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return (:meth:`mask`, bool [N, C]: the channel is allowed in some slot).
 
         The second is ``mask.any(axis=2)``, computed from the rules' parts (account rules
         do not depend on the hour, hour rules not on the account) without reducing
         the [N, C, S] mask, unless some rule depends on both.
+
+        Args:
+            portfolio: the N accounts.
+            window: contact counts ending on the day planned.
+            slot_hours: int [S] local slot start hours.
+            within: optional bool [N]: accounts outside (e.g. not in collection today)
+                get all-False rows, as if a rule forbade everything.
         """
         slot_hours = np.asarray(slot_hours, dtype=np.int64)
         ctx = Context(portfolio, window, rows=None)
@@ -94,7 +105,10 @@ class RuleSet:
             forbid = forbid.reshape((1,) * (3 - forbid.ndim) + forbid.shape)
             axes = tuple(size != 1 for size in forbid.shape)
             by_axes[axes] = forbid if axes not in by_axes else by_axes[axes] | forbid
-        return _allowed(list(by_axes.values()), shape)
+        parts = list(by_axes.values())
+        if within is not None:
+            parts.append(~np.asarray(within, dtype=bool).reshape(-1, 1, 1))
+        return _allowed(parts, shape)
 
     def forbid_matrix(
         self,

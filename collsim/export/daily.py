@@ -105,8 +105,7 @@ def build_snapshot(
     n = portfolio.n
     window = ContactWindow.from_history(history, n, day)
     active = np.asarray(portfolio.dpd) > 0
-    mask, channels = ruleset.mask_and_channels(portfolio, window, options.slot_hours)
-    mask &= active[:, None, None]
+    mask, channels = ruleset.mask_and_channels(portfolio, window, options.slot_hours, within=active)
     snapshot = Snapshot(
         day=day,
         accounts=portfolio,
@@ -116,7 +115,7 @@ def build_snapshot(
         options=options,
         resources=resources,
         rng=RunRandom(seed).generator("policy"),
-        channel_allowed=channels & active[:, None],
+        channel_allowed=channels,
         treatment_rule=lambda account, offer, variant: ruleset.treatment_allowed(
             portfolio, window, account, offer, variant
         )[1],

@@ -238,11 +238,11 @@ class Simulation:
             active = self.state.status[idx] == ACTIVE
             self._snapshot.active[idx] = active
             mask, channels = self.ruleset.mask_and_channels(
-                self.portfolio.take(idx), window, self.options.slot_hours
+                self.portfolio.take(idx), window, self.options.slot_hours, within=active
             )
-            self._snapshot.mask[idx] = mask & active[:, None, None]
+            self._snapshot.mask[idx] = mask
             if self._snapshot.channel_allowed is not None:
-                self._snapshot.channel_allowed[idx] = channels & active[:, None]
+                self._snapshot.channel_allowed[idx] = channels
 
     def resources(self) -> Resources:
         """The day's resources (cached per set of UTC offsets, i.e. per DST regime)."""
@@ -261,10 +261,8 @@ class Simulation:
         """What the policy may see today (no latent state)."""
         active = self.active()
         mask, channels = self.ruleset.mask_and_channels(
-            self.portfolio, self.window, self.options.slot_hours
+            self.portfolio, self.window, self.options.slot_hours, within=active
         )
-        mask &= active[:, None, None]
-        channels &= active[:, None]
         self.contact.attempts_7d, self.contact.rpc_7d = self.window.totals_before_today()
         return Snapshot(
             day=self.day,
