@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from collsim.behaviour import ACTIVE
+from collsim.behaviour import ACTIVE, HOLIDAY
 from collsim.compliance import RuleSet
 from collsim.config import Scenario
 from collsim.envs._common import (
@@ -50,7 +50,8 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
       (:class:`~collsim.envs._common.ShadowPrices`).  Ledger rows between two
       observations are counted, i.e. the decision day and the next morning
       (promises kept and instalments paid are booked in the morning).
-    * Terminated: the account is cured, charged off, in legal action or closed.
+    * Terminated: the account is cured, charged off, in legal action or closed (an
+      account on a payment holiday is not terminated: it returns to collection).
       Truncated: ``horizon`` days elapsed.
     * ``info``: ``recovered``, ``cost``, ``contacts``, ``complaints``,
       ``shadow_cost``, ``masked_action``, ``day``.
@@ -132,7 +133,7 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         totals = day_totals(self.last_events, 1)
         sim.ledger.clear()
         self._t += 1
-        terminated = int(sim.state.status[0]) != ACTIVE
+        terminated = int(sim.state.status[0]) not in (ACTIVE, HOLIDAY)
         truncated = not terminated and self._t >= self.horizon
         recovered, cost = float(totals.recovered[0]), float(totals.cost[0])
         info: dict[str, Any] = {

@@ -196,6 +196,12 @@ class OptimisedAllocation:
             7-in-7 rule that redial would be the 8th call and the engine's in-day gate
             would record it as ``blocked`` although the planned call was allowed.
         policy_id: the plan's policy id.
+        treatments: optional
+            :class:`~collsim.policies.models.treatment.TreatmentChooser`: the option set
+            becomes channel × slot × treatment (offer, variant); each account keeps
+            only its best allowed treatment per option before the solve (dominated
+            options pruned, so the solve has the same size), and the plan carries the
+            chosen offer and variant.
 
     Attributes:
         last_report: figures of the last decision: ``objective`` (total model value),
@@ -209,16 +215,21 @@ class OptimisedAllocation:
         *,
         redial_headroom: int | None = 6,
         policy_id: str = "optimised",
+        treatments: Any = None,
     ) -> None:
         self.model = model
         self.redial_headroom = redial_headroom
         self.policy_id = policy_id
+        self.treatments = treatments
         self.last_report: dict[str, Any] = {}
 
     def decide(self, snapshot: Snapshot) -> Plan:
         """Return the optimal plan for the model's values."""
         start = time.perf_counter()
         value = np.asarray(self.model.predict_value(snapshot))
+        treatment = None
+        if self.treatments is not None:
+            value, treatment = self.treatments.apply(snapshot, value)
         predicted = time.perf_counter()
         mask = _positive_allowed(snapshot, value, self.redial_headroom)
         res = snapshot.resources
@@ -255,6 +266,12 @@ class OptimisedAllocation:
             allocate_s=time.perf_counter() - predicted,
         )
         self.last_report = report
+        offer = variant = None
+        if treatment is not None:
+            from collsim.policies.models.treatment import TREATMENT_OFFER, TREATMENT_VARIANT
+
+            t = np.where(option >= 0, treatment[np.arange(snapshot.n), np.maximum(option, 0)], 0)
+            offer, variant = TREATMENT_OFFER[t], TREATMENT_VARIANT[t]
         return Plan.from_options(
             option,
             snapshot.options,
@@ -262,6 +279,8 @@ class OptimisedAllocation:
             reasons,
             reason,
             expected_value=chosen,
+            offer=offer,
+            variant=variant,
         )
 
 

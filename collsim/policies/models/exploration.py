@@ -36,7 +36,7 @@ from collsim.plan import Plan, Policy, Snapshot
 from collsim.policies.baselines import RandomPolicy
 from collsim.policies.champion import TieredChampion
 from collsim.sim.ledger import EVENT
-from collsim.vocab import N_CHANNELS, Channel, Outcome
+from collsim.vocab import N_CHANNELS, VARIANTS, Channel, Outcome
 
 NONE_CHANNEL = N_CHANNELS
 """Column of ``none`` (no contact) in the channel one-hot and in per-channel arrays."""
@@ -63,6 +63,11 @@ class TrainingLog:
         outcome_long: float64 [M] net cash over ``long_horizon`` days (NaN where the
             run ends before); used for legal action, whose judgment takes weeks.
         long_horizon: ``horizon`` + the scenario's legal duration, in days.
+        treatment: int64 [M] treatment code (``offer * len(VARIANTS) + variant``, 0 =
+            none/standard) of the attempted contact, as applied after the engine's
+            treatment gate; None for logs collected without treatments.
+        complaint: bool [M] a contact attempt of that day ended in a complaint (None for
+            logs collected without treatments).
     """
 
     features: np.ndarray
@@ -79,6 +84,8 @@ class TrainingLog:
     attempts_cost: np.ndarray
     outcome_long: np.ndarray
     long_horizon: int
+    treatment: np.ndarray | None = None
+    complaint: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -109,6 +116,16 @@ class TrainingLog:
             attempts_cost=cat([g.attempts_cost for g in logs]),
             outcome_long=cat([g.outcome_long for g in logs]),
             long_horizon=logs[0].long_horizon,
+            treatment=(
+                None
+                if any(g.treatment is None for g in logs)
+                else cat([g.treatment for g in logs if g.treatment is not None])
+            ),
+            complaint=(
+                None
+                if any(g.complaint is None for g in logs)
+                else cat([g.complaint for g in logs if g.complaint is not None])
+            ),
         )
 
 
@@ -121,34 +138,80 @@ class ExplorationPolicy:
     is filled by the two inner policies separately; the engine drops what does not
     fit (the log records what was actually attempted).
 
+    With ``treatments``, every contact (random or the champion's) also carries a
+    random treatment: (none, standard) with probability ``none_share`` (the control
+    group, larger than any one treatment's), else one drawn uniformly from the others
+    the scenario supports on its channel at the account's DPD and the rule set allows,
+    so treatment effects can be compared within any channel and DPD.
+
     Args:
         scenario: the scenario (selects the champion tree).
         random_share: share of account-days decided at random.
         contact_rate: contact probability of the random part.
+        treatments: randomise treatments on every contact.
+        none_share: with ``treatments``, probability of (none, standard).
     """
 
     policy_id = "exploration"
 
-    def __init__(self, scenario: Scenario, random_share: float = 0.5, contact_rate: float = 0.5):
+    def __init__(
+        self,
+        scenario: Scenario,
+        random_share: float = 0.5,
+        contact_rate: float = 0.5,
+        treatments: bool = False,
+        none_share: float = 0.5,
+    ):
         if not 0.0 <= random_share <= 1.0:
             raise ValueError(f"random_share must be in [0, 1], got {random_share}")
         self.random = RandomPolicy(contact_rate=contact_rate)
         self.champion = TieredChampion(scenario.champion)
         self.random_share = random_share
+        self.support = None
+        self.none_share = none_share
+        if treatments:
+            from collsim.policies.models.treatment import TreatmentSupport
+
+            self.support = TreatmentSupport.from_scenario(scenario)
 
     def decide(self, snapshot: Snapshot) -> Plan:
         """Mix a random plan and the champion's plan account by account."""
         take_random = snapshot.rng.random(snapshot.n) < self.random_share
         plan = self.random.decide(snapshot)
-        if self.random_share >= 1.0:
-            return plan
-        champion = self.champion.decide(snapshot)
-        for name in ("channel", "slot_hour", "priority", "expected_value"):
-            mixed = np.where(take_random, getattr(plan, name), getattr(champion, name))
-            setattr(plan, name, mixed.astype(getattr(plan, name).dtype))
-        plan.propensity = np.where(take_random, plan.propensity, np.nan)
-        plan.policy_id = self.policy_id
+        if self.random_share < 1.0:
+            champion = self.champion.decide(snapshot)
+            for name in ("channel", "slot_hour", "priority", "expected_value"):
+                mixed = np.where(take_random, getattr(plan, name), getattr(champion, name))
+                setattr(plan, name, mixed.astype(getattr(plan, name).dtype))
+            plan.propensity = np.where(take_random, plan.propensity, np.nan)
+            plan.policy_id = self.policy_id
+        if self.support is not None:
+            self._randomise_treatments(snapshot, plan)
         return plan
+
+    def _randomise_treatments(self, snapshot: Snapshot, plan: Plan) -> None:
+        """Give every planned contact a random allowed treatment (see the class doc)."""
+        from collsim.policies.models.treatment import (
+            TREATMENT_OFFER,
+            TREATMENT_VARIANT,
+            rule_allowed,
+        )
+
+        assert self.support is not None
+        plan.offer = np.zeros(plan.n, dtype=np.int8)
+        plan.variant = np.zeros(plan.n, dtype=np.int8)
+        rows = np.flatnonzero(plan.channel >= 0)
+        if rows.size == 0:
+            return
+        channel = plan.channel[rows].astype(np.int64)
+        allowed = self.support.allowed(snapshot.accounts.dpd[rows])[np.arange(rows.size), channel]
+        allowed &= rule_allowed(snapshot, rows)
+        allowed[:, 0] = False
+        keys = np.where(allowed, snapshot.rng.random(allowed.shape), -1.0)
+        control = snapshot.rng.random(rows.size) < self.none_share
+        t = np.where(control | ~allowed.any(axis=1), 0, keys.argmax(axis=1))
+        plan.offer[rows] = TREATMENT_OFFER[t]
+        plan.variant[rows] = TREATMENT_VARIANT[t]
 
 
 class _Recorder:
@@ -175,6 +238,7 @@ def collect_log(
     days: int | None = None,
     horizon: int = 14,
     policy: Policy | None = None,
+    treatments: bool = False,
 ) -> TrainingLog:
     """Simulate one exploration run and return its training log.
 
@@ -186,6 +250,8 @@ def collect_log(
             first ``days - horizon`` days.
         horizon: H, the outcome window in days.
         policy: the exploration policy (default: :class:`ExplorationPolicy`).
+        treatments: record each row's treatment (``TrainingLog.treatment``); the
+            default policy then randomises treatments.
 
     Returns:
         The run's TrainingLog.
@@ -194,7 +260,9 @@ def collect_log(
 
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1 day, got {horizon}")
-    recorder = _Recorder(policy if policy is not None else ExplorationPolicy(scenario))
+    recorder = _Recorder(
+        policy if policy is not None else ExplorationPolicy(scenario, treatments=treatments)
+    )
     sim = Simulation(scenario, recorder, seed=seed, n_accounts=n_accounts)
     n_days = days if days is not None else scenario.sim.days
     if n_days <= horizon:
@@ -204,10 +272,12 @@ def collect_log(
         snapshot = sim.begin_day()
         marks.append(sim.ledger.mark())
         sim.finish_day(recorder.decide(snapshot))
-    return _build_log(sim, recorder, np.asarray(marks), horizon)
+    return _build_log(sim, recorder, np.asarray(marks), horizon, treatments)
 
 
-def _build_log(sim: object, recorder: _Recorder, marks: np.ndarray, horizon: int) -> TrainingLog:
+def _build_log(
+    sim: object, recorder: _Recorder, marks: np.ndarray, horizon: int, treatments: bool = False
+) -> TrainingLog:
     """Turn a finished run's ledger and recorded features into a TrainingLog."""
     from collsim.sim.engine import Simulation
 
@@ -237,15 +307,25 @@ def _build_log(sim: object, recorder: _Recorder, marks: np.ndarray, horizon: int
     taken_hour = np.full((n_days, n), -1, dtype=np.int64)
     taken_channel[epoch[first], account[first]] = c["channel"][first]
     taken_hour[epoch[first], account[first]] = c["hour"][first]
+    taken_treatment = np.zeros((n_days, n), dtype=np.int64)
+    offer_code = np.maximum(c["offer"][first], 0).astype(np.int64)
+    variant_code = np.maximum(c["variant"][first], 0).astype(np.int64)
+    taken_treatment[epoch[first], account[first]] = offer_code * len(VARIANTS) + variant_code
+    complained = np.zeros((n_days, n), dtype=bool)
+    said = att[c["outcome"][att] == Outcome.COMPLAINT]
+    complained[epoch[said], account[said]] = True
 
     # Rows: active account-days whose whole window was simulated.
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("f", "ch", "h", "y", "p", "d", "L")}
+    keys = ("f", "ch", "h", "y", "p", "d", "L", "t", "c")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     long = horizon + sim.scenario.legal.duration_days
     for d in range(n_days - horizon + 1):
         rows = recorder.rows[d]
         parts["f"].append(recorder.features[d])
         parts["ch"].append(taken_channel[d, rows])
         parts["h"].append(taken_hour[d, rows])
+        parts["t"].append(taken_treatment[d, rows])
+        parts["c"].append(complained[d, rows])
         parts["y"].append(cum[d + horizon, rows] - cum[d, rows])
         parts["p"].append(cum_paid[d + horizon, rows] > cum_paid[d, rows])
         parts["d"].append(np.full(rows.size, d, dtype=np.int64))
@@ -258,8 +338,9 @@ def _build_log(sim: object, recorder: _Recorder, marks: np.ndarray, horizon: int
     outcome = c["outcome"][att]
     response = outcome >= Outcome.RIGHT_PARTY
     link = pay & (c["channel"] >= 0) & (c["hour"] >= 0)
-    link_key = np.unique(epoch[link] * (n * N_CHANNELS) + account[link] * N_CHANNELS
-                         + c["channel"][link])
+    link_key = np.unique(
+        epoch[link] * (n * N_CHANNELS) + account[link] * N_CHANNELS + c["channel"][link]
+    )
     att_key = epoch[att] * (n * N_CHANNELS) + account[att] * N_CHANNELS + c["channel"][att]
     response |= np.isin(att_key, link_key)
     return TrainingLog(
@@ -278,4 +359,6 @@ def _build_log(sim: object, recorder: _Recorder, marks: np.ndarray, horizon: int
         + np.where(c["channel"][att] == Channel.LEGAL, sim.scenario.legal.cost_per_case, 0.0),
         outcome_long=cat(parts["L"]),
         long_horizon=long,
+        treatment=cat(parts["t"]) if treatments else None,
+        complaint=cat(parts["c"]) if treatments else None,
     )

@@ -74,8 +74,16 @@ def cache_dir() -> Path:
     return Path(root) / "models" if root else Path.home() / ".cache" / "collsim" / "models"
 
 
-def training_log(scenario: Scenario, settings: TrainingSettings) -> TrainingLog:
-    """Simulate the exploration runs and return their joined log."""
+def training_log(
+    scenario: Scenario, settings: TrainingSettings, treatments: bool = False
+) -> TrainingLog:
+    """Simulate the exploration runs and return their joined log.
+
+    Args:
+        scenario: the scenario simulated.
+        settings: seeds, sizes and exploration rates.
+        treatments: also randomise treatments on the random contacts (and log them).
+    """
     logs = [
         collect_log(
             scenario,
@@ -84,8 +92,12 @@ def training_log(scenario: Scenario, settings: TrainingSettings) -> TrainingLog:
             days=settings.days,
             horizon=settings.horizon,
             policy=ExplorationPolicy(
-                scenario, random_share=settings.random_share, contact_rate=settings.contact_rate
+                scenario,
+                random_share=settings.random_share,
+                contact_rate=settings.contact_rate,
+                treatments=treatments,
             ),
+            treatments=treatments,
         )
         for seed in settings.seeds
     ]
