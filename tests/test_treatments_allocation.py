@@ -8,6 +8,7 @@ import pytest
 from collsim.config import load_scenario
 from collsim.plan import Snapshot
 from collsim.policies.allocation import allocate
+from collsim.policies.champion import TieredChampion
 from collsim.policies.models.exploration import collect_log
 from collsim.policies.models.treatment import (
     CHANNEL_GROUP,
@@ -277,3 +278,30 @@ def test_complaint_cost_trades_complaints_against_cash() -> None:
     diff = cash - priced  # = 1000 × Δcomplaints of the cell
     assert np.all(diff[:, Channel.AGENT_CALL, firm_settle] > 20.0)
     assert np.all(diff[:, Channel.LETTER] == 0.0)
+
+
+def test_choose_gives_the_best_allowed_treatment_of_the_chosen_channel() -> None:
+    """For options chosen elsewhere (RL): best allowed treatment, none where nothing helps."""
+    support = TreatmentSupport.from_scenario(SCENARIO)
+    chooser = TreatmentChooser(_GreedyEffects(), support)
+    sim = Simulation(
+        SCENARIO, TieredChampion(), seed=5, n_accounts=1500, ruleset="treatments_example"
+    )
+    sim.run(days=3)
+    snapshot = sim.begin_day()
+    allowed_options = snapshot.option_mask()
+    option = np.where(allowed_options.any(axis=1), allowed_options.argmax(axis=1), -1)
+    offer, variant = chooser.choose(snapshot, option)
+    rows = np.flatnonzero(option >= 0)
+    assert rows.size > 100 and np.all(offer[option < 0] == 0) and np.all(variant[option < 0] == 0)
+    t = treatment_code(offer[rows], variant[rows])
+    channel = snapshot.options.channel[option[rows]]
+    allowed = chooser.allowed(snapshot, rows)[np.arange(rows.size), channel]  # [M, T]
+    assert allowed[np.arange(rows.size), t].all()
+    effect = _GreedyEffects().channel_effects(np.zeros((rows.size, 1)))[
+        np.arange(rows.size), channel
+    ]
+    best = np.where(allowed, effect, -np.inf).max(axis=1)
+    np.testing.assert_array_equal(effect[np.arange(rows.size), t], np.maximum(best, 0.0))
+    untreatable = CHANNEL_GROUP[channel] < 0
+    assert np.all(t[untreatable] == 0) and np.any(offer[rows] == Offer.SETTLEMENT)

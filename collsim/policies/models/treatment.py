@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from collsim.config import Scenario
-from collsim.features import FEATURE_NAMES
+from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import Snapshot
 from collsim.policies.models.exploration import TrainingLog
 from collsim.treatments import TreatmentTables
@@ -331,22 +331,42 @@ class TreatmentChooser:
         Only accounts with an allowed option are evaluated (others keep their values
         and treatment 0).
         """
-        from collsim.features import observable_features
-
         rows = np.flatnonzero(snapshot.mask.any(axis=(1, 2)))
         out = np.array(value, copy=True)
         treatment = np.zeros(value.shape, dtype=np.int8)
         if rows.size == 0:
             return out, treatment
-        features = observable_features(snapshot)[rows]
-        if self.complaint_cost:
-            effect = self.effects.channel_effects(features, self.complaint_cost)
-        else:
-            effect = self.effects.channel_effects(features)
         out[rows], treatment[rows] = prune_treatments(
-            np.asarray(value)[rows], effect, self.allowed(snapshot, rows), snapshot.options.channel
+            np.asarray(value)[rows],
+            self._effects(snapshot, rows),
+            self.allowed(snapshot, rows),
+            snapshot.options.channel,
         )
         return out, treatment
+
+    def choose(self, snapshot: Snapshot, option: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(offer, variant) codes [N] for options chosen otherwise (e.g. by an RL policy).
+
+        Each contacted account gets the best allowed treatment on its option's channel,
+        or none/standard when no treatment is estimated to add value.
+        """
+        treatment = np.zeros(snapshot.n, dtype=np.int64)
+        rows = np.flatnonzero(option >= 0)
+        if rows.size:
+            channel = snapshot.options.channel[option[rows]]
+            pick = np.arange(rows.size), channel
+            effect = np.where(
+                self.allowed(snapshot, rows)[pick], self._effects(snapshot, rows)[pick], -np.inf
+            )
+            treatment[rows] = np.where(effect.max(axis=1) > 0, effect.argmax(axis=1), 0)
+        return TREATMENT_OFFER[treatment], TREATMENT_VARIANT[treatment]
+
+    def _effects(self, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
+        """float [len(rows), C, T]: the effect model's value of each treatment."""
+        features = observable_features(snapshot)[rows]
+        if self.complaint_cost:
+            return np.asarray(self.effects.channel_effects(features, self.complaint_cost))
+        return np.asarray(self.effects.channel_effects(features))
 
 
 def train_with_treatments(
