@@ -10,23 +10,29 @@ graph) and the action is their argmax, so a forbidden option is never chosen.
 **Capacity.**  The agent was trained per account and does not see the day's
 capacity.  :class:`RLPolicy` fits the chosen actions to capacity with
 :func:`collsim.policies.base.fill_capacity`: accounts compete for each resource
-(agent pool-hour, channel budget) in order of the policy's probability of its
-chosen action (the most confident decisions are served first; ties by account
-index); an account whose resource is full gets no contact (reason "rl: capacity
-full").  With ``fallbacks = L > 0`` an account that does not fit tries its next
-``L`` options in order of probability, among those the policy prefers to no contact.
+(agent pool-hour, channel budget) in order of the log-odds of its chosen action
+over no contact (the accounts the agent most wants to contact are served first;
+ties by account index; ``priority`` selects other orders); an account whose
+resource is full gets no contact (reason "rl: capacity full").  With
+``fallbacks = L > 0`` an account that does not fit tries its next ``L`` options in
+order of probability, among those the policy prefers to no contact.
 :class:`collsim.policies.hybrid.HybridPolicy` instead allocates exactly.
 
 **Models.**  ``model_path`` is a MaskablePPO ``.zip`` (research side: torch and
 stable-baselines3 are imported lazily, only then), an ONNX file exported by
-:func:`collsim.rl.export.export_onnx` (needs its ``logits`` output), or an
+:func:`collsim.rl.export.export_onnx` (needs its ``logits`` output), an
 ``rl_onnx`` artifact directory written by ``collsim train`` (its checksums are
-verified by :func:`collsim.export.artifact.load_artifact` first).  The ONNX paths
-need only onnxruntime.
+verified by :func:`collsim.export.artifact.load_artifact` first), or an ensemble
+file (``.json``, :class:`EnsembleLogits`: several of those, their masked action
+probabilities averaged).  The ONNX paths need only onnxruntime.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,14 +46,20 @@ from collsim.vocab import CHANNELS, Channel
 MASKED_LOGIT = -1e8
 """Logit of a masked action (as sb3-contrib's MaskableCategorical and the ONNX graph)."""
 
+PRIORITIES = ("confidence", "log_odds", "value")
+"""How :class:`RLPolicy` orders accounts competing for a resource."""
+
 CHUNK = 65_536
 """Rows per forward pass (bounds memory at 1M accounts)."""
 
 __all__ = [
     "CHUNK",
+    "ENSEMBLE_KIND",
     "MASKED_LOGIT",
+    "EnsembleLogits",
     "LogitModel",
     "OnnxLogits",
+    "PRIORITIES",
     "RLPolicy",
     "TorchLogits",
     "load_logit_model",
@@ -95,6 +107,18 @@ class TorchLogits:
                 out[start : start + CHUNK] = policy.action_net(latent).numpy()
         return np.where(mask, out, np.float32(MASKED_LOGIT))
 
+    def values(self, obs: np.ndarray) -> np.ndarray:
+        """Return the critic's value of each observation [N] (training reward units)."""
+        import torch
+
+        policy = self.model.policy
+        out = np.empty(obs.shape[0], dtype=np.float64)
+        with torch.no_grad():
+            for start in range(0, obs.shape[0], CHUNK):
+                x = torch.as_tensor(obs[start : start + CHUNK], dtype=torch.float32)
+                out[start : start + CHUNK] = policy.predict_values(x).numpy().reshape(-1)
+        return out
+
 
 class OnnxLogits:
     """Masked logits from an exported ONNX graph's ``logits`` output (onnxruntime only).
@@ -138,8 +162,126 @@ class OnnxLogits:
         return np.where(mask, np.concatenate(parts), np.float32(MASKED_LOGIT))
 
 
+ENSEMBLE_KIND = "rl_ensemble"
+"""``kind`` of an ensemble file (see :class:`EnsembleLogits`)."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class EnsembleLogits:
+    """Several policies as one: the mean of their masked action probabilities.
+
+    ``logits = log(mean_m softmax(masked logits_m))`` where allowed (``MASKED_LOGIT``
+    elsewhere), so the argmax is the action the members give the most probability on
+    average, and log-odds between actions are those of the averaged distribution.
+    Every member decides the whole batch in one forward pass per chunk.
+
+    An ensemble file is JSON::
+
+        {"kind": "rl_ensemble", "combine": "mean_probability",
+         "members": [{"path": "s0/checkpoints/step_000360448.zip", "sha256": "..."}, ...]}
+
+    with member paths relative to the file (any model :func:`load_logit_model` loads,
+    ``.zip`` or ``.onnx``); each member's sha256, if given, is checked on load.
+
+    Args:
+        members: the member models.
+
+    Raises:
+        ValueError: no members, or members with different action counts.
+    """
+
+    def __init__(self, members: list[LogitModel]) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        widths = {m.n_actions for m in members if m.n_actions >= 0}
+        if len(widths) > 1:
+            raise ValueError(f"ensemble members disagree on the number of actions: {widths}")
+        self.members = members
+        self.n_actions = widths.pop() if widths else -1
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> EnsembleLogits:
+        """Load an ensemble file (checks ``kind`` and every member's sha256).
+
+        Raises:
+            ValueError: not an ensemble file, a missing member or a checksum mismatch.
+        """
+        path = Path(path)
+        try:
+            spec = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable ensemble file ({exc})") from exc
+        if not isinstance(spec, dict) or spec.get("kind") != ENSEMBLE_KIND:
+            raise ValueError(f"{path}: expected kind {ENSEMBLE_KIND!r}")
+        if spec.get("combine", "mean_probability") != "mean_probability":
+            raise ValueError(f"{path}: unknown combine {spec.get('combine')!r}")
+        members: list[LogitModel] = []
+        for entry in spec.get("members", []):
+            member = path.parent / str(entry["path"] if isinstance(entry, dict) else entry)
+            if not member.exists():
+                raise ValueError(f"{path}: member {member} not found")
+            expected = entry.get("sha256") if isinstance(entry, dict) else None
+            if expected and member.is_file() and _sha256(member) != expected:
+                raise ValueError(f"{path}: member {member} does not match its sha256")
+            members.append(load_logit_model(member))
+        return cls(members)
+
+    @staticmethod
+    def write(path: str | Path, members: Sequence[str | Path], **extra: Any) -> Path:
+        """Write an ensemble file listing ``members`` (paths relative to it, with sha256).
+
+        Args:
+            path: the ``.json`` to write.
+            members: member model files.
+            extra: further JSON fields recorded as they are (e.g. how they were selected).
+        """
+        from collsim.io import atomic_write_text
+
+        path = Path(path)
+        base = path.parent.resolve()
+        entries = []
+        for m in members:
+            member = Path(m).resolve()
+            relative = os.path.relpath(member, base)  # may climb out with ".."
+            entries.append({"path": Path(relative).as_posix(), "sha256": _sha256(member)})
+        spec = {"kind": ENSEMBLE_KIND, "combine": "mean_probability", "members": entries, **extra}
+        atomic_write_text(path, json.dumps(spec, indent=2) + "\n")
+        return path
+
+    def logits(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Return log of the members' mean masked probabilities [N, A] (masked: MASKED_LOGIT)."""
+        total = np.zeros(mask.shape, dtype=np.float64)
+        for member in self.members:
+            total += masked_softmax(member.logits(obs, mask))
+        mean = total / len(self.members)
+        with np.errstate(divide="ignore"):
+            out = np.log(mean)
+        # masked or underflowed entries: never chosen, never preferred to no contact
+        return np.where(mask & (mean > 0), out, MASKED_LOGIT).astype(np.float32)
+
+    def values(self, obs: np.ndarray) -> np.ndarray:
+        """Return the mean over members of their critic values, each standardised over the
+        batch (members' value scales differ: rewards were normalised by each run's running
+        std).
+
+        Raises:
+            ValueError: a member has no critic (e.g. an ONNX export).
+        """
+        total = np.zeros(obs.shape[0])
+        for member in self.members:
+            if not hasattr(member, "values"):
+                raise ValueError("priority='value' needs every member to be a MaskablePPO .zip")
+            v = np.asarray(member.values(obs), dtype=np.float64)
+            total += (v - v.mean()) / (v.std() or 1.0)
+        return total / len(self.members)
+
+
 def load_logit_model(model_path: str | Path | Any) -> LogitModel:
-    """Load a MaskablePPO ``.zip``, an exported ``.onnx`` or an ``rl_onnx`` artifact directory.
+    """Load a MaskablePPO ``.zip``, an exported ``.onnx``, an ``rl_onnx`` artifact directory or
+    an ensemble ``.json`` (:class:`EnsembleLogits`).
 
     A :class:`LogitModel` is returned as is; a loaded MaskablePPO is wrapped.
 
@@ -163,7 +305,12 @@ def load_logit_model(model_path: str | Path | Any) -> LogitModel:
         return TorchLogits(path)
     if path.suffix == ".onnx":
         return OnnxLogits(path.read_bytes(), str(path))
-    raise ValueError(f"{path}: expected a MaskablePPO .zip, an .onnx file or an artifact directory")
+    if path.suffix == ".json":
+        return EnsembleLogits.from_file(path)
+    raise ValueError(
+        f"{path}: expected a MaskablePPO .zip, an .onnx file, an ensemble .json or an "
+        "artifact directory"
+    )
 
 
 def snapshot_inputs(snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +334,7 @@ class RLPolicy:
 
     Args:
         model_path: MaskablePPO ``.zip``, exported ``.onnx``, ``rl_onnx`` artifact
-            directory, or a loaded MaskablePPO.
+            directory, ensemble ``.json``, or a loaded MaskablePPO or LogitModel.
         policy_id: id written in plans (default ``rl:<file name>``).
         deterministic: masked argmax (True) or a sample from the masked softmax drawn
             with ``snapshot.rng`` (False; the plan's ``propensity`` is then the
@@ -200,6 +347,13 @@ class RLPolicy:
             rule that redial would be refused in-day (a gate block).  The same rule as
             :class:`collsim.policies.optimised.OptimisedAllocation` (which uses 6).
             Applied to the action mask before the model (so never chosen).
+        priority: the order in which accounts are served when they compete for a
+            resource: ``log_odds`` (the default: log-probability of the chosen action
+            over no contact, i.e. how much the agent prefers contacting this account to
+            leaving it alone), ``confidence`` (probability of the chosen action; the
+            rule before 2026-11-25, measured worse: collsim/rl/COMPARISON.md) or
+            ``value`` (the critic's value of the account's state; needs a MaskablePPO
+            ``.zip`` or an ensemble of them).
 
     Attributes:
         last_probability: float [N], probability of each account's chosen action in
@@ -213,8 +367,14 @@ class RLPolicy:
         deterministic: bool = True,
         fallbacks: int = 0,
         redial_headroom: int | None = None,
+        priority: str = "log_odds",
     ) -> None:
+        if priority not in PRIORITIES:
+            raise ValueError(f"unknown priority {priority!r}; expected one of {PRIORITIES}")
         self.model = load_logit_model(model_path)
+        if priority == "value" and not hasattr(self.model, "values"):
+            raise ValueError("priority='value' needs a model with a critic (a MaskablePPO .zip)")
+        self.priority = priority
         self.redial_headroom = redial_headroom
         name = Path(model_path).name if isinstance(model_path, (str, Path)) else "model"
         self.policy_id = policy_id or f"rl:{name}"
@@ -261,7 +421,14 @@ class RLPolicy:
             ok = (logits[rows[:, None], order] > logits[:, :1]) & mask[rows[:, None], order]
             ok &= order != action[:, None]
             table = np.concatenate([table, np.where(ok, order - 1, -1)], axis=1)
-        fitted, _ = fill_capacity(snapshot, table, np.where(option >= 0, rows, -1), chosen_p)
+        if self.priority == "confidence":
+            priority = chosen_p
+        elif self.priority == "log_odds":
+            # float32 difference, as the exported graph's ``score`` output
+            priority = (logits[rows, action] - logits[:, 0]).astype(np.float64)
+        else:
+            priority = np.asarray(self.model.values(observable_features(snapshot)))  # type: ignore[attr-defined]
+        fitted, _ = fill_capacity(snapshot, table, np.where(option >= 0, rows, -1), priority)
         reasons = ["rl: no contact", "rl: capacity full", *(f"rl: {c}" for c in CHANNELS)]
         reason = np.where(option >= 0, 1, 0)
         reason = np.where(fitted >= 0, 2 + fitted // snapshot.options.n_slots, reason)

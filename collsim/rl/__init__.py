@@ -9,6 +9,8 @@ Modules (import the one you need; nothing heavy is imported here):
   command as a function returning an exit code;
 * :mod:`collsim.rl.export` — the trained policy as an ONNX graph in the ``rl_onnx``
   signature and as a policy artifact;
+* :mod:`collsim.rl.select` — checkpoint selection on several validation seeds, the way
+  the policy is deployed, and ensembles of the selected checkpoints;
 * :mod:`collsim.rl.compare` — champion vs RL policies on paired seeds (COMPARISON.md);
 * :mod:`collsim.rl.tiny` — a tiny collections MDP solved exactly by finite-horizon DP
   (numpy only); :mod:`collsim.rl.tiny_env` — its Gymnasium env ``collsim/Tiny-v0``

@@ -4,6 +4,8 @@ Writes into ``out``:
 
 * ``model.zip`` — the final MaskablePPO (research side; SB3's own format);
 * ``best_model.zip`` — the model with the best periodic evaluation;
+* ``checkpoints/step_<steps>.zip`` — the model at every evaluation (for
+  :mod:`collsim.rl.select`, which picks on several validation seeds);
 * ``evaluations.json`` — steps, mean net recovery per account, standard error;
 * ``training_curve.png`` — the evaluations against steps;
 * ``policy.onnx`` — the best model as an ONNX graph in the ``rl_onnx`` signature;
@@ -141,8 +143,14 @@ def _run(cfg: TrainConfig, scen: Any, out: Path, show: bool) -> int:
         elapsed_s=round(result.elapsed_s, 2),
         steps_per_s=round(result.steps / max(result.elapsed_s, 1e-9), 1),
         evaluation={
-            "method": "mean net recovery per account over its first episode "
-            f"({cfg.eval_envs} accounts, env seed {cfg.eval_seed}, masked argmax)",
+            "method": (
+                f"mean net recovery per account of RLPolicy(fallbacks={cfg.eval_fallbacks}, "
+                f"priority={cfg.eval_priority}) on a {cfg.eval_accounts}-account portfolio, "
+                f"{cfg.horizon} days, Simulation seed {cfg.eval_seed}"
+                if cfg.eval_mode == "deploy"
+                else "mean net recovery per account over its first episode "
+                f"({cfg.eval_envs} accounts, env seed {cfg.eval_seed}, masked argmax)"
+            ),
             "final": vars(result.final),
             "best": vars(result.best),
             "all": evaluations,

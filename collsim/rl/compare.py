@@ -15,13 +15,16 @@ Violations are counted two ways:
   same-day redials of an unanswered agent call refused in-day (e.g. the 8th call in
   seven days under ``us_reg_f.7in7``); not planned contacts.
 
-Run: ``.venv/bin/python -m collsim.rl.compare --model runs/rl/best_model.zip``.
+Run: ``.venv/bin/python -m collsim.rl.compare --model runs/rl/best_model.zip``; further
+learned policies with ``--rl LABEL=PATH`` / ``--hybrid LABEL=PATH`` (a ``.zip``, ``.onnx``
+or ensemble ``.json``), default ones left out with ``--skip LABEL ...``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,9 +99,11 @@ def run_policy(policy: Policy, scenario: Scenario, seed: int, days: int) -> RunR
     )
 
 
-def default_policies(model: Path | None, scenario: Scenario) -> dict[str, Callable[[], Policy]]:
+def default_policies(
+    model: Path | None, scenario: Scenario, priority: str = "log_odds"
+) -> dict[str, Callable[[], Policy]]:
     """Label → factory: champion, no contact, optimised (if present), RL (plain and with
-    8 fallback options per account) and hybrid."""
+    8 fallback options per account, serving accounts by ``priority``) and hybrid."""
     from collsim.policies.baselines import NoContact
     from collsim.policies.champion import TieredChampion
     from collsim.policies.registry import make_policy
@@ -118,8 +123,8 @@ def default_policies(model: Path | None, scenario: Scenario) -> dict[str, Callab
         from collsim.policies.hybrid import HybridPolicy
         from collsim.policies.rl import RLPolicy
 
-        out["rl"] = lambda: RLPolicy(model)
-        out["rl+fallbacks"] = lambda: RLPolicy(model, fallbacks=8)
+        out["rl"] = lambda: RLPolicy(model, priority=priority)
+        out["rl+fallbacks"] = lambda: RLPolicy(model, fallbacks=8, priority=priority)
         out["hybrid"] = lambda: HybridPolicy(model)
     return out
 
@@ -244,31 +249,79 @@ def comparison_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _labelled(spec: str) -> tuple[str, Path]:
+    label, sep, path = spec.partition("=")
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError(f"expected LABEL=PATH, got {spec!r}")
+    return label, Path(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: run the comparison and write the markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True, help="MaskablePPO .zip or ONNX")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="MaskablePPO .zip, ONNX or ensemble .json: adds rl, rl+fallbacks and hybrid",
+    )
+    parser.add_argument(
+        "--rl",
+        type=_labelled,
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="adds RLPolicy(PATH, fallbacks=8, priority=PRIORITY) as LABEL (repeatable)",
+    )
+    parser.add_argument(
+        "--priority",
+        default="log_odds",
+        help="RLPolicy priority of rl, rl+fallbacks, --rl (confidence, log_odds, value)",
+    )
+    parser.add_argument(
+        "--hybrid",
+        type=_labelled,
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="adds HybridPolicy(PATH) as LABEL (repeatable)",
+    )
+    parser.add_argument(
+        "--skip", nargs="*", default=[], help="labels of default policies not to run"
+    )
     parser.add_argument("--scenario", default="default")
     parser.add_argument("--accounts", type=int, default=5000)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("COMPARISON.md"))
+    parser.add_argument("--title", default="RL vs champion on the default scenario")
     parser.add_argument("--note", action="append", default=[])
     args = parser.parse_args(argv)
     import torch
 
+    from collsim.policies.hybrid import HybridPolicy
+    from collsim.policies.rl import RLPolicy
+
     torch.set_num_threads(1)
     scenario = load_scenario(args.scenario).scaled_to(args.accounts)
+    policies = default_policies(args.model, scenario, args.priority)
+    for label in args.skip:
+        if label == "champion":
+            parser.error("the champion is the baseline and cannot be skipped")
+        policies.pop(label, None)
+    for label, path in args.rl:
+        policies[label] = functools.partial(RLPolicy, path, fallbacks=8, priority=args.priority)
+    for label, path in args.hybrid:
+        policies[label] = functools.partial(HybridPolicy, path)
     started = time.perf_counter()
-    records = compare(
-        default_policies(args.model, scenario), scenario, args.seeds, args.days, print
-    )
+    records = compare(policies, scenario, args.seeds, args.days, print)
     elapsed = time.perf_counter() - started
+    models = [str(args.model)] if args.model else []
+    models += [f"{label} = `{path}`" for label, path in args.rl + args.hybrid]
     header = [
-        "# RL vs champion on the default scenario",
+        f"# {args.title}",
         "",
         f"Generated by `python -m collsim.rl.compare` on {dt.date.today().isoformat()} "
-        f"({elapsed:.0f} s on 2 shared cores). Model: `{args.model}`.",
+        f"({elapsed:.0f} s on 2 shared cores). Models: {', '.join(models) or 'none'}.",
         "",
     ]
     text = "\n".join(header) + comparison_markdown(

@@ -5,8 +5,10 @@ Graph (opset of the default torch exporter; needs ``onnxscript``)::
     inputs   obs     float32 [N, F]      collsim.features.FEATURE_NAMES
              mask    bool    [N, 1 + K]  column 0 = no contact
     outputs  action  int64   [N]         argmax of the masked logits (0 = no contact)
-             score   float32 [N]         probability of that action under the masked
-                                         softmax (the capacity priority, as RLPolicy)
+             score   float32 [N]         log-odds of that action over no contact
+                                         (masked logit of the action − logit of no
+                                         contact): the capacity priority, as RLPolicy's
+                                         default ``priority="log_odds"``
              logits  float32 [N, 1 + K]  masked logits (-1e8 where not allowed),
                                          for HybridPolicy
 
@@ -50,7 +52,7 @@ def masked_policy_module(model: Any) -> Any:
             logits = self.head(self.mlp.forward_actor(self.features(obs)))
             masked = torch.where(mask, logits, torch.full_like(logits, MASKED_LOGIT))
             action = masked.argmax(dim=1)
-            score = torch.softmax(masked, dim=1).max(dim=1).values
+            score = masked.gather(1, action[:, None])[:, 0] - masked[:, 0]
             return action, score, masked
 
     module = MaskedPolicy(model.policy)

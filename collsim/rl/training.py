@@ -48,6 +48,7 @@ from collsim.config import Scenario, load_scenario
 
 __all__ = [
     "ALGOS",
+    "CHECKPOINT_DIR",
     "EvalPoint",
     "TrainConfig",
     "TrainResult",
@@ -57,6 +58,9 @@ __all__ = [
     "plot_curve",
     "train_model",
 ]
+
+CHECKPOINT_DIR = "checkpoints"
+"""Sub-directory of a training run holding the model of every evaluation."""
 
 ALGOS = ("maskable_ppo",)
 """Algorithms :func:`train_model` knows."""
@@ -98,6 +102,10 @@ class TrainConfig:
             seed ``eval_seed``, i.e. the way the policy is deployed and compared).
         eval_accounts: portfolio size of ``deploy`` evaluations.
         eval_fallbacks: ``RLPolicy`` fallbacks of ``deploy`` evaluations.
+        eval_priority: ``RLPolicy`` priority of ``deploy`` evaluations.
+        keep_checkpoints: also save the model of every evaluation as
+            ``checkpoints/step_<steps>.zip`` next to ``best_model.zip`` (for selection
+            on further validation seeds and ensembles, :mod:`collsim.rl.select`).
     """
 
     scenario: str = "default"
@@ -126,6 +134,8 @@ class TrainConfig:
     eval_mode: str = "deploy"
     eval_accounts: int = 5000
     eval_fallbacks: int = 8
+    eval_priority: str = "log_odds"
+    keep_checkpoints: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -284,7 +294,8 @@ def evaluate_first_episodes(
 def evaluate_deployment(
     model: Any, cfg: TrainConfig, scenario: Scenario | None = None
 ) -> np.ndarray:
-    """Net recovery per account of ``RLPolicy(model, fallbacks=cfg.eval_fallbacks)`` deciding a
+    """Net recovery per account of ``RLPolicy(model, fallbacks=cfg.eval_fallbacks,
+    priority=cfg.eval_priority)`` deciding a
     whole portfolio (``cfg.eval_accounts`` accounts, scenario capacity scaled to it) for
     ``cfg.horizon`` days on Simulation seed ``cfg.eval_seed``.
 
@@ -299,7 +310,8 @@ def evaluate_deployment(
     from collsim.sim.engine import Simulation
 
     scenario = (scenario or load_scenario(cfg.scenario)).scaled_to(cfg.eval_accounts)
-    sim = Simulation(scenario, RLPolicy(model, fallbacks=cfg.eval_fallbacks), cfg.eval_seed)
+    policy = RLPolicy(model, fallbacks=cfg.eval_fallbacks, priority=cfg.eval_priority)
+    sim = Simulation(scenario, policy, cfg.eval_seed)
     sim.run(cfg.horizon)
     totals = day_totals(sim.ledger.columns(), cfg.eval_accounts)
     return np.asarray(totals.recovered - totals.cost, dtype=np.float64)
@@ -340,6 +352,10 @@ def _callbacks(
             point = EvalPoint(int(self.num_timesteps), float(net.mean()), _sem(net))
             result.evaluations.append(point)
             self.logger.record("eval/mean_net", point.mean_net)
+            if cfg.keep_checkpoints and best_path is not None:
+                folder = best_path.parent / CHECKPOINT_DIR
+                folder.mkdir(parents=True, exist_ok=True)
+                self.model.save(str(folder / f"step_{point.steps:09d}.zip"))
             if point.mean_net > self.best:
                 self.best = point.mean_net
                 if best_path is not None:
