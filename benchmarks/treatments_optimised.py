@@ -24,6 +24,10 @@ band), then simulates, on paired seeds:
 
 Prints the paired differences against ``none`` (95% t-intervals) of the NPV of
 recoveries, complaints per 1,000 accounts and the discount given.
+
+With ``--rl MODEL`` (a MaskablePPO ``.zip`` or ensemble ``.json``), the arms are
+``RLPolicy(MODEL, fallbacks=8, treatments=...)`` instead: RL chooses channel and slot,
+the same treatment chooser adds the treatment (``no_offer`` is skipped).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from scipy import stats
 
 from collsim.config import load_scenario
 from collsim.metrics import kpis, treatment_kpis
+from collsim.plan import Policy
 from collsim.policies.models.training import TrainingSettings
 from collsim.policies.models.treatment import (
     TREATMENT_OFFER,
@@ -45,6 +50,7 @@ from collsim.policies.models.treatment import (
     train_with_treatments,
 )
 from collsim.policies.optimised import OptimisedAllocation
+from collsim.policies.rl import RLPolicy
 from collsim.sim.engine import Simulation
 from collsim.vocab import OFFERS, VARIANTS
 
@@ -53,6 +59,10 @@ COMPLAINT_COST = 650.0
 
 def main(argv: list[str]) -> None:
     """Train, simulate the arms on paired seeds and print the differences."""
+    rl_model = None
+    if "--rl" in argv:
+        at = argv.index("--rl")
+        rl_model, argv = argv[at + 1], argv[:at] + argv[at + 2 :]
     n, days, first, count = (int(a) for a in (argv + ["5000", "90", "11", "10"][len(argv) :]))
     seeds = range(first, first + count)
     scenario = load_scenario("default")
@@ -79,11 +89,17 @@ def main(argv: list[str]) -> None:
         "none": TreatmentChooser(effects, support, offers=("none",), variants=("standard",)),
         "no_offer": TreatmentChooser(effects, support, offers=("none",)),
     }
+    if rl_model is not None:
+        del arms["no_offer"]
     rows: dict[tuple[int, str], dict[str, float]] = {}
     start = time.perf_counter()
     for seed in seeds:
         for arm, chooser in arms.items():
-            policy = OptimisedAllocation(value, treatments=chooser, policy_id=f"optimised_{arm}")
+            policy: Policy = OptimisedAllocation(
+                value, treatments=chooser, policy_id=f"optimised_{arm}"
+            )
+            if rl_model is not None:
+                policy = RLPolicy(rl_model, fallbacks=8, treatments=chooser, policy_id=f"rl_{arm}")
             led = Simulation(scenario, policy, seed=seed, n_accounts=n).run(days=days)
             k, tk = kpis(led), treatment_kpis(led, rate)
             rows[(seed, arm)] = {
@@ -100,7 +116,7 @@ def main(argv: list[str]) -> None:
         f"\n{n} accounts x {days} days, seeds {first}-{first + count - 1}, "
         f"{time.perf_counter() - start:.0f} s"
     )
-    for arm in ("treated", "humane", "no_offer"):
+    for arm in sorted(set(arms) - {"none"}):
         print(f"\n{arm} - none (paired, 95% t-interval):")
         for key in ("npv", "complaints_per_1000", "discount", "net_recovery"):
             d = np.array([rows[(s, arm)][key] - rows[(s, "none")][key] for s in seeds])

@@ -331,3 +331,46 @@ def test_redial_headroom_masks_agent_calls(trained: Any) -> None:
         assert not mask[:, agent].any()
         plan = RLPolicy(trained.model, fallbacks=3, redial_headroom=0).decide(snap)
         assert not np.any(np.asarray(plan.channel) == Channel.AGENT_CALL)
+
+
+def test_rl_policy_with_treatments_plans_only_allowed_offers(trained: Any) -> None:
+    """RL chooses channel and slot; the treatment chooser adds offers the rules allow."""
+    from collsim.policies.models.treatment import (
+        CHANNEL_GROUP,
+        N_TREATMENTS,
+        TreatmentChooser,
+        TreatmentSupport,
+        treatment_code,
+    )
+    from collsim.policies.rl import RLPolicy
+    from collsim.sim.ledger import EVENT
+    from collsim.vocab import N_CHANNELS, Offer, Variant
+
+    class SettleFirst:
+        def channel_effects(self, features: np.ndarray) -> np.ndarray:
+            out = np.zeros((features.shape[0], N_CHANNELS, N_TREATMENTS))
+            out[:, :, treatment_code(Offer.SETTLEMENT, Variant.FIRM)] = 100.0
+            out[:, :, treatment_code(Offer.NONE, Variant.EMPATHETIC)] = 10.0
+            out[:, CHANNEL_GROUP < 0] = 0.0
+            return out
+
+    scenario = load_scenario("default")
+    chooser = TreatmentChooser(SettleFirst(), TreatmentSupport.from_scenario(scenario))
+    plain = RLPolicy(trained.model, fallbacks=8)
+    treated = RLPolicy(trained.model, fallbacks=8, treatments=chooser)
+    sim = Simulation(scenario, treated, seed=4, n_accounts=800, ruleset="treatments_example")
+    offers = 0
+    for _ in range(5):
+        snapshot = sim.begin_day()
+        plan = treated.decide(snapshot)
+        base = plain.decide(snapshot)
+        np.testing.assert_array_equal(plan.channel, base.channel)
+        np.testing.assert_array_equal(plan.slot_hour, base.slot_hour)
+        assert not base.treated().any()
+        rows = np.flatnonzero(plan.treated())
+        assert snapshot.treatment_rule is not None
+        assert np.all(snapshot.treatment_rule(rows, plan.offer[rows], plan.variant[rows]) == "")
+        offers += int(plan.treated().sum())
+        sim.finish_day(plan)
+    assert offers > 0
+    assert not np.any(sim.ledger.columns()["event"] == EVENT["treatment_blocked"])

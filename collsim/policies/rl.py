@@ -354,6 +354,11 @@ class RLPolicy:
             rule before 2026-11-25, measured worse: collsim/rl/COMPARISON.md) or
             ``value`` (the critic's value of the account's state; needs a MaskablePPO
             ``.zip`` or an ensemble of them).
+        treatments: optional
+            :class:`~collsim.policies.models.treatment.TreatmentChooser`: each contact
+            the RL policy plans gets the best allowed treatment (offer, variant) of its
+            channel by the treatment-effect model, or none where none adds value.  The
+            RL model chooses channel and slot; it was not trained on treatments.
 
     Attributes:
         last_probability: float [N], probability of each account's chosen action in
@@ -368,6 +373,7 @@ class RLPolicy:
         fallbacks: int = 0,
         redial_headroom: int | None = None,
         priority: str = "log_odds",
+        treatments: Any = None,
     ) -> None:
         if priority not in PRIORITIES:
             raise ValueError(f"unknown priority {priority!r}; expected one of {PRIORITIES}")
@@ -380,6 +386,7 @@ class RLPolicy:
         self.policy_id = policy_id or f"rl:{name}"
         self.deterministic = deterministic
         self.fallbacks = fallbacks
+        self.treatments = treatments
         self.last_probability = np.zeros(0)
 
     def logits(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
@@ -434,6 +441,9 @@ class RLPolicy:
         reason = np.where(fitted >= 0, 2 + fitted // snapshot.options.n_slots, reason)
         propensity = np.ones(n) if self.deterministic else chosen_p
         propensity = np.where(fitted == option, propensity, 1.0)
+        offer, variant = (
+            (None, None) if self.treatments is None else self.treatments.choose(snapshot, fitted)
+        )
         return Plan.from_options(
             fitted,
             snapshot.options,
@@ -442,4 +452,6 @@ class RLPolicy:
             reason.astype(np.int16),
             priority_score=chosen_p,
             propensity=propensity,
+            offer=offer,
+            variant=variant,
         )
