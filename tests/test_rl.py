@@ -133,6 +133,27 @@ def test_rl_onnx_artifact_loads_and_plans_like_rl_policy(trained: Any, tmp_path:
         np.testing.assert_array_equal(b.slot_hour, c.slot_hour)
 
 
+def test_rl_onnx_artifact_with_fallbacks_plans_like_rl_policy(trained: Any, tmp_path: Path) -> None:
+    """Production (onnxruntime, manifest ``policy.fallbacks``) == RLPolicy(fallbacks=3)."""
+    from collsim.export.artifact import load_artifact
+    from collsim.policies.rl import RLPolicy
+    from collsim.rl.export import export_artifact
+
+    scenario = load_scenario("default")
+    manifest = export_artifact(trained.model, tmp_path / "artifact", scenario, fallbacks=3)
+    assert manifest["policy"]["fallbacks"] == 3
+    artifact = load_artifact(tmp_path / "artifact")
+    torch_policy = RLPolicy(trained.model, fallbacks=3)
+    single = RLPolicy(trained.model)
+    more = 0
+    for snap in snapshots(n=2000, days=3):
+        a, b, c = artifact.decide(snap), torch_policy.decide(snap), single.decide(snap)
+        np.testing.assert_array_equal(a.channel, b.channel)
+        np.testing.assert_array_equal(a.slot_hour, b.slot_hour)
+        more += int(a.contacted().sum() - c.contacted().sum())
+    assert more > 0  # fallbacks fill capacity the single action leaves
+
+
 # --------------------------------------------------------------------------- policies
 @pytest.mark.parametrize("fallbacks", [0, 2])
 def test_rl_policy_respects_mask_and_capacity(trained: Any, fallbacks: int) -> None:

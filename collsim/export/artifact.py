@@ -245,16 +245,20 @@ def export_onnx_artifact(
     scenario: Scenario,
     name: str | None = None,
     distilled: tuple[StrategyTree, dict[str, Any]] | None = None,
+    fallbacks: int = 0,
 ) -> dict[str, Any]:
     """Export an ONNX model as an ``rl_onnx`` or ``value_model`` artifact.
 
     The model's signature is checked against the scenario's option space and
-    :data:`~collsim.features.FEATURE_NAMES` before anything is written.
+    :data:`~collsim.features.FEATURE_NAMES` before anything is written.  ``rl_onnx``
+    with ``fallbacks`` > 0 (the graph must output ``logits``) records
+    ``policy.fallbacks`` in the manifest: the runner then gives an account whose
+    resource is full its next-best options (:class:`~collsim.export.onnx_policies.RLOnnxPolicy`).
 
     Raises:
         ArtifactError: unknown kind, unreadable model or wrong signature.
     """
-    from collsim.export.onnx_policies import SIGNATURES, OnnxSignatureError, check_model
+    from collsim.export.onnx_policies import SIGNATURES, OnnxSignatureError, make_onnx_policy
 
     if kind not in SIGNATURES:
         raise ArtifactError(
@@ -267,13 +271,15 @@ def export_onnx_artifact(
         raise ArtifactError(f"{model_path}: cannot read the model: {exc}") from None
     options = OptionSpace(np.asarray(scenario.sim.operating_hours, dtype=np.int64))
     try:
-        check_model(data, kind, len(FEATURE_NAMES), options.n_options, str(model_path))
+        make_onnx_policy(kind, data, options, str(model_path), fallbacks)
     except OnnxSignatureError as exc:
         raise ArtifactError(str(exc)) from None
     files = {MODEL_FILE: data}
     fields = _scenario_fields(scenario)
     fields["feature_names"] = list(FEATURE_NAMES)
     fields["policy"] = {"model": MODEL_FILE, **SIGNATURES[kind]}
+    if fallbacks:
+        fields["policy"]["fallbacks"] = int(fallbacks)
     if distilled is not None:
         files[DISTILLED_FILE] = tree_files(distilled[0], "distilled_tree")[DISTILLED_FILE]
         fields["distilled"] = {"file": DISTILLED_FILE, **distilled[1]}
@@ -365,9 +371,12 @@ def _load_onnx(kind: str) -> Callable[[Path, dict[str, Any], OptionSpace], Polic
                 f"{path / MANIFEST}: feature_names differ from this collsim's FEATURE_NAMES; "
                 "re-export the model"
             )
-        model = _listed(path, manifest, str(manifest.get("policy", {}).get("model", MODEL_FILE)))
+        policy = manifest.get("policy", {})
+        model = _listed(path, manifest, str(policy.get("model", MODEL_FILE)))
         try:
-            return make_onnx_policy(kind, model.read_bytes(), options, str(model))
+            return make_onnx_policy(
+                kind, model.read_bytes(), options, str(model), int(policy.get("fallbacks", 0))
+            )
         except OnnxSignatureError as exc:
             raise ArtifactError(str(exc)) from None
 

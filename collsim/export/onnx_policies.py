@@ -37,6 +37,7 @@ import onnxruntime as ort
 from collsim.features import observable_features
 from collsim.plan import OptionSpace, Plan, Policy, Snapshot
 from collsim.policies.base import allowed_options, fill_capacity
+from collsim.policies.rl import candidate_table
 from collsim.vocab import CHANNELS
 
 SIGNATURES: dict[str, dict[str, Any]] = {
@@ -136,41 +137,60 @@ class RLOnnxPolicy:
         data: the ONNX model bytes.
         policy_id: the id written in plans.
         source: the model file (for messages).
+        fallbacks: with a graph that also outputs ``logits`` [N, 1 + K], an account
+            whose resource is full tries up to this many next-best options the model
+            prefers to no contact (as :class:`collsim.policies.rl.RLPolicy` with
+            ``fallbacks``); 0: the action only.
     """
 
-    def __init__(self, data: bytes, policy_id: str = "rl_onnx", source: str = "model.onnx") -> None:
+    def __init__(
+        self,
+        data: bytes,
+        policy_id: str = "rl_onnx",
+        source: str = "model.onnx",
+        fallbacks: int = 0,
+    ) -> None:
         self.session = _session(data, source)
         self.policy_id = policy_id
-        self.has_score = any(o.name == "score" for o in self.session.get_outputs())
+        outputs = {o.name for o in self.session.get_outputs()}
+        self.has_score = "score" in outputs
+        if fallbacks > 0 and "logits" not in outputs:
+            raise OnnxSignatureError(f"{source}: fallbacks need a 'logits' output")
+        self.fallbacks = fallbacks
 
-    def _infer(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray | None]:
+    def _infer(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """(action [N], score [N] or None, candidate options [N, L]: ``candidate_table``)."""
         features = observable_features(snapshot)
         n = snapshot.n
         action = np.zeros(n, dtype=np.int64)
         score = np.zeros(n, dtype=np.float64) if self.has_score else None
-        names = ["action", "score"] if self.has_score else ["action"]
+        tables = []
+        names = ["action"] + ["score"] * self.has_score + ["logits"] * (self.fallbacks > 0)
         for start in range(0, n, CHUNK):
             stop = min(start + CHUNK, n)
             allowed = snapshot.options.option_mask(snapshot.mask[start:stop])
             mask = np.concatenate([np.ones((stop - start, 1), dtype=bool), allowed], axis=1)
-            out = self.session.run(names, {"obs": features[start:stop], "mask": mask})
-            action[start:stop] = np.asarray(out[0]).reshape(-1)
+            values = self.session.run(names, {"obs": features[start:stop], "mask": mask})
+            out = dict(zip(names, values, strict=True))
+            action[start:stop] = np.asarray(out["action"]).reshape(-1)
             if score is not None:
-                score[start:stop] = np.asarray(out[1], dtype=np.float64).reshape(-1)
-        return action, score
+                score[start:stop] = np.asarray(out["score"], dtype=np.float64).reshape(-1)
+            logits = np.asarray(out.get("logits", mask))  # (logits unused without fallbacks)
+            tables.append(candidate_table(logits, mask, action[start:stop], self.fallbacks))
+        table = np.concatenate(tables) if tables else np.full((0, 1), -1, dtype=np.int64)
+        return action, score, table
 
     def decide(self, snapshot: Snapshot) -> Plan:
         """Return the plan: the graph's action where allowed and within capacity."""
         n, k = snapshot.n, snapshot.options.n_options
-        action, score = self._infer(snapshot)
+        action, score, table = self._infer(snapshot)
         option = np.where((action >= 1) & (action <= k), action - 1, -1)
         rows = np.arange(n)
         forbidden = ((option >= 0) & ~allowed_options(snapshot, rows, option)) | (action > k)
         option = np.where(forbidden, -1, option)
+        table = np.where(forbidden[:, None] | (table >= k), -1, table)  # fill re-checks the mask
         priority = _default_priority(snapshot) if score is None else score
-        chosen, _ = fill_capacity(
-            snapshot, option[:, None], np.where(option >= 0, rows, -1), priority
-        )
+        chosen, _ = fill_capacity(snapshot, table, np.where(option >= 0, rows, -1), priority)
         reasons = ["model: no contact", "model: capacity full", "model chose a forbidden option"]
         reasons += [f"model: {c}" for c in CHANNELS]
         reason = np.where(forbidden, 2, np.where(option >= 0, 1, 0))
@@ -232,8 +252,17 @@ class ValueModelPolicy:
         )
 
 
-def make_onnx_policy(kind: str, data: bytes, options: OptionSpace, source: str) -> Policy:
+def make_onnx_policy(
+    kind: str, data: bytes, options: OptionSpace, source: str, fallbacks: int = 0
+) -> Policy:
     """Check a model against its kind and the option space; return its runner.
+
+    Args:
+        kind: ``rl_onnx`` or ``value_model``.
+        data: the ONNX model bytes.
+        options: the option space the model must match.
+        source: the model file (for messages).
+        fallbacks: ``rl_onnx`` only: see :class:`RLOnnxPolicy`.
 
     Raises:
         OnnxSignatureError: the model does not match the signature.
@@ -242,7 +271,7 @@ def make_onnx_policy(kind: str, data: bytes, options: OptionSpace, source: str) 
 
     check_model(data, kind, len(FEATURE_NAMES), options.n_options, source)
     if kind == "rl_onnx":
-        return RLOnnxPolicy(data, source=source)
+        return RLOnnxPolicy(data, source=source, fallbacks=fallbacks)
     return ValueModelPolicy(data, source=source)
 
 

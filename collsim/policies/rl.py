@@ -329,6 +329,26 @@ def masked_softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def candidate_table(
+    logits: np.ndarray, mask: np.ndarray, action: np.ndarray, fallbacks: int
+) -> np.ndarray:
+    """int [N, L]: each account's action, then up to ``fallbacks`` next-best options.
+
+    Fallbacks are taken from the ``fallbacks + 1`` highest logits: the allowed options
+    the policy prefers to no contact (logit above column 0), other than the action,
+    in order; -1 elsewhere.  Column 0 is ``action - 1`` (-1 = no contact); L is 1
+    without fallbacks, else ``fallbacks + 2``.  Used by :class:`RLPolicy` and by the
+    production ``rl_onnx`` runner, so both fit a plan to capacity the same way.
+    """
+    table = (action - 1)[:, None]
+    if fallbacks <= 0:
+        return table
+    rows = np.arange(logits.shape[0])[:, None]
+    order = np.argsort(-logits, axis=1, kind="stable")[:, : 1 + fallbacks]
+    ok = (logits[rows, order] > logits[:, :1]) & mask[rows, order] & (order != action[:, None])
+    return np.concatenate([table, np.where(ok, order - 1, -1)], axis=1)
+
+
 class RLPolicy:
     """A trained RL policy deciding one action per account, fitted to capacity.
 
@@ -422,12 +442,7 @@ class RLPolicy:
         chosen_p = prob[rows, action]
         self.last_probability = chosen_p
         option = action - 1  # -1 = no contact
-        table = option[:, None]
-        if self.fallbacks > 0:
-            order = np.argsort(-logits, axis=1, kind="stable")[:, : 1 + self.fallbacks]
-            ok = (logits[rows[:, None], order] > logits[:, :1]) & mask[rows[:, None], order]
-            ok &= order != action[:, None]
-            table = np.concatenate([table, np.where(ok, order - 1, -1)], axis=1)
+        table = candidate_table(logits, mask, action, self.fallbacks)
         if self.priority == "confidence":
             priority = chosen_p
         elif self.priority == "log_odds":

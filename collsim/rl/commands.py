@@ -129,7 +129,9 @@ def _run(cfg: TrainConfig, scen: Any, out: Path, show: bool) -> int:
     evaluations = [vars(e) for e in result.evaluations]
     atomic_write_text(out / "evaluations.json", json.dumps(evaluations, indent=2) + "\n")
     plot_curve(result.evaluations, out / "training_curve.png", f"{cfg.algo} on {scen.name}")
-    artifact = export_artifact(result.best_model, out / "artifact", scen, name=cfg.algo)
+    artifact = export_artifact(
+        result.best_model, out / "artifact", scen, name=cfg.algo, fallbacks=cfg.eval_fallbacks
+    )
     config_hash = cfg.config_hash(scen)
     write_manifest(
         out / "manifest.json",

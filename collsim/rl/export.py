@@ -100,13 +100,18 @@ def export_onnx(model: Any, path: str | Path) -> Path:
 
 
 def export_artifact(
-    model: Any, out: str | Path, scenario: Scenario, name: str = "maskable_ppo"
+    model: Any,
+    out: str | Path,
+    scenario: Scenario,
+    name: str = "maskable_ppo",
+    fallbacks: int = 0,
 ) -> dict[str, Any]:
     """Export ``policy.onnx`` beside ``out`` and an ``rl_onnx`` artifact directory ``out``.
 
     The artifact is written by :func:`collsim.export.artifact.export_onnx_artifact`
     (signature check, checksums, manifest), so :func:`~collsim.export.artifact.load_artifact`
-    loads it.
+    loads it.  With ``fallbacks``, the production runner plans like
+    ``RLPolicy(model, fallbacks=fallbacks)``.
 
     Returns:
         The artifact manifest.
@@ -116,7 +121,7 @@ def export_artifact(
     out = Path(out)
     onnx_file = out.parent / ONNX_FILE
     export_onnx(model, onnx_file)
-    return export_onnx_artifact(onnx_file, "rl_onnx", out, scenario, name=name)
+    return export_onnx_artifact(onnx_file, "rl_onnx", out, scenario, name=name, fallbacks=fallbacks)
 
 
 def onnx_actions(path: str | Path, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
