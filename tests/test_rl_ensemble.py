@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,21 +17,9 @@ from collsim.sim.engine import Simulation
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-from collsim.rl.training import TrainConfig  # noqa: E402
+from tests.test_rl import TINY_RUN  # noqa: E402
 
-TINY = TrainConfig(
-    steps=2048,
-    n_envs=64,
-    horizon=10,
-    pool_size=256,
-    n_steps=16,
-    batch_size=512,
-    n_epochs=2,
-    eval_envs=64,
-    eval_every=1024,
-    eval_accounts=200,
-    net_arch=(32, 32),
-)
+TINY = dataclasses.replace(TINY_RUN, eval_accounts=200, net_arch=(32, 32))
 """Two evaluations (checkpoints) in a few seconds."""
 
 
