@@ -151,11 +151,7 @@ class RuleSet:
             channel: int [M] channel codes (0..7).
             slot_hour: int [M] local slot start hours (-1 for untimed channels).
         """
-        forbid = self.forbid_matrix(portfolio, window, account, channel, slot_hour)
-        if forbid.shape[0] == 0:
-            return np.full(forbid.shape[1], -1, dtype=np.int16)
-        first = np.argmax(forbid, axis=0)
-        return np.where(forbid.any(axis=0), first, -1).astype(np.int16)
+        return _first_forbidding(self.forbid_matrix(portfolio, window, account, channel, slot_hour))
 
     def explain(
         self,
@@ -209,11 +205,9 @@ class RuleSet:
     ) -> np.ndarray:
         """Return int16 [M]: index into ``treatment_rule_ids`` of the first rule forbidding
         each (account, offer, variant); -1 means allowed."""
-        forbid = self.treatment_forbid_matrix(portfolio, window, account, offer, variant)
-        if forbid.shape[0] == 0:
-            return np.full(forbid.shape[1], -1, dtype=np.int16)
-        first = np.argmax(forbid, axis=0)
-        return np.where(forbid.any(axis=0), first, -1).astype(np.int16)
+        return _first_forbidding(
+            self.treatment_forbid_matrix(portfolio, window, account, offer, variant)
+        )
 
     def treatment_allowed(
         self,
@@ -242,6 +236,14 @@ def _combine(parts: list[np.ndarray], shape: tuple[int, int, int]) -> np.ndarray
     elif len(parts) == 1:
         total = total.copy()
     return total
+
+
+def _first_forbidding(forbid: np.ndarray) -> np.ndarray:
+    """int16 [M]: the first rule (row) of ``forbid`` [R, M] that is True, -1 if none."""
+    if forbid.shape[0] == 0:
+        return np.full(forbid.shape[1], -1, dtype=np.int16)
+    first = np.argmax(forbid, axis=0)
+    return np.where(forbid.any(axis=0), first, -1).astype(np.int16)
 
 
 def _allowed(parts: list[np.ndarray], shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
