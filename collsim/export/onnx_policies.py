@@ -227,21 +227,14 @@ class ValueModelPolicy:
 
     def decide(self, snapshot: Snapshot) -> Plan:
         """Return the value-maximising plan under capacity (and the money budget)."""
-        from collsim.policies.allocation import allocate, allocate_with_budget
+        from collsim.policies.allocation import allocate_day
 
-        res, opts = snapshot.resources, snapshot.options
+        opts = snapshot.options
         value = self._values(snapshot)
         mask = snapshot.option_mask()
         value = np.where(mask & np.isfinite(value), value, 0.0)
         mask &= value > 0
-        zone = np.asarray(snapshot.accounts.timezone, dtype=np.int64)
-        if res.money_budget is not None:
-            cost = res.cost_per_attempt[opts.channel]
-            choice = allocate_with_budget(
-                value, mask, res.resource_by_zone, res.capacity, cost, res.money_budget, group=zone
-            ).choice
-        else:
-            choice = allocate(value, mask, res.resource_by_zone, res.capacity, group=zone)
+        choice, _ = allocate_day(value, mask, snapshot)
         rows = np.arange(snapshot.n)
         expected = np.where(choice >= 0, value[rows, np.maximum(choice, 0)], 0.0)
         reasons = ["value model: no option worth its capacity"]

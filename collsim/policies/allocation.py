@@ -75,6 +75,8 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
+from collsim.plan import Snapshot
+
 __all__ = ["AllocationResult", "allocate", "allocate_with_budget"]
 
 _CHUNK = 1 << 15
@@ -1208,3 +1210,25 @@ def allocate_with_budget(
         bound, method = dual, "lagrangian"
     gap = max(0.0, (bound - objective) / max(abs(bound), 1e-12))
     return AllocationResult(choice, objective, bound, gap, lam_hi, iterations, spend, method)
+
+
+def allocate_day(
+    value: np.ndarray, mask: np.ndarray, snapshot: Snapshot
+) -> tuple[np.ndarray, AllocationResult | None]:
+    """Allocate a day's options exactly under the snapshot's resources.
+
+    Capacity per resource and time zone (:func:`allocate` with ``group`` = zone); with
+    a money budget, :func:`allocate_with_budget` over every channel's cost per attempt.
+
+    Returns:
+        (choice int64 [N] with -1 for no contact, the budgeted result or None).
+    """
+    res = snapshot.resources
+    zone = np.asarray(snapshot.accounts.timezone, dtype=np.int64)
+    if res.money_budget is None:
+        return allocate(value, mask, res.resource_by_zone, res.capacity, group=zone), None
+    cost = res.cost_per_attempt[snapshot.options.channel]
+    result = allocate_with_budget(
+        value, mask, res.resource_by_zone, res.capacity, cost, float(res.money_budget), group=zone
+    )
+    return result.choice, result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from collsim.plan import Snapshot
-from collsim.vocab import N_CHANNELS
+from collsim.vocab import N_CHANNELS, Channel
 
 _FEW_GROUPS = 256
 """Above this many candidate groups, the per-group capacity pre-filter costs more than it saves."""
@@ -17,6 +17,18 @@ def allowed_options(snapshot: Snapshot, rows: np.ndarray, option: np.ndarray) ->
     safe = np.maximum(option, 0)
     valid = snapshot.options.valid[safe]
     return (option >= 0) & valid & snapshot.mask[rows, safe // s, safe % s]
+
+
+def redial_crowded(snapshot: Snapshot, redial_headroom: int) -> np.ndarray:
+    """int [M]: accounts with at least ``redial_headroom`` telephone attempts recently.
+
+    Telephone attempts = agent calls + voice bot in ``contact.attempts_7d``.  The engine
+    redials an unanswered agent call the same day; under a 7-in-7 rule that redial
+    would be refused in-day, so policies with a headroom plan no agent call for these.
+    """
+    recent = snapshot.contact.attempts_7d
+    phone = recent[:, Channel.AGENT_CALL].astype(np.int64) + recent[:, Channel.VOICE_BOT]
+    return np.flatnonzero(phone >= redial_headroom)
 
 
 def fill_capacity(

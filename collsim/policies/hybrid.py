@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from collsim.plan import Plan, Snapshot
-from collsim.policies.allocation import allocate, allocate_with_budget
+from collsim.policies.allocation import allocate_day
 from collsim.policies.rl import RLPolicy, load_logit_model
 from collsim.vocab import CHANNELS
 
@@ -122,13 +122,7 @@ class HybridPolicy:
         charge = np.where(resource >= 0, self.prices[np.maximum(resource, 0)], 0.0)
         priced = score - charge if self.use_prices else score
         mask = allowed & (priced > 0)
-        if res.money_budget is not None:
-            cost = res.cost_per_attempt[opts.channel]
-            choice = allocate_with_budget(
-                priced, mask, res.resource_by_zone, res.capacity, cost, res.money_budget, group=zone
-            ).choice
-        else:
-            choice = allocate(priced, mask, res.resource_by_zone, res.capacity, group=zone)
+        choice, _ = allocate_day(priced, mask, snapshot)
         rows = np.arange(n)
         self._dual_step(snapshot.day, priced, mask, resource, choice, res.capacity)
         value = np.where(choice >= 0, priced[rows, np.maximum(choice, 0)], 0.0)

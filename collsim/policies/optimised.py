@@ -29,8 +29,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from collsim.plan import Plan, Snapshot
-from collsim.policies.allocation import allocate, allocate_with_budget
-from collsim.policies.base import fill_capacity
+from collsim.policies.allocation import allocate_day
+from collsim.policies.base import fill_capacity, redial_crowded
 from collsim.vocab import CHANNELS, IS_TIMED, N_CHANNELS, Channel
 
 _BANDS = np.array([0.0, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0])
@@ -100,11 +100,8 @@ def _positive_allowed(
         v = value[lo : lo + _CHUNK]
         mask[lo : lo + _CHUNK] &= np.isfinite(v) & (v > 0)
     if redial_headroom is not None:
-        recent = snapshot.contact.attempts_7d
-        phone = recent[:, Channel.AGENT_CALL].astype(np.int64) + recent[:, Channel.VOICE_BOT]
-        crowded = np.flatnonzero(phone >= redial_headroom)
         agent = np.flatnonzero(snapshot.options.channel == Channel.AGENT_CALL)
-        mask[np.ix_(crowded, agent)] = False
+        mask[np.ix_(redial_crowded(snapshot, redial_headroom), agent)] = False
     return mask
 
 
@@ -232,23 +229,9 @@ class OptimisedAllocation:
             value, treatment = self.treatments.apply(snapshot, value)
         predicted = time.perf_counter()
         mask = _positive_allowed(snapshot, value, self.redial_headroom)
-        res = snapshot.resources
-        zone = np.asarray(snapshot.accounts.timezone, dtype=np.int64)
         report: dict[str, Any] = {"price": 0.0, "gap": 0.0}
-        if res.money_budget is None:
-            option = allocate(value, mask, res.resource_by_zone, res.capacity, group=zone)
-        else:
-            cost = res.cost_per_attempt[snapshot.options.channel]
-            result = allocate_with_budget(
-                value,
-                mask,
-                res.resource_by_zone,
-                res.capacity,
-                cost,
-                float(res.money_budget),
-                group=zone,
-            )
-            option = result.choice
+        option, result = allocate_day(value, mask, snapshot)
+        if result is not None:
             report.update(
                 price=result.price,
                 gap=result.gap,

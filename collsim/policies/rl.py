@@ -40,7 +40,7 @@ import numpy as np
 
 from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import Plan, Snapshot
-from collsim.policies.base import fill_capacity
+from collsim.policies.base import fill_capacity, redial_crowded
 from collsim.vocab import CHANNELS, Channel
 
 MASKED_LOGIT = -1e8
@@ -413,11 +413,8 @@ class RLPolicy:
         """Return (masked logits [N, 1 + K], mask [N, 1 + K]) for a snapshot."""
         obs, mask = snapshot_inputs(snapshot)
         if self.redial_headroom is not None:
-            recent = snapshot.contact.attempts_7d
-            phone = recent[:, Channel.AGENT_CALL].astype(np.int64) + recent[:, Channel.VOICE_BOT]
-            crowded = np.flatnonzero(phone >= self.redial_headroom)
             agent = 1 + np.flatnonzero(snapshot.options.channel == Channel.AGENT_CALL)
-            mask[np.ix_(crowded, agent)] = False
+            mask[np.ix_(redial_crowded(snapshot, self.redial_headroom), agent)] = False
         if obs.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"{obs.shape[1]} features, expected {len(FEATURE_NAMES)}")
         logits = self.model.logits(obs, mask)
