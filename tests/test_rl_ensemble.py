@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 from collsim.config import load_scenario
-from collsim.plan import Snapshot
 from collsim.policies.champion import TieredChampion
 from collsim.sim.engine import Simulation
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-from tests.test_rl import TINY_RUN  # noqa: E402
+from tests.test_rl import TINY_RUN, snapshots  # noqa: E402
 
 TINY = dataclasses.replace(TINY_RUN, eval_accounts=200, net_arch=(32, 32))
 """Two evaluations (checkpoints) in a few seconds."""
@@ -34,17 +33,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         run = root / f"s{seed}"
         assert train("default", "maskable_ppo", 2048, seed, run, 64, config=TINY) == 0
         out.append(run)
-    return out
-
-
-def snapshots(n: int = 300, days: int = 4, seed: int = 3) -> list[Snapshot]:
-    scenario = load_scenario("default").scaled_to(n)
-    sim = Simulation(scenario, TieredChampion(scenario.champion), seed)
-    out = []
-    for _ in range(days):
-        snap = sim.begin_day()
-        out.append(snap)
-        sim.finish_day(sim.policy.decide(snap))
     return out
 
 
@@ -65,7 +53,7 @@ def test_one_member_ensemble_decides_like_the_member(runs: list[Path]) -> None:
         RLPolicy(member, fallbacks=3),
         RLPolicy(EnsembleLogits([load_logit_model(member)]), fallbacks=3),
     )
-    for snap in snapshots():
+    for snap in snapshots(n=300, days=4):
         a, b = single.decide(snap), ensemble.decide(snap)
         np.testing.assert_array_equal(a.channel, b.channel)
         np.testing.assert_array_equal(a.slot_hour, b.slot_hour)
@@ -82,7 +70,7 @@ def test_ensemble_logits_are_log_mean_masked_probabilities(runs: list[Path]) -> 
 
     members = [load_logit_model(r / "best_model.zip") for r in runs]
     ensemble = EnsembleLogits(members)
-    snap = snapshots(days=2)[-1]
+    snap = snapshots(n=300, days=2)[-1]
     obs, mask = snapshot_inputs(snap)
     got = ensemble.logits(obs, mask)
     expected = (masked_softmax(members[0].logits(obs, mask)) + masked_softmax(
@@ -110,7 +98,7 @@ def test_ensemble_file_roundtrip_checksums_and_registry(runs: list[Path], tmp_pa
     policy = make_policy(f"rl:{path}", load_scenario("default"))
     assert isinstance(policy, RLPolicy) and isinstance(policy.model, EnsembleLogits)
     assert len(policy.model.members) == 2
-    snap = snapshots(days=1)[0]
+    snap = snapshots(n=300, days=1)[0]
     plan = policy.decide(snap)
     option = snap.options.encode(plan.channel, plan.slot_hour)
     rows = np.flatnonzero(option >= 0)
