@@ -54,6 +54,15 @@ if TYPE_CHECKING:
 ACTIVE, CURED, LEGAL, CHARGED_OFF, CLOSED, HOLIDAY = 0, 1, 2, 3, 4, 5
 """Account status codes of the simulator (HOLIDAY: on an accepted payment holiday)."""
 
+
+def in_collection(status: np.ndarray) -> np.ndarray:
+    """bool: the account is, or will return to, collection (active or on a payment holiday).
+
+    Environments end an account's episode when this becomes False.
+    """
+    return np.isin(status, (ACTIVE, HOLIDAY))
+
+
 _TAKES_OFFER = np.zeros(len(Outcome), dtype=bool)
 _TAKES_OFFER[
     [Outcome.RIGHT_PARTY, Outcome.PROMISE_TO_PAY, Outcome.PAYMENT_PLAN, Outcome.REFUSAL]

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from collsim.behaviour import ACTIVE, HOLIDAY
+from collsim.behaviour import in_collection
 from collsim.compliance import RuleSet
 from collsim.config import Scenario
 from collsim.envs._common import (
@@ -133,7 +133,7 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         totals = day_totals(self.last_events, 1)
         sim.ledger.clear()
         self._t += 1
-        terminated = int(sim.state.status[0]) not in (ACTIVE, HOLIDAY)
+        terminated = not bool(in_collection(sim.state.status[0]))
         truncated = not terminated and self._t >= self.horizon
         recovered, cost = float(totals.recovered[0]), float(totals.cost[0])
         info: dict[str, Any] = {

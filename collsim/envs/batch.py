@@ -11,7 +11,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from collsim.behaviour import ACTIVE
+from collsim.behaviour import in_collection
 from collsim.compliance import RuleSet
 from collsim.config import Scenario
 from collsim.envs._common import (
@@ -151,7 +151,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         totals = day_totals(self.last_events, n)
         sim.ledger.clear()
         self._t += 1
-        terminated = sim.state.status != ACTIVE
+        terminated = ~in_collection(sim.state.status)
         truncated = ~terminated & (self._t >= self.horizon)
         reward = totals.recovered - totals.cost - shadow
         done = terminated | truncated

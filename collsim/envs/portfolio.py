@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from collsim.behaviour import ACTIVE
+from collsim.behaviour import in_collection
 from collsim.capacity import build_resources
 from collsim.compliance import RuleSet
 from collsim.config import Scenario
@@ -169,7 +169,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], np.ndarray]):
         totals = day_totals(self.last_events, self.n)
         sim.ledger.clear()
         self._t += 1
-        terminated = not bool(np.any(sim.state.status == ACTIVE))
+        terminated = not bool(np.any(in_collection(sim.state.status)))
         truncated = not terminated and self._t >= self.horizon
         recovered, cost = float(totals.recovered.sum()), float(totals.cost.sum())
         info: dict[str, Any] = {
