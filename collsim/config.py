@@ -190,6 +190,20 @@ class ConversationConfig(Frozen):
     dispute_days: int = Field(ge=1, description="days until an opened dispute is resolved")
 
 
+class RedefaultConfig(Frozen):
+    """Re-default after a cure: a cure is not forever."""
+
+    after_payment: float = Field(
+        default=0.10, ge=0, lt=1, description="P(delinquent again within 180 days | paid its due)"
+    )
+    after_plan: float = Field(
+        default=0.22,
+        ge=0,
+        lt=1,
+        description="P(delinquent again within 180 days | cured by completing a plan (re-age))",
+    )
+
+
 class BehaviourConfig(Frozen):
     """The borrower model's parameters."""
 
@@ -206,7 +220,26 @@ class BehaviourConfig(Frozen):
     fatigue_effect: float = Field(ge=0, description="contact effect divided by 1 + k * fatigue")
     fatigue_complaint: float = Field(ge=0, description="complaint risk times 1 + k * fatigue")
     answer_by_hour: list[float] = Field(
-        min_length=24, max_length=24, description="relative answer rate by local hour, max 1"
+        min_length=24,
+        max_length=24,
+        description="shape of the answer rate by local hour (rescaled: mean 1 over open hours)",
+    )
+    answer_hour_ratio: float = Field(
+        default=1.3, ge=1, description="population answer rate, best operating hour / worst"
+    )
+    personal_hour_weight: float = Field(
+        default=0.3, ge=0, le=1, description="weight of each borrower's own best hour (0: none)"
+    )
+    voicemail_jump: float = Field(
+        default=0.0, ge=0, description="hazard jump of a call that only left a voicemail, 1/day"
+    )
+    bot_effectiveness: float = Field(
+        default=0.6,
+        ge=0,
+        description="voice-bot conversation's pay/promise strength relative to a human agent's",
+    )
+    redefault_within_180d: RedefaultConfig = Field(
+        default_factory=RedefaultConfig, description="re-default after a cure"
     )
     wrong_party_rate: float = Field(ge=0, le=1, description="P(wrong party | answered call)")
     not_delivered_rate: dict[str, float] = Field(description="message channel -> P(bounce)")

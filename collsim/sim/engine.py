@@ -38,6 +38,8 @@ from collsim.behaviour import (
     ACTIVE,
     CHARGED_OFF,
     CLOSED,
+    CURE_PAYMENT,
+    CURE_PLAN,
     CURED,
     HOLIDAY,
     LEGAL,
@@ -134,7 +136,9 @@ class Simulation:
         self.latent = latent
         n = self.portfolio.n
         self.treatments = TreatmentTables.from_scenario(scenario, latent.segments)
-        self.model = BorrowerModel(scenario.behaviour, latent, self.treatments)
+        self.model = BorrowerModel(
+            scenario.behaviour, latent, self.treatments, scenario.sim.operating_hours
+        )
         self._offer: np.ndarray | None = None  # int8 [N] today's offers (None: no treatment)
         self._variant: np.ndarray | None = None
         self.state = BorrowerState.initial(n)
@@ -397,6 +401,7 @@ class Simulation:
             self._link_payments(arrived[result.effective], Channel.LETTER, -1)
         self._judgments(self.courts.collect())
         self._holidays_end()
+        self._redefaults()
         self._promises_due()
         self._instalments_due()
         resolved = self.state.dispute_until == day
@@ -468,6 +473,7 @@ class Simulation:
         self._apply_payment(payers, amount, -1, -1)
         self.ledger.append("plan_completed", self.day, last, offer=last_tag)
         self._end_plan(last)
+        self.state.cure_kind[last[self.state.status[last] == CURED]] = CURE_PLAN
 
     def _end_plan(self, idx: np.ndarray) -> None:
         self.state.plan_remaining[idx] = 0
@@ -475,6 +481,35 @@ class Simulation:
         self.state.plan_interval[idx] = -1
         self.state.plan_keep_mult[idx] = 1.0
         self.portfolio.hardship_plan[idx] = False
+
+    def _redefaults(self) -> None:
+        """Cured accounts that fall delinquent again: 1 DPD, one cycle's minimum due."""
+        st, p = self.state, self.portfolio
+        cured = np.flatnonzero(st.status == CURED)
+        if cured.size == 0:
+            return
+        u = self.random.uniform("redefault", self.day, cured)
+        again = cured[(u < self.model.redefault_probability(cured, st)) & (p.balance[cured] > 0)]
+        if again.size == 0:
+            return
+        due = self._due_fraction()[p.product[again]] * p.balance[again]
+        p.amount_due[again] = np.round(np.minimum(p.balance[again], due), 2)
+        p.dpd[again] = 1
+        st.status[again] = ACTIVE
+        st.excitation[again] = 0.0
+        self.ledger.append(
+            "redefault", self.day, again, amount=p.amount_due[again], bucket=bucket_of(p.dpd[again])
+        )
+
+    def _due_fraction(self) -> np.ndarray:
+        """float [products]: the minimum due per cycle as a share of the balance."""
+        products = self.scenario.portfolio.products
+        return np.array(
+            [
+                products[name].due_fraction if name in products else 0.0
+                for name in self.portfolio.products
+            ]
+        )
 
     def _holidays_end(self) -> None:
         """Accounts whose payment holiday ends today return to collection."""
@@ -776,7 +811,7 @@ class Simulation:
         duration: np.ndarray,
     ) -> None:
         self._record_attempts(idx, channel, hour, result.outcome, result.conversation, duration)
-        self.model.excite(idx, channel, result.effective, result.reached, self.state)
+        self.model.excite(idx, channel, result.effective, result.reached, self.state, result.jump)
         self._after_conversation(idx, channel, hour, result.outcome, result.accepted)
 
     def _handle_time_s(
@@ -864,14 +899,9 @@ class Simulation:
             for k, (result, dur) in zip(np.unique(attempt), drawn, strict=True):
                 sel = attempt == k
                 go = started[sel]
-                picked = ContactResult(
-                    outcome=result.outcome[go],
-                    reached=result.reached[go],
-                    effective=result.effective[go],
-                    conversation=result.conversation[go],
-                    accepted=None if result.accepted is None else result.accepted[go],
+                self._apply_calls(
+                    batch[sel][go], channel[sel][go], local[sel][go], result.rows(go), dur[go]
                 )
-                self._apply_calls(batch[sel][go], channel[sel][go], local[sel][go], picked, dur[go])
                 outcome[np.flatnonzero(sel)[go]] = result.outcome[go]
             late = ~started
             self._overflow(
@@ -1014,7 +1044,11 @@ class Simulation:
             who = idx[promise]
             u = self.random.uniform("promise_days", day, who)
             p.promise_due_day[who] = day + 1 + (u * conv.promise_max_days).astype(np.int64)
-            p.promise_amount[who] = p.amount_due[who]
+            full = self.model.payment_is_full(who, self.random.uniform("promise_full", day, who))
+            part = self.model.partial_fraction(who, self.random.uniform("promise_part", day, who))
+            p.promise_amount[who] = np.round(
+                np.where(full, p.amount_due[who], p.amount_due[who] * part), 2
+            )
             self.contact.last_promise_day[who] = day
         plan = (
             (outcome == Outcome.PAYMENT_PLAN)
@@ -1119,7 +1153,7 @@ class Simulation:
             idx, self.random.uniform(f"{purpose}_full", self.day, idx)
         )
         fraction = self.model.partial_fraction(
-            self.random.uniform(f"{purpose}_part", self.day, idx)
+            idx, self.random.uniform(f"{purpose}_part", self.day, idx)
         )
         due = self.portfolio.amount_due[idx]
         amount = np.round(np.where(full, due, due * fraction), 2)
@@ -1169,6 +1203,7 @@ class Simulation:
         p.promise_amount[idx] = 0.0
         self._end_plan(idx[self.state.plan_remaining[idx] > 0])
         self.state.status[idx] = CURED
+        self.state.cure_kind[idx] = CURE_PAYMENT
 
     def _daily_payments(self) -> None:
         """Payments from the repayment hazard (self-cure plus contact excitation)."""
@@ -1188,14 +1223,7 @@ class Simulation:
         before = bucket_of(p.dpd[ages])
         p.dpd[ages] += 1
         new_cycle = ages[p.dpd[ages] % sim.cycle_days == 0]
-        due_fraction = np.array(
-            [
-                self.scenario.portfolio.products[name].due_fraction
-                if name in self.scenario.portfolio.products
-                else 0.0
-                for name in p.products
-            ]
-        )
+        due_fraction = self._due_fraction()
         p.amount_due[new_cycle] = np.round(
             np.minimum(
                 p.balance[new_cycle],
