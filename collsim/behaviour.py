@@ -8,7 +8,8 @@ two policies on the same seed face the same borrowers.
 The model (parameters in the scenario's ``behaviour`` section):
 
 * **Repayment hazard.**  Each day an active account pays with probability
-  ``1 - exp(-lambda)``, ``lambda = ability * (h0 * exp(-dpd / scale) + E)``.  ``h0``
+  ``1 - exp(-lambda)``, ``lambda = ability * (h0 * exp(-dpd / s) + E * exp(-dpd / s_c))``.
+  ``h0``
   is the segment's self-cure hazard; ``E`` is a self-exciting intensity (Chehrazi,
   Glynn & Weber 2019): every effective contact adds a jump scaled by willingness,
   and ``E`` decays by ``exp(-1 / tau)`` a day.  Contact raises willingness, never
@@ -210,10 +211,13 @@ class BorrowerModel:
         """P(the account pays today) for accounts ``idx`` with days past due ``dpd``.
 
         Contact raises willingness (the excitation), never ability: the whole hazard,
-        own and excited, is scaled by the borrower's ability to pay.
+        own and excited, is scaled by the borrower's ability to pay.  The excitation
+        turns into payments less the deeper the delinquency
+        (``exp(-dpd / contact_dpd_scale_days)``).
         """
         own = self.latent.self_cure_hazard[idx] * np.exp(-dpd / self.config.hazard_dpd_scale_days)
-        return 1.0 - np.exp(-self.latent.ability[idx] * (own + state.excitation[idx]))
+        excited = state.excitation[idx] * np.exp(-dpd / self.config.contact_dpd_scale_days)
+        return 1.0 - np.exp(-self.latent.ability[idx] * (own + excited))
 
     def payment_is_full(self, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Whether a payment covers the whole amount due (else partial)."""

@@ -212,6 +212,9 @@ class BehaviourConfig(Frozen):
         gt=0, description="self-cure hazard falls as exp(-dpd/scale)"
     )
     excitation_decay_days: float = Field(gt=0, description="Hawkes kernel time constant, days")
+    contact_dpd_scale_days: float = Field(
+        default=1e9, gt=0, description="contact excitation pays as exp(-dpd/scale); days"
+    )
     jump: dict[str, float] = Field(
         description="channel -> hazard jump of an effective contact, 1/day"
     )
