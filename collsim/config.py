@@ -136,7 +136,18 @@ class PortfolioConfig(Frozen):
         ge=0, le=1, description="P(on a hardship plan) within the hardship segment"
     )
     vulnerable: float = Field(ge=0, le=1, description="P(flagged vulnerable)")
-    risk_score_noise: float = Field(ge=0, description="sd of noise on the lender's risk score")
+    risk_score_noise: float = Field(
+        default=0.15, ge=0, description="sd of noise on the lender's risk score (if no AUC given)"
+    )
+    risk_score_auc: float | None = Field(
+        default=None,
+        gt=0.5,
+        lt=1.0,
+        description=(
+            "target AUC of the risk score for bad accounts (hidden badness 1 - ability × "
+            "willingness above its median); sets the score noise; None: use risk_score_noise"
+        ),
+    )
 
     @field_validator("timezones")
     @classmethod
