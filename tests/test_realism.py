@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from collsim.config import load_scenario
+from collsim.behaviour import BorrowerModel, BorrowerState
+from collsim.config import Scenario, load_scenario
+from collsim.metrics import kpis
+from collsim.plan import Plan, Snapshot
+from collsim.policies.baselines import NoContact
 from collsim.portfolio import generate, risk_score_noise, score_auc
+from collsim.sim.engine import Simulation
+from collsim.sim.ledger import EVENT
+from collsim.vocab import Channel, Outcome
 
 
 def _badness(latent) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -23,7 +30,7 @@ def test_risk_score_auc_matches_the_parameter(scenario: str, auc: float) -> None
     assert score_auc(portfolio.risk_score, _badness(latent)) == pytest.approx(auc, abs=0.02)
 
 
-def test_a_better_score_has_less_noise_and_the_bundled_scenarios_target_a_collection_score() -> None:
+def test_a_better_score_has_less_noise_and_the_scenarios_target_a_collection_score() -> None:
     s = load_scenario("default")
     assert s.portfolio.risk_score_auc is not None and 0.70 <= s.portfolio.risk_score_auc <= 0.75
     noise = [
@@ -39,3 +46,108 @@ def test_without_an_auc_the_noise_parameter_is_used() -> None:
     portfolio, latent = generate(s, seed=1, n_accounts=5_000)
     np.testing.assert_allclose(portfolio.risk_score, np.round(_badness(latent), 4))
     assert score_auc(portfolio.risk_score, _badness(latent)) > 0.99
+
+
+# --------------------------------------------------------------------------- messages
+class SendAllowed:
+    """Plans ``channel`` at ``hour`` for every account whose mask allows it (on given days)."""
+
+    policy_id = "send_allowed"
+
+    def __init__(self, channel: int, hour: int = 18, days: int | None = None) -> None:
+        self.channel, self.hour, self.days, self.seen = channel, hour, days, 0
+        self.masks: list[np.ndarray] = []
+
+    def decide(self, snapshot: Snapshot) -> Plan:
+        self.seen += 1
+        slot = int(np.flatnonzero(snapshot.options.slot_hours == self.hour)[0])
+        self.masks.append(snapshot.mask[:, self.channel, slot].copy())
+        if self.days is not None and self.seen > self.days:
+            return Plan.no_contact(snapshot.n, self.policy_id)
+        allowed = self.masks[-1]
+        option = np.where(allowed, self.channel * snapshot.options.n_slots + slot, -1)
+        return Plan.from_options(
+            option, snapshot.options, self.policy_id, ["-", "send"], allowed.astype(np.int16)
+        )
+
+
+def _messages_scenario(**messages: object) -> Scenario:
+    s = load_scenario("default").with_overrides(
+        {f"behaviour.messages.{k}": v for k, v in messages.items()}
+    )
+    return s.with_overrides({"capacity.channel_budgets.sms": 10**6})
+
+
+def test_an_sms_opt_out_is_honoured_from_the_next_day_and_ledgered() -> None:
+    s = _messages_scenario(opt_out={"sms": 0.3, "email": 0.0, "app_push": 0.0})
+    policy = SendAllowed(int(Channel.SMS))
+    sim = Simulation(s, policy, seed=5, n_accounts=1_500)
+    sim.run(days=2)
+    c = sim.ledger.columns()
+    day0 = sim.first_day
+    opted = c["account"][(c["event"] == EVENT["opt_out"]) & (c["day"] == day0)]
+    assert opted.size > 50
+    assert np.all(c["channel"][c["event"] == EVENT["opt_out"]] == Channel.SMS)
+    assert sim.portfolio.sms_opt_out[opted].all()
+    assert policy.masks[0][opted].all() and not policy.masks[1][opted].any()
+    sms_day1 = (c["event"] == EVENT["attempt"]) & (c["day"] == day0 + 1)
+    assert not np.isin(c["account"][sms_day1], opted).any()
+    # only delivered messages opt out, at about the configured rate
+    sent = int(((c["event"] == EVENT["attempt"]) & (c["day"] == day0)).sum())
+    assert opted.size / sent == pytest.approx(0.3 * 0.95, abs=0.05)
+
+
+def test_an_app_push_opt_out_removes_the_app() -> None:
+    s = _messages_scenario(opt_out={"sms": 0.0, "email": 0.0, "app_push": 0.5})
+    s = s.with_overrides({"capacity.channel_budgets.app_push": 10**6})
+    sim = Simulation(s, SendAllowed(int(Channel.APP_PUSH)), seed=2, n_accounts=1_000)
+    had_app = sim.portfolio.has_app.copy()
+    sim.run(days=1)
+    c = sim.ledger.columns()
+    opted = c["account"][c["event"] == EVENT["opt_out"]]
+    assert opted.size > 20 and had_app[opted].all() and not sim.portfolio.has_app[opted].any()
+
+
+def test_message_complaints_count_in_complaints_per_1000() -> None:
+    zero = {"sms": 0.0, "email": 0.0, "app_push": 0.0}
+    s = _messages_scenario(opt_out=zero, complaint={**zero, "sms": 0.2})
+    sim = Simulation(s, SendAllowed(int(Channel.SMS), days=1), seed=3, n_accounts=1_000)
+    ledger = sim.run(days=1)
+    c = ledger.columns()
+    complaints = int(((c["event"] == EVENT["attempt"]) & (c["outcome"] == Outcome.COMPLAINT)).sum())
+    assert complaints > 20
+    assert kpis(ledger)["complaints_per_1000"] == pytest.approx(1000.0 * complaints / 1_000)
+
+
+def test_opt_out_and_complaint_rise_and_open_rate_falls_with_fatigue() -> None:
+    s = load_scenario("default")
+    portfolio, latent = generate(s, seed=1, n_accounts=20_000)
+    model = BorrowerModel(s.behaviour, latent)
+    n = portfolio.n
+    idx = np.arange(n)
+    channel = np.full(n, int(Channel.SMS))
+    rng = np.random.default_rng(0)
+    u = [rng.random(n) for _ in range(3)]
+    results = []
+    for fatigue in (0.0, 6.0):
+        state = BorrowerState.initial(n)
+        state.fatigue[:] = fatigue
+        results.append(model.message(idx, channel, np.full(n, 18), u[0], u[1], state, u[2]))
+    calm, tired = results
+    assert tired.opted_out is not None and calm.opted_out is not None
+    assert tired.opted_out.sum() > 2.5 * calm.opted_out.sum() > 0
+    complaint = [(r.outcome == Outcome.COMPLAINT).sum() for r in results]
+    assert complaint[1] > complaint[0]
+    k = s.behaviour.messages.fatigue_open
+    assert tired.effective.sum() / calm.effective.sum() == pytest.approx(1 / (1 + 6 * k), rel=0.1)
+
+
+def test_a_single_plain_sms_changes_30_day_cure_by_0_to_5_points() -> None:
+    s = load_scenario("default").with_overrides({"capacity.channel_budgets.sms": 10**6})
+    cure = []
+    for policy in (NoContact(), SendAllowed(int(Channel.SMS), days=1)):
+        sim = Simulation(s, policy, seed=11, n_accounts=4_000)
+        c = sim.run(days=30).columns()
+        cured = np.unique(c["account"][c["event"] == EVENT["cure"]])
+        cure.append(cured.size / sim.n)
+    assert -0.005 <= cure[1] - cure[0] <= 0.05

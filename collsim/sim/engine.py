@@ -687,8 +687,12 @@ class Simulation:
             hour,
             self.random.uniform(f"deliver_{channel}", self.day, idx),
             self.random.uniform(f"open_{channel}", self.day, idx),
+            self.state,
+            self.random.uniform(f"message_risk_{channel}", self.day, idx),
         )
         self._record_attempts(idx, ch, hour, result.outcome, result.conversation)
+        if result.opted_out is not None:
+            self._opt_out(idx[result.opted_out], channel, hour[result.opted_out])
         self.model.excite(idx, ch, result.effective, result.reached, self.state)
         read, read_hour = idx[result.effective], hour[result.effective]
         variant = None
@@ -697,6 +701,30 @@ class Simulation:
             read, read_hour = read[~taken], read_hour[~taken]
             variant = self._variant[read].astype(np.int64)
         self._link_payments(read, channel, read_hour, variant)
+
+    def _opt_out(self, idx: np.ndarray, channel: int, hour: np.ndarray) -> None:
+        """Opt-outs from a message channel: the flag the rule sets read is set at once.
+
+        SMS sets ``sms_opt_out``, email ``email_opt_out``; app push removes the app
+        (``has_app``), so the channel's reach rule forbids it from the next contact on.
+        """
+        if idx.size == 0:
+            return
+        p = self.portfolio
+        flag = {
+            Channel.SMS: p.sms_opt_out,
+            Channel.EMAIL: p.email_opt_out,
+            Channel.APP_PUSH: p.has_app,
+        }[Channel(channel)]
+        flag[idx] = channel != Channel.APP_PUSH
+        self.ledger.append(
+            "opt_out",
+            self.day,
+            idx,
+            channel=channel,
+            hour=hour,
+            bucket=bucket_of(p.dpd[idx]),
+        )
 
     def _message_offers(self, idx: np.ndarray, channel: int, hour: np.ndarray) -> np.ndarray:
         """Offers taken through read messages' links; return bool [M] taken."""

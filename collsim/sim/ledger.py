@@ -39,9 +39,13 @@ EVENTS: tuple[str, ...] = (
     "settlement",  # a settlement: amount = discount given (the payment is its own event)
     "treatment_blocked",  # a planned offer/variant downgraded to none/standard (rule, offer)
     "holiday_ended",  # a payment holiday ended; the account is back in collection
+    # Issue 15.
+    "opt_out",  # the borrower opted out of a message channel (channel; app push: app removed)
 )
 _V1_EVENTS = 16
 """Events of the ledger layout before treatments (a run without treatments writes it)."""
+_TREATMENT_EVENTS = np.arange(_V1_EVENTS, EVENTS.index("holiday_ended") + 1)
+"""Codes of the treatment events (a row with one makes the run a treated run)."""
 EVENT = {name: code for code, name in enumerate(EVENTS)}
 
 COLUMNS: dict[str, type] = {
@@ -170,7 +174,7 @@ class Ledger:
         return bool(
             np.any(cols["offer"] > 0)
             or np.any(cols["variant"] > 0)
-            or np.any(cols["event"] >= _V1_EVENTS)
+            or np.any(np.isin(cols["event"], _TREATMENT_EVENTS))
         )
 
     def to_table(self, account_id: np.ndarray) -> pa.Table:
@@ -183,7 +187,8 @@ class Ledger:
         """
         cols = self.columns()
         treated = self.treated()
-        events = EVENTS if treated else EVENTS[:_V1_EVENTS]
+        last = int(cols["event"].max()) + 1 if cols["event"].size else 0
+        events = EVENTS if treated else EVENTS[: max(_V1_EVENTS, last)]
         epoch = np.datetime64("1970-01-01", "D")
 
         def names(codes: np.ndarray, table: tuple[str, ...] | list[str], none: str) -> pa.Array:
