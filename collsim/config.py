@@ -443,6 +443,24 @@ class LegalConfig(Frozen):
     cost_per_case: float = Field(ge=0, description="cost of filing a case, currency units")
     success_rate: float = Field(ge=0, le=1, description="P(judgment recovers), scaled by ability")
     recovery_fraction: float = Field(ge=0, le=1, description="share of balance recovered")
+    min_dpd: int = Field(
+        default=90, ge=0, description="no legal action below this many days past due"
+    )
+    court_cost_per_case: float = Field(
+        default=0.0, ge=0, description="court and attorney costs at judgment, currency units"
+    )
+    nothing_recovered_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of won judgments that recover nothing (no assets, no employer)",
+    )
+    recovery_instalments: int = Field(
+        default=1, ge=1, description="garnishment instalments that pay the recovery"
+    )
+    recovery_interval_days: int = Field(
+        default=30, ge=1, description="days between garnishment instalments"
+    )
 
 
 class SimConfig(Frozen):
