@@ -34,7 +34,10 @@ The model (parameters in the scenario's ``behaviour`` section):
   ``voicemail_jump`` (message-sized) and an unanswered call nothing.
 * **Messages** (SMS, email, push, letter): delivered unless bounced; read with
   the borrower's open rate and hour profile; a read message excites the hazard
-  and may lead to an immediate payment through the self-service link.
+  and may lead to an immediate payment through the self-service link.  Digital
+  messages carry an opt-out and a complaint hazard per delivered message, both
+  rising with fatigue, and their open rate falls with fatigue
+  (``behaviour.messages``).
 * **Field visits** meet the borrower with ``field_found_rate`` and then behave
   like an agent conversation with the field channel's response.
 * **Treatments** (optional, :mod:`collsim.treatments`): a variant multiplies the
@@ -152,6 +155,7 @@ class ContactResult:
     effective: np.ndarray  # bool: excites the repayment hazard
     conversation: np.ndarray  # bool: a telephone conversation took place
     accepted: np.ndarray | None = None  # bool: an offer was accepted (None: no offers made)
+    opted_out: np.ndarray | None = None  # bool: the borrower opted out of the message channel
     jump: np.ndarray | None = None  # float: hazard jump of each effective row (None: channel's)
 
     def rows(self, keep: np.ndarray) -> ContactResult:
@@ -198,6 +202,9 @@ class BorrowerModel:
         self.redefault_hazard = (
             -np.log1p(-np.array([0.0, redefault.after_payment, redefault.after_plan])) / 180.0
         )  # 1/day, by cure kind
+        risk = config.messages
+        self.opt_out = np.array([risk.opt_out.get(c, 0.0) for c in CHANNELS])
+        self.message_complaint = np.array([risk.complaint.get(c, 0.0) for c in CHANNELS])
 
     # ------------------------------------------------------------------ daily dynamics
     def decay(self, state: BorrowerState) -> None:
@@ -396,18 +403,44 @@ class BorrowerModel:
         local_hour: np.ndarray,
         u_deliver: np.ndarray,
         u_open: np.ndarray,
+        state: BorrowerState | None = None,
+        u_risk: np.ndarray | None = None,
     ) -> ContactResult:
-        """Outcomes of SMS, email, app push and letters (letters read on arrival)."""
+        """Outcomes of SMS, email, app push and letters (letters read on arrival).
+
+        With ``state`` and ``u_risk`` (digital messages): the open rate is divided by
+        ``1 + fatigue_open × F``; a delivered message leads to a complaint (outcome
+        ``complaint``) with P = complaint × (1 + fatigue_risk × F), else to an opt-out
+        from its channel (``opted_out``) with P = opt_out × (1 + fatigue_risk × F).
+        Neither is read.  Without them (letters): no fatigue effect, no risk.
+        """
         delivered = u_deliver >= self.not_delivered[channel]
         timed = local_hour >= 0
         hour_factor = np.where(timed, self.hour_factor(idx, np.maximum(local_hour, 0)), 0.8)
-        read = delivered & (u_open < self.latent.open_rate[idx] * (0.5 + 0.5 * hour_factor))
+        p_open = self.latent.open_rate[idx] * (0.5 + 0.5 * hour_factor)
         outcome = np.where(delivered, Outcome.DELIVERED, Outcome.NOT_DELIVERED).astype(np.int8)
+        if state is None or u_risk is None:
+            return ContactResult(
+                outcome=outcome,
+                reached=delivered,
+                effective=delivered & (u_open < p_open),
+                conversation=np.zeros(idx.shape[0], dtype=bool),
+            )
+        cfg = self.config.messages
+        fatigue = state.fatigue[idx]
+        risk = 1.0 + cfg.fatigue_risk * fatigue
+        p_complaint = np.minimum(self.message_complaint[channel] * risk, 0.5)
+        p_opt_out = np.minimum(self.opt_out[channel] * risk, 0.5)
+        complaint = delivered & (u_risk < p_complaint)
+        opted_out = delivered & ~complaint & (u_risk < p_complaint + p_opt_out)
+        read = delivered & ~complaint & ~opted_out
+        read &= u_open < p_open / (1.0 + cfg.fatigue_open * fatigue)
         return ContactResult(
-            outcome=outcome,
+            outcome=np.where(complaint, Outcome.COMPLAINT, outcome).astype(np.int8),
             reached=delivered,
             effective=read,
             conversation=np.zeros(idx.shape[0], dtype=bool),
+            opted_out=opted_out,
         )
 
     def link_payment_probability(

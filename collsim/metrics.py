@@ -13,7 +13,7 @@ KPI_DESCRIPTIONS: dict[str, str] = {
     "amount_recovered": "money received (currency units)",
     "recovery_rate": "amount recovered / balance at the start",
     "contact_cost": "cost of contact attempts (currency units)",
-    "legal_cost": "cost of legal cases filed (currency units)",
+    "legal_cost": "filing, court and attorney costs of legal cases (currency units)",
     "total_cost": "contact plus legal cost",
     "net_recovery": "amount recovered - total cost",
     "cost_to_collect": "total cost / amount recovered",
@@ -50,7 +50,7 @@ def kpis(ledger: Ledger) -> dict[str, float]:
     n = int(start.sum())
     recovered = float(c["amount"][is_["payment"]].sum())
     contact_cost = float(c["cost"][is_["attempt"]].sum())
-    legal_cost = float(c["cost"][is_["legal_filed"]].sum())
+    legal_cost = float(c["cost"][is_["legal_filed"] | is_["legal_closed"]].sum())
     total_cost = contact_cost + legal_cost
     attempt = is_["attempt"]
     phone = attempt & (channel >= 0) & (channel <= 1)
@@ -195,6 +195,11 @@ def daily_series(ledger: Ledger, first_day: int, days: int) -> dict[str, np.ndar
     event = c["event"]
     return {
         "recovered": per_day(event == EVENT["payment"], c["amount"]),
-        "cost": per_day((event == EVENT["attempt"]) | (event == EVENT["legal_filed"]), c["cost"]),
+        "cost": per_day(
+            (event == EVENT["attempt"])
+            | (event == EVENT["legal_filed"])
+            | (event == EVENT["legal_closed"]),
+            c["cost"],
+        ),
         "attempts": per_day(event == EVENT["attempt"]),
     }

@@ -48,7 +48,7 @@ from collsim.behaviour import (
     ContactResult,
 )
 from collsim.capacity import build_resources, centre_hour_of
-from collsim.compliance import ContactWindow, RuleSet, load_ruleset
+from collsim.compliance import ContactWindow, RuleSet, load_ruleset, with_legal_floor
 from collsim.config import Scenario
 from collsim.history import History
 from collsim.plan import OptionSpace, Plan, Policy, Resources, Snapshot
@@ -146,6 +146,7 @@ class Simulation:
             self.ruleset = ruleset
         else:
             self.ruleset = load_ruleset(ruleset or scenario.ruleset)
+        self.ruleset = with_legal_floor(self.ruleset, scenario.legal.min_dpd)
         self.options = OptionSpace(np.asarray(scenario.sim.operating_hours, dtype=np.int64))
         self.first_day = day_number(scenario.sim.start_date)
         self.day = self.first_day
@@ -168,6 +169,8 @@ class Simulation:
         self._generation = np.zeros(n, dtype=np.int64)  # bumped when a row gets a new account
         self.post = Post(self.env, self._generation)
         self.courts = Courts(self.env, scenario.legal.duration_days * 24.0, self._generation)
+        self._garnish_amount = np.zeros(n)  # per garnishment instalment (legal recoveries)
+        self._garnish_left = np.zeros(n, dtype=np.int64)  # instalments still to come
         self.field = FieldTeam(self.env, scenario.sim.field_agents, scenario.sim.field_visit_hours)
         channels = [scenario.channels[c] for c in CHANNELS]
         self._cost_per_attempt = np.array([c.cost_per_attempt for c in channels])
@@ -228,6 +231,8 @@ class Simulation:
             getattr(self.contact, f.name)[idx] = getattr(empty, f.name)
         self.window.attempts[idx] = 0
         self.window.conversations[idx] = 0
+        self._garnish_amount[idx] = 0.0
+        self._garnish_left[idx] = 0
         self.ledger.append(
             "start",
             self.day,
@@ -400,6 +405,7 @@ class Simulation:
             self.model.excite(arrived, channel, result.effective, result.reached, self.state)
             self._link_payments(arrived[result.effective], Channel.LETTER, -1)
         self._judgments(self.courts.collect())
+        self._garnishments(self.courts.collect_instalments())
         self._holidays_end()
         self._redefaults()
         self._promises_due()
@@ -409,23 +415,51 @@ class Simulation:
         self.state.dispute_until[resolved] = -1
 
     def _judgments(self, judged: np.ndarray) -> None:
+        """Judgments: court costs; lost or unrecoverable cases are charged off.
+
+        A case is won with P = success_rate × ability; a won case recovers nothing
+        with P = nothing_recovered_share.  The others recover recovery_fraction ×
+        balance in ``recovery_instalments`` equal garnishment instalments, the first
+        today, then one every ``recovery_interval_days`` (SimPy timeouts in the
+        courts) until all are paid or the run ends; the account closes with the last.
+        """
         if judged.size == 0:
             return
         legal = self.scenario.legal
         u = self.random.uniform("legal", self.day, judged)
         won = u < legal.success_rate * self.latent.ability[judged]
+        if legal.nothing_recovered_share > 0.0:
+            empty = self.random.uniform("legal_nothing", self.day, judged)
+            won &= empty >= legal.nothing_recovered_share
         winners = judged[won]
-        amount = np.round(legal.recovery_fraction * self.portfolio.balance[winners], 2)
         self.ledger.append(
             "legal_closed",
             self.day,
             judged,
             outcome=np.where(won, Outcome.PAYMENT, Outcome.REFUSAL),
+            cost=legal.court_cost_per_case,
         )
-        self._record_payment(winners, amount, Channel.LEGAL, -1)
-        self.portfolio.balance[winners] -= amount
-        self.state.status[winners] = CLOSED
+        count = legal.recovery_instalments
+        total = legal.recovery_fraction * self.portfolio.balance[winners]
+        self._garnish_amount[winners] = np.round(total / count, 2)
+        self._garnish_left[winners] = count
+        self.courts.garnish(winners, count - 1, legal.recovery_interval_days * 24.0)
+        self._garnishments(winners)
         self._charge_off(judged[~won])
+
+    def _garnishments(self, due: np.ndarray) -> None:
+        """Garnishment instalments due: a legal ``payment`` each; the last closes the account."""
+        due = due[(self.state.status[due] == LEGAL) & (self._garnish_left[due] > 0)]
+        if due.size == 0:
+            return
+        p = self.portfolio
+        amount = np.minimum(self._garnish_amount[due], p.balance[due])
+        self._record_payment(due, amount, Channel.LEGAL, -1)
+        p.balance[due] -= amount
+        self._garnish_left[due] -= 1
+        done = due[self._garnish_left[due] == 0]
+        self._garnish_amount[done] = 0.0
+        self.state.status[done] = CLOSED
 
     def _promises_due(self) -> None:
         p = self.portfolio
@@ -722,8 +756,12 @@ class Simulation:
             hour,
             self.random.uniform(f"deliver_{channel}", self.day, idx),
             self.random.uniform(f"open_{channel}", self.day, idx),
+            self.state,
+            self.random.uniform(f"message_risk_{channel}", self.day, idx),
         )
         self._record_attempts(idx, ch, hour, result.outcome, result.conversation)
+        if result.opted_out is not None:
+            self._opt_out(idx[result.opted_out], channel, hour[result.opted_out])
         self.model.excite(idx, ch, result.effective, result.reached, self.state)
         read, read_hour = idx[result.effective], hour[result.effective]
         variant = None
@@ -732,6 +770,30 @@ class Simulation:
             read, read_hour = read[~taken], read_hour[~taken]
             variant = self._variant[read].astype(np.int64)
         self._link_payments(read, channel, read_hour, variant)
+
+    def _opt_out(self, idx: np.ndarray, channel: int, hour: np.ndarray) -> None:
+        """Opt-outs from a message channel: the flag the rule sets read is set at once.
+
+        SMS sets ``sms_opt_out``, email ``email_opt_out``; app push removes the app
+        (``has_app``), so the channel's reach rule forbids it from the next contact on.
+        """
+        if idx.size == 0:
+            return
+        p = self.portfolio
+        flag = {
+            Channel.SMS: p.sms_opt_out,
+            Channel.EMAIL: p.email_opt_out,
+            Channel.APP_PUSH: p.has_app,
+        }[Channel(channel)]
+        flag[idx] = channel != Channel.APP_PUSH
+        self.ledger.append(
+            "opt_out",
+            self.day,
+            idx,
+            channel=channel,
+            hour=hour,
+            bucket=bucket_of(p.dpd[idx]),
+        )
 
     def _message_offers(self, idx: np.ndarray, channel: int, hour: np.ndarray) -> np.ndarray:
         """Offers taken through read messages' links; return bool [M] taken."""

@@ -40,6 +40,7 @@ EVENTS: tuple[str, ...] = (
     "treatment_blocked",  # a planned offer/variant downgraded to none/standard (rule, offer)
     "holiday_ended",  # a payment holiday ended; the account is back in collection
     "redefault",  # a cured account fell delinquent again (amount = the new amount due)
+    "opt_out",  # the borrower opted out of a message channel (channel; app push: app removed)
 )
 EVENT = {name: code for code, name in enumerate(EVENTS)}
 _TREATMENT_EVENTS = np.array(
