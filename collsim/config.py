@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from collsim.vocab import CHANNELS, OFFERS, VARIANTS
+from collsim.vocab import BUCKETS, CHANNELS, OFFERS, VARIANTS
 
 
 class Frozen(BaseModel):
@@ -214,6 +214,7 @@ class RedefaultConfig(Frozen):
         description="P(delinquent again within 180 days | cured by completing a plan (re-age))",
     )
 
+
 _MESSAGE_CHANNELS = ("sms", "email", "app_push")
 
 
@@ -264,6 +265,10 @@ class BehaviourConfig(Frozen):
     """The borrower model's parameters."""
 
     segments: list[SegmentConfig] = Field(description="latent segments; shares sum to 1")
+    segment_shares_by_bucket: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="starting DPD bucket -> segment -> share (omitted buckets: segment shares)",
+    )
     hazard_dpd_scale_days: float = Field(
         gt=0, description="self-cure hazard falls as exp(-dpd/scale)"
     )
@@ -318,6 +323,16 @@ class BehaviourConfig(Frozen):
         total = sum(s.share for s in self.segments)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"segment shares sum to {total}, not 1")
+        names = {s.name for s in self.segments}
+        for bucket, mix in self.segment_shares_by_bucket.items():
+            if bucket not in BUCKETS[1:5]:
+                raise ValueError(f"segment_shares_by_bucket: unknown bucket {bucket!r}")
+            unknown = sorted(set(mix) - names)
+            if unknown or any(v < 0 for v in mix.values()) or sum(mix.values()) <= 0:
+                raise ValueError(
+                    f"segment_shares_by_bucket[{bucket!r}]: shares must be >= 0 with a positive "
+                    f"sum over known segments (unknown: {unknown})"
+                )
         return self
 
 

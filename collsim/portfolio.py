@@ -20,7 +20,7 @@ from scipy import optimize, stats
 
 from collsim.config import Scenario
 from collsim.rng import RunRandom
-from collsim.vocab import BUCKETS, CHANNELS, N_CHANNELS, Channel
+from collsim.vocab import BUCKETS, CHANNELS, N_CHANNELS, Channel, bucket_of
 
 FLAG_COLUMNS: tuple[str, ...] = (
     "has_phone",
@@ -246,6 +246,23 @@ def _initial_dpd(rng: np.random.Generator, scenario: Scenario, n: int) -> np.nda
     return rng.integers(low[bucket], high[bucket] + 1).astype(np.int32)
 
 
+def _segments(rng: np.random.Generator, scenario: Scenario, dpd: np.ndarray) -> np.ndarray:
+    """int8 [N]: each account's latent segment, drawn from its starting bucket's mix.
+
+    ``behaviour.segment_shares_by_bucket`` gives the mix of a bucket (accounts deep in
+    delinquency are the ones that did not cure); other buckets use the segments' shares.
+    """
+    segments = scenario.behaviour.segments
+    names = [s.name for s in segments]
+    shares = np.tile([s.share for s in segments], (len(BUCKETS), 1)).astype(float)
+    for bucket, mix in scenario.behaviour.segment_shares_by_bucket.items():
+        shares[BUCKETS.index(bucket)] = [mix.get(name, 0.0) for name in names]
+    cumulative = np.cumsum(shares / shares.sum(axis=1, keepdims=True), axis=1)
+    u = rng.random(dpd.shape[0])
+    row = cumulative[bucket_of(dpd)]
+    return np.minimum((u[:, None] >= row).sum(axis=1), len(names) - 1).astype(np.int8)
+
+
 def generate(
     scenario: Scenario, seed: int, n_accounts: int | None = None
 ) -> tuple[Portfolio, Latent]:
@@ -264,7 +281,8 @@ def generate(
     rng = RunRandom(seed).generator("population")
 
     seg_cfg = scenario.behaviour.segments
-    segment = _choice(rng, {s.name: s.share for s in seg_cfg}, n).astype(np.int8)
+    dpd = _initial_dpd(rng, scenario, n)
+    segment = _segments(rng, scenario, dpd)
 
     def per_segment(attribute: str) -> np.ndarray:
         return np.array([getattr(s, attribute) for s in seg_cfg], dtype=float)[segment]
@@ -297,7 +315,6 @@ def generate(
     sigma = np.array([p.balance.sigma for p in cfg.products.values()])[product]
     balance = np.round(median * np.exp(sigma * rng.standard_normal(n)), 2)
     due_fraction = np.array([p.due_fraction for p in cfg.products.values()])[product]
-    dpd = _initial_dpd(rng, scenario, n)
     cycles = 1 + dpd // scenario.sim.cycle_days
     amount_due = np.round(np.minimum(balance, balance * due_fraction * cycles), 2)
 

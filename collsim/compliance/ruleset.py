@@ -290,8 +290,7 @@ def with_legal_floor(ruleset: RuleSet, min_dpd: int) -> RuleSet:
         return ruleset
     rule = MinDpdRule(
         LEGAL_MIN_DPD_RULE_ID,
-        f"Lender policy (scenario legal.min_dpd): no legal action before {min_dpd} days "
-        "past due.",
+        f"Lender policy (scenario legal.min_dpd): no legal action before {min_dpd} days past due.",
         channel_table([Channel.LEGAL]),
         min_dpd,
     )

@@ -173,9 +173,11 @@ class OracleValue:
                     values[:, k] = p_right * talk + effective * exc - cost
             elif c in MESSAGES or c == Channel.LETTER:
                 delay = costs[name].delay_days
-                g_eff = (alive[:, delay:] * decay[None, : t_max - delay]).sum(axis=1) if (
-                    delay < t_max
-                ) else np.zeros(m)
+                g_eff = (
+                    (alive[:, delay:] * decay[None, : t_max - delay]).sum(axis=1)
+                    if (delay < t_max)
+                    else np.zeros(m)
+                )
                 link = model.link_payment_probability(idx, np.full(m, c))
                 exc = excitation_gain(c, g_eff)
                 delivered = 1.0 - model.not_delivered[c]
