@@ -140,18 +140,11 @@ def _panel(ax: Any, t: Target, m: Measured) -> None:
         span = max([abs(p) for p in points] + [1.0])
         ax.axvspan(0.0, 2.0 * span, color="#90caf9", alpha=0.5, lw=0)
         points += [0.0]
-    if m.value is not None:
-        ax.errorbar(
-            [m.value * scale],
-            [0],
-            xerr=[
-                [(m.value - (m.low if m.low is not None else m.value)) * scale],
-                [((m.high if m.high is not None else m.value) - m.value) * scale],
-            ],
-            fmt="o",
-            color=colour,
-            capsize=4,
-        )
+    if m.value is not None:  # the interval need not contain the point (e.g. max / min)
+        if m.low is not None and m.high is not None:
+            ax.hlines(0, m.low * scale, m.high * scale, color=colour, lw=2)
+            ax.plot([m.low * scale, m.high * scale], [0, 0], "|", color=colour, ms=12)
+        ax.plot([m.value * scale], [0], "o", color=colour, ms=7)
     else:
         ax.text(0.5, 0.5, m.note, transform=ax.transAxes, ha="center", va="center", fontsize=8)
     lo, hi = min(points), max(points)
