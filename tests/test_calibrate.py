@@ -21,6 +21,7 @@ from collsim.config import ConfigError, bundled_scenarios, load_scenario
 from collsim.evaluation.calibrate import (
     MEASURES,
     Arm,
+    cross_fit_ratio,
     effect_subset,
     experiment_scenario,
     measure_all,
@@ -197,18 +198,39 @@ def test_paired_effect_is_the_difference_of_cures_on_the_same_accounts() -> None
 
 
 def test_hour_ratio_is_best_over_worst_answer_rate() -> None:
-    n = 200
-    hour = np.where(np.arange(n) < 100, 8, 9)
-    answered = np.r_[np.arange(100) < 20, np.arange(100) < 30]  # 20% at 8h, 30% at 9h
-    outcome = np.where(answered, Outcome.WRONG_PARTY, Outcome.NO_ANSWER)
-    events = [
-        {"event": "attempt", "day": 0, "account": a, "channel": 0, "hour": h, "outcome": o}
-        for a, (h, o) in enumerate(zip(hour, outcome, strict=True))
-    ]
-    arm = make_arm(n, events, name="hour_spread", days=1)
+    n = 60  # every account: 10 calls at 8h (2 answered), 10 at 9h (3 answered)
+    events = []
+    for account in range(n):
+        for k in range(20):
+            hour, answered = (8, k < 2) if k < 10 else (9, k < 13)
+            outcome = Outcome.WRONG_PARTY if answered else Outcome.NO_ANSWER
+            events.append(
+                {
+                    "event": "attempt",
+                    "day": k,
+                    "account": account,
+                    "channel": 0,
+                    "hour": hour,
+                    "outcome": outcome,
+                }
+            )
+    arm = make_arm(n, events, name="hour_spread", days=20)
     measured = _measure(_target("answer_ratio.best_worst_hour"), [{"hour_spread": arm}])
     assert measured.value == pytest.approx(1.5)
-    assert measured.low < 1.5 < measured.high
+    assert measured.low == pytest.approx(1.5) and measured.high == pytest.approx(1.5)
+
+
+def test_cross_fitting_removes_the_bias_of_picking_the_extreme_hours() -> None:
+    rng = np.random.default_rng(2024)
+    n, hours = 3_000, 13
+    attempts = np.zeros((n, hours))
+    attempts[np.arange(n), rng.integers(hours, size=n)] = 1.0
+    answers = attempts * (rng.random((n, 1)) < 0.12)  # the same 12% at every hour
+    rate = answers.sum(axis=0) / attempts.sum(axis=0)
+    half = rng.random(n) < 0.5
+    cross = cross_fit_ratio(attempts, answers, half, np.ones((1, n)))[0]
+    assert rate.max() / rate.min() > 1.4  # the plain ratio sees a spread that is not there
+    assert abs(cross - 1.0) < 0.25
 
 
 def test_rolls_within_30_days_of_accounts_starting_in_the_bucket() -> None:

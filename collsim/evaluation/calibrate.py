@@ -7,8 +7,10 @@ Experiments, all on the same seed (common random numbers: the same accounts and 
 * ``one_call`` — one agent-call attempt to every account on day 0 (tree
   ``one_touch_agent_call``), agent capacity raised so every planned call is made, no
   redial.
-* ``hour_spread`` — one agent-call attempt per account on day 0 at a local operating
-  hour drawn uniformly (:class:`~collsim.policies.one_touch.SpreadHours`), one day.
+* ``hour_spread`` — one agent-call attempt per account a day for five days, each at a
+  local operating hour drawn uniformly (:class:`~collsim.policies.one_touch.SpreadHours`);
+  fatigue and cures do not depend on the drawn hour, so they leave the ratio of answer
+  rates between hours unbiased while five days give five times the attempts.
 * ``champion`` — the scenario's champion strategy tree, on the scenario's own capacity.
 
 The first four run on the *experiment scenario* (:func:`experiment_scenario`: no
@@ -47,6 +49,8 @@ REDEFAULT_WINDOW_DAYS = 180
 """Days after a plan cure within which a re-default counts."""
 MIN_UNITS = 20
 """Fewest accounts (or cures) a target needs to be measured."""
+HOUR_SPREAD_DAYS = 5
+"""Days of the hour-spread run: one agent call per account a day, each at a drawn hour."""
 BOOTSTRAP_DRAWS = 400
 NEVER = np.iinfo(np.int64).max // 4
 """Day index of an event that never happened."""
@@ -123,17 +127,19 @@ class Measured:
 
 
 # ---------------------------------------------------------------------------- experiments
-def experiment_scenario(scenario: Scenario, n_accounts: int) -> Scenario:
+def experiment_scenario(scenario: Scenario, n_accounts: int, calls: bool = True) -> Scenario:
     """The scenario of the one-touch experiments: every planned contact is made.
 
-    Sized for ``n_accounts``; no channel or money budget; every agent-call pool
-    staffed in all 24 centre hours with enough agents to start every account's call
-    within its hour (a call lasts at most ~9 minutes: 7 per agent-hour), and
-    ``max_redials = 0``.  Portfolio and behaviour are unchanged.
+    Sized for ``n_accounts``; no channel or money budget and ``max_redials = 0``.  With
+    ``calls``, every agent-call pool is staffed in all 24 centre hours with enough
+    agents to start every account's call within its hour (a call lasts at most ~9
+    minutes: 6 per agent-hour is safe); without, the pools stay as scaled (an
+    experiment that makes no agent call skips the cost of a huge idle pool).
+    Portfolio and behaviour are unchanged, so the accounts are those of the scenario.
     """
     data = scenario.scaled_to(n_accounts).model_dump(mode="json")
     capacity = data["capacity"]
-    for pool in capacity["agent_pools"]:
+    for pool in capacity["agent_pools"] if calls else []:
         per_agent = min(6.0, float(pool["attempts_per_agent_hour"]))
         agents = int(np.ceil(n_accounts / per_agent)) + 1
         pool["agents_by_hour"] = dict.fromkeys(range(24), agents)
@@ -154,7 +160,7 @@ def experiments_needed(targets: TargetsFile) -> list[str]:
 
 def experiment_days(experiment: str, days: int, champion_days: int) -> int:
     """Days simulated by an experiment."""
-    return {"hour_spread": 1, "champion": champion_days}.get(experiment, days)
+    return {"hour_spread": HOUR_SPREAD_DAYS, "champion": champion_days}.get(experiment, days)
 
 
 def _policy(experiment: str, scenario: Scenario) -> Policy:
@@ -165,7 +171,7 @@ def _policy(experiment: str, scenario: Scenario) -> Policy:
     if experiment == "one_call":
         return FirstDayOnly(TieredChampion("one_touch_agent_call"))
     if experiment == "hour_spread":
-        return SpreadHours("agent_call")
+        return SpreadHours("agent_call", days=HOUR_SPREAD_DAYS)
     return TieredChampion(scenario.champion)
 
 
@@ -178,8 +184,11 @@ def run_experiment(
     tick: Callable[[], None] | None = None,
 ) -> Arm:
     """Simulate one experiment and return what is measured of it."""
-    base = scenario.scaled_to(n_accounts)
-    run_scenario = base if experiment == "champion" else experiment_scenario(scenario, n_accounts)
+    if experiment == "champion":
+        run_scenario = scenario.scaled_to(n_accounts)
+    else:
+        calls = experiment in ("one_call", "hour_spread")
+        run_scenario = experiment_scenario(scenario, n_accounts, calls)
     sim = Simulation(run_scenario, _policy(experiment, scenario), seed)
     start_dpd = sim.portfolio.dpd.astype(np.int64).copy()
     start_due = sim.portfolio.amount_due.astype(np.float64).copy()
@@ -358,33 +367,83 @@ def measure_effect(target: Target, runs: Runs, rng: np.random.Generator) -> Meas
     return mean_measure(np.concatenate(values), rng, "accounts reached")
 
 
+def hour_counts(arm: Arm) -> tuple[np.ndarray, np.ndarray]:
+    """(attempts, answered) float [N, H]: agent-call attempts per account and operating hour.
+
+    Answered = the call was picked up (any outcome but no answer or voicemail).
+    """
+    c = arm.cols
+    hours = np.asarray(arm.operating_hours)
+    rows = np.flatnonzero(arm.events("attempt") & (c["channel"] == Channel.AGENT_CALL))
+    slot = np.searchsorted(hours, c["hour"][rows])
+    ok = (slot < hours.size) & (hours[np.minimum(slot, hours.size - 1)] == c["hour"][rows])
+    rows, slot = rows[ok], slot[ok]
+    cell = c["account"][rows] * hours.size + slot
+    answered = ~np.isin(c["outcome"][rows], (Outcome.NO_ANSWER, Outcome.VOICEMAIL))
+    size = arm.n * hours.size
+    attempts = np.bincount(cell, minlength=size).reshape(arm.n, hours.size)
+    answers = np.bincount(cell, weights=answered, minlength=size).reshape(arm.n, hours.size)
+    return attempts.astype(np.float64), answers
+
+
+def cross_fit_ratio(
+    attempts: np.ndarray, answers: np.ndarray, half: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Best-hour / worst-hour answer rate, hours chosen on one half, rates from the other.
+
+    Picking the highest and lowest of many noisy hourly rates overstates their ratio;
+    choosing the hours on one half of the accounts and measuring them on the other
+    (and the reverse, averaged) removes that selection bias.
+
+    Args:
+        attempts, answers: float [N, H] per account and hour.
+        half: bool [N], the first half of a random split of the accounts.
+        weights: float [B, N] bootstrap weights (ones for the point estimate).
+
+    Returns:
+        float [B]: the ratio per weight row.
+    """
+    rates = []
+    for part in (half, ~half):
+        w = weights * part
+        rates.append((w @ answers) / (w @ attempts))
+    ratio = np.zeros(weights.shape[0])
+    for pick, measure in ((rates[0], rates[1]), (rates[1], rates[0])):
+        best = np.take_along_axis(measure, pick.argmax(axis=1)[:, None], axis=1)[:, 0]
+        worst = np.take_along_axis(measure, pick.argmin(axis=1)[:, None], axis=1)[:, 0]
+        ratio += 0.5 * best / worst
+    return ratio
+
+
 def measure_hour_ratio(target: Target, runs: Runs, rng: np.random.Generator) -> Measured:
-    """Answer rate at the best operating hour / at the worst, from spread attempts."""
-    hours = np.asarray(runs[0]["hour_spread"].operating_hours)
-    onehot, answered = [], []
-    for r in runs:
-        arm = r["hour_spread"]
-        account, outcome, hour = first_attempts(arm, int(Channel.AGENT_CALL))
-        keep = unit_filter(target, arm)[account]
-        onehot.append(hour[keep, None] == hours[None, :])
-        answered.append(~np.isin(outcome[keep], (Outcome.NO_ANSWER, Outcome.VOICEMAIL)))
-    x = np.concatenate(onehot).astype(np.float64)
-    y = np.concatenate(answered).astype(np.float64)
-    attempts = x.sum(axis=0)
-    if attempts.min() < MIN_UNITS:
-        return Measured(None, n=int(x.shape[0]), note="not measurable: too few attempts per hour")
-    rate = (y @ x) / attempts
-    if rate.min() <= 0:
-        return Measured(None, n=int(x.shape[0]), note="not measurable: an hour with no answer")
+    """Answer rate at the best operating hour / at the worst, from spread attempts.
 
-    def statistic(w: np.ndarray) -> np.ndarray:
-        r = ((w * y) @ x) / (w @ x)
-        return np.asarray(r.max(axis=1) / r.min(axis=1))
-
-    low, high = bootstrap_interval(statistic, x.shape[0], rng)
-    best, worst = hours[rate.argmax()], hours[rate.argmin()]
-    note = f"best {best}h {rate.max():.1%}, worst {worst}h {rate.min():.1%}"
-    return Measured(float(rate.max() / rate.min()), low, high, n=int(x.shape[0]), note=note)
+    Cross-fitted (:func:`cross_fit_ratio`) over the accounts of all seeds; the note
+    gives the plain best/worst rates (biased upwards by chance at small sizes).
+    """
+    parts = [hour_counts(r["hour_spread"]) for r in runs]
+    keeps = [unit_filter(target, r["hour_spread"]) for r in runs]
+    attempts = np.concatenate([a[k] for (a, _), k in zip(parts, keeps, strict=True)])
+    answers = np.concatenate([b[k] for (_, b), k in zip(parts, keeps, strict=True)])
+    per_hour = attempts.sum(axis=0)
+    n = int(np.count_nonzero(attempts.sum(axis=1)))
+    if per_hour.min() < 2 * MIN_UNITS:
+        return Measured(None, n=n, note="not measurable: too few attempts per hour")
+    rate = answers.sum(axis=0) / per_hour
+    half = rng.random(attempts.shape[0]) < 0.5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = float(cross_fit_ratio(attempts, answers, half, np.ones((1, half.size)))[0])
+    if not np.isfinite(value) or rate.min() <= 0:
+        return Measured(None, n=n, note="not measurable: an hour with no answer")
+    low, high = bootstrap_interval(
+        lambda w: cross_fit_ratio(attempts, answers, half, w), half.size, rng
+    )
+    hours = runs[0]["hour_spread"].operating_hours
+    note = (
+        f"plain: best {hours[rate.argmax()]}h {rate.max():.1%} / "
+        f"worst {hours[rate.argmin()]}h {rate.min():.1%} = {rate.max() / rate.min():.2f}"
+    )
+    return Measured(value, low, high, n=n, note=note)
 
 
 def _agent_counts(arm: Arm, keep: np.ndarray) -> dict[str, np.ndarray]:

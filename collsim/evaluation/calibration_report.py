@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,11 @@ def verdict(target: Target, measured: Measured) -> bool | None:
     return None if measured.value is None else target.passes(measured.value)
 
 
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN: a missing or non-finite number is null."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
 def rows(results: list[tuple[Target, Measured]]) -> list[dict[str, Any]]:
     """One JSON-ready record per target."""
     out = []
@@ -63,8 +69,8 @@ def rows(results: list[tuple[Target, Measured]]) -> list[dict[str, Any]]:
                 "expect": t.expect,
                 "start_dpd": None if t.start_dpd is None else list(t.start_dpd),
                 "segment": t.segment,
-                "value": m.value,
-                "ci95": None if m.value is None else [m.low, m.high],
+                "value": _finite(m.value),
+                "ci95": None if m.value is None else [_finite(m.low), _finite(m.high)],
                 "n": m.n,
                 "pass": verdict(t, m),
                 "note": m.note,
@@ -246,8 +252,11 @@ def calibrate_command(
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "calibration.json", header, results)
     write_png(out / "calibration.png", results, title)
-    Console().print(rich_table(results, title))
-    Console().print(
+    console = Console()
+    if not console.is_terminal:  # files and pipes get the whole table, not 80 columns
+        console = Console(width=170)
+    console.print(rich_table(results, title))
+    console.print(
         f"wrote {out}/calibration.json, calibration.png in {time.perf_counter() - started:.1f} s"
     )
     return results

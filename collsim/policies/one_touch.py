@@ -3,8 +3,8 @@
 * :class:`FirstDayOnly` runs any policy on the first day it decides and contacts
   nobody afterwards: with a one-touch strategy tree (``one_touch_sms``,
   ``one_touch_agent_call``) every account gets at most one contact, on day 0.
-* :class:`SpreadHours` makes one attempt of a timed channel per account on the first
-  day, at a local operating hour drawn uniformly per account (for answer rates by hour).
+* :class:`SpreadHours` makes one attempt of a timed channel per account a day on the
+  first days, each at a local operating hour drawn uniformly (answer rates by hour).
 
 Both see only the snapshot (no latent traits), like any policy.
 """
@@ -39,31 +39,36 @@ class FirstDayOnly:
 
 
 class SpreadHours:
-    """One attempt per active account on the first day, at a uniformly drawn local hour.
+    """One attempt per active account a day on the first ``days`` days, at drawn hours.
 
-    The hour is drawn from the snapshot's policy generator (seeded by the run).  An
+    Each day's hour is drawn uniformly over the operating slots from the snapshot's
+    policy generator (seeded by the run), independently of everything else.  An
     account whose drawn hour is forbidden gets no contact (it is not moved to another
     hour, so the hours stay uniform).  Capacity is not checked: run it on a scenario
     whose capacity fits every account.
 
     Args:
         channel: a timed channel name (default ``agent_call``).
+        days: days with an attempt (from the first day the policy decides).
     """
 
-    def __init__(self, channel: str = "agent_call") -> None:
+    def __init__(self, channel: str = "agent_call", days: int = 1) -> None:
         code = CHANNELS.index(channel)
         if not IS_TIMED[code]:
             raise ValueError(f"SpreadHours needs a timed channel, not {channel!r}")
+        if days < 1:
+            raise ValueError(f"days must be at least 1, got {days}")
         self.channel = code
+        self.days = days
         self.policy_id = f"spread_hours:{channel}"
         self._first_day: int | None = None
 
     def decide(self, snapshot: Snapshot) -> Plan:
-        """Return the first day's spread plan, no contact afterwards."""
+        """Return the day's spread plan (no contact after the first ``days`` days)."""
         if self._first_day is None:
             self._first_day = snapshot.day
-        if snapshot.day != self._first_day:
-            return Plan.no_contact(snapshot.n, self.policy_id, "one touch: after the first day")
+        if snapshot.day - self._first_day >= self.days:
+            return Plan.no_contact(snapshot.n, self.policy_id, "spread: after the last day")
         opts = snapshot.options
         slot = snapshot.rng.integers(opts.n_slots, size=snapshot.n)
         rows = np.arange(snapshot.n)
