@@ -430,13 +430,14 @@ def measure_hour_ratio(target: Target, runs: Runs, rng: np.random.Generator) -> 
     if per_hour.min() < 2 * MIN_UNITS:
         return Measured(None, n=n, note="not measurable: too few attempts per hour")
     rate = answers.sum(axis=0) / per_hour
-    half = rng.random(attempts.shape[0]) < 0.5
+    units = int(attempts.shape[0])
+    half: np.ndarray = rng.random(units) < 0.5
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = float(cross_fit_ratio(attempts, answers, half, np.ones((1, half.size)))[0])
+        value = float(cross_fit_ratio(attempts, answers, half, np.ones((1, units)))[0])
     if not np.isfinite(value) or rate.min() <= 0:
         return Measured(None, n=n, note="not measurable: an hour with no answer")
     low, high = bootstrap_interval(
-        lambda w: cross_fit_ratio(attempts, answers, half, w), half.size, rng
+        lambda w: cross_fit_ratio(attempts, answers, half, w), units, rng
     )
     hours = runs[0]["hour_spread"].operating_hours
     note = (
