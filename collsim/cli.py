@@ -159,6 +159,7 @@ def simulate(
 
 
 HEADLINE_KPIS = (
+    "portfolio_value",
     "net_recovery",
     "amount_recovered",
     "total_cost",
@@ -170,7 +171,8 @@ HEADLINE_KPIS = (
     "rpc_rate",
     "ptp_rate",
     "complaints_per_1000",
-    "agent_utilisation",
+    "agent_cost",
+    "agent_occupancy",
     "blocked",
     "overflow",
 )

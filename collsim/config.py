@@ -55,6 +55,11 @@ class AgentPool(Frozen):
         description="centre-local hour (0-23) -> agents on shift"
     )
     attempts_per_agent_hour: float = Field(gt=0, description="dialler attempts per agent per hour")
+    cost_per_staffed_hour: float = Field(
+        default=0.0,
+        ge=0,
+        description="loaded cost of one agent on shift for one hour, idle time included",
+    )
 
     @field_validator("agents_by_hour")
     @classmethod
@@ -473,6 +478,49 @@ class TreatmentsConfig(Frozen):
         return (self.instalment_plan, self.settlement, self.payment_holiday)[code - 1]
 
 
+# --------------------------------------------------------------------------- valuation
+TERMINAL_STATES: tuple[str, ...] = (
+    "current",
+    "1-30",
+    "31-60",
+    "61-90",
+    "91-180",
+    "charged_off",
+    "legal_pending",
+)
+"""Keys of ``valuation.terminal_recovery_by_bucket``: the DPD buckets and open legal cases."""
+
+
+class ValuationConfig(Frozen):
+    """How a run is valued (``portfolio_value``): discounting, complaints, open receivables.
+
+    The defaults value nothing that is still open and charge nothing for complaints,
+    so ``portfolio_value`` of a scenario without a ``valuation`` section is the
+    discounted net recovery; the bundled scenarios set every field with its source.
+    """
+
+    npv_rate_annual: float = Field(
+        default=0.0, ge=0, description="1/year; cash and costs discounted daily at this rate"
+    )
+    complaint_cost: float = Field(
+        default=0.0, ge=0, description="currency units per complaint (handling and conduct risk)"
+    )
+    terminal_recovery_by_bucket: dict[str, float] = Field(
+        default_factory=lambda: dict.fromkeys(TERMINAL_STATES, 0.0),
+        description="state at the horizon -> expected share of the open balance recovered",
+    )
+
+    @field_validator("terminal_recovery_by_bucket")
+    @classmethod
+    def _states(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != set(TERMINAL_STATES):
+            raise ValueError(f"give exactly the states {list(TERMINAL_STATES)}")
+        bad = {k: v for k, v in value.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise ValueError(f"recovery shares must be in [0, 1]: {bad}")
+        return value
+
+
 # --------------------------------------------------------------------------- channels
 class ChannelCost(Frozen):
     """Cost and handling of one channel."""
@@ -554,6 +602,9 @@ class Scenario(Frozen):
     treatments: TreatmentsConfig | None = Field(
         default=None, description="offers and variants; None = only offer none, variant standard"
     )
+    valuation: ValuationConfig = Field(
+        default_factory=ValuationConfig, description="how a run is valued (portfolio_value)"
+    )
 
     @model_validator(mode="after")
     def _treatment_segments(self) -> Scenario:
@@ -562,6 +613,17 @@ class Scenario(Frozen):
             unknown = sorted(set(self.treatments.response) - names)
             if unknown:
                 raise ValueError(f"treatments.response: unknown segment(s) {unknown}")
+        return self
+
+    @model_validator(mode="after")
+    def _agents_paid_once(self) -> Scenario:
+        for pool in self.capacity.agent_pools:
+            per_minute = [c for c in pool.channels if self.channels[c].cost_per_minute > 0]
+            if pool.cost_per_staffed_hour > 0 and per_minute:
+                raise ValueError(
+                    f"agent pool {pool.name!r} is paid per staffed hour: set "
+                    f"cost_per_minute of {per_minute} to 0 (agents would be paid twice)"
+                )
         return self
 
     @field_validator("channels")

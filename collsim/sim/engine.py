@@ -156,7 +156,7 @@ class Simulation:
             else ContactWindow.empty(n, self.day)
         )
         self.contact = ContactState.empty(n)
-        self.ledger = Ledger()
+        self.ledger = Ledger(valuation=scenario.valuation)
         self.policy_rng = self.random.generator("policy")
         self.env = simpy.Environment()
         self._pools = {
@@ -924,11 +924,13 @@ class Simulation:
         empty = np.zeros(0, dtype=np.int64)
         carried, redial, redial_attempt = empty, empty, empty
         for centre_hour in staffed:
+            agents = pool_cfg.agents_by_hour[centre_hour]
             self.ledger.append(
                 "agent_capacity",
                 self.day,
                 np.array([-1]),
-                duration_s=pool_cfg.agents_by_hour[centre_hour] * 3600.0,
+                duration_s=agents * 3600.0,
+                cost=agents * pool_cfg.cost_per_staffed_hour,
             )
             planned = idx[centre == centre_hour]
             batch = np.concatenate([carried, planned, redial])

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from collsim.config import ValuationConfig
 from collsim.io import atomic_write
 from collsim.vocab import BUCKETS, CHANNELS, OFFERS, OUTCOMES, VARIANTS
 
@@ -32,7 +33,7 @@ EVENTS: tuple[str, ...] = (
     "charge_off",  # amount = balance written off
     "legal_filed",
     "legal_closed",  # judgment: amount recovered is a separate payment event
-    "agent_capacity",  # agent seconds available in a centre hour (duration_s), for utilisation
+    "agent_capacity",  # agent seconds staffed in a centre hour (duration_s) and their cost
     "redial_blocked",  # the dialler's own same-day redial refused by the in-day gate (rule)
     # Treatments (issue 11); only runs that use a treatment write these.
     "offer_accepted",  # an offer taken (offer, channel of the contact)
@@ -90,9 +91,12 @@ class Ledger:
 
     Attributes:
         rules: names of the ``rule`` codes (compliance rule ids and resource names).
+        valuation: how the run's scenario values it (``portfolio_value``); None = the
+            neutral defaults of :class:`collsim.config.ValuationConfig`.
     """
 
     rules: list[str] = field(default_factory=list)
+    valuation: ValuationConfig | None = None
     _batches: list[dict[str, np.ndarray]] = field(default_factory=list)
     _frozen: dict[str, np.ndarray] | None = None
     _rows: int = 0

@@ -1,0 +1,163 @@
+"""Portfolio value: the one money objective of runs, experiments, value models and rewards.
+
+``portfolio_value`` of a run is, in the scenario's currency and discounted to its
+first day at ``valuation.npv_rate_annual`` (factor ``(1 + r) ** (-t / 365)`` for a
+flow t days after the first day)::
+
+    portfolio_value = NPV(cash received)
+                    - NPV(every cost in the ledger: contact attempts, staffed agent
+                          hours, legal and court costs)
+                    - NPV(complaints x valuation.complaint_cost)
+                    + NPV(terminal value of the receivables still open at the horizon)
+
+Settlement discounts are not a separate cost: the cash received is already net of
+them.  The horizon is the day after the ledger's last day.  The terminal value of an
+account is its open balance (balance at the start minus payments and settlement
+discounts) times ``valuation.terminal_recovery_by_bucket`` of its state at the
+horizon: its DPD bucket if in collection or on a payment holiday (``current`` if
+cured), ``charged_off`` if written off (the debt-sale price), ``legal_pending`` if a
+case is open (the expected judgement), and nothing if closed (settled, or judged: the
+rest of the balance is lost).  So a write-off costs the balance beyond its sale
+value, a cure is worth more than its payment (the balance moves to ``current``), and
+suing moves an account from its bucket's value to the expected judgement, less the
+case cost.  The state is read from the ledger: the last of an account's ``start``,
+``roll``, ``holiday_ended`` (bucket), ``cure`` (current), ``charge_off``,
+``legal_filed`` (legal pending), ``legal_closed`` and ``settlement`` (closed) events.
+An account row reused for a new account (a new ``start`` event) is a new account;
+rows without a ``start`` event (a cleared ledger) have no terminal value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from collsim.behaviour import CHARGED_OFF, CLOSED, CURED, LEGAL
+from collsim.config import TERMINAL_STATES, ValuationConfig
+from collsim.sim.ledger import EVENT, Ledger
+from collsim.treatments import daily_discount_factors
+from collsim.vocab import Outcome, bucket_of
+
+CURRENT, CHARGED_OFF_STATE, LEGAL_PENDING, CLOSED_STATE = 0, 5, 6, 7
+"""Terminal state codes: 0-4 = the DPD buckets, then charged off, legal pending, closed."""
+
+_BUCKET_EVENTS = ("start", "roll", "holiday_ended")
+_FIXED_STATE = {
+    "cure": CURRENT,
+    "charge_off": CHARGED_OFF_STATE,
+    "legal_filed": LEGAL_PENDING,
+    "legal_closed": CLOSED_STATE,
+    "settlement": CLOSED_STATE,
+}
+
+
+def valuation_of(ledger: Ledger) -> ValuationConfig:
+    """The valuation a ledger carries (the neutral defaults if none)."""
+    return ledger.valuation if ledger.valuation is not None else ValuationConfig()
+
+
+def terminal_rates(valuation: ValuationConfig) -> np.ndarray:
+    """float [8]: expected recovery share of the open balance per terminal state code."""
+    table = valuation.terminal_recovery_by_bucket
+    return np.array([*(table[name] for name in TERMINAL_STATES), 0.0])
+
+
+def state_of(status: np.ndarray, dpd: np.ndarray) -> np.ndarray:
+    """Terminal state codes of accounts from the simulator's status and DPD."""
+    state = bucket_of(dpd).astype(np.int8)
+    state[status == CURED] = CURRENT
+    state[status == CHARGED_OFF] = CHARGED_OFF_STATE
+    state[status == LEGAL] = LEGAL_PENDING
+    state[status == CLOSED] = CLOSED_STATE
+    return state
+
+
+def terminal_value(
+    balance: np.ndarray, state: np.ndarray, valuation: ValuationConfig
+) -> np.ndarray:
+    """Undiscounted expected recovery of open balances in the given terminal states."""
+    return np.asarray(balance, dtype=float) * terminal_rates(valuation)[state]
+
+
+def open_receivables(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Open balance and terminal state of every account life in ledger columns.
+
+    A life is an account row from one of its ``start`` events to the next.
+
+    Returns:
+        (balance, state) arrays, one entry per ``start`` event, in ledger order.
+    """
+    event, account = columns["event"], columns["account"]
+    order = np.lexsort((np.arange(event.size), account))
+    ev, acc, amount = event[order], account[order], columns["amount"][order]
+    is_start = ev == EVENT["start"]
+    starts = np.flatnonzero(is_start)
+    life = np.cumsum(is_start) - 1
+    valid = life >= 0
+    valid[valid] = acc[starts[life[valid]]] == acc[valid]
+    n_lives = starts.size
+    paid = ((ev == EVENT["payment"]) | (ev == EVENT["settlement"])) & valid
+    balance = amount[starts] - np.bincount(life[paid], amount[paid], minlength=n_lives)
+    code = np.full(ev.size, -1, dtype=np.int64)
+    for name in _BUCKET_EVENTS:
+        sel = ev == EVENT[name]
+        code[sel] = columns["bucket"][order][sel]
+    for name, value in _FIXED_STATE.items():
+        code[ev == EVENT[name]] = value
+    rows = np.flatnonzero((code >= 0) & valid)
+    last = rows[np.r_[life[rows][1:] != life[rows][:-1], True]] if rows.size else rows
+    state = np.zeros(n_lives, dtype=np.int64)
+    state[life[last]] = code[last]
+    unsort = np.argsort(order[starts], kind="stable")
+    return np.maximum(balance, 0.0)[unsort], state[unsort]
+
+
+def portfolio_value_parts(
+    ledger: Ledger, valuation: ValuationConfig | None = None
+) -> dict[str, float]:
+    """The terms of ``portfolio_value`` of a run (see the module docstring).
+
+    Args:
+        ledger: the run's ledger.
+        valuation: the valuation (default: the one the ledger carries).
+
+    Returns:
+        ``npv_recovered``, ``npv_cost``, ``complaint_cost``, ``terminal_value``
+        (all discounted to the first day) and ``portfolio_value``.
+    """
+    valuation = valuation or valuation_of(ledger)
+    c = ledger.columns()
+    rate = valuation.npv_rate_annual
+    first = int(c["day"].min()) if c["day"].size else 0
+    factor = daily_discount_factors(c["day"].astype(np.int64) - first, rate)
+    event = c["event"]
+    pay = event == EVENT["payment"]
+    complaint = (event == EVENT["attempt"]) & (c["outcome"] == Outcome.COMPLAINT)
+    horizon_days = int(c["day"].max()) + 1 - first if c["day"].size else 0
+    balance, state = open_receivables(c)
+    parts = {
+        "npv_recovered": float((c["amount"][pay] * factor[pay]).sum()),
+        "npv_cost": float((c["cost"] * factor).sum()),
+        "complaint_cost": valuation.complaint_cost * float(factor[complaint].sum()),
+        "terminal_value": float(
+            terminal_value(balance, state, valuation).sum()
+            * daily_discount_factors(np.array(horizon_days), rate)
+        ),
+    }
+    parts["portfolio_value"] = (
+        parts["npv_recovered"] - parts["npv_cost"] - parts["complaint_cost"]
+    ) + parts["terminal_value"]
+    return parts
+
+
+__all__ = [
+    "CHARGED_OFF_STATE",
+    "CLOSED_STATE",
+    "CURRENT",
+    "LEGAL_PENDING",
+    "open_receivables",
+    "portfolio_value_parts",
+    "state_of",
+    "terminal_rates",
+    "terminal_value",
+    "valuation_of",
+]
