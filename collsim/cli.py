@@ -424,13 +424,16 @@ def calibrate_cmd(
     ] = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("calibration_output"),
     strict: Annotated[bool, typer.Option(help="exit 1 if any target fails its band")] = False,
+    hour_accounts: Annotated[
+        int | None, typer.Option(help="accounts of the hour-spread run (default: >= 50,000)")
+    ] = None,
 ) -> None:
     """Measure the calibration targets in the simulator; write calibration.json and .png."""
     from collsim.evaluation.calibration_report import calibrate_command, verdict
 
     with bad_input_is_exit_2():
         results = calibrate_command(
-            scenario, accounts, days, champion_days, seeds, seed, out, targets
+            scenario, accounts, days, champion_days, seeds, seed, out, targets, hour_accounts
         )
     if strict and any(verdict(t, m) is False for t, m in results):
         raise typer.Exit(EXIT_PROBLEMS)

@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 from collsim.cli import app
 from collsim.config import ConfigError, bundled_scenarios, load_scenario
 from collsim.evaluation.calibrate import (
+    HOUR_SPREAD_MIN_ACCOUNTS,
     MEASURES,
     Arm,
+    CalibrationSettings,
     cross_fit_ratio,
     effect_subset,
     experiment_scenario,
@@ -327,13 +329,21 @@ def test_experiment_scenario_makes_every_planned_call_once(scenario: Any) -> Non
     assert sized.sim.max_redials == 0 and sized.capacity.channel_budgets == {}
 
 
+def test_the_hour_spread_run_is_large_unless_told() -> None:
+    settings = CalibrationSettings(n_accounts=1_000, days=30, champion_days=30, seeds=(0,))
+    assert settings.accounts_of("one_call") == 1_000
+    assert settings.accounts_of("hour_spread") == HOUR_SPREAD_MIN_ACCOUNTS
+    assert dataclasses.replace(settings, hour_accounts=500).accounts_of("hour_spread") == 500
+
+
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     outs = []
     for name in ("first", "second"):
         out = tmp_path_factory.mktemp(name)
         args = ["calibrate", "--accounts", str(ACCOUNTS), "--days", str(DAYS)]
-        args += ["--champion-days", str(DAYS), "--seed", "7", "--out", str(out)]
+        args += ["--champion-days", str(DAYS), "--hour-accounts", "3000"]
+        args += ["--seed", "7", "--out", str(out)]
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
         outs.append(out)
@@ -345,6 +355,7 @@ def test_end_to_end_writes_valid_json_and_png(two_runs: list[Path]) -> None:
     ids = [t.id for t in load_targets("default").targets]
     assert [t["id"] for t in document["targets"]] == ids
     assert document["accounts"] == ACCOUNTS and document["seeds"] == [7]
+    assert document["hour_accounts"] == 3000
     assert document["experiments"]["one_call"]["overflow"] == 0
     for row in document["targets"]:
         if row["value"] is None:

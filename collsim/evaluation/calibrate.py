@@ -51,6 +51,11 @@ MIN_UNITS = 20
 """Fewest accounts (or cures) a target needs to be measured."""
 HOUR_SPREAD_DAYS = 5
 """Days of the hour-spread run: one agent call per account a day, each at a drawn hour."""
+HOUR_SPREAD_MIN_ACCOUNTS = 50_000
+"""Fewest accounts of the hour-spread run: the best and worst of 13 hourly answer rates
+need thousands of calls an hour (the run is short and needs no pairing)."""
+UNPAIRED = frozenset({"hour_spread"})
+"""Experiments measured on their own (their accounts need not be the paired runs')."""
 BOOTSTRAP_DRAWS = 400
 NEVER = np.iinfo(np.int64).max // 4
 """Day index of an event that never happened."""
@@ -393,7 +398,8 @@ def cross_fit_ratio(
 
     Picking the highest and lowest of many noisy hourly rates overstates their ratio;
     choosing the hours on one half of the accounts and measuring them on the other
-    (and the reverse, averaged) removes that selection bias.
+    (and the reverse, averaged) removes that selection bias, at the price of a bias the
+    other way when neighbouring hours are close (a near-best hour gets chosen).
 
     Args:
         attempts, answers: float [N, H] per account and hour.
@@ -418,8 +424,11 @@ def cross_fit_ratio(
 def measure_hour_ratio(target: Target, runs: Runs, rng: np.random.Generator) -> Measured:
     """Answer rate at the best operating hour / at the worst, from spread attempts.
 
-    Cross-fitted (:func:`cross_fit_ratio`) over the accounts of all seeds; the note
-    gives the plain best/worst rates (biased upwards by chance at small sizes).
+    The plain ratio of the highest to the lowest hourly rate (as the public figure is
+    defined), over the accounts of all seeds; picking the extremes of noisy rates
+    overstates it at small sizes, hence the large hour-spread run.  The note adds the
+    cross-fitted ratio (:func:`cross_fit_ratio`, biased the other way): a large gap
+    between the two means the run is too small.
     """
     parts = [hour_counts(r["hour_spread"]) for r in runs]
     keeps = [unit_filter(target, r["hour_spread"]) for r in runs]
@@ -430,21 +439,24 @@ def measure_hour_ratio(target: Target, runs: Runs, rng: np.random.Generator) -> 
     if per_hour.min() < 2 * MIN_UNITS:
         return Measured(None, n=n, note="not measurable: too few attempts per hour")
     rate = answers.sum(axis=0) / per_hour
+    if rate.min() <= 0:
+        return Measured(None, n=n, note="not measurable: an hour with no answer")
     units = int(attempts.shape[0])
+
+    def plain(w: np.ndarray) -> np.ndarray:
+        r = (w @ answers) / (w @ attempts)
+        return np.asarray(r.max(axis=1) / r.min(axis=1))
+
+    low, high = bootstrap_interval(plain, units, rng)
     half: np.ndarray = rng.random(units) < 0.5
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = float(cross_fit_ratio(attempts, answers, half, np.ones((1, units)))[0])
-    if not np.isfinite(value) or rate.min() <= 0:
-        return Measured(None, n=n, note="not measurable: an hour with no answer")
-    low, high = bootstrap_interval(
-        lambda w: cross_fit_ratio(attempts, answers, half, w), units, rng
-    )
+        cross = float(cross_fit_ratio(attempts, answers, half, np.ones((1, units)))[0])
     hours = runs[0]["hour_spread"].operating_hours
     note = (
-        f"plain: best {hours[rate.argmax()]}h {rate.max():.1%} / "
-        f"worst {hours[rate.argmin()]}h {rate.min():.1%} = {rate.max() / rate.min():.2f}"
+        f"best {hours[rate.argmax()]}h {rate.max():.1%}, worst {hours[rate.argmin()]}h "
+        f"{rate.min():.1%}; cross-fitted {cross:.2f}; {int(per_hour.min()):,}+ calls an hour"
     )
-    return Measured(value, low, high, n=n, note=note)
+    return Measured(float(rate.max() / rate.min()), low, high, n=n, note=note)
 
 
 def _agent_counts(arm: Arm, keep: np.ndarray) -> dict[str, np.ndarray]:
@@ -649,7 +661,7 @@ def check_targets(targets: TargetsFile, scenario: Scenario) -> None:
 def measure_all(targets: TargetsFile, runs: Runs, seed: int) -> list[tuple[Target, Measured]]:
     """Measure every target from the runs (one bootstrap generator per target)."""
     for r in runs:
-        arms = list(r.values())
+        arms = [arm for name, arm in r.items() if name not in UNPAIRED]
         for other in arms[1:]:
             check_same_accounts(arms[0], other)
     random = RunRandom(seed)
@@ -661,12 +673,30 @@ def measure_all(targets: TargetsFile, runs: Runs, seed: int) -> list[tuple[Targe
 
 @dataclass(frozen=True)
 class CalibrationSettings:
-    """What ``collsim calibrate`` runs."""
+    """What ``collsim calibrate`` runs.
+
+    Attributes:
+        n_accounts: accounts of the paired runs.
+        days: days of the no-contact and one-touch runs.
+        champion_days: days of the champion run.
+        seeds: the seeds.
+        hour_accounts: accounts of the (unpaired) hour-spread run; default
+            max(n_accounts, HOUR_SPREAD_MIN_ACCOUNTS).
+    """
 
     n_accounts: int
     days: int
     champion_days: int
     seeds: tuple[int, ...]
+    hour_accounts: int | None = None
+
+    def accounts_of(self, experiment: str) -> int:
+        """Accounts simulated by an experiment."""
+        if experiment != "hour_spread":
+            return self.n_accounts
+        if self.hour_accounts is not None:
+            return self.hour_accounts
+        return max(self.n_accounts, HOUR_SPREAD_MIN_ACCOUNTS)
 
 
 def run_all(
@@ -678,7 +708,7 @@ def run_all(
     """Run the experiments the targets need for every seed.
 
     Returns:
-        (runs, experiments summary: experiment -> days, policy and capacity overflow).
+        (runs, summary: experiment -> days, attempts and capacity overflow, over the seeds).
     """
     if settings.days < CURE_WINDOW_DAYS:
         raise ValueError(f"--days must be at least {CURE_WINDOW_DAYS}, got {settings.days}")
@@ -689,12 +719,13 @@ def run_all(
         for experiment in experiments_needed(targets):
             days = experiment_days(experiment, settings.days, settings.champion_days)
             arms[experiment] = run_experiment(
-                experiment, scenario, settings.n_accounts, seed, days, tick
+                experiment, scenario, settings.accounts_of(experiment), seed, days, tick
             )
         runs.append(arms)
     summary = {
         name: {
             "days": arm.days,
+            "attempts": int(sum(int(r[name].events("attempt").sum()) for r in runs)),
             "overflow": int(sum(int(r[name].events("overflow").sum()) for r in runs)),
         }
         for name, arm in runs[0].items()

@@ -175,6 +175,7 @@ def calibrate_command(
     seed: int,
     out: Path,
     targets_file: str | None,
+    hour_accounts: int | None = None,
 ) -> list[tuple[Target, Measured]]:
     """Run ``collsim calibrate``: experiments, measurements, table, JSON and PNG.
 
@@ -187,6 +188,7 @@ def calibrate_command(
         seed: first seed.
         out: output folder for calibration.json and calibration.png.
         targets_file: targets YAML (default: the scenario's bundled targets).
+        hour_accounts: accounts of the hour-spread run (default: at least 50,000).
 
     Returns:
         (target, measurement) pairs in file order.
@@ -216,6 +218,7 @@ def calibrate_command(
         days=days,
         champion_days=champion_days or max(days, scenario.sim.days),
         seeds=tuple(range(seed, seed + seeds)),
+        hour_accounts=hour_accounts,
     )
     total = seeds * sum(
         experiment_days(e, settings.days, settings.champion_days)
@@ -247,6 +250,7 @@ def calibrate_command(
         "days": settings.days,
         "champion_days": settings.champion_days,
         "seeds": list(settings.seeds),
+        "hour_accounts": settings.accounts_of("hour_spread"),
         "experiments": experiments,
     }
     out.mkdir(parents=True, exist_ok=True)
