@@ -415,7 +415,11 @@ def calibrate_cmd(
     ] = None,
     days: Annotated[int, typer.Option(help="days of the no-contact and one-touch runs")] = 60,
     champion_days: Annotated[
-        int | None, typer.Option(help="days of the champion run (default: max(days, scenario's))")
+        int | None,
+        typer.Option(
+            help="days of the champion run (default: max(days, scenario's); 270 "
+            "when re-default is a target and the ledger records it)"
+        ),
     ] = None,
     seeds: Annotated[int, typer.Option(help="number of seeds")] = 1,
     seed: Annotated[int, typer.Option(help="first seed")] = 0,

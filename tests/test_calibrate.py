@@ -24,6 +24,7 @@ from collsim.evaluation.calibrate import (
     Arm,
     CalibrationSettings,
     cross_fit_ratio,
+    default_champion_days,
     effect_subset,
     experiment_scenario,
     measure_all,
@@ -264,6 +265,31 @@ def test_redefaults_count_plan_cures_with_full_follow_up(monkeypatch: pytest.Mon
     followed, redefaulted = plan_cure_redefaults(make_arm(5, events, days=200), 180)
     assert followed.tolist() == [True, True, True, False]
     assert redefaulted.tolist() == [True, False, False, True]
+
+
+def test_champion_rates_ignore_days_beyond_the_rate_window() -> None:
+    n = 30
+    events = [
+        {"event": "attempt", "day": day, "account": a, "channel": 0, "outcome": outcome}
+        for a in range(n)
+        for day, outcome in ((1, Outcome.RIGHT_PARTY), (2, Outcome.NO_ANSWER), (95, 0), (96, 0))
+    ]
+    arm = make_arm(n, events, days=200, rate_days=90)
+    measured = _measure(_target("rpc_per_attempt.agent_call"), [{"champion": arm}])
+    assert measured.value == pytest.approx(0.5)
+
+
+def test_the_champion_runs_long_enough_for_redefault_once_the_event_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario = load_scenario("default")
+    targets = load_targets("default")
+    short = TargetsFile(scenario="default", targets=targets.targets[:1])
+    monkeypatch.delitem(EVENT, "redefault", raising=False)
+    assert default_champion_days(scenario, targets, 60) == scenario.sim.days
+    monkeypatch.setitem(EVENT, "redefault", 99)
+    assert default_champion_days(scenario, targets, 60) >= 180 + 30
+    assert default_champion_days(scenario, short, 120) == 120
 
 
 def test_collection_rate_caps_each_account_at_its_amount_due() -> None:

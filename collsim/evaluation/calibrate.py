@@ -47,6 +47,8 @@ CURE_WINDOW_DAYS = 30
 """Days of the cure window of the one-touch effects."""
 REDEFAULT_WINDOW_DAYS = 180
 """Days after a plan cure within which a re-default counts."""
+REDEFAULT_LEAD_DAYS = 90
+"""Days of champion run before the follow-up window, in which plan cures can happen."""
 MIN_UNITS = 20
 """Fewest accounts (or cures) a target needs to be measured."""
 HOUR_SPREAD_DAYS = 5
@@ -84,6 +86,9 @@ class Arm:
         segments: segment names.
         operating_hours: local slot hours of the scenario.
         kpis: the run's KPI table (:func:`collsim.metrics.kpis`).
+        rate_days: days the champion's rates (contact, promise, occupancy) are measured
+            over: the scenario's days (or the run's, if shorter), so a longer run for
+            re-default does not change them.
     """
 
     name: str
@@ -95,6 +100,7 @@ class Arm:
     segments: tuple[str, ...]
     operating_hours: tuple[int, ...]
     kpis: dict[str, float] = field(default_factory=dict)
+    rate_days: int | None = None
 
     @property
     def n(self) -> int:
@@ -163,6 +169,17 @@ def experiments_needed(targets: TargetsFile) -> list[str]:
     return [e for e in order if e in needed]
 
 
+def default_champion_days(scenario: Scenario, targets: TargetsFile, days: int) -> int:
+    """Days of the champion run: the scenario's (or ``days``, if longer), extended to
+    give plan cures 180 days of follow-up when a target needs re-default and the
+    ledger records it."""
+    needed = max(days, scenario.sim.days)
+    wants = any(t.metric == "redefault_180d.plan_cure" for t in targets.targets)
+    if wants and "redefault" in EVENT:
+        needed = max(needed, REDEFAULT_WINDOW_DAYS + REDEFAULT_LEAD_DAYS)
+    return needed
+
+
 def experiment_days(experiment: str, days: int, champion_days: int) -> int:
     """Days simulated by an experiment."""
     return {"hour_spread": HOUR_SPREAD_DAYS, "champion": champion_days}.get(experiment, days)
@@ -211,6 +228,7 @@ def run_experiment(
         segments=tuple(sim.latent.segments),
         operating_hours=tuple(int(h) for h in scenario.sim.operating_hours),
         kpis=kpis(sim.ledger) if experiment == "champion" else {},
+        rate_days=min(days, scenario.sim.days),
     )
 
 
@@ -459,9 +477,15 @@ def measure_hour_ratio(target: Target, runs: Runs, rng: np.random.Generator) -> 
     return Measured(float(rate.max() / rate.min()), low, high, n=n, note=note)
 
 
+def _in_rate_window(arm: Arm) -> np.ndarray:
+    """bool per ledger row: the row's day is within the arm's ``rate_days``."""
+    days = arm.days if arm.rate_days is None else arm.rate_days
+    return np.asarray(arm.cols["day"] < days)
+
+
 def _agent_counts(arm: Arm, keep: np.ndarray) -> dict[str, np.ndarray]:
     c = arm.cols
-    agent = arm.events("attempt") & (c["channel"] == Channel.AGENT_CALL)
+    agent = arm.events("attempt") & (c["channel"] == Channel.AGENT_CALL) & _in_rate_window(arm)
     conversation = agent & IS_CONVERSATION[np.maximum(c["outcome"], 0)] & (c["outcome"] >= 0)
     promise = conversation & (c["outcome"] == Outcome.PROMISE_TO_PAY)
     return {
@@ -585,28 +609,32 @@ def measure_redefault(target: Target, runs: Runs, rng: np.random.Generator) -> M
     measured = mean_measure(x, rng, "plan cures with 180 days of follow-up")
     note = f"{x.size} of {total} plan cures followed {REDEFAULT_WINDOW_DAYS} days"
     if measured.value is None:
-        note += f"; run the champion >= {REDEFAULT_WINDOW_DAYS + 30} days (--champion-days)"
+        longer = REDEFAULT_WINDOW_DAYS + REDEFAULT_LEAD_DAYS
+        note += f"; run the champion longer (--champion-days {longer})"
     return Measured(measured.value, measured.low, measured.high, measured.n, note)
 
 
 def measure_occupancy(target: Target, runs: Runs, rng: np.random.Generator) -> Measured:
     """Agent handle time / staffed agent time under the champion.
 
-    Uses the KPI ``agent_occupancy`` of :func:`collsim.metrics.kpis` when it exists
-    (its interval: the ledger ratio's interval scaled to it), else the ledger ratio.
+    Uses the KPI ``agent_occupancy`` of :func:`collsim.metrics.kpis` when it exists and
+    the run lasted the scenario's days (its interval: the ledger ratio's interval scaled
+    to it), else the ledger ratio over the scenario's days.
     """
     handle, staffed = [], 0.0
     for r in runs:
         arm = r["champion"]
         handle.append(_agent_counts(arm, np.ones(arm.n, dtype=bool))["handle_s"])
-        staffed += float(arm.cols["duration_s"][arm.events("agent_capacity")].sum())
+        staffed_rows = arm.events("agent_capacity") & _in_rate_window(arm)
+        staffed += float(arm.cols["duration_s"][staffed_rows].sum())
     x = np.concatenate(handle)
     if staffed <= 0:
         return Measured(None, note="not measurable: no staffed agent time")
     value = float(x.sum() / staffed)
     low, high = bootstrap_interval(lambda w: (w @ x) / staffed, x.shape[0], rng)
     kpi = [r["champion"].kpis.get("agent_occupancy") for r in runs]
-    if all(k is not None for k in kpi) and value > 0:
+    whole_run = all(r["champion"].rate_days in (None, r["champion"].days) for r in runs)
+    if whole_run and all(k is not None for k in kpi) and value > 0:
         point = float(np.mean([float(k) for k in kpi if k is not None]))
         scale = point / value
         return Measured(point, low * scale, high * scale, x.shape[0], "KPI agent_occupancy")
