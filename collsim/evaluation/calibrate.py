@@ -14,9 +14,10 @@ Experiments, all on the same seed (common random numbers: the same accounts and 
 * ``champion`` — the scenario's champion strategy tree, on the scenario's own capacity.
 
 The first four run on the *experiment scenario* (:func:`experiment_scenario`: no
-channel budgets, agents on every hour, no redial); the population is generated from
-the scenario's portfolio and behaviour sections only, so every run of a seed has the
-same accounts, which :func:`measure_all` checks.  Every target is measured from the
+channel budgets, no redial and, for the call experiments, agents on every hour); the
+population is generated from the scenario's portfolio and behaviour sections only, so
+every run of a seed has the same accounts, which :func:`measure_all` checks (the
+hour-spread run, which is not paired, is larger: see ``HOUR_SPREAD_MIN_ACCOUNTS``).  Every target is measured from the
 ledgers (plus observable start columns and, for segment targets, the latent segment),
 with a 95% percentile-bootstrap interval over accounts (Poisson weights from a
 ``SeedSequence``-derived generator).  Effects are paired: the same accounts in the
