@@ -19,9 +19,12 @@ from typer.testing import CliRunner
 from collsim.cli import app
 from collsim.config import ConfigError, bundled_scenarios, load_scenario
 from collsim.evaluation.calibrate import (
+    HOUR_SPREAD_MIN_ACCOUNTS,
     MEASURES,
     Arm,
+    CalibrationSettings,
     cross_fit_ratio,
+    default_champion_days,
     effect_subset,
     experiment_scenario,
     measure_all,
@@ -264,6 +267,31 @@ def test_redefaults_count_plan_cures_with_full_follow_up(monkeypatch: pytest.Mon
     assert redefaulted.tolist() == [True, False, False, True]
 
 
+def test_champion_rates_ignore_days_beyond_the_rate_window() -> None:
+    n = 30
+    events = [
+        {"event": "attempt", "day": day, "account": a, "channel": 0, "outcome": outcome}
+        for a in range(n)
+        for day, outcome in ((1, Outcome.RIGHT_PARTY), (2, Outcome.NO_ANSWER), (95, 0), (96, 0))
+    ]
+    arm = make_arm(n, events, days=200, rate_days=90)
+    measured = _measure(_target("rpc_per_attempt.agent_call"), [{"champion": arm}])
+    assert measured.value == pytest.approx(0.5)
+
+
+def test_the_champion_runs_long_enough_for_redefault_once_the_event_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario = load_scenario("default")
+    targets = load_targets("default")
+    short = TargetsFile(scenario="default", targets=targets.targets[:1])
+    monkeypatch.delitem(EVENT, "redefault", raising=False)
+    assert default_champion_days(scenario, targets, 60) == scenario.sim.days
+    monkeypatch.setitem(EVENT, "redefault", 99)
+    assert default_champion_days(scenario, targets, 60) >= 180 + 30
+    assert default_champion_days(scenario, short, 120) == 120
+
+
 def test_collection_rate_caps_each_account_at_its_amount_due() -> None:
     n = 30
     events = [{"event": "payment", "day": 2, "account": a, "amount": 50.0} for a in range(20)]
@@ -327,13 +355,21 @@ def test_experiment_scenario_makes_every_planned_call_once(scenario: Any) -> Non
     assert sized.sim.max_redials == 0 and sized.capacity.channel_budgets == {}
 
 
+def test_the_hour_spread_run_is_large_unless_told() -> None:
+    settings = CalibrationSettings(n_accounts=1_000, days=30, champion_days=30, seeds=(0,))
+    assert settings.accounts_of("one_call") == 1_000
+    assert settings.accounts_of("hour_spread") == HOUR_SPREAD_MIN_ACCOUNTS
+    assert dataclasses.replace(settings, hour_accounts=500).accounts_of("hour_spread") == 500
+
+
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     outs = []
     for name in ("first", "second"):
         out = tmp_path_factory.mktemp(name)
         args = ["calibrate", "--accounts", str(ACCOUNTS), "--days", str(DAYS)]
-        args += ["--champion-days", str(DAYS), "--seed", "7", "--out", str(out)]
+        args += ["--champion-days", str(DAYS), "--hour-accounts", "3000"]
+        args += ["--seed", "7", "--out", str(out)]
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
         outs.append(out)
@@ -345,6 +381,7 @@ def test_end_to_end_writes_valid_json_and_png(two_runs: list[Path]) -> None:
     ids = [t.id for t in load_targets("default").targets]
     assert [t["id"] for t in document["targets"]] == ids
     assert document["accounts"] == ACCOUNTS and document["seeds"] == [7]
+    assert document["hour_accounts"] == 3000
     assert document["experiments"]["one_call"]["overflow"] == 0
     for row in document["targets"]:
         if row["value"] is None:

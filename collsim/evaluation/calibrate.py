@@ -14,9 +14,10 @@ Experiments, all on the same seed (common random numbers: the same accounts and 
 * ``champion`` — the scenario's champion strategy tree, on the scenario's own capacity.
 
 The first four run on the *experiment scenario* (:func:`experiment_scenario`: no
-channel budgets, agents on every hour, no redial); the population is generated from
-the scenario's portfolio and behaviour sections only, so every run of a seed has the
-same accounts, which :func:`measure_all` checks.  Every target is measured from the
+channel budgets, no redial and, for the call experiments, agents on every hour); the
+population is generated from the scenario's portfolio and behaviour sections only, so
+every run of a seed has the same accounts, which :func:`measure_all` checks (the
+hour-spread run, which is not paired, is larger: see ``HOUR_SPREAD_MIN_ACCOUNTS``).  Every target is measured from the
 ledgers (plus observable start columns and, for segment targets, the latent segment),
 with a 95% percentile-bootstrap interval over accounts (Poisson weights from a
 ``SeedSequence``-derived generator).  Effects are paired: the same accounts in the
@@ -47,10 +48,17 @@ CURE_WINDOW_DAYS = 30
 """Days of the cure window of the one-touch effects."""
 REDEFAULT_WINDOW_DAYS = 180
 """Days after a plan cure within which a re-default counts."""
+REDEFAULT_LEAD_DAYS = 90
+"""Days of champion run before the follow-up window, in which plan cures can happen."""
 MIN_UNITS = 20
 """Fewest accounts (or cures) a target needs to be measured."""
 HOUR_SPREAD_DAYS = 5
 """Days of the hour-spread run: one agent call per account a day, each at a drawn hour."""
+HOUR_SPREAD_MIN_ACCOUNTS = 50_000
+"""Fewest accounts of the hour-spread run: the best and worst of 13 hourly answer rates
+need thousands of calls an hour (the run is short and needs no pairing)."""
+UNPAIRED = frozenset({"hour_spread"})
+"""Experiments measured on their own (their accounts need not be the paired runs')."""
 BOOTSTRAP_DRAWS = 400
 NEVER = np.iinfo(np.int64).max // 4
 """Day index of an event that never happened."""
@@ -79,6 +87,9 @@ class Arm:
         segments: segment names.
         operating_hours: local slot hours of the scenario.
         kpis: the run's KPI table (:func:`collsim.metrics.kpis`).
+        rate_days: days the champion's rates (contact, promise, occupancy) are measured
+            over: the scenario's days (or the run's, if shorter), so a longer run for
+            re-default does not change them.
     """
 
     name: str
@@ -90,6 +101,7 @@ class Arm:
     segments: tuple[str, ...]
     operating_hours: tuple[int, ...]
     kpis: dict[str, float] = field(default_factory=dict)
+    rate_days: int | None = None
 
     @property
     def n(self) -> int:
@@ -158,6 +170,17 @@ def experiments_needed(targets: TargetsFile) -> list[str]:
     return [e for e in order if e in needed]
 
 
+def default_champion_days(scenario: Scenario, targets: TargetsFile, days: int) -> int:
+    """Days of the champion run: the scenario's (or ``days``, if longer), extended to
+    give plan cures 180 days of follow-up when a target needs re-default and the
+    ledger records it."""
+    needed = max(days, scenario.sim.days)
+    wants = any(t.metric == "redefault_180d.plan_cure" for t in targets.targets)
+    if wants and "redefault" in EVENT:
+        needed = max(needed, REDEFAULT_WINDOW_DAYS + REDEFAULT_LEAD_DAYS)
+    return needed
+
+
 def experiment_days(experiment: str, days: int, champion_days: int) -> int:
     """Days simulated by an experiment."""
     return {"hour_spread": HOUR_SPREAD_DAYS, "champion": champion_days}.get(experiment, days)
@@ -206,6 +229,7 @@ def run_experiment(
         segments=tuple(sim.latent.segments),
         operating_hours=tuple(int(h) for h in scenario.sim.operating_hours),
         kpis=kpis(sim.ledger) if experiment == "champion" else {},
+        rate_days=min(days, scenario.sim.days),
     )
 
 
@@ -393,7 +417,8 @@ def cross_fit_ratio(
 
     Picking the highest and lowest of many noisy hourly rates overstates their ratio;
     choosing the hours on one half of the accounts and measuring them on the other
-    (and the reverse, averaged) removes that selection bias.
+    (and the reverse, averaged) removes that selection bias, at the price of a bias the
+    other way when neighbouring hours are close (a near-best hour gets chosen).
 
     Args:
         attempts, answers: float [N, H] per account and hour.
@@ -418,8 +443,11 @@ def cross_fit_ratio(
 def measure_hour_ratio(target: Target, runs: Runs, rng: np.random.Generator) -> Measured:
     """Answer rate at the best operating hour / at the worst, from spread attempts.
 
-    Cross-fitted (:func:`cross_fit_ratio`) over the accounts of all seeds; the note
-    gives the plain best/worst rates (biased upwards by chance at small sizes).
+    The plain ratio of the highest to the lowest hourly rate (as the public figure is
+    defined), over the accounts of all seeds; picking the extremes of noisy rates
+    overstates it at small sizes, hence the large hour-spread run.  The note adds the
+    cross-fitted ratio (:func:`cross_fit_ratio`, biased the other way): a large gap
+    between the two means the run is too small.
     """
     parts = [hour_counts(r["hour_spread"]) for r in runs]
     keeps = [unit_filter(target, r["hour_spread"]) for r in runs]
@@ -430,26 +458,35 @@ def measure_hour_ratio(target: Target, runs: Runs, rng: np.random.Generator) -> 
     if per_hour.min() < 2 * MIN_UNITS:
         return Measured(None, n=n, note="not measurable: too few attempts per hour")
     rate = answers.sum(axis=0) / per_hour
+    if rate.min() <= 0:
+        return Measured(None, n=n, note="not measurable: an hour with no answer")
     units = int(attempts.shape[0])
+
+    def plain(w: np.ndarray) -> np.ndarray:
+        r = (w @ answers) / (w @ attempts)
+        return np.asarray(r.max(axis=1) / r.min(axis=1))
+
+    low, high = bootstrap_interval(plain, units, rng)
     half: np.ndarray = rng.random(units) < 0.5
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = float(cross_fit_ratio(attempts, answers, half, np.ones((1, units)))[0])
-    if not np.isfinite(value) or rate.min() <= 0:
-        return Measured(None, n=n, note="not measurable: an hour with no answer")
-    low, high = bootstrap_interval(
-        lambda w: cross_fit_ratio(attempts, answers, half, w), units, rng
-    )
+        cross = float(cross_fit_ratio(attempts, answers, half, np.ones((1, units)))[0])
     hours = runs[0]["hour_spread"].operating_hours
     note = (
-        f"plain: best {hours[rate.argmax()]}h {rate.max():.1%} / "
-        f"worst {hours[rate.argmin()]}h {rate.min():.1%} = {rate.max() / rate.min():.2f}"
+        f"best {hours[rate.argmax()]}h {rate.max():.1%}, worst {hours[rate.argmin()]}h "
+        f"{rate.min():.1%}; cross-fitted {cross:.2f}; {int(per_hour.min()):,}+ calls an hour"
     )
-    return Measured(value, low, high, n=n, note=note)
+    return Measured(float(rate.max() / rate.min()), low, high, n=n, note=note)
+
+
+def _in_rate_window(arm: Arm) -> np.ndarray:
+    """bool per ledger row: the row's day is within the arm's ``rate_days``."""
+    days = arm.days if arm.rate_days is None else arm.rate_days
+    return np.asarray(arm.cols["day"] < days)
 
 
 def _agent_counts(arm: Arm, keep: np.ndarray) -> dict[str, np.ndarray]:
     c = arm.cols
-    agent = arm.events("attempt") & (c["channel"] == Channel.AGENT_CALL)
+    agent = arm.events("attempt") & (c["channel"] == Channel.AGENT_CALL) & _in_rate_window(arm)
     conversation = agent & IS_CONVERSATION[np.maximum(c["outcome"], 0)] & (c["outcome"] >= 0)
     promise = conversation & (c["outcome"] == Outcome.PROMISE_TO_PAY)
     return {
@@ -573,28 +610,32 @@ def measure_redefault(target: Target, runs: Runs, rng: np.random.Generator) -> M
     measured = mean_measure(x, rng, "plan cures with 180 days of follow-up")
     note = f"{x.size} of {total} plan cures followed {REDEFAULT_WINDOW_DAYS} days"
     if measured.value is None:
-        note += f"; run the champion >= {REDEFAULT_WINDOW_DAYS + 30} days (--champion-days)"
+        longer = REDEFAULT_WINDOW_DAYS + REDEFAULT_LEAD_DAYS
+        note += f"; run the champion longer (--champion-days {longer})"
     return Measured(measured.value, measured.low, measured.high, measured.n, note)
 
 
 def measure_occupancy(target: Target, runs: Runs, rng: np.random.Generator) -> Measured:
     """Agent handle time / staffed agent time under the champion.
 
-    Uses the KPI ``agent_occupancy`` of :func:`collsim.metrics.kpis` when it exists
-    (its interval: the ledger ratio's interval scaled to it), else the ledger ratio.
+    Uses the KPI ``agent_occupancy`` of :func:`collsim.metrics.kpis` when it exists and
+    the run lasted the scenario's days (its interval: the ledger ratio's interval scaled
+    to it), else the ledger ratio over the scenario's days.
     """
     handle, staffed = [], 0.0
     for r in runs:
         arm = r["champion"]
         handle.append(_agent_counts(arm, np.ones(arm.n, dtype=bool))["handle_s"])
-        staffed += float(arm.cols["duration_s"][arm.events("agent_capacity")].sum())
+        staffed_rows = arm.events("agent_capacity") & _in_rate_window(arm)
+        staffed += float(arm.cols["duration_s"][staffed_rows].sum())
     x = np.concatenate(handle)
     if staffed <= 0:
         return Measured(None, note="not measurable: no staffed agent time")
     value = float(x.sum() / staffed)
     low, high = bootstrap_interval(lambda w: (w @ x) / staffed, x.shape[0], rng)
     kpi = [r["champion"].kpis.get("agent_occupancy") for r in runs]
-    if all(k is not None for k in kpi) and value > 0:
+    whole_run = all(r["champion"].rate_days in (None, r["champion"].days) for r in runs)
+    if whole_run and all(k is not None for k in kpi) and value > 0:
         point = float(np.mean([float(k) for k in kpi if k is not None]))
         scale = point / value
         return Measured(point, low * scale, high * scale, x.shape[0], "KPI agent_occupancy")
@@ -649,7 +690,7 @@ def check_targets(targets: TargetsFile, scenario: Scenario) -> None:
 def measure_all(targets: TargetsFile, runs: Runs, seed: int) -> list[tuple[Target, Measured]]:
     """Measure every target from the runs (one bootstrap generator per target)."""
     for r in runs:
-        arms = list(r.values())
+        arms = [arm for name, arm in r.items() if name not in UNPAIRED]
         for other in arms[1:]:
             check_same_accounts(arms[0], other)
     random = RunRandom(seed)
@@ -661,12 +702,30 @@ def measure_all(targets: TargetsFile, runs: Runs, seed: int) -> list[tuple[Targe
 
 @dataclass(frozen=True)
 class CalibrationSettings:
-    """What ``collsim calibrate`` runs."""
+    """What ``collsim calibrate`` runs.
+
+    Attributes:
+        n_accounts: accounts of the paired runs.
+        days: days of the no-contact and one-touch runs.
+        champion_days: days of the champion run.
+        seeds: the seeds.
+        hour_accounts: accounts of the (unpaired) hour-spread run; default
+            max(n_accounts, HOUR_SPREAD_MIN_ACCOUNTS).
+    """
 
     n_accounts: int
     days: int
     champion_days: int
     seeds: tuple[int, ...]
+    hour_accounts: int | None = None
+
+    def accounts_of(self, experiment: str) -> int:
+        """Accounts simulated by an experiment."""
+        if experiment != "hour_spread":
+            return self.n_accounts
+        if self.hour_accounts is not None:
+            return self.hour_accounts
+        return max(self.n_accounts, HOUR_SPREAD_MIN_ACCOUNTS)
 
 
 def run_all(
@@ -678,7 +737,7 @@ def run_all(
     """Run the experiments the targets need for every seed.
 
     Returns:
-        (runs, experiments summary: experiment -> days, policy and capacity overflow).
+        (runs, summary: experiment -> days, attempts and capacity overflow, over the seeds).
     """
     if settings.days < CURE_WINDOW_DAYS:
         raise ValueError(f"--days must be at least {CURE_WINDOW_DAYS}, got {settings.days}")
@@ -689,12 +748,13 @@ def run_all(
         for experiment in experiments_needed(targets):
             days = experiment_days(experiment, settings.days, settings.champion_days)
             arms[experiment] = run_experiment(
-                experiment, scenario, settings.n_accounts, seed, days, tick
+                experiment, scenario, settings.accounts_of(experiment), seed, days, tick
             )
         runs.append(arms)
     summary = {
         name: {
             "days": arm.days,
+            "attempts": int(sum(int(r[name].events("attempt").sum()) for r in runs)),
             "overflow": int(sum(int(r[name].events("overflow").sum()) for r in runs)),
         }
         for name, arm in runs[0].items()

@@ -175,6 +175,7 @@ def calibrate_command(
     seed: int,
     out: Path,
     targets_file: str | None,
+    hour_accounts: int | None = None,
 ) -> list[tuple[Target, Measured]]:
     """Run ``collsim calibrate``: experiments, measurements, table, JSON and PNG.
 
@@ -182,11 +183,13 @@ def calibrate_command(
         scenario_name: bundled scenario name or YAML path.
         n_accounts: accounts per run (default: the scenario's).
         days: days of the no-contact and one-touch runs (at least 30).
-        champion_days: days of the champion run (default: max(days, scenario's days)).
+        champion_days: days of the champion run (default: max(days, scenario's days),
+            and 270 when re-default is a target and the ledger records it).
         seeds: number of seeds (``seed``, ``seed + 1``, ...).
         seed: first seed.
         out: output folder for calibration.json and calibration.png.
         targets_file: targets YAML (default: the scenario's bundled targets).
+        hour_accounts: accounts of the hour-spread run (default: at least 50,000).
 
     Returns:
         (target, measurement) pairs in file order.
@@ -200,6 +203,7 @@ def calibrate_command(
     from collsim.config import load_scenario
     from collsim.evaluation.calibrate import (
         CalibrationSettings,
+        default_champion_days,
         experiment_days,
         experiments_needed,
         measure_all,
@@ -209,13 +213,16 @@ def calibrate_command(
 
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    if n_accounts is not None and n_accounts < 1:
+        raise ValueError(f"--accounts must be at least 1, got {n_accounts}")
     scenario = load_scenario(scenario_name)
     targets = load_targets(targets_file or scenario.name)
     settings = CalibrationSettings(
         n_accounts=n_accounts or scenario.portfolio.n_accounts,
         days=days,
-        champion_days=champion_days or max(days, scenario.sim.days),
+        champion_days=champion_days or default_champion_days(scenario, targets, days),
         seeds=tuple(range(seed, seed + seeds)),
+        hour_accounts=hour_accounts,
     )
     total = seeds * sum(
         experiment_days(e, settings.days, settings.champion_days)
@@ -247,6 +254,7 @@ def calibrate_command(
         "days": settings.days,
         "champion_days": settings.champion_days,
         "seeds": list(settings.seeds),
+        "hour_accounts": settings.accounts_of("hour_spread"),
         "experiments": experiments,
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -42,8 +42,7 @@ METRICS: dict[str, tuple[Unit, str]] = {
     "answer_ratio.best_worst_hour": (
         "ratio",
         "agent-call answer rate at the best local operating hour / at the worst "
-        "(one call per account a day at uniformly drawn hours; hours chosen and rates "
-        "measured on different halves of the accounts)",
+        "(one call per account a day for five days, each at a uniformly drawn hour)",
     ),
     "rpc_per_attempt.agent_call": (
         "share",
