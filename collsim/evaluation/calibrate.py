@@ -611,7 +611,7 @@ def measure_redefault(target: Target, runs: Runs, rng: np.random.Generator) -> M
     note = f"{x.size} of {total} plan cures followed {REDEFAULT_WINDOW_DAYS} days"
     if measured.value is None:
         longer = REDEFAULT_WINDOW_DAYS + REDEFAULT_LEAD_DAYS
-        note += f"; run the champion longer (--champion-days {longer})"
+        note = f"not measurable: {note}; run the champion longer (--champion-days {longer})"
     return Measured(measured.value, measured.low, measured.high, measured.n, note)
 
 
