@@ -265,6 +265,8 @@ def test_redefaults_count_plan_cures_with_full_follow_up(monkeypatch: pytest.Mon
     followed, redefaulted = plan_cure_redefaults(make_arm(5, events, days=200), 180)
     assert followed.tolist() == [True, True, True, False]
     assert redefaulted.tolist() == [True, False, False, True]
+    too_few = _measure(_target("redefault_180d.plan_cure"), [{"champion": make_arm(5, events)}])
+    assert too_few.value is None and too_few.note.startswith("not measurable: 0 of 4 plan cures")
 
 
 def test_champion_rates_ignore_days_beyond_the_rate_window() -> None:

@@ -17,11 +17,11 @@ The first four run on the *experiment scenario* (:func:`experiment_scenario`: no
 channel budgets, no redial and, for the call experiments, agents on every hour); the
 population is generated from the scenario's portfolio and behaviour sections only, so
 every run of a seed has the same accounts, which :func:`measure_all` checks (the
-hour-spread run, which is not paired, is larger: see ``HOUR_SPREAD_MIN_ACCOUNTS``).  Every target is measured from the
-ledgers (plus observable start columns and, for segment targets, the latent segment),
-with a 95% percentile-bootstrap interval over accounts (Poisson weights from a
-``SeedSequence``-derived generator).  Effects are paired: the same accounts in the
-treated and the no-contact run of one seed.
+hour-spread run, which is not paired, is larger: see ``HOUR_SPREAD_MIN_ACCOUNTS``).
+Every target is measured from the ledgers (plus observable start columns and, for
+segment targets, the latent segment), with a 95% percentile-bootstrap interval over
+accounts (Poisson weights from a ``SeedSequence``-derived generator).  Effects are
+paired: the same accounts in the treated and the no-contact run of one seed.
 """
 
 from __future__ import annotations
@@ -611,7 +611,7 @@ def measure_redefault(target: Target, runs: Runs, rng: np.random.Generator) -> M
     note = f"{x.size} of {total} plan cures followed {REDEFAULT_WINDOW_DAYS} days"
     if measured.value is None:
         longer = REDEFAULT_WINDOW_DAYS + REDEFAULT_LEAD_DAYS
-        note += f"; run the champion longer (--champion-days {longer})"
+        note = f"not measurable: {note}; run the champion longer (--champion-days {longer})"
     return Measured(measured.value, measured.low, measured.high, measured.n, note)
 
 

@@ -16,9 +16,9 @@ from collsim.io import atomic_write, atomic_write_text
 _SCALE: dict[Unit, float] = {"share": 100.0, "pp": 100.0, "ratio": 1.0}
 _SUFFIX: dict[Unit, str] = {"share": "%", "pp": " pp", "ratio": "×"}
 _AXIS: dict[Unit, str] = {
-    "share": "share of units (%)",
-    "pp": "effect (percentage points)",
-    "ratio": "ratio (best / worst)",
+    "share": "percent (%)",
+    "pp": "difference (percentage points)",
+    "ratio": "ratio (×)",
 }
 PASS_COLOUR, FAIL_COLOUR, NA_COLOUR = "#2e7d32", "#c62828", "#9e9e9e"
 
@@ -117,8 +117,12 @@ def write_png(path: Path, results: list[tuple[Target, Measured]], title: str) ->
     fig, axes = plt.subplots(n, 1, figsize=(9.0, 0.95 * n + 1.0), squeeze=False)
     for ax, (t, m) in zip(axes[:, 0], results, strict=True):
         _panel(ax, t, m)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.98))
+    fig.suptitle(
+        f"{title}\nshaded: target band; dot: measured; bar: 95% interval "
+        "(green: in band, red: outside, grey: not measurable)",
+        fontsize=10,
+    )
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.97))
 
     def save(temp: Path) -> None:
         fig.savefig(temp, dpi=110, format="png", metadata={"Software": None})
