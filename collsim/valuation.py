@@ -29,6 +29,8 @@ rows without a ``start`` event (a cleared ledger) have no terminal value.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from collsim.behaviour import CHARGED_OFF, CLOSED, CURED, LEGAL
@@ -76,6 +78,46 @@ def terminal_value(
 ) -> np.ndarray:
     """Undiscounted expected recovery of open balances in the given terminal states."""
     return np.asarray(balance, dtype=float) * terminal_rates(valuation)[state]
+
+
+def account_values(sim: Any) -> np.ndarray:
+    """float [N]: undiscounted terminal value of every account row of a Simulation now.
+
+    What each account would add to ``portfolio_value`` if the run ended now; a
+    change in it is the non-cash part of an action's value (value models, oracle,
+    environment rewards).
+    """
+    state = state_of(sim.state.status, sim.portfolio.dpd)
+    return terminal_value(sim.portfolio.balance, state, sim.scenario.valuation)
+
+
+def step_value(
+    net_cash: np.ndarray,
+    complaints: np.ndarray,
+    value_before: np.ndarray,
+    value_after: np.ndarray,
+    days: np.ndarray | int,
+    valuation: ValuationConfig,
+) -> np.ndarray:
+    """Contribution of one day to ``portfolio_value``, discounted to day 0 of the sum.
+
+    ``f(t) · (net_cash - complaint_cost · complaints) + f(t + 1) · value_after
+    - f(t) · value_before`` with ``f(t) = (1 + r) ** (-t / 365)``: summed over the days
+    0..T-1 of an account it telescopes to the account's discounted cash, cost and
+    complaints plus ``f(T) · value(T) - value(0)``, its ``portfolio_value`` terms
+    minus its value at the start.
+
+    Args:
+        net_cash: payments minus the account's own costs of the day.
+        complaints: complaints of the day.
+        value_before, value_after: :func:`account_values` before and after the day.
+        days: t, days since the start of the sum (per account or one for all).
+        valuation: the scenario's valuation.
+    """
+    now = daily_discount_factors(np.asarray(days), valuation.npv_rate_annual)
+    later = daily_discount_factors(np.asarray(days) + 1, valuation.npv_rate_annual)
+    flow = np.asarray(net_cash, dtype=float) - valuation.complaint_cost * np.asarray(complaints)
+    return now * (flow - value_before) + later * value_after
 
 
 def open_receivables(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +191,39 @@ def portfolio_value_parts(
     return parts
 
 
+def account_portfolio_values(
+    ledger: Ledger, n: int, valuation: ValuationConfig | None = None
+) -> np.ndarray:
+    """float [n]: ``portfolio_value`` split by account row; the rows sum to it.
+
+    Each row gets its discounted payments − its own costs − its complaints ×
+    complaint cost + the discounted terminal value of its accounts; costs of no
+    account (staffed agent hours) are shared equally by the ``n`` rows.
+    """
+    valuation = valuation or valuation_of(ledger)
+    c = ledger.columns()
+    rate = valuation.npv_rate_annual
+    first = int(c["day"].min()) if c["day"].size else 0
+    factor = daily_discount_factors(c["day"].astype(np.int64) - first, rate)
+    event, account = c["event"], c["account"]
+    complaint = (event == EVENT["attempt"]) & (c["outcome"] == Outcome.COMPLAINT)
+    flow = np.where(event == EVENT["payment"], c["amount"], 0.0) - c["cost"]
+    flow = (flow - valuation.complaint_cost * complaint) * factor
+    row = account >= 0
+    out = np.bincount(account[row], flow[row], minlength=n)[:n]
+    horizon_days = int(c["day"].max()) + 1 - first if c["day"].size else 0
+    balance, state = open_receivables(c)
+    held = terminal_value(balance, state, valuation) * daily_discount_factors(
+        np.array(horizon_days), rate
+    )
+    out += np.bincount(account[event == EVENT["start"]], held, minlength=n)[:n]
+    return out + flow[~row].sum() / max(n, 1)
+
+
 __all__ = [
+    "account_portfolio_values",
+    "account_values",
+    "step_value",
     "CHARGED_OFF_STATE",
     "CLOSED_STATE",
     "CURRENT",
