@@ -10,7 +10,11 @@ from collsim.metrics import kpis
 from collsim.policies.baselines import NoContact
 from collsim.sim import Simulation
 from collsim.sim.ledger import EVENT, Ledger
-from collsim.valuation import open_receivables, portfolio_value_parts
+from collsim.valuation import (
+    account_portfolio_values,
+    open_receivables,
+    portfolio_value_parts,
+)
 from collsim.vocab import Channel, Outcome
 
 RATES = {
@@ -108,6 +112,15 @@ def test_portfolio_value_of_a_tiny_ledger_by_hand() -> None:
     assert values["total_cost"] == pytest.approx(45.0 + 1.0 + 3 * 350.0)
     assert values["agent_cost"] == 45.0 and values["legal_cost"] == 3 * 350.0
     assert values["net_recovery"] == pytest.approx(1180.0 - (45.0 + 1.0 + 3 * 350.0))
+
+
+def test_account_values_add_up_to_portfolio_value() -> None:
+    ledger = tiny_ledger()
+    per_account = account_portfolio_values(ledger, 8)
+    assert per_account.shape == (8,)
+    assert per_account.sum() == pytest.approx(portfolio_value_parts(ledger)["portfolio_value"])
+    # account 4 settled: cash only, less its share of the staffed hour
+    assert per_account[4] == pytest.approx(280 * _f(10) - 45.0 / 8)
 
 
 def test_open_receivables_are_per_account_life_in_ledger_order() -> None:
