@@ -21,7 +21,7 @@ rest of the balance is lost).  So a write-off costs the balance beyond its sale
 value, a cure is worth more than its payment (the balance moves to ``current``), and
 suing moves an account from its bucket's value to the expected judgement, less the
 case cost.  The state is read from the ledger: the last of an account's ``start``,
-``roll``, ``holiday_ended`` (bucket), ``cure`` (current), ``charge_off``,
+``roll``, ``holiday_ended``, ``redefault`` (bucket), ``cure`` (current), ``charge_off``,
 ``legal_filed`` (legal pending), ``legal_closed`` and ``settlement`` (closed) events.
 An account row reused for a new account (a new ``start`` event) is a new account;
 rows without a ``start`` event (a cleared ledger) have no terminal value.
@@ -42,7 +42,7 @@ from collsim.vocab import Outcome, bucket_of
 CURRENT, CHARGED_OFF_STATE, LEGAL_PENDING, CLOSED_STATE = 0, 5, 6, 7
 """Terminal state codes: 0-4 = the DPD buckets, then charged off, legal pending, closed."""
 
-_BUCKET_EVENTS = ("start", "roll", "holiday_ended")
+_BUCKET_EVENTS = ("start", "roll", "holiday_ended", "redefault")
 _FIXED_STATE = {
     "cure": CURRENT,
     "charge_off": CHARGED_OFF_STATE,

@@ -40,10 +40,14 @@ EVENTS: tuple[str, ...] = (
     "settlement",  # a settlement: amount = discount given (the payment is its own event)
     "treatment_blocked",  # a planned offer/variant downgraded to none/standard (rule, offer)
     "holiday_ended",  # a payment holiday ended; the account is back in collection
+    "redefault",  # a cured account fell delinquent again (amount = the new amount due)
+    "opt_out",  # the borrower opted out of a message channel (channel; app push: app removed)
 )
-_V1_EVENTS = 16
-"""Events of the ledger layout before treatments (a run without treatments writes it)."""
 EVENT = {name: code for code, name in enumerate(EVENTS)}
+_TREATMENT_EVENTS = np.array(
+    [EVENT[name] for name in ("offer_accepted", "settlement", "treatment_blocked", "holiday_ended")]
+)
+"""Events only a run that used a treatment writes."""
 
 COLUMNS: dict[str, type] = {
     "day": np.int32,
@@ -174,20 +178,18 @@ class Ledger:
         return bool(
             np.any(cols["offer"] > 0)
             or np.any(cols["variant"] > 0)
-            or np.any(cols["event"] >= _V1_EVENTS)
+            or bool(np.isin(cols["event"], _TREATMENT_EVENTS).any())
         )
 
     def to_table(self, account_id: np.ndarray) -> pa.Table:
         """Return the ledger as an Arrow table with names instead of codes.
 
-        A run that used no treatment gets exactly the layout it had before treatments
-        existed (no ``offer``/``variant`` columns, the original event dictionary), so
-        its Parquet file is byte-identical; a run with treatments adds the columns
-        ``offer`` and ``variant`` and the treatment events.
+        A run that used no treatment has no ``offer``/``variant`` columns; a run with
+        treatments adds them.  The event dictionary is always the whole of ``EVENTS``.
         """
         cols = self.columns()
         treated = self.treated()
-        events = EVENTS if treated else EVENTS[:_V1_EVENTS]
+        events = EVENTS
         epoch = np.datetime64("1970-01-01", "D")
 
         def names(codes: np.ndarray, table: tuple[str, ...] | list[str], none: str) -> pa.Array:

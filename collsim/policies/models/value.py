@@ -532,9 +532,7 @@ def _convert(estimator: Any, n_inputs: int, classifier: bool) -> Any:
     )
 
 
-def _build_arm_graph(
-    estimator: Any, *, classifier: bool, meta: dict[str, Any]
-) -> Any:
+def _build_arm_graph(estimator: Any, *, classifier: bool, meta: dict[str, Any]) -> Any:
     """ONNX model: features [N, F] → per-arm output ``arms`` [N, 9]."""
     from onnx import TensorProto, helper, numpy_helper
 
@@ -610,6 +608,7 @@ def _build_value_graph(model: ValueModel, slot_hours: np.ndarray, meta: dict) ->
     ]
     opsets: dict[str, int] = {}
     columns = []
+
     def add_trees(estimator: Any, prefix: str) -> str:
         inner = _convert(estimator, f, classifier=False)
         for op in inner.opset_import:
@@ -776,9 +775,7 @@ class OnnxValueModel:
                 f"{self.path}: exported for slots {self.slot_hours.tolist()}, snapshot has "
                 f"{snapshot.options.slot_hours.tolist()}"
             )
-        return _snapshot_values(
-            snapshot, self.predict_features, lambda values, _hours: values
-        )
+        return _snapshot_values(snapshot, self.predict_features, lambda values, _hours: values)
 
 
 class OnnxRepaymentModel:
