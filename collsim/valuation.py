@@ -16,14 +16,17 @@ account is its open balance (balance at the start minus payments and settlement
 discounts) times ``valuation.terminal_recovery_by_bucket`` of its state at the
 horizon: its DPD bucket if in collection or on a payment holiday (``current`` if
 cured), ``charged_off`` if written off (the debt-sale price), ``legal_pending`` if a
-case is open (the expected judgement), and nothing if closed (settled, or judged: the
-rest of the balance is lost).  So a write-off costs the balance beyond its sale
-value, a cure is worth more than its payment (the balance moves to ``current``), and
-suing moves an account from its bucket's value to the expected judgement, less the
-case cost.  The state is read from the ledger: the last of an account's ``start``,
-``roll``, ``holiday_ended``, ``redefault`` (bucket), ``cure`` (current), ``charge_off``,
-``legal_filed`` (legal pending), ``legal_closed`` and ``settlement`` (closed) events.
-An account row reused for a new account (a new ``start`` event) is a new account;
+case is open (the expected judgement net of court costs), and nothing if closed
+(settled, or fully garnished: the rest of the balance is lost).  A won judgment still
+being garnished is worth what is left of its award (the ``legal_closed`` amount
+minus the legal payments since) times the ``garnishing`` share.  So a write-off
+costs the balance beyond its sale value, a cure is worth more than its payment (the
+balance moves to ``current``), and suing moves an account from its bucket's value to
+the expected judgement, less the case cost.  The state is read from the ledger: the
+last of an account's ``start``, ``roll``, ``holiday_ended``, ``redefault`` (bucket),
+``cure`` (current), ``charge_off``, ``legal_filed`` (legal pending), ``legal_closed``
+(won: garnishing; lost: followed by ``charge_off``) and ``settlement`` (closed)
+events.  An account row reused for a new account (a new ``start`` event) is a new account;
 rows without a ``start`` event (a cleared ledger) have no terminal value.
 """
 
@@ -37,17 +40,18 @@ from collsim.behaviour import CHARGED_OFF, CLOSED, CURED, LEGAL
 from collsim.config import TERMINAL_STATES, ValuationConfig
 from collsim.sim.ledger import EVENT, Ledger
 from collsim.treatments import daily_discount_factors
-from collsim.vocab import Outcome, bucket_of
+from collsim.vocab import Channel, Outcome, bucket_of
 
-CURRENT, CHARGED_OFF_STATE, LEGAL_PENDING, CLOSED_STATE = 0, 5, 6, 7
-"""Terminal state codes: 0-4 = the DPD buckets, then charged off, legal pending, closed."""
+CURRENT, CHARGED_OFF_STATE, LEGAL_PENDING, CLOSED_STATE, GARNISHING = 0, 5, 6, 7, 8
+"""Terminal state codes: 0-4 = the DPD buckets, then charged off, legal pending, closed,
+and a won judgment being garnished (valued at the award still to come, not the balance)."""
 
 _BUCKET_EVENTS = ("start", "roll", "holiday_ended", "redefault")
 _FIXED_STATE = {
     "cure": CURRENT,
     "charge_off": CHARGED_OFF_STATE,
     "legal_filed": LEGAL_PENDING,
-    "legal_closed": CLOSED_STATE,
+    "legal_closed": GARNISHING,  # a lost case is charged off right after
     "settlement": CLOSED_STATE,
 }
 
@@ -58,9 +62,10 @@ def valuation_of(ledger: Ledger) -> ValuationConfig:
 
 
 def terminal_rates(valuation: ValuationConfig) -> np.ndarray:
-    """float [8]: expected recovery share of the open balance per terminal state code."""
+    """float [9]: expected recovery share of the open amount per terminal state code."""
     table = valuation.terminal_recovery_by_bucket
-    return np.array([*(table[name] for name in TERMINAL_STATES), 0.0])
+    named = [table[name] for name in TERMINAL_STATES if name != "garnishing"]
+    return np.array([*named, 0.0, table["garnishing"]])  # codes 0-6, closed, garnishing
 
 
 def state_of(status: np.ndarray, dpd: np.ndarray) -> np.ndarray:
@@ -88,7 +93,14 @@ def account_values(sim: Any) -> np.ndarray:
     environment rewards).
     """
     state = state_of(sim.state.status, sim.portfolio.dpd)
-    return terminal_value(sim.portfolio.balance, state, sim.scenario.valuation)
+    owed = np.asarray(sim.portfolio.balance, dtype=float).copy()
+    left = getattr(sim, "_garnish_left", None)
+    if left is not None:  # won judgments: the award still to be garnished
+        garnishing = (state == LEGAL_PENDING) & (left > 0)
+        state[garnishing] = GARNISHING
+        awaited = left[garnishing] * sim._garnish_amount[garnishing]
+        owed[garnishing] = np.minimum(owed[garnishing], awaited)
+    return terminal_value(owed, state, sim.scenario.valuation)
 
 
 def step_value(
@@ -121,12 +133,14 @@ def step_value(
 
 
 def open_receivables(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Open balance and terminal state of every account life in ledger columns.
+    """Open amount and terminal state of every account life in ledger columns.
 
-    A life is an account row from one of its ``start`` events to the next.
+    A life is an account row from one of its ``start`` events to the next.  The open
+    amount is the balance, or for a won judgment being garnished (``GARNISHING``)
+    what is left of the award.
 
     Returns:
-        (balance, state) arrays, one entry per ``start`` event, in ledger order.
+        (open amount, state) arrays, one entry per ``start`` event, in ledger order.
     """
     event, account = columns["event"], columns["account"]
     order = np.lexsort((np.arange(event.size), account))
@@ -149,6 +163,12 @@ def open_receivables(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nda
     last = rows[np.r_[life[rows][1:] != life[rows][:-1], True]] if rows.size else rows
     state = np.zeros(n_lives, dtype=np.int64)
     state[life[last]] = code[last]
+    won = (ev == EVENT["legal_closed"]) & valid
+    legal_paid = paid & (ev == EVENT["payment"]) & (columns["channel"][order] == Channel.LEGAL)
+    awaited = np.bincount(life[won], amount[won], minlength=n_lives) - np.bincount(
+        life[legal_paid], amount[legal_paid], minlength=n_lives
+    )
+    balance = np.where(state == GARNISHING, np.minimum(balance, awaited), balance)
     unsort = np.argsort(order[starts], kind="stable")
     return np.maximum(balance, 0.0)[unsort], state[unsort]
 
@@ -227,6 +247,7 @@ __all__ = [
     "CHARGED_OFF_STATE",
     "CLOSED_STATE",
     "CURRENT",
+    "GARNISHING",
     "LEGAL_PENDING",
     "open_receivables",
     "portfolio_value_parts",

@@ -35,8 +35,10 @@ days):
 * **Field visits**: as calls, with the field found rate at that hour.
 * **Messages** (SMS, e-mail, push, letters): read probability × (link payment
   ``V·S0`` or else the excitation gain).  Letters are read on arrival (delay).
-* **Legal**: a judgment before the run ends pays ``recovery·balance`` with
-  probability ``success·a`` and leaves the rest charged off (``r_charged_off``);
+* **Legal**: a judgment before the run ends costs the court costs and awards
+  ``recovery·balance`` (garnished, counted in full) with probability
+  ``success·a·(1 − nothing_recovered_share)``, else the account is charged off
+  (``r_charged_off``);
   else the case is open at the end (``r_legal_pending``); minus the account's value
   left in collection (``balance·r_end`` + what the hazard would have paid), minus the
   case cost.  Suing an account that would otherwise cure or stay early is a loss.
@@ -215,9 +217,11 @@ class OracleValue:
             elif c == Channel.LEGAL:
                 legal = cfg.legal
                 in_time = float(days_left > legal.duration_days)
-                p_won = legal.success_rate * a
-                judged = balance * (
-                    p_won * legal.recovery_fraction + (1.0 - p_won) * rates[CHARGED_OFF_STATE]
+                p_won = legal.success_rate * a * (1.0 - legal.nothing_recovered_share)
+                judged = (
+                    balance
+                    * (p_won * legal.recovery_fraction + (1.0 - p_won) * rates[CHARGED_OFF_STATE])
+                    - legal.court_cost_per_case
                 )
                 sued = in_time * judged + (1.0 - in_time) * balance * rates[LEGAL_PENDING]
                 kept = balance * r_end + (1.0 - s0) * v_pay  # the account left in collection
