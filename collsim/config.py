@@ -487,8 +487,13 @@ TERMINAL_STATES: tuple[str, ...] = (
     "91-180",
     "charged_off",
     "legal_pending",
+    "garnishing",
 )
-"""Keys of ``valuation.terminal_recovery_by_bucket``: the DPD buckets and open legal cases."""
+"""Keys of ``valuation.terminal_recovery_by_bucket``: the DPD buckets and legal cases.
+
+All are shares of the open balance except ``garnishing`` (won judgments still being
+paid): the share of the award still to come that is expected to be paid.
+"""
 
 
 class ValuationConfig(Frozen):

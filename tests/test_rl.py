@@ -314,7 +314,7 @@ def test_deploy_evaluation_is_the_policy_on_a_portfolio(trained: Any) -> None:
     scenario = load_scenario("default").scaled_to(300)
     sim = Simulation(scenario, RLPolicy(trained.model, fallbacks=8), cfg.eval_seed)
     sim.run(cfg.horizon)
-    assert net.sum() == pytest.approx(kpis(sim.ledger)["net_recovery"], rel=1e-9, abs=1e-6)
+    assert net.sum() == pytest.approx(kpis(sim.ledger)["portfolio_value"], rel=1e-9, abs=1e-6)
 
 
 def test_linear_schedule_and_bad_options() -> None:

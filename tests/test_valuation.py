@@ -10,7 +10,11 @@ from collsim.metrics import kpis
 from collsim.policies.baselines import NoContact
 from collsim.sim import Simulation
 from collsim.sim.ledger import EVENT, Ledger
-from collsim.valuation import open_receivables, portfolio_value_parts
+from collsim.valuation import (
+    account_portfolio_values,
+    open_receivables,
+    portfolio_value_parts,
+)
 from collsim.vocab import Channel, Outcome
 
 RATES = {
@@ -21,6 +25,7 @@ RATES = {
     "91-180": 0.2,
     "charged_off": 0.04,
     "legal_pending": 0.15,
+    "garnishing": 1.0,
 }
 VALUATION = ValuationConfig(
     npv_rate_annual=0.10, complaint_cost=500.0, terminal_recovery_by_bucket=RATES
@@ -73,8 +78,8 @@ def tiny_ledger() -> Ledger:
     _start(ledger, 7, 50.0, 1, day=DAY0 + 11)  # the row gets a new account
     _one(ledger, "charge_off", DAY0 + 20, 1, amount=500.0, bucket=5)
     _one(ledger, "legal_closed", DAY0 + 20, 5, outcome=int(Outcome.REFUSAL))
-    _one(ledger, "legal_closed", DAY0 + 20, 6, outcome=int(Outcome.PAYMENT))
-    _one(ledger, "payment", DAY0 + 20, 6, amount=600.0)
+    _one(ledger, "legal_closed", DAY0 + 20, 6, outcome=int(Outcome.PAYMENT), amount=600.0)
+    _one(ledger, "payment", DAY0 + 20, 6, amount=100.0, channel=int(Channel.LEGAL))
     _one(ledger, "charge_off", DAY0 + 20, 5, amount=600.0, bucket=5)
     _one(ledger, "roll", DAY0 + 29, 0, bucket=2)
     return ledger
@@ -82,7 +87,7 @@ def tiny_ledger() -> Ledger:
 
 def test_portfolio_value_of_a_tiny_ledger_by_hand() -> None:
     ledger = tiny_ledger()
-    cash = 100 * _f(5) + 200 * _f(10) + 280 * _f(10) + 600 * _f(20)
+    cash = 100 * _f(5) + 200 * _f(10) + 280 * _f(10) + 100 * _f(20)
     cost = 45.0 + 1.0 + 3 * 350.0 * _f(1)
     complaints = 500.0
     open_value = (
@@ -92,7 +97,7 @@ def test_portfolio_value_of_a_tiny_ledger_by_hand() -> None:
         + 1000 * 0.15  # 3: legal pending
         + 0.0  # 4: settled: closed
         + 600 * 0.04  # 5: lost in court, charged off
-        + 0.0  # 6: won in court: closed, the rest is lost
+        + 500.0  # 6: won in court, 600 awarded, 100 garnished so far
         + 100 * 0.04  # 7, first account: charged off
         + 50 * 0.7  # 7, second account: 1-30
     )
@@ -107,13 +112,22 @@ def test_portfolio_value_of_a_tiny_ledger_by_hand() -> None:
     assert values["portfolio_value"] == pytest.approx(parts["portfolio_value"])
     assert values["total_cost"] == pytest.approx(45.0 + 1.0 + 3 * 350.0)
     assert values["agent_cost"] == 45.0 and values["legal_cost"] == 3 * 350.0
-    assert values["net_recovery"] == pytest.approx(1180.0 - (45.0 + 1.0 + 3 * 350.0))
+    assert values["net_recovery"] == pytest.approx(680.0 - (45.0 + 1.0 + 3 * 350.0))
+
+
+def test_account_values_add_up_to_portfolio_value() -> None:
+    ledger = tiny_ledger()
+    per_account = account_portfolio_values(ledger, 8)
+    assert per_account.shape == (8,)
+    assert per_account.sum() == pytest.approx(portfolio_value_parts(ledger)["portfolio_value"])
+    # account 4 settled: cash only, less its share of the staffed hour
+    assert per_account[4] == pytest.approx(280 * _f(10) - 45.0 / 8)
 
 
 def test_open_receivables_are_per_account_life_in_ledger_order() -> None:
     balance, state = open_receivables(tiny_ledger().columns())
-    assert balance.tolist() == [800.0, 500.0, 200.0, 1000.0, 0.0, 600.0, 400.0, 100.0, 50.0]
-    assert state.tolist() == [2, 5, 0, 6, 7, 5, 7, 5, 1]
+    assert balance.tolist() == [800.0, 500.0, 200.0, 1000.0, 0.0, 600.0, 500.0, 100.0, 50.0]
+    assert state.tolist() == [2, 5, 0, 6, 7, 5, 8, 5, 1]
 
 
 def _ledger_with(final_event: str | None) -> Ledger:
@@ -190,3 +204,22 @@ def test_valuation_needs_every_terminal_state() -> None:
         ValuationConfig(
             terminal_recovery_by_bucket={k: v for k, v in RATES.items() if k != "legal_pending"}
         )
+
+
+def test_ledger_and_simulator_agree_on_every_open_account() -> None:
+    """The ledger reading of the horizon state equals the simulator's own state."""
+    from collsim.policies.registry import make_policy
+    from collsim.valuation import GARNISHING, LEGAL_PENDING, account_values, state_of
+    from collsim.valuation import terminal_value as value_of
+
+    scenario = load_scenario("default")
+    sim = Simulation(scenario, make_policy("champion", scenario), seed=4, n_accounts=1500)
+    sim.run(75)
+    balance, state = open_receivables(sim.ledger.columns())
+    live_state = state_of(sim.state.status, sim.portfolio.dpd)
+    garnishing = (live_state == LEGAL_PENDING) & (sim._garnish_left > 0)
+    live_state[garnishing] = GARNISHING
+    assert np.any(state == GARNISHING) and np.any(state == LEGAL_PENDING)
+    assert np.array_equal(state, live_state)
+    from_ledger = value_of(balance, state, scenario.valuation)
+    np.testing.assert_allclose(from_ledger, account_values(sim), atol=0.05)

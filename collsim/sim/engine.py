@@ -432,15 +432,17 @@ class Simulation:
             empty = self.random.uniform("legal_nothing", self.day, judged)
             won &= empty >= legal.nothing_recovered_share
         winners = judged[won]
+        award = np.where(won, legal.recovery_fraction * self.portfolio.balance[judged], 0.0)
         self.ledger.append(
             "legal_closed",
             self.day,
             judged,
             outcome=np.where(won, Outcome.PAYMENT, Outcome.REFUSAL),
+            amount=award,
             cost=legal.court_cost_per_case,
         )
         count = legal.recovery_instalments
-        total = legal.recovery_fraction * self.portfolio.balance[winners]
+        total = award[won]
         self._garnish_amount[winners] = np.round(total / count, 2)
         self._garnish_left[winners] = count
         self.courts.garnish(winners, count - 1, legal.recovery_interval_days * 24.0)

@@ -32,7 +32,7 @@ EVENTS: tuple[str, ...] = (
     "roll",  # the account entered a worse bucket (bucket = new bucket)
     "charge_off",  # amount = balance written off
     "legal_filed",
-    "legal_closed",  # judgment: amount recovered is a separate payment event
+    "legal_closed",  # judgment: amount = recovery awarded (paid by later legal payment events)
     "agent_capacity",  # agent seconds staffed in a centre hour (duration_s) and their cost
     "redial_blocked",  # the dialler's own same-day redial refused by the in-day gate (rule)
     # Treatments (issue 11); only runs that use a treatment write these.
