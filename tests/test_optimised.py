@@ -163,7 +163,10 @@ def test_oracle_beats_champion_paired() -> None:
         - _value(scenario, TieredChampion(scenario.champion), seed, 45)
         for seed in (11, 12, 13)
     ]
-    assert min(diff) > 0, diff
+    # Since messages carry opt-out and complaint risk and open rates fall with fatigue
+    # (issue 15), the one-step oracle, which does not see those future costs, no longer
+    # wins on every seed (seed 11: -1.3k of ~326k); it still wins on average.
+    assert np.mean(diff) > 0 and sorted(diff)[1] > 0, diff
 
 
 @pytest.mark.slow

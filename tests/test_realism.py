@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,6 +17,7 @@ from collsim.compliance import (
     with_legal_floor,
 )
 from collsim.config import Scenario, load_scenario
+from collsim.export.commands import _legal_floor, export_policy
 from collsim.metrics import kpis
 from collsim.plan import Plan, Snapshot
 from collsim.policies.baselines import NoContact
@@ -290,3 +294,12 @@ def test_an_untreated_run_with_opt_outs_writes_them_and_stays_untreated() -> Non
     assert "offer" not in table.column_names
     events = table.column("event").to_pylist()
     assert events.count("opt_out") == int((ledger.columns()["event"] == EVENT["opt_out"]).sum()) > 0
+
+
+def test_exported_artifacts_and_plan_validation_carry_the_litigation_floor(tmp_path: Path) -> None:
+    s = load_scenario("default")
+    assert export_policy("champion", tmp_path / "champion", "default") == 0
+    manifest = json.loads((tmp_path / "champion" / "manifest.json").read_text())
+    assert manifest["legal_min_dpd"] == s.legal.min_dpd == 90
+    # a plan without a manifest is validated with the default scenario's floor
+    assert _legal_floor(tmp_path / "no_such_plan.parquet") == s.legal.min_dpd

@@ -7,6 +7,7 @@ message``).  ``collsim.cli`` wires them into typer.  Nothing is written on exit 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import sys
@@ -17,7 +18,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from collsim.compliance import ContactWindow, RuleSet, RulesetError, load_ruleset, validate_plan
+from collsim.compliance import (
+    ContactWindow,
+    RuleSet,
+    RulesetError,
+    load_ruleset,
+    validate_plan,
+    with_legal_floor,
+)
 from collsim.config import Capacity, ConfigError, Scenario, load_capacity, load_scenario
 from collsim.export.artifact import (
     MANIFEST,
@@ -298,6 +306,8 @@ def make_plan(
         problems.lines.append(f"{out}: is a directory; expected a plan file path")
     if problems.lines or policy is None or inputs is None:
         return problems.exit_code()
+    floor = int(policy.manifest.get("legal_min_dpd", 0))
+    inputs = dataclasses.replace(inputs, ruleset=with_legal_floor(inputs.ruleset, floor))
     day = plan_for_day(policy, inputs, holdout_share, seed)
     files = {
         "artifact": Path(artifact) / MANIFEST,
@@ -309,7 +319,8 @@ def make_plan(
         manifest = write_plan(
             day.plan, inputs.portfolio, policy.options, day.resources, inputs.date,
             inputs.ruleset, policy.policy_id, out, files, seed, csv, window=day.window,
-            extra={"holdout_share": holdout_share, "artifact_kind": policy.kind},
+            extra={"holdout_share": holdout_share, "artifact_kind": policy.kind,
+                   "legal_min_dpd": floor},
         )  # fmt: skip
     except PlanError as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
@@ -322,6 +333,15 @@ def make_plan(
 
 
 # ----------------------------------------------------------------------------- validate
+def _legal_floor(plan_path: Path) -> int:
+    """The litigation floor (``legal_min_dpd``) of the plan's manifest, else the default
+    scenario's ``legal.min_dpd``."""
+    try:
+        return int(read_manifest(plan_path)["legal_min_dpd"])
+    except (PlanError, KeyError, TypeError, ValueError):
+        return load_scenario("default").legal.min_dpd
+
+
 def _plan_context(plan_path: Path) -> tuple[OptionSpace, dict[str, float]]:
     """Operating hours and attempt costs from the plan's manifest, if any.
 
@@ -348,6 +368,9 @@ def validate_plan_files(
 ) -> int:
     """Check a plan file against the rules and capacity (``collsim validate-plan``).
 
+    The rules are the rule set's plus the litigation floor (rule ``legal.min_dpd``)
+    recorded in the plan's manifest (default: the default scenario's).
+
     Every violation is printed on stdout as ``account_id, rule_id, sentence``.
 
     Returns:
@@ -366,9 +389,8 @@ def validate_plan_files(
     day = day_number(date)
     resources = day_resources(inputs.capacity, options, inputs.portfolio, day, costs)
     window = ContactWindow.from_history(inputs.history, inputs.portfolio.n, day)
-    violations = validate_plan(
-        planned, inputs.portfolio, window, inputs.ruleset, options, resources
-    )
+    rules = with_legal_floor(inputs.ruleset, _legal_floor(Path(plan)))
+    violations = validate_plan(planned, inputs.portfolio, window, rules, options, resources)
     for v in violations:
         print(f"{v.account_id}, {v.rule_id}, {v.sentence}")
     print(f"{plan}: {len(violations)} violation(s) in {inputs.portfolio.n:,} rows", file=sys.stderr)
