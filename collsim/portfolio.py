@@ -16,7 +16,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
 
 from collsim.config import Scenario
 from collsim.rng import RunRandom
@@ -193,6 +192,8 @@ def score_auc(risk_score: np.ndarray, badness: np.ndarray) -> float:
     Returns:
         P(score of a bad account > score of a good one), ties counting one half.
     """
+    from scipy import stats  # research-side: synthetic portfolios only (production loads files)
+
     bad = badness > np.median(badness)
     ranks = stats.rankdata(risk_score)
     n_bad, n_good = int(bad.sum()), int((~bad).sum())
@@ -226,6 +227,8 @@ def _noise_for_auc(segments: tuple[tuple[float, float, float], ...], auc: float)
 
     if gap(0.0) <= 0.0:
         return 0.0
+    from scipy import optimize  # research-side: synthetic portfolios only
+
     return float(optimize.brentq(gap, 0.0, 10.0, xtol=1e-4))
 
 
