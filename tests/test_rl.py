@@ -99,6 +99,14 @@ def test_training_restores_torch_settings() -> None:
 
 
 # --------------------------------------------------------------------------- ONNX
+def torch_logits(model: Any, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The masked policy's action logits from torch (float [N, A])."""
+    with torch.no_grad():
+        obs_t, _ = model.policy.obs_to_tensor(obs)
+        dist = model.policy.get_distribution(obs_t, action_masks=mask)
+        return dist.distribution.logits.cpu().numpy()
+
+
 def test_onnx_actions_equal_torch_masked_argmax(trained: Any, onnx_file: Path) -> None:
     from collsim.rl.export import onnx_actions
 
@@ -108,7 +116,12 @@ def test_onnx_actions_equal_torch_masked_argmax(trained: Any, onnx_file: Path) -
         expected, _ = trained.model.predict(obs, action_masks=mask, deterministic=True)
         got = onnx_actions(onnx_file, obs, mask)
         assert got.dtype == np.int64
-        assert int((got != expected).sum()) == 0
+        differ = np.flatnonzero(got != expected)
+        if differ.size:  # only float32 near-ties may break differently in the two runtimes
+            logits = torch_logits(trained.model, obs[differ], mask[differ])
+            rows_ = np.arange(differ.size)
+            gap = np.abs(logits[rows_, got[differ]] - logits[rows_, expected[differ]])
+            assert np.all(gap < 1e-4), gap
         assert np.all(mask[np.arange(mask.shape[0]), got])
         rows += obs.shape[0]
     assert rows >= 2000
