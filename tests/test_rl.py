@@ -408,3 +408,15 @@ def test_rl_policy_with_treatments_plans_only_allowed_offers(trained: Any) -> No
         sim.finish_day(plan)
     assert offers > 0
     assert not np.any(sim.ledger.columns()["event"] == EVENT["treatment_blocked"])
+
+
+def test_best_model_copy_is_detached_and_predicts_the_same(trained: Any) -> None:
+    from collsim.rl.training import _copy_model
+
+    clone = _copy_model(trained.model)
+    assert clone.policy is not trained.model.policy
+    snap = next(iter(snapshots(days=1)))
+    obs, mask = inputs(snap)
+    a, _ = trained.model.predict(obs, action_masks=mask, deterministic=True)
+    b, _ = clone.predict(obs, action_masks=mask, deterministic=True)
+    np.testing.assert_array_equal(a, b)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -396,12 +397,15 @@ def _sem(values: np.ndarray) -> float:
 
 
 def _copy_model(model: Any) -> Any:
-    """A detached copy of a MaskablePPO's policy (for the best model in memory)."""
-    import copy
+    """A detached copy of a MaskablePPO model (for the best model in memory).
 
-    clone = copy.copy(model)
-    clone.policy = copy.deepcopy(model.policy)
-    return clone
+    Saved to memory and loaded back: ``copy.deepcopy`` of the policy fails when the
+    last rollout left non-leaf tensors on it (at the end of training).
+    """
+    buffer = io.BytesIO()
+    model.save(buffer)
+    buffer.seek(0)
+    return type(model).load(buffer, device="cpu")
 
 
 def _linear(start: float) -> Callable[[float], float]:
