@@ -324,6 +324,7 @@ def build_sensitivity(spec: SensitivitySpec, source: str, base_dir: Path) -> Sen
     from collsim.evaluation.spec import _known_kpi
 
     problems: list[str] = []
+    spec = _resolve_policies(spec, base_dir)
     if not _known_kpi(spec.kpi):
         problems.append(f"{source}: kpi: unknown KPI {spec.kpi!r}")
     base = _base_scenario(spec, source, base_dir, problems)
@@ -355,6 +356,17 @@ def build_sensitivity(spec: SensitivitySpec, source: str, base_dir: Path) -> Sen
     if problems:
         raise SensitivityError("\n".join(dict.fromkeys(problems)))
     return Sensitivity(spec, source, cases)
+
+
+def _resolve_policies(spec: SensitivitySpec, base_dir: Path) -> SensitivitySpec:
+    """Tree YAML paths of the two policies, taken relative to the spec's folder."""
+    from collsim.evaluation.spec import _resolve_path
+
+    resolved = {
+        key: policy.model_copy(update={"id": _resolve_path(policy.id, base_dir)})
+        for key, policy in (("baseline", spec.baseline), ("challenger", spec.challenger))
+    }
+    return spec.model_copy(update=resolved)
 
 
 def _sized(scenario: Scenario, n_accounts: int) -> Scenario:
