@@ -248,3 +248,24 @@ def test_a_tiny_run_is_deterministic_and_writes_everything(tmp_path: Path) -> No
         for s in ("low", "high")
     }
     assert values["high"] <= values["low"]
+
+
+def test_the_command_reports_bad_input_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from collsim.evaluation.sensitivity import sensitivity_command
+
+    spec = _write(tmp_path, {**TINY, "kpi": "no_such_kpi"})
+    assert sensitivity_command(spec, tmp_path / "out", days=3) == 2
+    assert "kpi: unknown KPI 'no_such_kpi'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_cli_lists_the_command() -> None:
+    from typer.testing import CliRunner
+
+    from collsim.cli import app
+
+    result = CliRunner().invoke(app, ["sensitivity", "--help"])
+    assert result.exit_code == 0
+    assert "--accounts" in result.output and "--seeds" in result.output
