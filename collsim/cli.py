@@ -247,6 +247,22 @@ def compare_cmd(
     raise typer.Exit(compare(experiment, out, scheduler, workers))
 
 
+# ---------------------------------------------------------------------------- sensitivity
+@app.command("sensitivity")
+def sensitivity_cmd(
+    spec: Annotated[Path, typer.Argument(help="sensitivity spec YAML")],
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("results/sensitivity"),
+    accounts: Annotated[int | None, typer.Option(help="accounts per run (default: spec's)")] = None,
+    days: Annotated[int | None, typer.Option(help="days per run (default: spec's)")] = None,
+    seeds: Annotated[int | None, typer.Option(help="number of seeds (default: spec's)")] = None,
+    workers: Annotated[int, typer.Option(help="processes, each running whole cases")] = 1,
+) -> None:
+    """Vary each assumption over its range; tornado plot of challenger − champion."""
+    from collsim.evaluation.sensitivity import sensitivity_command
+
+    raise typer.Exit(sensitivity_command(spec, out, accounts, days, seeds, workers))
+
+
 # ---------------------------------------------------------------------------- train
 @app.command("train")
 def train_cmd(
