@@ -72,7 +72,7 @@ PLAN_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "agent_pool": "the agent pool that makes an `agent_call`; null otherwise",
     "priority": "1 = first within its pool and slot (or channel and slot); 0 for no contact",
     "expected_value": (
-        "expected net recovery of this action over no contact; null without an estimate"
+        "expected gain in portfolio_value of this action over no contact; null without an estimate"
     ),
     "propensity": "probability that the policy chose this action (1.0 if deterministic)",
     "holdout": "the account was randomly held out as a control (channel `none`)",

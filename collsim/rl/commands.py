@@ -51,7 +51,7 @@ def _progress(total: int, show: bool) -> tuple[Any, Any]:
         TextColumn("[bold]training"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("steps  eval net/account: {task.fields[eval]}"),
+        TextColumn("steps  eval value/account: {task.fields[eval]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=Console(stderr=True),

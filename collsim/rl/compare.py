@@ -1,4 +1,4 @@
-"""Champion vs RL policies on paired seeds: net recovery, paired differences, violations.
+"""Champion vs RL policies on paired seeds: portfolio value, paired differences, violations.
 
 Every policy runs the same scenario on the same seeds; under common random
 numbers the same seed means the same borrowers and behaviour draws, so the
@@ -158,7 +158,7 @@ def compare(
             records.append(record)
             if progress is not None:
                 progress(
-                    f"seed {seed} {label}: net {record.kpis['net_recovery']:,.0f} "
+                    f"seed {seed} {label}: value {record.kpis['portfolio_value']:,.0f} "
                     f"({record.run_s:.1f} s)"
                 )
     return records
@@ -190,24 +190,26 @@ def comparison_markdown(
         by_seed = {r.seed: r for r in records if r.policy == label}
         return np.array([by_seed[s].kpis[key] for s in seeds])
 
-    base = column(baseline, "net_recovery")
+    base = column(baseline, "portfolio_value")
     lines = [
         f"Scenario `{scenario.name}` ({scenario.ruleset}), {scenario.portfolio.n_accounts:,} "
         f"accounts × {days} days, seeds {seeds} (paired: same seed = same borrowers and "
-        f"behaviour draws). Net recovery = amount recovered − contact and legal cost, "
-        f"whole portfolio, currency units. 95% intervals: Student t over seeds "
+        f"behaviour draws). Portfolio value = the objective (docs/kpis.md: discounted "
+        f"cash − every cost − complaint cost + value of what is open at the horizon); net "
+        f"recovery = amount recovered − every cost (staffed agent hours included); whole "
+        f"portfolio, currency units. 95% intervals: Student t over seeds "
         f"(paired differences for Δ).",
         "",
-        "| policy | net recovery (mean ± 95% CI) | Δ vs "
-        f"{baseline} (paired, 95% CI) | Δ % | recovered | cost | attempts | "
+        "| policy | portfolio value (mean ± 95% CI) | Δ vs "
+        f"{baseline} (paired, 95% CI) | Δ % | net recovery | recovered | cost | attempts | "
         "plan violations | gate blocks | redials blocked | overflow | decide s/day |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label in labels:
         rows = [r for r in records if r.policy == label]
-        net = column(label, "net_recovery")
-        iv = t_interval(net)
-        diff = paired_interval(net, base)
+        value = column(label, "portfolio_value")
+        iv = t_interval(value)
+        diff = paired_interval(value, base)
         pct = 100.0 * diff.mean / float(np.mean(base)) if np.mean(base) else float("nan")
         delta = (
             "—" if label == baseline else f"{_fmt(diff.mean)} [{_fmt(diff.low)}, {_fmt(diff.high)}]"
@@ -215,6 +217,7 @@ def comparison_markdown(
         lines.append(
             f"| {label} | {_fmt(iv.mean)} ± {_fmt(iv.half_width)} | {delta} | "
             f"{'—' if label == baseline else f'{pct:+.1f}%'} | "
+            f"{_fmt(column(label, 'net_recovery').mean())} | "
             f"{_fmt(column(label, 'amount_recovered').mean())} | "
             f"{_fmt(column(label, 'total_cost').mean())} | "
             f"{_fmt(column(label, 'attempts').mean())} | "
