@@ -61,8 +61,8 @@ DEMO_TRAINING = TrainingSettings(
     seeds=(101, 102, 103), n_accounts=800, days=90, model_params={"max_iter": 60}
 )
 """The demo's value-model training: 3 exploration runs of 800 accounts × 90 days, 60
-boosting rounds at most (the library default trains on 3 × 3,000 accounts and costs
-minutes of CPU; this one costs about half a minute)."""
+boosting rounds at most (the library default trains on 3 × 3,000 accounts with 150: 129 s
+of CPU against this one's 81 s, both measured at load average ≈ 10 on 2 cores)."""
 
 
 @dataclass(frozen=True)
