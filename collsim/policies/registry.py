@@ -50,7 +50,7 @@ def _value_policy(
         return optimised.OraclePolicy()
     from collsim.policies.models.training import load_or_train
 
-    model = load_or_train(scenario, training)
+    model = load_or_train(scenario) if training is None else load_or_train(scenario, training)
     if spec == "greedy":
         return optimised.GreedyScore(model)
     return optimised.OptimisedAllocation(model)
