@@ -217,8 +217,9 @@ def plot_blocked_by_rule(runs: pl.DataFrame, path: Path) -> Path:
 # ---------------------------------------------------------------------------- demo plots
 def _money_axis(axis: Any) -> None:
     """Tick labels with thousands separators (the currency goes in the axis label)."""
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+    axis.set_major_locator(MaxNLocator(nbins=5))  # long labels: few ticks, none overlapping
     axis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:,.0f}"))
 
 
@@ -271,6 +272,7 @@ def plot_paired_differences(diffs: pl.DataFrame, what: str, currency: str, path:
             fontsize=8,
         )
     ax.axvline(0.0, color="grey", lw=1, ls="--")
+    ax.margins(x=0.2)  # room for the labels at the ends
     ax.invert_yaxis()
     ax.set_ylim(len(policies) - 0.4, -0.8)
     _money_axis(ax.xaxis)
