@@ -7,6 +7,7 @@ experiment's ``runs``/``daily``/``channel_mix`` Parquet tables.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -210,4 +211,101 @@ def plot_blocked_by_rule(runs: pl.DataFrame, path: Path) -> Path:
     ax.tick_params(axis="x", labelsize=7, rotation=30 if many else 0)
     if rules:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------- demo plots
+def _money_axis(axis: Any) -> None:
+    """Tick labels with thousands separators (the currency goes in the axis label)."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(nbins=5))  # long labels: few ticks, none overlapping
+    axis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:,.0f}"))
+
+
+def plot_value_intervals(summary: pl.DataFrame, what: str, currency: str, path: Path) -> Path:
+    """Mean and 95% CI of one money KPI per policy (horizontal bars, values written on them).
+
+    Args:
+        summary: :func:`collsim.evaluation.stats.summarise` of one KPI by ``("policy",)``.
+        what: what the values are, e.g. ``"portfolio value per run"``.
+        currency: the scenario's currency code.
+    """
+    policies = summary["policy"].to_list()
+    mean = summary["mean"].to_numpy()
+    err = np.nan_to_num(np.vstack([mean - summary["low"].to_numpy(), summary["high"] - mean]))
+    fig, ax = plt.subplots(figsize=(8, 0.8 * len(policies) + 1.6))
+    ax.barh(policies, mean, xerr=err, color="tab:blue", alpha=0.6, capsize=6)
+    for y, value in enumerate(mean):
+        ax.text(0, y - 0.3, f" {value:,.0f}", va="center", ha="left", fontsize=9)
+    ax.invert_yaxis()
+    _money_axis(ax.xaxis)
+    ax.set_xlabel(f"{what} ({currency}; mean over seeds, 95% CI)")
+    ax.set_xlim(0, max(float(np.max(mean + err[1])), 1.0) * 1.25)
+    ax.set_title(what.capitalize())
+    ax.grid(alpha=0.3, axis="x")
+    return _save(fig, path)
+
+
+def plot_paired_differences(diffs: pl.DataFrame, what: str, currency: str, path: Path) -> Path:
+    """Paired difference vs the baseline with its 95% CI per policy, and the zero line.
+
+    Args:
+        diffs: :func:`collsim.evaluation.stats.paired_differences` of one KPI.
+        what: what the difference is, e.g. ``"portfolio value, policy − champion"``.
+        currency: the scenario's currency code.
+    """
+    policies = diffs["policy"].to_list()
+    diff = diffs["diff"].to_numpy()
+    err = np.nan_to_num(np.vstack([diff - diffs["low"].to_numpy(), diffs["high"] - diff]))
+    fig, ax = plt.subplots(figsize=(8, 0.8 * len(policies) + 1.6))
+    colors = ["tab:green" if d > 0 else "tab:red" for d in diff]
+    ax.errorbar(diff, policies, xerr=err, fmt="none", ecolor="black", capsize=6)
+    ax.scatter(diff, policies, color=colors, zorder=3, s=60)
+    for y, (value, low, high) in enumerate(zip(diff, diffs["low"], diffs["high"], strict=True)):
+        ax.annotate(
+            f"{value:+,.0f}  [{low:+,.0f}, {high:+,.0f}]",
+            (value, y),
+            xytext=(0, 10),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+        )
+    ax.axvline(0.0, color="grey", lw=1, ls="--")
+    ax.margins(x=0.2)  # room for the labels at the ends
+    ax.invert_yaxis()
+    ax.set_ylim(len(policies) - 0.4, -0.8)
+    _money_axis(ax.xaxis)
+    ax.set_xlabel(f"{what} ({currency} per run; paired over seeds, 95% CI)")
+    ax.set_title(f"Paired difference: {what}")
+    ax.grid(alpha=0.3, axis="x")
+    return _save(fig, path)
+
+
+def plot_cumulative_cash(daily: pl.DataFrame, currency: str, path: Path) -> Path:
+    """Cumulative cash collected by day of the run, mean over seeds, one line per policy.
+
+    Args:
+        daily: the ``daily.parquet`` table of an experiment (first variant only).
+        currency: the scenario's currency code.
+    """
+    first = daily.filter(pl.col("variant") == daily["variant"].min())
+    mean = (
+        first.group_by("policy", "seed", maintain_order=True)
+        .agg(pl.col("day"), pl.col("recovered").cum_sum().alias("cash"))
+        .explode("day", "cash")
+        .group_by("policy", "day", maintain_order=True)
+        .agg(pl.col("cash").mean())
+        .sort("day", maintain_order=True)
+    )
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for policy in daily["policy"].unique(maintain_order=True).to_list():
+        line = mean.filter(pl.col("policy") == policy)
+        ax.plot(line["day"].to_numpy(), line["cash"].to_numpy(), label=policy, lw=2)
+    _money_axis(ax.yaxis)
+    ax.set_xlabel("day of the run")
+    ax.set_ylabel(f"cash collected to date ({currency})")
+    ax.set_title("Cumulative cash collected (mean over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend()
     return _save(fig, path)

@@ -181,10 +181,12 @@ def frontier_table(points: pl.DataFrame) -> Table:
     )
 
 
-def write_plots(experiment: Experiment, out: Path, runs: pl.DataFrame) -> dict[str, Path]:
-    """Write the PNG plots (the headline KPI first); return title → path."""
-    daily = pl.read_parquet(out / "daily.parquet")
-    mix = pl.read_parquet(out / "channel_mix.parquet")
+def channel_mixes(experiment: Experiment, mix: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Policy label → attempts [4 DPD buckets, channels] of the first variant, all seeds.
+
+    Args:
+        mix: the ``channel_mix.parquet`` table of the experiment.
+    """
     first = experiment.variants[0]
     mixes = {}
     for p in experiment.spec.policies:
@@ -198,6 +200,14 @@ def write_plots(experiment: Experiment, out: Path, runs: pl.DataFrame) -> dict[s
                 CHANNELS.index(row["channel"]),
             ] = row["attempts"]
         mixes[p.label] = table
+    return mixes
+
+
+def write_plots(experiment: Experiment, out: Path, runs: pl.DataFrame) -> dict[str, Path]:
+    """Write the PNG plots (the headline KPI first); return title → path."""
+    daily = pl.read_parquet(out / "daily.parquet")
+    mixes = channel_mixes(experiment, pl.read_parquet(out / "channel_mix.parquet"))
+    first = experiment.variants[0]
     title = (
         "Channel mix by DPD bucket (all seeds"
         + ("" if len(experiment.variants) == 1 else f", {first.label}")

@@ -373,17 +373,23 @@ def build_policy(policy_id: str, params: dict[str, Any], scenario: Scenario) -> 
     """Build a policy from its registry id and constructor params.
 
     ``params`` go to the policy class's constructor (e.g. ``contact_rate`` for
-    ``random``; ``tree`` for ``champion``, default the scenario's tree).
+    ``random``; ``tree`` for ``champion``, default the scenario's tree), except
+    ``training`` of the value-model ids (``greedy``, ``optimised``): a mapping of
+    :class:`~collsim.policies.models.training.TrainingSettings` fields, e.g.
+    ``{seeds: [101, 102], n_accounts: 1000}``, that says how their model is trained.
 
     Raises:
         ValueError: unknown id or params the class does not accept.
     """
-    from collsim.policies.registry import make_policy
+    from collsim.policies.registry import VALUE_POLICY_IDS, make_policy
 
-    policy = make_policy(policy_id, scenario)
-    if not params:
-        return policy
     kwargs = dict(params)
+    training = None
+    if policy_id in VALUE_POLICY_IDS and "training" in kwargs:
+        training = _training_settings(kwargs.pop("training"))
+    policy = make_policy(policy_id, scenario, training)
+    if not kwargs:
+        return policy
     if policy_id == "champion":
         kwargs.setdefault("tree", scenario.champion)
     try:
@@ -393,6 +399,23 @@ def build_policy(policy_id: str, params: dict[str, Any], scenario: Scenario) -> 
             f"policy {policy_id!r} does not accept params {sorted(params)}: {exc}"
         ) from None
     return built
+
+
+def _training_settings(value: Any) -> Any:
+    """``TrainingSettings`` from a mapping of its fields (lists become tuples).
+
+    Raises:
+        ValueError: not a mapping, or a field the settings do not have.
+    """
+    from collsim.policies.models.training import TrainingSettings
+
+    if not isinstance(value, dict):
+        raise ValueError(f"params.training must be a mapping, got {value!r}")
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+    try:
+        return TrainingSettings(**fields)
+    except TypeError as exc:
+        raise ValueError(f"params.training: {exc}") from None
 
 
 def _check_policies(

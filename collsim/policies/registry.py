@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collsim.config import Scenario
 from collsim.plan import Policy
 from collsim.policies.baselines import NoContact, RandomPolicy
 from collsim.policies.champion import TieredChampion
+
+if TYPE_CHECKING:
+    from collsim.policies.models.training import TrainingSettings
 
 POLICY_IDS = ("no_contact", "random", "champion")
 """Built-in policy ids (a strategy-tree YAML path is accepted too)."""
@@ -36,7 +40,9 @@ def _model_policy(spec: str) -> Policy:
     return HybridPolicy(path)
 
 
-def _value_policy(spec: str, scenario: Scenario) -> Policy:
+def _value_policy(
+    spec: str, scenario: Scenario, training: TrainingSettings | None = None
+) -> Policy:
     """``greedy`` / ``optimised`` over the scenario's cached value model; ``oracle``."""
     from collsim.policies import optimised
 
@@ -44,13 +50,13 @@ def _value_policy(spec: str, scenario: Scenario) -> Policy:
         return optimised.OraclePolicy()
     from collsim.policies.models.training import load_or_train
 
-    model = load_or_train(scenario)
+    model = load_or_train(scenario) if training is None else load_or_train(scenario, training)
     if spec == "greedy":
         return optimised.GreedyScore(model)
     return optimised.OptimisedAllocation(model)
 
 
-def make_policy(spec: str, scenario: Scenario) -> Policy:
+def make_policy(spec: str, scenario: Scenario, training: TrainingSettings | None = None) -> Policy:
     """Build a policy from its command-line id.
 
     Args:
@@ -60,6 +66,9 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
             ``.onnx`` export or an ``rl_onnx`` artifact directory), or a path to a
             strategy-tree YAML.
         scenario: the scenario (selects the champion tree).
+        training: how ``greedy`` / ``optimised`` train their value model (default:
+            :class:`~collsim.policies.models.training.TrainingSettings`); ignored by
+            the other ids.
 
     Raises:
         ValueError: unknown id; the message lists the known ones.
@@ -71,7 +80,7 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
     if spec == "champion":
         return TieredChampion(scenario.champion)
     if spec in VALUE_POLICY_IDS:
-        return _value_policy(spec, scenario)
+        return _value_policy(spec, scenario, training)
     if spec.startswith(MODEL_PREFIXES):
         return _model_policy(spec)
     path = Path(spec)
