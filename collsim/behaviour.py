@@ -54,7 +54,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -160,9 +160,10 @@ class ContactResult:
 
     def rows(self, keep: np.ndarray) -> ContactResult:
         """Return the results of the rows selected by ``keep`` (bool mask or indices)."""
-        return ContactResult(
-            **{name: None if value is None else value[keep] for name, value in vars(self).items()}
-        )
+        picked: dict[str, Any] = {
+            name: None if value is None else value[keep] for name, value in vars(self).items()
+        }
+        return ContactResult(**picked)
 
 
 class BorrowerModel:
@@ -188,7 +189,9 @@ class BorrowerModel:
         self.treatments = treatments
         self.jump = np.array([config.jump.get(c, 0.0) for c in CHANNELS])
         hours = np.asarray(operating_hours, dtype=np.int64)
-        self.hour_profile = hour_profile(config.answer_by_hour, hours, config.answer_hour_ratio)
+        self.hour_profile = hour_profile(
+            config.answer_by_hour, hours.tolist(), config.answer_hour_ratio
+        )
         weight = config.personal_hour_weight
         self._personal_table = (
             1.0
