@@ -261,7 +261,7 @@ def _segments(rng: np.random.Generator, scenario: Scenario, dpd: np.ndarray) -> 
     for bucket, mix in scenario.behaviour.segment_shares_by_bucket.items():
         shares[BUCKETS.index(bucket)] = [mix.get(name, 0.0) for name in names]
     cumulative = np.cumsum(shares / shares.sum(axis=1, keepdims=True), axis=1)
-    u: np.ndarray = rng.random(dpd.shape[0])
+    u = rng.random((dpd.shape[0],))
     row = cumulative[np.asarray(bucket_of(dpd), dtype=np.int64)]
     return np.minimum((u[:, None] >= row).sum(axis=1), len(names) - 1).astype(np.int8)
 
