@@ -282,3 +282,18 @@ def test_legal_long_horizon_model_and_onnx(scenario: Scenario, tmp_path: Path) -
     got = onnx_model.predict_uplift(features)
     scale = max(float(np.abs(uplift).max()), 1.0)
     assert np.abs(got - uplift).max() <= 1e-5 * scale
+
+
+def test_training_objective_cash_or_portfolio_value(scenario: Scenario) -> None:
+    from collsim.policies.models.training import training_log
+
+    settings = TrainingSettings(seeds=(1,), n_accounts=300, days=12, horizon=5)
+    valued = training_log(scenario, settings)
+    cash_settings = TrainingSettings(**{**settings.__dict__, "objective": "cash"})
+    cash = training_log(scenario, cash_settings)
+    assert np.array_equal(valued.channel, cash.channel)  # the same world and actions
+    assert np.array_equal(valued.paid, cash.paid)
+    assert not np.allclose(valued.outcome, cash.outcome)
+    assert settings.key(scenario) != cash_settings.key(scenario)  # cached apart
+    with pytest.raises(ValueError, match="objective"):
+        training_log(scenario, TrainingSettings(**{**settings.__dict__, "objective": "npv"}))

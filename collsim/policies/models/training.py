@@ -25,12 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from collsim.config import Scenario
+from collsim.config import Scenario, ValuationConfig
 from collsim.features import FEATURE_NAMES
 from collsim.policies.models.exploration import ExplorationPolicy, TrainingLog, collect_log
 from collsim.policies.models.value import OnnxValueModel, ValueModel
 
 FORMAT_VERSION = 1
+
+OBJECTIVES = ("portfolio_value", "cash")
+"""What a value model's outcome measures (``TrainingSettings.objective``)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class TrainingSettings:
         random_share: share of account-days decided at random (the rest: champion).
         contact_rate: contact probability of the random part.
         random_state: the estimators' seed.
+        objective: what the outcome measures: ``"portfolio_value"`` (the change in
+            portfolio value, :mod:`collsim.policies.models.exploration`) or ``"cash"``
+            (payments − the account's costs, undiscounted: the objective before issue
+            15, kept for comparison).
     """
 
     seeds: tuple[int, ...] = (101, 102, 103)
@@ -56,6 +63,7 @@ class TrainingSettings:
     contact_rate: float = 0.5
     random_state: int = 0
     model_params: dict[str, Any] = field(default_factory=dict)
+    objective: str = "portfolio_value"
 
     def key(self, scenario: Scenario) -> str:
         """Cache key for this scenario and these settings."""
@@ -84,6 +92,10 @@ def training_log(
         settings: seeds, sizes and exploration rates.
         treatments: also randomise treatments on the random contacts (and log them).
     """
+    if settings.objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {settings.objective!r}")
+    if settings.objective == "cash":  # the same world, valued at its cash only
+        scenario = scenario.model_copy(update={"valuation": ValuationConfig()})
     logs = [
         collect_log(
             scenario,
