@@ -307,6 +307,7 @@ def plan_cmd(
     holdout_share: Annotated[float, typer.Option(help="share of planned contacts held out")] = 0.0,
     seed: Annotated[int, typer.Option(help="seed of the holdout draw")] = 0,
     csv: Annotated[bool, typer.Option(help="write CSV instead of Parquet")] = False,
+    force: Annotated[bool, typer.Option(help="replace an existing plan at --out")] = False,
 ) -> None:
     """Build, validate and write the daily plan and its manifest (none if a rule is broken)."""
     from collsim.export.commands import make_plan
@@ -323,6 +324,7 @@ def plan_cmd(
             holdout_share=holdout_share,
             seed=seed,
             csv=csv,
+            force=force,
         )
     )
 
@@ -407,9 +409,27 @@ def synthetic_portfolio(
     return sim.portfolio.take(keep), history, sim.scenario
 
 
-def main() -> None:
-    """Entry point."""
-    app()
+def expected_failures() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input or an unusable environment: exit 2, no traceback."""
+    from collsim.export.commands import BAD_INPUT
+
+    return BAD_INPUT
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run a command; map every expected failure to exit 2.
+
+    An expected failure (bad input, unusable output path, full or read-only disk,
+    out-of-range number...) prints one line per problem on stderr, at most 20 and
+    then a count, and exits 2.  Only an unexpected bug shows a traceback.
+    """
+    from collsim.export.commands import error_lines, report
+
+    try:
+        app(args=argv, prog_name="collsim")
+    except expected_failures() as exc:
+        report(error_lines(exc))
+        sys.exit(EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":

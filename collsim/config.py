@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from collsim.io import safe_load_unique
 from collsim.vocab import CHANNELS, OFFERS, VARIANTS
 
 
@@ -44,6 +45,14 @@ def _check_zone(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- capacity
+MAX_UNITS = 10**9
+"""Largest agents-per-hour or daily channel budget accepted in a capacity file."""
+MAX_RATE = 10_000.0
+"""Largest ``attempts_per_agent_hour`` accepted."""
+MAX_MONEY = 1e15
+"""Largest daily money budget accepted."""
+
+
 class AgentPool(Frozen):
     """A pool of collectors working in the centre's time zone."""
 
@@ -54,7 +63,9 @@ class AgentPool(Frozen):
     agents_by_hour: dict[int, int] = Field(
         description="centre-local hour (0-23) -> agents on shift"
     )
-    attempts_per_agent_hour: float = Field(gt=0, description="dialler attempts per agent per hour")
+    attempts_per_agent_hour: float = Field(
+        gt=0, le=MAX_RATE, allow_inf_nan=False, description="dialler attempts per agent per hour"
+    )
 
     @field_validator("agents_by_hour")
     @classmethod
@@ -62,8 +73,8 @@ class AgentPool(Frozen):
         for hour, agents in value.items():
             if not 0 <= hour <= 23:
                 raise ValueError(f"hour {hour} is not in 0..23")
-            if agents < 0:
-                raise ValueError(f"agents at hour {hour} is negative ({agents})")
+            if not 0 <= agents <= MAX_UNITS:
+                raise ValueError(f"agents at hour {hour} ({agents}) is not in 0..{MAX_UNITS:,}")
         return value
 
     @field_validator("channels")
@@ -85,7 +96,9 @@ class Capacity(Frozen):
     channel_budgets: dict[str, int] = Field(
         default_factory=dict, description="channel -> attempts per day; omitted = unlimited"
     )
-    money_budget: float | None = Field(default=None, ge=0, description="currency units per day")
+    money_budget: float | None = Field(
+        default=None, ge=0, le=MAX_MONEY, allow_inf_nan=False, description="currency units per day"
+    )
 
     _zone = field_validator("centre_timezone")(classmethod(lambda cls, v: _check_zone(v)))
 
@@ -94,8 +107,17 @@ class Capacity(Frozen):
     def _budgets(cls, value: dict[str, int]) -> dict[str, int]:
         _check_channels(value)
         for channel, budget in value.items():
-            if budget < 0:
-                raise ValueError(f"budget for {channel} is negative ({budget})")
+            if not 0 <= budget <= MAX_UNITS:
+                raise ValueError(f"budget for {channel} ({budget}) is not in 0..{MAX_UNITS:,}")
+        return value
+
+    @field_validator("agent_pools")
+    @classmethod
+    def _unique_pools(cls, value: list[AgentPool]) -> list[AgentPool]:
+        names = [pool.name for pool in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"pool names must be unique; repeated: {', '.join(repeated)}")
         return value
 
 
@@ -518,7 +540,7 @@ def read_yaml(path: Path) -> Any:
     """Read a YAML file with the safe loader; raise ConfigError naming the file."""
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return safe_load_unique(handle)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:

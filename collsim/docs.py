@@ -361,13 +361,15 @@ def plan_schema_reference() -> str:
         f"# Daily plan file — schema version {reader.SCHEMA_VERSION}",
         "",
         "One row per account of the portfolio, in the portfolio's `account_id` order; "
-        "Parquet (or CSV on request). Beside `PLAN.parquet` lies `PLAN.manifest.json`. "
+        "Parquet (or CSV on request). Beside `PLAN.parquet` lies its own manifest "
+        "`PLAN.parquet.manifest.json` (`PLAN.csv` has `PLAN.csv.manifest.json`); both "
+        "names are links into one generation folder published by a single rename "
+        "(see production.md), so they always form one pair. "
         "Production reads a plan with `collsim.export.read_plan(path)` (needs only "
         "pyarrow), which refuses it (`collsim.export.PlanError`) unless the manifest "
         "exists, its `schema_version` is supported, the plan's sha256 matches the "
         "manifest's `sha256.plan`, the columns and types are exactly those below and the "
-        "row count equals `rows`. Trigger production on the manifest, not the plan "
-        "(the manifest is renamed into place last).",
+        "row count equals `rows`.",
         "",
         f"## Columns ({len(reader.PLAN_SCHEMA)})",
         "",

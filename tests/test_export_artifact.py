@@ -174,7 +174,8 @@ def test_money_budget_is_respected(champion: Path, tmp_path: Path) -> None:
     code = make_plan(champion, **files, capacity=tmp_path / "c.yaml", date="2026-03-09",
                      ruleset="us_reg_f", out=out)  # fmt: skip
     assert code == 0
-    money = json.loads((tmp_path / "plan.manifest.json").read_text())["capacity"]["money_budget"]
+    manifest = json.loads((tmp_path / "plan.parquet.manifest.json").read_text())
+    money = manifest["capacity"]["money_budget"]
     assert money == {"used": pytest.approx(0.5), "available": 0.5}
 
 

@@ -12,6 +12,7 @@ import yaml
 from collsim.compliance.rules import Context, Rule, TreatmentRule
 from collsim.compliance.spec import RuleSetSpec
 from collsim.compliance.window import ContactWindow
+from collsim.io import safe_load_unique
 from collsim.portfolio import Portfolio
 from collsim.vocab import N_CHANNELS
 
@@ -289,7 +290,7 @@ def _resolve(name_or_path: str | Path, base: Path | None) -> Path:
 
 def _read_spec(path: Path) -> RuleSetSpec:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load_unique(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. a bad date
         raise RulesetError(f"{path}: cannot read rule set: {exc}") from None
     if not isinstance(data, dict):

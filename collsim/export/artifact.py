@@ -293,7 +293,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path}: not a policy artifact ({MANIFEST} is missing)")
     try:
         manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ArtifactError(f"{file}: not readable JSON: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ArtifactError(f"{file}: format is not {FORMAT!r}")

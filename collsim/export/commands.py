@@ -37,6 +37,7 @@ from collsim.export.daily import (
 )
 from collsim.export.planfile import write_plan
 from collsim.export.planread import read_plan_as_plan
+from collsim.export.publish import output_problems
 from collsim.export.reader import PlanError, read_manifest
 from collsim.history import History
 from collsim.plan import OptionSpace, Plan, Policy, Resources, Snapshot
@@ -49,8 +50,22 @@ EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 
-BAD_INPUT = (InputError, ConfigError, RulesetError, ArtifactError, PlanError, ValueError, OSError)
-"""Exceptions that mean bad input (exit 2)."""
+BAD_INPUT = (
+    InputError,
+    ConfigError,
+    RulesetError,
+    ArtifactError,
+    PlanError,
+    ValueError,
+    OSError,
+    OverflowError,
+    RecursionError,
+)
+"""Exceptions that mean bad input or an unusable environment (exit 2)."""
+
+FIRST_DATE = dt.date(2000, 1, 1)
+LAST_DATE = dt.date(2099, 12, 31)
+"""The range of plan dates (and dates in input files) accepted."""
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 T = TypeVar("T")
@@ -66,9 +81,27 @@ def error_lines(exc: BaseException) -> list[str]:
     return [line for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
 
 
-def report(lines: Iterable[str]) -> None:
-    """Print each line on stderr as ``error: <line>``."""
+MAX_ERROR_LINES = 20
+"""At most this many problem lines are printed; then one line with the count of the rest."""
+
+
+def capped(lines: Iterable[str], limit: int = MAX_ERROR_LINES) -> list[str]:
+    """Return the first ``limit`` lines and, if there were more, ``... and N more problem(s)``."""
+    shown: list[str] = []
+    rest = 0
     for line in lines:
+        if len(shown) < limit:
+            shown.append(line)
+        else:
+            rest += 1
+    if rest:
+        shown.append(f"... and {rest:,} more problem(s)")
+    return shown
+
+
+def report(lines: Iterable[str]) -> None:
+    """Print each line on stderr as ``error: <line>`` (at most 20, then a count)."""
+    for line in capped(lines):
         print(f"error: {line}", file=sys.stderr)
 
 
@@ -93,13 +126,16 @@ class _Problems:
 def parse_date(text: str | dt.date) -> dt.date:
     """Parse a ``YYYY-MM-DD`` date; raise ValueError naming the value otherwise."""
     if isinstance(text, dt.date):
-        return text
+        text = text.isoformat()
     if not _DATE_RE.match(str(text)):
         raise ValueError(f"--date: {text!r} is not a date in the form YYYY-MM-DD")
     try:
-        return dt.date.fromisoformat(str(text))
+        date = dt.date.fromisoformat(str(text))
     except ValueError:
         raise ValueError(f"--date: {text!r} is not a calendar date") from None
+    if not FIRST_DATE <= date <= LAST_DATE:
+        raise ValueError(f"--date: {text!r} is outside {FIRST_DATE}..{LAST_DATE}")
+    return date
 
 
 # ----------------------------------------------------------------------------- export
@@ -272,6 +308,7 @@ def make_plan(
     holdout_share: float = 0.0,
     seed: int = 0,
     csv: bool = False,
+    force: bool = False,
 ) -> int:
     """Decide and write the daily plan (``collsim plan``).
 
@@ -280,10 +317,13 @@ def make_plan(
         portfolio, history, capacity: the input files (SCHEMAS.md).
         date: the local day planned, ``YYYY-MM-DD``.
         ruleset: bundled rule set name or YAML path.
-        out: the plan file; ``<stem>.manifest.json`` is written beside it.
+        out: the plan file; ``<file name>.manifest.json`` is published beside it
+            (:mod:`collsim.export.publish`).  Refused if it is an input, inside the
+            artifact, a folder or device, or exists (unless ``force``).
         holdout_share: probability that a planned contact is held out as a control.
         seed: seed of the holdout draw (and of a stochastic policy).
         csv: write CSV instead of Parquet.
+        force: replace an existing plan or file at ``out``.
 
     Returns:
         0 written; 1 the plan would contain a violation (nothing written; each
@@ -294,11 +334,16 @@ def make_plan(
     inputs = load_inputs(portfolio, history, capacity, ruleset, date, problems)
     if not 0.0 <= holdout_share < 1.0:
         problems.lines.append(f"--holdout-share: {holdout_share} is not in [0, 1)")
-    if Path(out).is_dir():
-        problems.lines.append(f"{out}: is a directory; expected a plan file path")
+    out = Path(out)
+    sources = [Path(p) for p in (artifact, portfolio, history, capacity)]
+    if Path(str(ruleset)).suffix in {".yaml", ".yml"}:
+        sources.append(Path(str(ruleset)))
+    problems.lines.extend(output_problems(out, sources, force))
+    suffix = ".csv" if csv else ".parquet"
+    if out.suffix.lower() != suffix:
+        problems.lines.append(f"--out {out}: a {suffix[1:]} plan file must end in {suffix}")
     if problems.lines or policy is None or inputs is None:
         return problems.exit_code()
-    day = plan_for_day(policy, inputs, holdout_share, seed)
     files = {
         "artifact": Path(artifact) / MANIFEST,
         "portfolio": portfolio,
@@ -306,16 +351,23 @@ def make_plan(
         "capacity": capacity,
     }
     try:
+        day = plan_for_day(policy, inputs, holdout_share, seed)
         manifest = write_plan(
             day.plan, inputs.portfolio, policy.options, day.resources, inputs.date,
             inputs.ruleset, policy.policy_id, out, files, seed, csv, window=day.window,
             extra={"holdout_share": holdout_share, "artifact_kind": policy.kind},
         )  # fmt: skip
     except PlanError as exc:
+        if not exc.violations:
+            report(error_lines(exc))
+            return EXIT_BAD_INPUT
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         for line in str(exc).splitlines()[1:]:
             print(line, file=sys.stderr)
         return EXIT_VIOLATIONS
+    except BAD_INPUT as exc:
+        report(error_lines(exc))
+        return EXIT_BAD_INPUT
     contacts = manifest["rows"] - manifest["counts_by_channel"]["none"]
     print(f"wrote {out} ({manifest['rows']:,} accounts, {contacts:,} contacts, 0 violations)")
     return EXIT_OK
@@ -354,13 +406,18 @@ def validate_plan_files(
         0 no violation, 1 violations found, 2 bad input.
     """
     problems = _Problems()
-    inputs = load_inputs(portfolio, history, capacity, ruleset, "1970-01-01", problems)
+    rules = problems.run(lambda: load_ruleset(ruleset))
+    cap = problems.run(lambda: load_capacity(capacity))
+    accounts = problems.run(lambda: load_portfolio(portfolio))
     read = None
-    if inputs is not None:
-        accounts = inputs.portfolio
+    if accounts is not None:
         read = problems.run(lambda: read_plan_as_plan(plan, accounts))
-    if problems.lines or inputs is None or read is None:
+    contacts = None
+    if accounts is not None and read is not None:
+        contacts = problems.run(lambda: load_history(history, accounts))
+    if problems.lines or rules is None or cap is None or contacts is None or read is None:
         return problems.exit_code()
+    inputs = DayInputs(accounts, contacts, cap, rules, read[1])  # type: ignore[arg-type]
     planned, date = read
     options, costs = _plan_context(Path(plan))
     day = day_number(date)

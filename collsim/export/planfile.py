@@ -2,16 +2,12 @@
 
 :func:`write_plan` validates the plan (every rule of the rule set, the operating slots,
 every resource's capacity and the money budget) and writes nothing if anything is
-violated.  Otherwise it writes, atomically:
-
-1. the plan (Parquet, or CSV on request) to a temporary file beside the target;
-2. the manifest ``<stem>.manifest.json`` (with the plan's sha256) to a temporary file;
-3. renames the plan onto its name, then the manifest onto its name.
-
-Between the two renames a reader sees the new plan with the old manifest (or none):
-:func:`collsim.export.read_plan` refuses it (checksum mismatch or missing manifest).
-After the second rename the pair is consistent.  On any error both temporary files
-are removed and the previous pair, if any, is untouched.
+violated.  Otherwise it writes the plan (Parquet, or CSV on request) and its
+manifest ``<file name>.manifest.json`` (with the plan's sha256) into a new generation
+folder and publishes both in one atomic step under an advisory lock
+(:func:`collsim.export.publish.publish`): a crash or a concurrent writer never leaves
+a plan without its matching manifest, and the previous pair stays readable until
+the new one is complete.
 
 Everything is vectorised: text columns are built by indexing small tables of
 distinct texts (channel names, ``HH:MM`` strings, reasons, memos) with arrow ``take``.
@@ -21,10 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +28,12 @@ import pyarrow.parquet as pq
 
 from collsim import __version__
 from collsim.compliance import ContactWindow, RuleSet, Violation, validate_plan
+from collsim.export.publish import publish
 from collsim.export.reader import (
     PLAN_SCHEMA,
     SCHEMA_VERSION,
     SCHEMA_VERSION_KEY,
     PlanError,
-    manifest_path,
     sha256_of,
 )
 from collsim.plan import OptionSpace, Plan, Resources
@@ -281,23 +274,6 @@ def plan_manifest(
 
 
 # ----------------------------------------------------------------------------- writing
-@contextmanager
-def _temp_beside(path: Path) -> Iterator[Path]:
-    """Yield a temporary file beside ``path`` that is removed unless renamed away."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temp = Path(name)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp creates 0600; plans are shared files
-        yield temp
-    finally:
-        if temp.exists():
-            temp.unlink()
-
-
 def _write_table(table: pa.Table, path: Path, csv: bool) -> None:
     if csv:
         pacsv.write_csv(table, path)
@@ -310,7 +286,8 @@ def _raise_violations(violations: list[Violation], out_path: Path) -> None:
     shown = "\n".join(f"{v.account_id}, {v.rule_id}, {v.sentence}" for v in violations[:20])
     more = f"\n... and {len(violations) - 20} more" if len(violations) > 20 else ""
     raise PlanError(
-        f"{out_path}: not written: the plan has {len(violations)} violation(s):\n{shown}{more}"
+        f"{out_path}: not written: the plan has {len(violations)} violation(s):\n{shown}{more}",
+        violations=len(violations),
     )
 
 
@@ -363,16 +340,14 @@ def write_plan(
         plan, portfolio, options, resources, date, ruleset, policy_id, inputs, seed,
         "csv" if csv else "parquet", extra,
     )  # fmt: skip
-    final_manifest = manifest_path(out_path)
-    with ExitStack() as stack:
-        temp_plan = stack.enter_context(_temp_beside(out_path))
-        temp_manifest = stack.enter_context(_temp_beside(final_manifest))
-        _write_table(table, temp_plan, csv)
-        manifest["sha256"]["plan"] = sha256_of(temp_plan)
+
+    def write(plan_file: Path, manifest_file: Path) -> None:
+        _write_table(table, plan_file, csv)
+        manifest["sha256"]["plan"] = sha256_of(plan_file)
         text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
-        temp_manifest.write_text(text, encoding="utf-8")
-        os.replace(temp_plan, out_path)
-        os.replace(temp_manifest, final_manifest)
+        manifest_file.write_text(text, encoding="utf-8")
+
+    publish(out_path, write)
     return manifest
 
 

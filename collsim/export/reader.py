@@ -9,14 +9,15 @@ pydantic, OR-Tools or any RL library::
     table = read_plan("plans/2026-03-09/plan.parquet")
 
 :func:`read_plan` refuses a plan (raises :class:`PlanError`) unless its manifest
-``<stem>.manifest.json`` is beside it, the manifest's ``schema_version`` is 1, the
+``<file name>.manifest.json`` is beside it, the manifest's ``schema_version`` is 1, the
 plan file's sha256 equals the manifest's ``sha256.plan``, the columns and their types
 are exactly :data:`PLAN_SCHEMA` and the row count equals the manifest's ``rows``.
 
-Writers (:func:`collsim.export.write_plan`) rename the plan file first and the
-manifest last, so a reader that races a writer sees either the previous consistent
-pair, or a plan whose manifest is missing or does not match (refused), never a plan
-accepted with the wrong manifest.  Trigger production on the manifest, not the plan.
+Writers (:func:`collsim.export.write_plan`) publish the plan and its manifest
+``<file name>.manifest.json`` as one unit (:mod:`collsim.export.publish`): both names
+are links into one generation folder that is swapped in by a single rename.  A
+reader resolves the plan's link first and reads the manifest beside the resolved
+file, so it always gets one consistent pair.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ MANIFEST_FIELDS: dict[str, str] = {
     "holdout_share": "share of planned contacts held out (added by `collsim plan`)",
     "artifact_kind": "kind of the policy artifact (added by `collsim plan`)",
 }
-"""Fields of the plan manifest ``<plan stem>.manifest.json``."""
+"""Fields of the plan manifest ``<plan file name>.manifest.json``."""
 
 NULLABLE_TEXT = ("agent_pool",)
 """Text columns where an empty CSV cell means null."""
@@ -112,13 +113,21 @@ NULLABLE_TEXT = ("agent_pool",)
 
 class PlanError(ValueError):
     """A plan that must not be used (missing manifest, wrong checksum or schema), or
-    one that cannot be written (it would contain a violation)."""
+    one that cannot be written (it would contain ``violations`` violations, > 0)."""
+
+    def __init__(self, message: str, violations: int = 0) -> None:
+        super().__init__(message)
+        self.violations = violations
 
 
 def manifest_path(plan_path: str | Path) -> Path:
-    """Return the manifest path of a plan file: ``plan.parquet`` → ``plan.manifest.json``."""
+    """Return the manifest path of a plan file: ``plan.parquet`` → ``plan.parquet.manifest.json``.
+
+    Each plan file has its own manifest, so ``plan.parquet`` and ``plan.csv`` in one
+    folder never share one.
+    """
     path = Path(plan_path)
-    return path.with_name(f"{path.stem}.manifest.json")
+    return path.with_name(f"{path.name}.manifest.json")
 
 
 def sha256_of(path: str | Path) -> str:
@@ -144,7 +153,7 @@ def read_manifest(plan_path: str | Path) -> dict[str, Any]:
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise PlanError(f"{path}: manifest is not readable JSON: {exc}") from None
     if not isinstance(manifest, dict):
         raise PlanError(f"{path}: manifest must be a JSON object")
@@ -231,7 +240,7 @@ def read_plan(path: str | Path) -> pa.Table:
     """Read a daily plan file (Parquet or CSV) after checking manifest, checksum and schema.
 
     Args:
-        path: the plan file; its manifest ``<stem>.manifest.json`` must be beside it.
+        path: the plan file; its manifest ``<file name>.manifest.json`` must be beside it.
 
     Returns:
         The plan as a table with exactly the columns and types of :data:`PLAN_SCHEMA`.
@@ -244,6 +253,9 @@ def read_plan(path: str | Path) -> pa.Table:
     path = Path(path)
     if not path.is_file():
         raise PlanError(f"{path}: plan file not found")
+    if not manifest_path(path).is_file():
+        read_manifest(path)  # raises: the manifest is missing
+    path = path.resolve()  # the published generation: plan and manifest of one pair
     manifest = read_manifest(path)
     if manifest.get("violations") != 0:
         raise PlanError(f"{path}: manifest reports violations={manifest.get('violations')!r}")

@@ -1,0 +1,329 @@
+"""Issue 17: the batch contract under a hostile or careless operator.
+
+Each test is one attack; the documented behaviour is a refusal with exit 2 and
+nothing written, or exit 1 naming the real rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import collsim.export.publish as publish
+from collsim.cli import main
+from collsim.compliance.testing import make_history, make_portfolio
+from collsim.config import dump_yaml, load_scenario
+from collsim.export.commands import export_policy, make_plan
+from collsim.export.reader import manifest_path, read_plan
+from collsim.portfolio import day_number
+from collsim.tables import write_history, write_portfolio
+
+DATE = "2026-03-09"
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("art") / "champion"
+    assert export_policy("champion", out, "default") == 0
+    return out
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    """A valid Parquet portfolio of 40 accounts, a history and the default capacity."""
+    portfolio = make_portfolio(40, timezones=("America/New_York", "America/Chicago"))
+    portfolio.dpd[:] = np.arange(40) * 3
+    day = day_number(dt.date.fromisoformat(DATE))
+    history = make_history([0, 2], [day - 2, day - 1], [2, 0], outcome=[3, 0])
+    folder = tmp_path / "in"
+    paths = {
+        "portfolio": folder / "portfolio.parquet",
+        "history": folder / "history.parquet",
+        "capacity": folder / "capacity.yaml",
+    }
+    write_portfolio(portfolio, paths["portfolio"])
+    write_history(history, portfolio, paths["history"])
+    dump_yaml(load_scenario("default").capacity, paths["capacity"])
+    return paths
+
+
+def _plan(artifact: Path, files: dict[str, Path], out: Path, **kwargs: object) -> int:
+    args: dict[str, object] = {"date": DATE, "ruleset": "us_reg_f", **kwargs}
+    return make_plan(artifact, **files, out=out, **args)  # type: ignore[arg-type]
+
+
+def _argv(artifact: Path, files: dict[str, Path], out: Path, *more: str) -> list[str]:
+    argv = ["plan", "--artifact", str(artifact), "--out", str(out)]
+    for name, path in files.items():
+        argv += [f"--{name}", str(path)]
+    defaults = {"--date": DATE, "--ruleset": "us_reg_f"}
+    for flag, value in defaults.items():
+        if flag not in more:
+            argv += [flag, value]
+    return argv + list(more)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# ----------------------------------------------------------------------- 1. inputs destroyed
+@pytest.mark.parametrize("target", ["portfolio", "history", "capacity", "artifact_manifest"])
+def test_out_that_is_an_input_is_refused(
+    target: str,
+    artifact: Path,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    art = tmp_path / "art"
+    shutil.copytree(artifact, art)
+    out = art / "manifest.json" if target == "artifact_manifest" else files[target]
+    before = {**_snapshot(files["portfolio"].parent), **_snapshot(art)}
+    assert _plan(art, files, out, force=True) == 2
+    assert "would overwrite input" in capsys.readouterr().err
+    assert {**_snapshot(files["portfolio"].parent), **_snapshot(art)} == before
+
+
+def test_existing_file_needs_force(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plan.parquet"
+    out.write_bytes(b"somebody's file")
+    assert _plan(artifact, files, out) == 2
+    assert "pass --force" in capsys.readouterr().err
+    assert out.read_bytes() == b"somebody's file"
+    assert _plan(artifact, files, out, force=True) == 0
+    assert read_plan(out).num_rows == 40
+    assert _plan(artifact, files, out) == 2  # a published plan too
+    assert _plan(artifact, files, out, force=True) == 0
+
+
+def test_device_is_refused(
+    artifact: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _plan(artifact, files, Path("/dev/null"), force=True) == 2
+    assert "refused" in capsys.readouterr().err
+
+
+def test_parquet_and_csv_plans_have_their_own_manifests(
+    artifact: Path, files: dict[str, Path], tmp_path: Path
+) -> None:
+    parquet, csv = tmp_path / "plan.parquet", tmp_path / "plan.csv"
+    assert _plan(artifact, files, parquet) == 0
+    assert _plan(artifact, files, csv, csv=True) == 0
+    assert manifest_path(parquet) != manifest_path(csv)
+    assert read_plan(parquet).num_rows == read_plan(csv).num_rows == 40
+
+
+# ----------------------------------------------------------------------- 6. atomic, lock
+class Crash(BaseException):
+    """A crash (like a kill): not an Exception, so no clean-up handler runs."""
+
+
+@pytest.mark.parametrize("step", publish.STEPS)
+def test_crash_at_any_step_keeps_a_consistent_pair(
+    step: str,
+    artifact: Path,
+    files: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "plans" / "plan.parquet"
+
+    def crash_at(name: str) -> None:
+        if name == step:
+            raise Crash(name)
+
+    # First run crashes: either no plan at all, or a complete one.
+    monkeypatch.setattr(publish, "crash_point", crash_at)
+    with pytest.raises(Crash):
+        _plan(artifact, files, out)
+    if out.exists() or manifest_path(out).exists():
+        assert read_plan(out).num_rows == 40
+    monkeypatch.setattr(publish, "crash_point", lambda name: None)
+    assert _plan(artifact, files, out, force=True) == 0
+    good = read_plan(out)
+    good_manifest = manifest_path(out).read_bytes()
+    # A second run crashes: the previous good plan is still there, with its manifest,
+    # unless the crash came after the new pair was published.
+    monkeypatch.setattr(publish, "crash_point", crash_at)
+    with pytest.raises(Crash):
+        _plan(artifact, files, out, force=True, seed=7, holdout_share=0.5)
+    after = read_plan(out)  # checks the manifest and the plan's checksum
+    published = publish.STEPS.index(step) >= publish.STEPS.index("current_swapped")
+    if not published:
+        assert after.equals(good)
+        assert manifest_path(out).read_bytes() == good_manifest
+    # The next run cleans what the killed runs left behind.
+    monkeypatch.setattr(publish, "crash_point", lambda name: None)
+    assert _plan(artifact, files, out, force=True) == 0
+    store = publish.store_of(out)
+    leftovers = [p.name for p in out.parent.iterdir() if ".tmp-" in p.name]
+    leftovers += [p.name for p in store.iterdir() if ".tmp-" in p.name]
+    assert leftovers == []
+    generations = [p for p in store.iterdir() if p.name.startswith("g-")]
+    assert len(generations) <= 2  # the current one and the previous one
+
+
+def test_second_writer_fails_clearly(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plan.parquet"
+    store = publish.store_of(out)
+    store.mkdir()
+    fd = os.open(store / "lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another writer holds the lock
+    try:
+        assert _plan(artifact, files, out) == 2
+    finally:
+        os.close(fd)
+    assert "another collsim run is writing this plan" in capsys.readouterr().err
+    assert not out.exists()
+    assert _plan(artifact, files, out) == 0
+
+
+def test_plan_files_are_fsynced(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    out = tmp_path / "plan.parquet"
+    assert _plan(artifact, files, out) == 0
+    store = str(publish.store_of(out))
+    for name in ("plan.parquet", "plan.parquet.manifest.json"):  # in its generation folder
+        assert any(s.startswith(store) and s.endswith(f"/{name}") for s in synced), synced
+    assert str(out.resolve().parent) in synced  # the generation folder
+    assert store in synced and str(tmp_path) in synced  # the folders whose entries changed
+
+
+# ----------------------------------------------------------------------- 5. exit codes
+def _exit_code(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    return int(exc.value.code or 0)
+
+
+@pytest.mark.parametrize("date", ["1969-12-31", "1900-01-01", "9999-12-31", "2100-01-01"])
+def test_dates_out_of_range_exit_2(
+    date: str,
+    artifact: Path,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "plan.parquet"
+    assert _exit_code(_argv(artifact, files, out, "--date", date)) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"error: --date: {date!r} is outside 2000-01-01..2099-12-31"]
+    assert not out.exists()
+
+
+def test_full_disk_exits_2_and_keeps_nothing(
+    artifact: Path,
+    files: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import errno
+
+    import collsim.export.planfile as planfile
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "plan.parquet"))
+
+    monkeypatch.setattr(planfile, "_write_table", full)
+    out = tmp_path / "plan.parquet"
+    assert _exit_code(_argv(artifact, files, out)) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert not out.exists()
+    assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["channel_budgets"].update(sms=1e29), "channel_budgets.sms"),
+        (lambda c: c["agent_pools"][0].update(attempts_per_agent_hour=float("inf")),
+         "attempts_per_agent_hour"),
+        (lambda c: c.update(money_budget=float("nan")), "money_budget"),
+        (lambda c: c["agent_pools"].append(dict(c["agent_pools"][0])), "pool names must be unique"),
+    ],
+    ids=["budget_1e29", "rate_inf", "money_nan", "duplicate_pool"],
+)  # fmt: skip
+def test_bad_capacity_numbers_exit_2(
+    edit: object,
+    message: str,
+    artifact: Path,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import yaml
+
+    data = yaml.safe_load(files["capacity"].read_text())
+    edit(data)  # type: ignore[operator]
+    files["capacity"].write_text(yaml.safe_dump(data))
+    out = tmp_path / "plan.parquet"
+    assert _exit_code(_argv(artifact, files, out)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_duplicate_yaml_key_exits_2(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = files["capacity"].read_text()
+    files["capacity"].write_text(text + "money_budget: 5\nmoney_budget: 50000\n")
+    assert _exit_code(_argv(artifact, files, tmp_path / "plan.parquet")) == 2
+    assert "duplicate key 'money_budget'" in capsys.readouterr().err
+
+
+def test_many_bad_rows_print_at_most_20_lines(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(files["portfolio"])
+    bad = pa.array(np.full(table.num_rows, -1.0))
+    table = table.set_column(table.schema.get_field_index("balance"), "balance", bad)
+    pq.write_table(table, files["portfolio"])
+    assert _exit_code(_argv(artifact, files, tmp_path / "plan.parquet")) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 21, err
+    assert err[-1] == "error: ... and 20 more problem(s)"
+
+
+def test_deeply_nested_artifact_manifest_exits_2(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    art = tmp_path / "art"
+    shutil.copytree(artifact, art)
+    (art / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert _exit_code(_argv(art, files, tmp_path / "plan.parquet")) == 2
+    err = capsys.readouterr().err
+    assert "manifest.json" in err and "Traceback" not in err
+
+
+def test_manifest_json_is_valid(artifact: Path, files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "plan.parquet"
+    assert _plan(artifact, files, out) == 0
+    manifest = json.loads(manifest_path(out).read_text())
+    assert manifest["rows"] == 40
