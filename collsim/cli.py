@@ -308,6 +308,9 @@ def plan_cmd(
     seed: Annotated[int, typer.Option(help="seed of the holdout draw")] = 0,
     csv: Annotated[bool, typer.Option(help="write CSV instead of Parquet")] = False,
     force: Annotated[bool, typer.Option(help="replace an existing plan at --out")] = False,
+    ruleset_override: Annotated[
+        bool, typer.Option(help="plan with a rule set other than the artifact's (recorded)")
+    ] = False,
 ) -> None:
     """Build, validate and write the daily plan and its manifest (none if a rule is broken)."""
     from collsim.export.commands import make_plan
@@ -325,6 +328,7 @@ def plan_cmd(
             seed=seed,
             csv=csv,
             force=force,
+            ruleset_override=ruleset_override,
         )
     )
 

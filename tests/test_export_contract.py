@@ -327,3 +327,52 @@ def test_manifest_json_is_valid(artifact: Path, files: dict[str, Path], tmp_path
     assert _plan(artifact, files, out) == 0
     manifest = json.loads(manifest_path(out).read_text())
     assert manifest["rows"] == 40
+
+
+# ----------------------------------------------------------------------- 2. rule set pinned
+def test_ruleset_claiming_a_bundled_id_with_other_rules_is_refused(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = tmp_path / "fake.yaml"
+    fake.write_text('id: us_reg_f\nversion: "2024-01"\nrules: []\n')
+    out = tmp_path / "plan.parquet"
+    assert _plan(artifact, files, out, ruleset=str(fake)) == 2
+    assert "claims the bundled id 'us_reg_f'" in capsys.readouterr().err
+    assert _plan(artifact, files, out, ruleset=str(fake), ruleset_override=True) == 2
+    assert not out.exists()
+
+
+def test_other_ruleset_than_the_artifact_needs_override(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plan.parquet"
+    assert _plan(artifact, files, out, ruleset="cn_gbt45251") == 2
+    assert "--ruleset-override" in capsys.readouterr().err
+    assert not out.exists()
+    assert _exit_code(_argv(artifact, files, out, "--ruleset", "cn_gbt45251")) == 2
+    assert _plan(artifact, files, out, ruleset="cn_gbt45251", ruleset_override=True) == 0
+    manifest = json.loads(manifest_path(out).read_text())
+    assert manifest["ruleset"]["id"] == "cn_gbt45251"
+    assert manifest["ruleset_override"]["artifact_ruleset"] == "us_reg_f"
+
+
+def test_manifest_pins_the_ruleset_content(
+    artifact: Path, files: dict[str, Path], tmp_path: Path
+) -> None:
+    from collsim.compliance import load_ruleset
+
+    out = tmp_path / "plan.parquet"
+    assert _plan(artifact, files, out) == 0
+    manifest = json.loads(manifest_path(out).read_text())
+    bundled = load_ruleset("us_reg_f")
+    assert manifest["ruleset"] == {
+        "id": "us_reg_f",
+        "version": bundled.version,
+        "content_sha256": bundled.content_sha256,
+    }
+    assert manifest["ruleset_override"] is None
+    copy = tmp_path / "same.yaml"  # the same rules under another id: the same content
+    text = (Path(__file__).parents[1] / "collsim/compliance/rulesets/us_reg_f.yaml").read_text()
+    copy.write_text(text.replace("id: us_reg_f\n", "id: my_rules\n", 1))
+    assert load_ruleset(copy).content_sha256 == bundled.content_sha256
+    assert _plan(artifact, files, tmp_path / "p2.parquet", ruleset=str(copy)) == 0

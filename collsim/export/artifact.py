@@ -12,7 +12,8 @@ Layout (format ``collsim.policy_artifact``, version 1)::
 ``manifest.json`` fields: ``format``, ``format_version``, ``artifact_id`` (kind, name
 and a digest of the content: the same content always gets the same id),
 ``kind``, ``name``, ``collsim_version``, ``created_utc``, ``scenario`` and
-``scenario_hash`` it was exported from, ``ruleset`` (the scenario's), ``option_space``
+``scenario_hash`` it was exported from, ``ruleset`` (the scenario's) and
+``ruleset_sha256`` (its content digest: plans must use the same rules), ``option_space``
 (``operating_hours``), ``cost_per_attempt`` by channel, ``feature_names`` (model
 kinds: :data:`collsim.features.FEATURE_NAMES`), ``policy`` (kind-specific: file
 names, ONNX input/output names), ``files`` (file name → sha256) and, if present,
@@ -129,10 +130,13 @@ class ChampionRunner(TieredChampion):
 
 # ----------------------------------------------------------------------------- export
 def _scenario_fields(scenario: Scenario) -> dict[str, Any]:
+    from collsim.compliance import load_ruleset
+
     return {
         "scenario": scenario.name,
         "scenario_hash": scenario.config_hash(),
         "ruleset": scenario.ruleset,
+        "ruleset_sha256": load_ruleset(scenario.ruleset).content_sha256,
         "option_space": {"operating_hours": list(scenario.sim.operating_hours)},
         "cost_per_attempt": {c: scenario.channels[c].cost_per_attempt for c in CHANNELS},
     }

@@ -265,6 +265,36 @@ def load_inputs(
     return DayInputs(accounts, contacts, cap, rules, day)
 
 
+def ruleset_pin_problems(policy: ArtifactPolicy, rules: RuleSet) -> list[str]:
+    """Return why ``rules`` is not the rule set the artifact was made for (empty if it is).
+
+    The artifact pins its rule set by content (``ruleset_sha256``); an artifact from
+    before pinning is compared by id.
+    """
+    pinned_id = policy.manifest.get("ruleset")
+    pinned_sha = policy.manifest.get("ruleset_sha256")
+    same = rules.content_sha256 == pinned_sha if pinned_sha else rules.id == pinned_id
+    if same:
+        return []
+    return [
+        f"--ruleset: {rules.id} (content {rules.content_sha256[:12]}) is not the rule set the "
+        f"artifact was made for ({pinned_id}, content {str(pinned_sha)[:12]}); pass "
+        "--ruleset-override to plan with it anyway (recorded in the manifest)"
+    ]
+
+
+def _override_record(
+    policy: ArtifactPolicy, rules: RuleSet, override: bool
+) -> dict[str, Any] | None:
+    """The manifest's ``ruleset_override``: what the artifact pinned, if overridden."""
+    if not override or not ruleset_pin_problems(policy, rules):
+        return None
+    return {
+        "artifact_ruleset": policy.manifest.get("ruleset"),
+        "artifact_ruleset_sha256": policy.manifest.get("ruleset_sha256"),
+    }
+
+
 @dataclass
 class DayPlan:
     """A decided day: the plan and what it was decided and checked against."""
@@ -309,6 +339,7 @@ def make_plan(
     seed: int = 0,
     csv: bool = False,
     force: bool = False,
+    ruleset_override: bool = False,
 ) -> int:
     """Decide and write the daily plan (``collsim plan``).
 
@@ -324,6 +355,8 @@ def make_plan(
         seed: seed of the holdout draw (and of a stochastic policy).
         csv: write CSV instead of Parquet.
         force: replace an existing plan or file at ``out``.
+        ruleset_override: allow a rule set other than the artifact's (recorded in the
+            manifest as ``ruleset_override``).
 
     Returns:
         0 written; 1 the plan would contain a violation (nothing written; each
@@ -339,6 +372,8 @@ def make_plan(
     if Path(str(ruleset)).suffix in {".yaml", ".yml"}:
         sources.append(Path(str(ruleset)))
     problems.lines.extend(output_problems(out, sources, force))
+    if policy is not None and inputs is not None and not ruleset_override:
+        problems.lines.extend(ruleset_pin_problems(policy, inputs.ruleset))
     suffix = ".csv" if csv else ".parquet"
     if out.suffix.lower() != suffix:
         problems.lines.append(f"--out {out}: a {suffix[1:]} plan file must end in {suffix}")
@@ -355,7 +390,11 @@ def make_plan(
         manifest = write_plan(
             day.plan, inputs.portfolio, policy.options, day.resources, inputs.date,
             inputs.ruleset, policy.policy_id, out, files, seed, csv, window=day.window,
-            extra={"holdout_share": holdout_share, "artifact_kind": policy.kind},
+            extra={
+                "holdout_share": holdout_share,
+                "artifact_kind": policy.kind,
+                "ruleset_override": _override_record(policy, inputs.ruleset, ruleset_override),
+            },
         )  # fmt: skip
     except PlanError as exc:
         if not exc.violations:

@@ -256,7 +256,11 @@ def plan_manifest(
         "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "collsim_version": __version__,
         "policy_id": policy_id,
-        "ruleset": {"id": ruleset.id, "version": ruleset.version},
+        "ruleset": {
+            "id": ruleset.id,
+            "version": ruleset.version,
+            "content_sha256": ruleset.content_sha256,
+        },
         "seed": int(seed),
         "sha256": {name: sha256_of(path) for name, path in sorted(inputs.items())},
         "rows": plan.n,

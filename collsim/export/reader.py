@@ -92,7 +92,7 @@ MANIFEST_FIELDS: dict[str, str] = {
     "created_utc": "when the plan was written (UTC)",
     "collsim_version": "version of collsim that wrote it",
     "policy_id": "artifact id of the policy",
-    "ruleset": "rule set id and version the plan was validated against",
+    "ruleset": "rule set id, version and content_sha256 the plan was validated against",
     "seed": "seed of the holdout draw",
     "sha256": "sha256 of the artifact manifest, portfolio, history, capacity and plan files",
     "rows": "rows in the plan (one per portfolio account)",
@@ -104,6 +104,10 @@ MANIFEST_FIELDS: dict[str, str] = {
     "violations": "always 0: a plan with a violation is never written",
     "holdout_share": "share of planned contacts held out (added by `collsim plan`)",
     "artifact_kind": "kind of the policy artifact (added by `collsim plan`)",
+    "ruleset_override": (
+        "null, or the artifact's own rule set (`artifact_ruleset`, `artifact_ruleset_sha256`) "
+        "when `--ruleset-override` planned with another one"
+    ),
 }
 """Fields of the plan manifest ``<plan file name>.manifest.json``."""
 
