@@ -311,6 +311,9 @@ def plan_cmd(
     ruleset_override: Annotated[
         bool, typer.Option(help="plan with a rule set other than the artifact's (recorded)")
     ] = False,
+    memo_detail: Annotated[
+        bool, typer.Option(help="memos may name cease/dispute/vulnerability status (recorded)")
+    ] = False,
 ) -> None:
     """Build, validate and write the daily plan and its manifest (none if a rule is broken)."""
     from collsim.export.commands import make_plan
@@ -329,6 +332,7 @@ def plan_cmd(
             csv=csv,
             force=force,
             ruleset_override=ruleset_override,
+            memo_detail=memo_detail,
         )
     )
 

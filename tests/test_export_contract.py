@@ -376,3 +376,80 @@ def test_manifest_pins_the_ruleset_content(
     copy.write_text(text.replace("id: us_reg_f\n", "id: my_rules\n", 1))
     assert load_ruleset(copy).content_sha256 == bundled.content_sha256
     assert _plan(artifact, files, tmp_path / "p2.parquet", ruleset=str(copy)) == 0
+
+
+# ----------------------------------------------------------------------- 8. privacy
+def test_reason_code_is_separate_and_restrictions_are_not_named(tmp_path: Path) -> None:
+    from collsim.export.planfile import public_reason
+
+    text, code = public_reason("preferred agent_call blocked by us_reg_f.cease", False)
+    assert code == "blocked.restricted" and "cease" not in text
+    assert public_reason("preferred sms blocked by cn.dispute", False)[1] == "blocked.restricted"
+    text, code = public_reason("preferred agent_call blocked by us_reg_f.cease", True)
+    assert code == "blocked.us_reg_f.cease" and text.endswith("us_reg_f.cease")
+    assert public_reason("preferred sms blocked by us_reg_f.7in7", False)[1] == (
+        "blocked.us_reg_f.7in7"
+    )
+    assert public_reason("tier late: agent_call", False)[1] == "tier.late"
+    assert public_reason("holdout (control group); policy chose: tier late: sms", False)[1] == (
+        "holdout"
+    )
+
+
+def test_plan_does_not_reveal_cease_or_dispute_without_memo_detail(
+    artifact: Path, tmp_path: Path
+) -> None:
+    portfolio = make_portfolio(6, timezones=("America/New_York",))
+    portfolio.dpd[:] = [5, 20, 40, 70, 100, 35]
+    portfolio.cease_communication[1] = True
+    portfolio.dispute_open[2] = True
+    portfolio.promise_due_day[3] = day_number(dt.date.fromisoformat(DATE)) + 2
+    files = {
+        "portfolio": tmp_path / "portfolio.parquet",
+        "history": tmp_path / "history.parquet",
+        "capacity": tmp_path / "capacity.yaml",
+    }
+    write_portfolio(portfolio, files["portfolio"])
+    write_history(make_history([], [], []), portfolio, files["history"])
+    dump_yaml(load_scenario("default").capacity, files["capacity"])
+    out = tmp_path / "plan.parquet"
+    assert _plan(artifact, files, out) == 0
+    table = read_plan(out)
+    text = " ".join(table.column("memo").to_pylist() + table.column("reason").to_pylist())
+    for word in ("cease", "dispute", "promise"):
+        assert word not in text.lower()
+    assert "blocked.restricted" in table.column("reason_code").to_pylist()
+    assert json.loads(manifest_path(out).read_text())["memo_detail"] is False
+    detailed = tmp_path / "detailed.parquet"
+    assert _plan(artifact, files, detailed, memo_detail=True) == 0
+    codes = read_plan(detailed).column("reason_code").to_pylist()
+    assert "blocked.us_reg_f.cease" in codes
+    assert json.loads(manifest_path(detailed).read_text())["memo_detail"] is True
+
+
+# ----------------------------------------------------------------------- 7. CSV hygiene
+def test_formula_cells_are_neutralised_in_csv_and_restored_by_read_plan(
+    artifact: Path, tmp_path: Path
+) -> None:
+    import csv as csvlib
+
+    portfolio = make_portfolio(3, timezones=("America/New_York",))
+    portfolio.account_id[:] = ['=HYPERLINK("http://x","pay")', "+1", "A3"]
+    portfolio.dpd[:] = [10, 20, 30]
+    files = {
+        "portfolio": tmp_path / "portfolio.parquet",
+        "history": tmp_path / "history.parquet",
+        "capacity": tmp_path / "capacity.yaml",
+    }
+    write_portfolio(portfolio, files["portfolio"])
+    write_history(make_history([], [], []), portfolio, files["history"])
+    dump_yaml(load_scenario("default").capacity, files["capacity"])
+    out = tmp_path / "plan.csv"
+    assert _plan(artifact, files, out, csv=True) == 0
+    with out.open(newline="") as handle:
+        rows = list(csvlib.reader(handle))
+    column = rows[0].index("account_id")
+    cells = [r[column] for r in rows[1:]]
+    assert cells[:2] == ['\'=HYPERLINK("http://x","pay")', "'+1"]
+    assert not any(cell[:1] in "=+-@" for row in rows[1:] for cell in row if cell)
+    assert read_plan(out).column("account_id").to_pylist() == list(portfolio.account_id)

@@ -114,9 +114,9 @@ def test_read_plan_refuses_schema_mismatch(tmp_path: Path) -> None:
 def test_read_plan_refuses_other_schema_version(tmp_path: Path) -> None:
     out = _small_plan(tmp_path)
     manifest = json.loads(manifest_path(out).read_text())
-    manifest["schema_version"] = 2
+    manifest["schema_version"] = 1
     manifest_path(out).write_text(json.dumps(manifest))
-    with pytest.raises(PlanError, match="schema_version 2 is not supported"):
+    with pytest.raises(PlanError, match="schema_version 1 is not supported"):
         read_plan(out)
 
 

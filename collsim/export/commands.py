@@ -340,6 +340,7 @@ def make_plan(
     csv: bool = False,
     force: bool = False,
     ruleset_override: bool = False,
+    memo_detail: bool = False,
 ) -> int:
     """Decide and write the daily plan (``collsim plan``).
 
@@ -357,6 +358,8 @@ def make_plan(
         force: replace an existing plan or file at ``out``.
         ruleset_override: allow a rule set other than the artifact's (recorded in the
             manifest as ``ruleset_override``).
+        memo_detail: let memos and reasons name restrictions (cease, dispute,
+            vulnerability, hardship) and open promises; recorded in the manifest.
 
     Returns:
         0 written; 1 the plan would contain a violation (nothing written; each
@@ -395,6 +398,7 @@ def make_plan(
                 "artifact_kind": policy.kind,
                 "ruleset_override": _override_record(policy, inputs.ruleset, ruleset_override),
             },
+            memo_detail=memo_detail,
         )  # fmt: skip
     except PlanError as exc:
         if not exc.violations:

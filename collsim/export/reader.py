@@ -9,7 +9,7 @@ pydantic, OR-Tools or any RL library::
     table = read_plan("plans/2026-03-09/plan.parquet")
 
 :func:`read_plan` refuses a plan (raises :class:`PlanError`) unless its manifest
-``<file name>.manifest.json`` is beside it, the manifest's ``schema_version`` is 1, the
+``<file name>.manifest.json`` is beside it, the manifest's ``schema_version`` is 2, the
 plan file's sha256 equals the manifest's ``sha256.plan``, the columns and their types
 are exactly :data:`PLAN_SCHEMA` and the row count equals the manifest's ``rows``.
 
@@ -32,8 +32,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
-"""The plan file schema version written and accepted (SCHEMAS.md, "Daily plan file")."""
+SCHEMA_VERSION = 2
+"""The plan file schema version written and accepted (docs/plan_schema.md).
+
+Version 2 (from version 1): adds ``variant`` (the message variant, after ``offer``)
+and ``reason_code`` (machine-readable reason, after ``reason``); the manifest is named
+``<file name>.manifest.json`` and records ``memo_detail``.  Version-1 plans are
+refused: re-plan the day with this collsim.
+"""
 
 SCHEMA_VERSION_KEY = b"collsim.schema_version"
 """Parquet schema metadata key holding the schema version."""
@@ -54,12 +60,14 @@ PLAN_SCHEMA = pa.schema(
         ("propensity", pa.float64()),
         ("holdout", pa.bool_()),
         ("offer", pa.string()),
+        ("variant", pa.string()),
         ("memo", pa.string()),
         ("reason", pa.string()),
+        ("reason_code", pa.string()),
         ("policy_id", pa.string()),
     ]
 )
-"""Columns and types of a schema-version-1 plan file, in file order."""
+"""Columns and types of a schema-version-2 plan file, in file order."""
 
 PLAN_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "plan_date": "the local day the plan is for",
@@ -78,15 +86,25 @@ PLAN_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "propensity": "probability that the policy chose this action (1.0 if deterministic)",
     "holdout": "the account was randomly held out as a control (channel `none`)",
     "offer": "`none`, `instalment_plan`, `settlement`, `payment_holiday`: the treatment offered",
-    "memo": "the collector's note: suggested approach (no personal data)",
-    "reason": "the rule, tier or model that chose it, or the rule that blocked the preferred one",
+    "variant": "`standard`, `empathetic`, `firm`: the message variant (tone and template)",
+    "memo": (
+        "the collector's note: suggested approach (no personal data; no cease, dispute, "
+        "vulnerability or promise status unless the manifest's `memo_detail` is true)"
+    ),
+    "reason": "human-readable: the tier or model that chose it, or why the preferred one "
+    "was blocked (a restriction on the account is not named unless `memo_detail`)",
+    "reason_code": (
+        "machine-readable reason: `tier.<name>`, `blocked.<rule id>`, "
+        "`blocked.restricted` (a cease/dispute/vulnerability/hardship rule, unless "
+        "`memo_detail`), `holdout`, or the policy's own code"
+    ),
     "policy_id": "the artifact id of the policy",
 }
-"""Meaning of each plan column (SCHEMAS.md, schema version 1)."""
+"""Meaning of each plan column (schema version 2)."""
 assert set(PLAN_COLUMN_DESCRIPTIONS) == set(PLAN_SCHEMA.names)
 
 MANIFEST_FIELDS: dict[str, str] = {
-    "schema_version": "plan schema version (1)",
+    "schema_version": "plan schema version (2)",
     "format": "`parquet` or `csv`",
     "plan_date": "the local day the plan is for",
     "created_utc": "when the plan was written (UTC)",
@@ -102,6 +120,10 @@ MANIFEST_FIELDS: dict[str, str] = {
     "cost_per_attempt": "cost of one attempt per channel",
     "capacity": "capacity used and available per pool-hour, budget and money budget",
     "violations": "always 0: a plan with a violation is never written",
+    "memo_detail": (
+        "whether memos and reasons may name restrictions (cease, dispute, vulnerability, "
+        "hardship, open promise): `collsim plan --memo-detail`"
+    ),
     "holdout_share": "share of planned contacts held out (added by `collsim plan`)",
     "artifact_kind": "kind of the policy artifact (added by `collsim plan`)",
     "ruleset_override": (
@@ -110,6 +132,9 @@ MANIFEST_FIELDS: dict[str, str] = {
     ),
 }
 """Fields of the plan manifest ``<plan file name>.manifest.json``."""
+
+FORMULA_START = r"^[=+\-@\t\r']"
+"""A CSV text cell matching this is written with one leading ``'`` (spreadsheet safety)."""
 
 NULLABLE_TEXT = ("agent_pool",)
 """Text columns where an empty CSV cell means null."""
@@ -147,7 +172,7 @@ def read_manifest(plan_path: str | Path) -> dict[str, Any]:
     """Return the manifest of a plan file as a dict.
 
     Raises:
-        PlanError: the manifest is missing, not JSON, not an object, or not version 1.
+        PlanError: the manifest is missing, not JSON, not an object, or not version 2.
     """
     path = manifest_path(plan_path)
     if not path.is_file():
@@ -229,6 +254,17 @@ def _check_parquet_version(table: pa.Table, source: str) -> None:
         raise PlanError(f"{source}: file schema_version {stored.decode()!r} is not supported")
 
 
+def _unquote_formulas(table: pa.Table) -> pa.Table:
+    """Undo the CSV writer's spreadsheet-safety ``'`` prefix on text cells."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type):
+            column = table.column(i)
+            quoted = pc.match_substring_regex(column, "^'" + FORMULA_START[1:])
+            stripped = pc.utf8_slice_codeunits(column, 1)
+            table = table.set_column(i, field, pc.if_else(quoted, stripped, column))
+    return table
+
+
 def _null_empty_text(table: pa.Table) -> pa.Table:
     for name in NULLABLE_TEXT:
         i = table.schema.get_field_index(name)
@@ -267,7 +303,7 @@ def read_plan(path: str | Path) -> pa.Table:
     kind = manifest.get("format") or ("csv" if path.suffix.lower() == ".csv" else "parquet")
     table = _read_table(path, str(kind))
     if kind == "csv":
-        table = _null_empty_text(table)
+        table = _null_empty_text(_unquote_formulas(table))
     else:
         _check_parquet_version(table, str(path))
     check_schema(table, str(path))
