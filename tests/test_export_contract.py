@@ -453,3 +453,134 @@ def test_formula_cells_are_neutralised_in_csv_and_restored_by_read_plan(
     assert cells[:2] == ['\'=HYPERLINK("http://x","pay")', "'+1"]
     assert not any(cell[:1] in "=+-@" for row in rows[1:] for cell in row if cell)
     assert read_plan(out).column("account_id").to_pylist() == list(portfolio.account_id)
+
+
+# ----------------------------------------------------------------------- 3. validate-plan
+def _csv_plan(artifact: Path, files: dict[str, Path], tmp_path: Path) -> tuple[Path, list]:
+    import csv as csvlib
+
+    out = tmp_path / "plan.csv"
+    assert _plan(artifact, files, out, csv=True) == 0
+    copy = tmp_path / "edited.csv"  # an edited copy, as a careless operator would make
+    shutil.copy(out, copy)
+    with copy.open(newline="") as handle:
+        rows = list(csvlib.reader(handle))
+    return copy, rows
+
+
+def _write_rows(path: Path, rows: list) -> None:
+    import csv as csvlib
+
+    with path.open("w", newline="") as handle:
+        csvlib.writer(handle).writerows(rows)
+
+
+def _first(rows: list, channel: str) -> int:
+    c = rows[0].index("channel")
+    return next(i for i, r in enumerate(rows[1:], 1) if r[c] == channel)
+
+
+def _validate(plan: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> tuple:
+    from collsim.export.commands import validate_plan_files
+
+    capsys.readouterr()
+    code = validate_plan_files(plan, **files, ruleset="us_reg_f")
+    lines = capsys.readouterr().out.splitlines()
+    return code, {tuple(line.split(", ")[:2]) for line in lines}
+
+
+def test_validate_plan_accepts_the_written_plan(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, _ = _csv_plan(artifact, files, tmp_path)
+    assert _validate(plan, files, capsys) == (0, set())
+
+
+def test_utc_window_at_23_local_is_the_hours_rule(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, rows = _csv_plan(artifact, files, tmp_path)
+    r = _first(rows, "voice_bot")
+    head = rows[0]
+    zone = rows[r][head.index("timezone")]
+    assert zone == "America/New_York"  # EDT on 2026-03-09: 23:00 local = 03:00Z next day
+    rows[r][head.index("window_start_utc")] = "2026-03-10T03:00:00Z"
+    rows[r][head.index("window_end_utc")] = "2026-03-10T04:00:00Z"
+    _write_rows(plan, rows)
+    code, found = _validate(plan, files, capsys)
+    account = rows[r][head.index("account_id")]
+    assert code == 1
+    assert (account, "plan.window_utc") in found
+    rows[r][head.index("window_start_utc")] = "2026-03-09T02:00:00Z"  # 22:00 local on 03-08
+    _write_rows(plan, rows)
+    assert (account, "plan.window_utc") in _validate(plan, files, capsys)[1]
+    # 22:00 local on the plan date: the dialler would call at 22:00
+    rows[r][head.index("window_start_utc")] = "2026-03-10T02:00:00Z"
+    _write_rows(plan, rows)
+    assert (account, "us_reg_f.hours") in _validate(plan, files, capsys)[1]
+
+
+def test_call_at_22_local_names_the_hours_rule(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, rows = _csv_plan(artifact, files, tmp_path)
+    r = _first(rows, "agent_call")
+    head = rows[0]
+    rows[r][head.index("slot_start_local")] = "22:00"
+    rows[r][head.index("slot_end_local")] = "23:00"
+    _write_rows(plan, rows)
+    code, found = _validate(plan, files, capsys)
+    account = rows[r][head.index("account_id")]
+    assert code == 1 and (account, "us_reg_f.hours") in found
+    assert (account, "plan.slot") not in found
+
+
+def test_changed_timezone_slot_end_and_pool_are_violations(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, rows = _csv_plan(artifact, files, tmp_path)
+    head = rows[0]
+    call = _first(rows, "agent_call")
+    rows[call][head.index("timezone")] = "Asia/Tokyo"
+    rows[call][head.index("agent_pool")] = "nobody"
+    email = _first(rows, "voice_bot")
+    rows[email][head.index("slot_end_local")] = "23:00"
+    _write_rows(plan, rows)
+    code, found = _validate(plan, files, capsys)
+    call_id = rows[call][head.index("account_id")]
+    email_id = rows[email][head.index("account_id")]
+    assert code == 1
+    assert {(call_id, "plan.timezone"), (call_id, "plan.agent_pool")} <= found
+    assert (email_id, "plan.slot_end") in found
+    assert (email_id, "us_reg_f.hours") in found  # the window would run to 23:00
+
+
+def test_plan_with_half_its_rows_deleted_fails(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, rows = _csv_plan(artifact, files, tmp_path)
+    kept = rows[: 1 + (len(rows) - 1) // 2]
+    _write_rows(plan, kept)
+    code, found = _validate(plan, files, capsys)
+    assert code == 1
+    missing = [r[rows[0].index("account_id")] for r in rows[len(kept) :]]
+    assert {(a, "plan.coverage") for a in missing} <= found
+
+
+@pytest.mark.parametrize(("column", "value"), [("offer", "free_money"), ("variant", "shouty")])
+def test_unknown_offer_or_variant_is_bad_input(
+    column: str,
+    value: str,
+    artifact: Path,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from collsim.export.commands import validate_plan_files
+
+    plan, rows = _csv_plan(artifact, files, tmp_path)
+    rows[1][rows[0].index(column)] = value
+    _write_rows(plan, rows)
+    capsys.readouterr()
+    assert validate_plan_files(plan, **files, ruleset="us_reg_f") == 2
+    assert f'row 1, column {column}, value "{value}"' in capsys.readouterr().err

@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from collsim.compliance import ContactWindow, RuleSet, RulesetError, load_ruleset, validate_plan
+from collsim.compliance import (
+    ContactWindow,
+    RuleSet,
+    RulesetError,
+    Violation,
+    load_ruleset,
+    validate_plan,
+)
 from collsim.config import Capacity, ConfigError, Scenario, load_capacity, load_scenario
 from collsim.export.artifact import (
     MANIFEST,
@@ -36,7 +43,13 @@ from collsim.export.daily import (
     reprioritise,
 )
 from collsim.export.planfile import write_plan
-from collsim.export.planread import read_plan_as_plan
+from collsim.export.planread import (
+    PlanFile,
+    at_hours,
+    executed_hours,
+    field_violations,
+    read_plan_file,
+)
 from collsim.export.publish import output_problems
 from collsim.export.reader import PlanError, read_manifest
 from collsim.history import History
@@ -434,6 +447,25 @@ def _plan_context(plan_path: Path) -> tuple[OptionSpace, dict[str, float]]:
         return OptionSpace(np.arange(24)), costs
 
 
+def _file_violations(plan_path: Path, read: PlanFile, inputs: DayInputs) -> list[Violation]:
+    """Every violation of a plan file: rules and capacity at the planned slot, the rules at
+    every other hour the file's executed fields imply, and the fields themselves."""
+    options, costs = _plan_context(plan_path)
+    day = day_number(read.date)
+    accounts = inputs.portfolio
+    resources = day_resources(inputs.capacity, options, accounts, day, costs)
+    window = ContactWindow.from_history(inputs.history, accounts.n, day)
+    found = validate_plan(read.plan, accounts, window, inputs.ruleset, options, resources)
+    for hours in executed_hours(read, accounts):
+        if np.any(hours >= 0):
+            moved = at_hours(read.plan, hours)
+            found += validate_plan(moved, accounts, window, inputs.ruleset, options)
+    found += field_violations(read, accounts, options, resources)
+    row_of = {str(a): i for i, a in enumerate(accounts.account_id.tolist())}
+    unique = list(dict.fromkeys(found))
+    return sorted(unique, key=lambda v: row_of.get(v.account_id, len(row_of)))
+
+
 def validate_plan_files(
     plan: str | Path,
     portfolio: str | Path,
@@ -443,7 +475,12 @@ def validate_plan_files(
 ) -> int:
     """Check a plan file against the rules and capacity (``collsim validate-plan``).
 
-    Every violation is printed on stdout as ``account_id, rule_id, sentence``.
+    Every executed field is checked: the channel and local slot against the rules,
+    operating slots and capacity; the UTC window and slot end against the rules at the
+    hours they imply; time zone, UTC window, slot end and agent pool against the
+    portfolio and capacity; one row per portfolio account
+    (:func:`collsim.export.planread.field_violations`).  Every violation is printed on
+    stdout as ``account_id, rule_id, sentence``.
 
     Returns:
         0 no violation, 1 violations found, 2 bad input.
@@ -454,21 +491,14 @@ def validate_plan_files(
     accounts = problems.run(lambda: load_portfolio(portfolio))
     read = None
     if accounts is not None:
-        read = problems.run(lambda: read_plan_as_plan(plan, accounts))
+        read = problems.run(lambda: read_plan_file(plan, accounts))
     contacts = None
     if accounts is not None and read is not None:
         contacts = problems.run(lambda: load_history(history, accounts))
     if problems.lines or rules is None or cap is None or contacts is None or read is None:
         return problems.exit_code()
-    inputs = DayInputs(accounts, contacts, cap, rules, read[1])  # type: ignore[arg-type]
-    planned, date = read
-    options, costs = _plan_context(Path(plan))
-    day = day_number(date)
-    resources = day_resources(inputs.capacity, options, inputs.portfolio, day, costs)
-    window = ContactWindow.from_history(inputs.history, inputs.portfolio.n, day)
-    violations = validate_plan(
-        planned, inputs.portfolio, window, inputs.ruleset, options, resources
-    )
+    inputs = DayInputs(accounts, contacts, cap, rules, read.date)  # type: ignore[arg-type]
+    violations = _file_violations(Path(plan), read, inputs)
     for v in violations:
         print(f"{v.account_id}, {v.rule_id}, {v.sentence}")
     print(f"{plan}: {len(violations)} violation(s) in {inputs.portfolio.n:,} rows", file=sys.stderr)

@@ -254,7 +254,7 @@ def _check_parquet_version(table: pa.Table, source: str) -> None:
         raise PlanError(f"{source}: file schema_version {stored.decode()!r} is not supported")
 
 
-def _unquote_formulas(table: pa.Table) -> pa.Table:
+def unquote_formulas(table: pa.Table) -> pa.Table:
     """Undo the CSV writer's spreadsheet-safety ``'`` prefix on text cells."""
     for i, field in enumerate(table.schema):
         if pa.types.is_string(field.type):
@@ -303,7 +303,7 @@ def read_plan(path: str | Path) -> pa.Table:
     kind = manifest.get("format") or ("csv" if path.suffix.lower() == ".csv" else "parquet")
     table = _read_table(path, str(kind))
     if kind == "csv":
-        table = _null_empty_text(_unquote_formulas(table))
+        table = _null_empty_text(unquote_formulas(table))
     else:
         _check_parquet_version(table, str(path))
     check_schema(table, str(path))
