@@ -39,7 +39,12 @@ def _manifest(path: Path) -> dict:
 
 
 def _save(path: Path, manifest: dict) -> None:
-    (path / "manifest.json").write_text(json.dumps(manifest))
+    """Rewrite the manifest and its checksum, as a hostile operator would."""
+    from collsim.export.artifact import manifest_sum_line
+
+    text = json.dumps(manifest)
+    (path / "manifest.json").write_text(text)
+    (path / "manifest.json.sha256").write_text(manifest_sum_line(text.encode()))
 
 
 def test_same_content_same_id(champion: Path, tmp_path: Path) -> None:

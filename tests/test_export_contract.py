@@ -20,8 +20,9 @@ import collsim.export.publish as publish
 from collsim.cli import main
 from collsim.compliance.testing import make_history, make_portfolio
 from collsim.config import dump_yaml, load_scenario
+from collsim.export.artifact import manifest_sum_line
 from collsim.export.commands import export_policy, make_plan
-from collsim.export.reader import manifest_path, read_plan
+from collsim.export.reader import PlanError, manifest_path, read_plan
 from collsim.portfolio import day_number
 from collsim.tables import write_history, write_portfolio
 
@@ -316,10 +317,15 @@ def test_deeply_nested_artifact_manifest_exits_2(
 ) -> None:
     art = tmp_path / "art"
     shutil.copytree(artifact, art)
-    (art / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    _save_manifest_text(art, "[" * 100_000 + "]" * 100_000)  # with a matching checksum
     assert _exit_code(_argv(art, files, tmp_path / "plan.parquet")) == 2
     err = capsys.readouterr().err
-    assert "manifest.json" in err and "Traceback" not in err
+    assert "manifest.json: not readable JSON" in err and "Traceback" not in err
+    plan = tmp_path / "plan.parquet"
+    assert _plan(artifact, files, plan) == 0
+    manifest_path(plan).write_text("{" * 100_000)
+    with pytest.raises(PlanError, match="manifest is not readable JSON"):
+        read_plan(plan)
 
 
 def test_manifest_json_is_valid(artifact: Path, files: dict[str, Path], tmp_path: Path) -> None:
@@ -584,3 +590,95 @@ def test_unknown_offer_or_variant_is_bad_input(
     capsys.readouterr()
     assert validate_plan_files(plan, **files, ruleset="us_reg_f") == 2
     assert f'row 1, column {column}, value "{value}"' in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------- 4. artifact binding
+def _save_manifest_text(art: Path, text: str) -> None:
+    """Rewrite an artifact's manifest and its checksum, as a hostile operator would."""
+    (art / "manifest.json").write_text(text)
+    (art / "manifest.json.sha256").write_text(manifest_sum_line(text.encode()))
+
+
+def _edit_manifest(art: Path, edit: object) -> None:
+    manifest = json.loads((art / "manifest.json").read_text())
+    edit(manifest)  # type: ignore[operator]
+    _save_manifest_text(art, json.dumps(manifest, indent=2))
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tree_edited_with_checksums(m: dict, art: Path) -> None:
+    for name in ("tree.json", "tree.yaml"):
+        (art / name).write_text((art / name).read_text().replace("18", "19"))
+        m["files"][name] = _sha(art / name)
+
+
+ARTIFACT_ATTACKS = [
+    ("tree edited, checksums recomputed", _tree_edited_with_checksums,
+     "does not match the content"),
+    ("forged id with a newline", lambda m, a: m.update(artifact_id="champion:x:0123456789ab\nA"),
+     "is malformed"),
+    ("forged well-formed id", lambda m, a: m.update(artifact_id="champion:x:0123456789ab"),
+     "does not match the content"),
+    ("missing artifact_id", lambda m, a: m.pop("artifact_id"), "artifact_id is missing"),
+    ("missing cost", lambda m, a: m["cost_per_attempt"].pop("sms"),
+     "cost_per_attempt.sms is missing"),
+    ("NaN cost", lambda m, a: m["cost_per_attempt"].update(sms=float("nan")),
+     "cost_per_attempt.sms nan is not a finite number"),
+    ("missing operating hours", lambda m, a: m.pop("option_space"), "operating_hours"),
+    ("missing ruleset pin", lambda m, a: m.pop("ruleset_sha256"), "ruleset_sha256 is missing"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"), ARTIFACT_ATTACKS, ids=[a[0] for a in ARTIFACT_ATTACKS]
+)
+def test_altered_artifact_is_refused(
+    name: str,
+    edit: object,
+    message: str,
+    artifact: Path,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    art = tmp_path / "art"
+    shutil.copytree(artifact, art)
+    _edit_manifest(art, lambda m: edit(m, art))  # type: ignore[operator]
+    out = tmp_path / "plan.parquet"
+    assert _exit_code(_argv(art, files, out)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_manifest_is_covered_by_its_own_checksum(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    art = tmp_path / "art"
+    shutil.copytree(artifact, art)
+    manifest = json.loads((art / "manifest.json").read_text())
+    manifest["cost_per_attempt"]["agent_call"] = 0.0
+    (art / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    assert _plan(art, files, tmp_path / "plan.parquet") == 2
+    assert "checksum mismatch with manifest.json.sha256" in capsys.readouterr().err
+    (art / "manifest.json.sha256").unlink()
+    assert _plan(art, files, tmp_path / "plan.parquet") == 2
+    assert "manifest.json.sha256: missing" in capsys.readouterr().err
+
+
+def test_symlink_in_artifact_is_refused(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    art = tmp_path / "art"
+    shutil.copytree(artifact, art)
+    outside = tmp_path / "elsewhere.json"
+    shutil.copy(art / "tree.json", outside)  # same bytes: the checksum would match
+    (art / "tree.json").unlink()
+    (art / "tree.json").symlink_to(outside)
+    assert _plan(art, files, tmp_path / "plan.parquet") == 2
+    assert "tree.json: is a symbolic link" in capsys.readouterr().err
