@@ -381,6 +381,13 @@ def generate(
         f"wrote {out}/portfolio.parquet ({portfolio.n:,} accounts), "
         f"history.parquet ({history.m:,} attempts), capacity.yaml"
     )
+    simulated = accounts or scenario_obj.portfolio.n_accounts
+    if portfolio.n < simulated:
+        console.print(
+            f"note: {simulated - portfolio.n:,} of the {simulated:,} simulated accounts left "
+            f"collection (paid, cured or charged off) during the {history_days} days of "
+            f"history before {as_of} and are not in the portfolio"
+        )
 
 
 def synthetic_portfolio(

@@ -682,3 +682,141 @@ def test_symlink_in_artifact_is_refused(
     (art / "tree.json").symlink_to(outside)
     assert _plan(art, files, tmp_path / "plan.parquet") == 2
     assert "tree.json: is a symbolic link" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------- 7. silent acceptances
+def _portfolio_csv(tmp_path: Path, ids: list[str]) -> dict[str, Path]:
+    portfolio = make_portfolio(len(ids), timezones=("America/New_York",))
+    portfolio.account_id[:] = ids
+    files = {
+        "portfolio": tmp_path / "portfolio.csv",
+        "history": tmp_path / "history.csv",
+        "capacity": tmp_path / "capacity.yaml",
+    }
+    write_portfolio(portfolio, files["portfolio"])
+    write_history(make_history([], [], []), portfolio, files["history"])
+    dump_yaml(load_scenario("default").capacity, files["capacity"])
+    return files
+
+
+def test_ids_differing_only_by_spaces_are_duplicates(
+    artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = _portfolio_csv(tmp_path, ["A1", "A1  ", "B2"])
+    assert _plan(artifact, files, tmp_path / "plan.parquet") == 2
+    assert 'value "A1  ": duplicate account_id (first on row 1)' in capsys.readouterr().err
+
+
+def test_ids_with_control_characters_are_refused(
+    artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = _portfolio_csv(tmp_path, ["A1", "B\x072", "C\x1b[31m"])
+    assert _plan(artifact, files, tmp_path / "plan.parquet") == 2
+    err = capsys.readouterr().err
+    assert err.count("contains a control character") == 2
+
+
+def test_naive_history_timestamps_are_refused(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(files["history"])
+    i = table.schema.get_field_index("timestamp_utc")
+    naive = table.column(i).cast(pa.timestamp("us"))
+    pq.write_table(table.set_column(i, "timestamp_utc", naive), files["history"])
+    assert _plan(artifact, files, tmp_path / "plan.parquet") == 2
+    assert "without a time zone" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("stamp", "message"),
+    [("2026-03-10T18:00:00Z", "is after the plan date 2026-03-09"),
+     ("1999-12-31T12:00:00Z", "is before 2000-01-01")],
+)  # fmt: skip
+def test_history_outside_the_dates_is_refused(
+    stamp: str,
+    message: str,
+    artifact: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    files = _portfolio_csv(tmp_path, ["A1", "A2"])
+    files["history"].write_text(
+        "account_id,timestamp_utc,channel,outcome,conversation\n"
+        f"A1,2026-03-08T15:00:00Z,sms,delivered,false\nA2,{stamp},sms,delivered,false\n"
+    )
+    assert _plan(artifact, files, tmp_path / "plan.parquet") == 2
+    err = capsys.readouterr().err
+    assert f'row 2, column timestamp_utc, value "{stamp}": {message}' in err
+
+
+def test_duplicate_keys_in_a_ruleset_are_refused(
+    artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text('id: mine\nid: us_reg_f\nversion: "1"\nextends: us_reg_f\nrules: []\n')
+    assert _plan(artifact, files, tmp_path / "plan.parquet", ruleset=str(rules)) == 2
+    assert "duplicate key 'id'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.set_column(1, "account_id", t.column(1).take([0] * t.num_rows)),
+         "account_id is not unique"),
+        (lambda t: _set(t, "channel", "fax"), "column channel: unknown value 'fax'"),
+        (lambda t: _set(t, "variant", "shouty"), "column variant: unknown value 'shouty'"),
+        (lambda t: _set(t, "memo", None), "column memo has 1 null(s) (first at row 1)"),
+    ],
+    ids=["duplicate_rows", "unknown_channel", "unknown_variant", "null_memo"],
+)  # fmt: skip
+def test_read_plan_checks_values_not_only_checksums(
+    edit: object, message: str, artifact: Path, files: dict[str, Path], tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "plan.parquet"
+    assert _plan(artifact, files, out) == 0
+    real = out.resolve()
+    table = edit(pq.read_table(real))  # type: ignore[operator]
+    pq.write_table(table, real)
+    manifest = json.loads(manifest_path(out).read_text())
+    manifest["sha256"]["plan"] = _sha(real)  # a consistent but wrong pair
+    manifest_path(out).write_text(json.dumps(manifest))
+    with pytest.raises(PlanError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_plan(out)
+
+
+def _set(table: object, name: str, value: object) -> object:
+    import pyarrow as pa
+
+    i = table.schema.get_field_index(name)  # type: ignore[attr-defined]
+    column = table.column(i).to_pylist()  # type: ignore[attr-defined]
+    column[0] = value
+    return table.set_column(i, name, pa.array(column, pa.string()))  # type: ignore[attr-defined]
+
+
+def test_reader_enumerations_match_the_vocabulary() -> None:
+    from collsim.export import reader
+    from collsim.vocab import CHANNELS, OFFERS, VARIANTS
+
+    assert (*CHANNELS, "none") == reader.CHANNEL_VALUES
+    assert reader.OFFER_VALUES == OFFERS and reader.VARIANT_VALUES == VARIANTS
+
+
+def test_generate_says_why_it_wrote_fewer_accounts(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    argv = ["generate", "--accounts", "300", "--history-days", "10", "--out", str(tmp_path)]
+    env = {**os.environ, "COLUMNS": "300"}
+    result = subprocess.run(
+        [sys.executable, "-m", "collsim.cli", *argv], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    written = int(out.split("portfolio.parquet (")[1].split(" accounts")[0].replace(",", ""))
+    assert written < 300
+    assert f"{300 - written:,} of the 300 simulated accounts left collection" in out

@@ -56,7 +56,7 @@ from collsim.history import History
 from collsim.plan import OptionSpace, Plan, Policy, Resources, Snapshot
 from collsim.policies.champion import StrategyTree, load_tree
 from collsim.portfolio import Portfolio, day_number
-from collsim.tables import InputError, load_history, load_portfolio
+from collsim.tables import FIRST_DATE, LAST_DATE, InputError, load_history, load_portfolio
 from collsim.vocab import CHANNELS
 
 EXIT_OK = 0
@@ -76,9 +76,7 @@ BAD_INPUT = (
 )
 """Exceptions that mean bad input or an unusable environment (exit 2)."""
 
-FIRST_DATE = dt.date(2000, 1, 1)
-LAST_DATE = dt.date(2099, 12, 31)
-"""The range of plan dates (and dates in input files) accepted."""
+
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 T = TypeVar("T")
@@ -272,7 +270,7 @@ def load_inputs(
     accounts = problems.run(lambda: load_portfolio(portfolio))
     contacts = None
     if accounts is not None:
-        contacts = problems.run(lambda: load_history(history, accounts))
+        contacts = problems.run(lambda: load_history(history, accounts, before=day))
     if day is None or rules is None or cap is None or accounts is None or contacts is None:
         return None
     return DayInputs(accounts, contacts, cap, rules, day)
@@ -494,7 +492,7 @@ def validate_plan_files(
         read = problems.run(lambda: read_plan_file(plan, accounts))
     contacts = None
     if accounts is not None and read is not None:
-        contacts = problems.run(lambda: load_history(history, accounts))
+        contacts = problems.run(lambda: load_history(history, accounts, before=read.date))
     if problems.lines or rules is None or cap is None or contacts is None or read is None:
         return problems.exit_code()
     inputs = DayInputs(accounts, contacts, cap, rules, read.date)  # type: ignore[arg-type]

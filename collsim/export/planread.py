@@ -27,7 +27,7 @@ from collsim.compliance import Violation
 from collsim.export.reader import unquote_formulas
 from collsim.plan import OptionSpace, Plan, Resources
 from collsim.portfolio import Portfolio, day_number
-from collsim.tables import InputError, Problem, read_table
+from collsim.tables import FIRST_DATE, LAST_DATE, InputError, Problem, read_table
 from collsim.timeutil import local_to_utc_s, utc_to_local
 from collsim.vocab import CHANNELS, IS_TIMED, OFFERS, VARIANTS, Channel
 
@@ -194,10 +194,14 @@ def _plan_date(cells: _Cells) -> dt.date | None:
         cells.report("plan_date", _np(pc.not_equal(text, values[0])) & ok, "differs from row 1")
         return None
     try:
-        return dt.date.fromisoformat(values[0]) if values else None
+        date = dt.date.fromisoformat(values[0]) if values else None
     except ValueError:
         cells.report("plan_date", ok, "is not a calendar date")
         return None
+    if date is not None and not FIRST_DATE <= date <= LAST_DATE:
+        cells.report("plan_date", ok, f"is outside {FIRST_DATE}..{LAST_DATE}")
+        return None
+    return date
 
 
 def _scatter(n: int, index: np.ndarray, values: np.ndarray, fill: object) -> np.ndarray:

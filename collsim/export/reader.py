@@ -140,6 +140,26 @@ NULLABLE_TEXT = ("agent_pool",)
 """Text columns where an empty CSV cell means null."""
 
 
+CHANNEL_VALUES = (
+    "agent_call",
+    "voice_bot",
+    "sms",
+    "email",
+    "app_push",
+    "letter",
+    "field_visit",
+    "legal",
+    "none",
+)
+"""Values of the ``channel`` column (``collsim.vocab.CHANNELS`` and ``none``)."""
+OFFER_VALUES = ("none", "instalment_plan", "settlement", "payment_holiday")
+"""Values of the ``offer`` column (``collsim.vocab.OFFERS``)."""
+VARIANT_VALUES = ("standard", "empathetic", "firm")
+"""Values of the ``variant`` column (``collsim.vocab.VARIANTS``)."""
+NULLABLE = ("window_start_utc", "window_end_utc", "agent_pool", "expected_value")
+"""Columns that may hold nulls; every other column is required in every row."""
+
+
 class PlanError(ValueError):
     """A plan that must not be used (missing manifest, wrong checksum or schema), or
     one that cannot be written (it would contain ``violations`` violations, > 0)."""
@@ -276,6 +296,43 @@ def _null_empty_text(table: pa.Table) -> pa.Table:
     return table
 
 
+def _first_row(mask: pa.Array) -> int:
+    return int(pc.index(mask, True).as_py()) + 1
+
+
+def check_values(table: pa.Table, source: str, plan_date: object = None) -> None:
+    """Raise PlanError unless nulls, enumerations, uniqueness and ranges are valid.
+
+    Every column but :data:`NULLABLE` is non-null; ``channel``, ``offer`` and
+    ``variant`` hold known values; ``account_id`` is unique; ``plan_date`` is one date
+    (the manifest's, if given); ``priority`` >= 0; ``propensity`` in (0, 1].
+    """
+    for name in table.column_names:
+        nulls = table.column(name).null_count
+        if nulls and name not in NULLABLE:
+            first = _first_row(pc.is_null(table.column(name)).combine_chunks())
+            raise PlanError(f"{source}: column {name} has {nulls} null(s) (first at row {first})")
+    for name, values in (("channel", CHANNEL_VALUES), ("offer", OFFER_VALUES),
+                         ("variant", VARIANT_VALUES)):  # fmt: skip
+        known = pc.is_in(table.column(name), value_set=pa.array(values)).combine_chunks()
+        if not pc.all(known).as_py():
+            row = _first_row(pc.invert(known))
+            value = table.column(name)[row - 1].as_py()
+            raise PlanError(f"{source}: row {row}, column {name}: unknown value {value!r}")
+    if pc.count_distinct(table.column("account_id")).as_py() != table.num_rows:
+        raise PlanError(f"{source}: account_id is not unique")
+    dates = pc.unique(table.column("plan_date")).to_pylist()
+    if len(dates) > 1 or (plan_date is not None and dates and str(dates[0]) != str(plan_date)):
+        raise PlanError(f"{source}: plan_date {dates} is not the manifest's {plan_date}")
+    if table.num_rows and pc.min(table.column("priority")).as_py() < 0:
+        raise PlanError(f"{source}: priority must be >= 0")
+    propensity = table.column("propensity")
+    if table.num_rows and not pc.all(
+        pc.and_(pc.greater(propensity, 0.0), pc.less_equal(propensity, 1.0))
+    ).as_py():
+        raise PlanError(f"{source}: propensity must be in (0, 1]")
+
+
 def read_plan(path: str | Path) -> pa.Table:
     """Read a daily plan file (Parquet or CSV) after checking manifest, checksum and schema.
 
@@ -287,8 +344,9 @@ def read_plan(path: str | Path) -> pa.Table:
 
     Raises:
         PlanError: the file or its manifest is missing, the checksum differs from the
-            manifest, the schema or row count does not match, or the manifest reports
-            violations.
+            manifest, the schema or row count does not match, a value is invalid
+            (:func:`check_values`: nulls, unknown channel/offer/variant, duplicate
+            account, another plan date), or the manifest reports violations.
     """
     path = Path(path)
     if not path.is_file():
@@ -307,6 +365,7 @@ def read_plan(path: str | Path) -> pa.Table:
     else:
         _check_parquet_version(table, str(path))
     check_schema(table, str(path))
+    check_values(table, str(path), manifest.get("plan_date"))
     if table.num_rows != manifest.get("rows"):
         raise PlanError(
             f"{path}: the file has {table.num_rows} rows, the manifest says {manifest.get('rows')}"
@@ -319,6 +378,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "PlanError",
     "check_schema",
+    "check_values",
     "manifest_path",
     "read_manifest",
     "read_plan",
