@@ -262,11 +262,39 @@ def train_cmd(
 
 
 # ---------------------------------------------------------------------------- export
+TrainAccounts = Annotated[
+    int | None, typer.Option(help="value model: accounts per exploration run (default 3000)")
+]
+TrainDays = Annotated[
+    int | None, typer.Option(help="value model: days per exploration run (default 90)")
+]
+TrainSeeds = Annotated[int | None, typer.Option(help="value model: exploration runs (default 3)")]
+
+
+@app.command("fit-value-model")
+def fit_value_model_cmd(
+    out: Annotated[Path, typer.Option(help="model file MODEL.onnx (+ MODEL.json)")],
+    scenario: Annotated[str, typer.Option(help="scenario the model is for")] = "default",
+    train_accounts: TrainAccounts = None,
+    train_days: TrainDays = None,
+    train_seeds: TrainSeeds = None,
+    retrain: Annotated[bool, typer.Option(help="train even if cached")] = False,
+    force: Annotated[bool, typer.Option(help="replace an existing model file")] = False,
+) -> None:
+    """Fit (or load from the cache) the scenario's value model and write it as ONNX."""
+    from collsim.export.commands import ValueTraining, fit_value_model
+
+    training = ValueTraining(train_accounts, train_days, train_seeds, retrain)
+    raise typer.Exit(fit_value_model(scenario, out, training, force))
+
+
 @app.command("export")
 def export_cmd(
     policy: Annotated[
         str,
-        typer.Option(help="champion, no_contact, TREE.yaml, rl_onnx:M.onnx or value_model:M.onnx"),
+        typer.Option(
+            help="champion, no_contact, optimised, TREE.yaml, rl_onnx:M.onnx or value_model:M.onnx"
+        ),
     ],
     out: Annotated[Path, typer.Option(help="artifact folder")],
     scenario: Annotated[str, typer.Option(help="scenario the policy is for")] = "default",
@@ -278,9 +306,17 @@ def export_cmd(
     distill_accounts: Annotated[
         int | None, typer.Option(help="accounts in the distillation run")
     ] = None,
+    train_accounts: TrainAccounts = None,
+    train_days: TrainDays = None,
+    train_seeds: TrainSeeds = None,
+    retrain: Annotated[bool, typer.Option(help="optimised: train even if cached")] = False,
 ) -> None:
-    """Export a policy as an artifact folder (manifest.json with sha256 of every file)."""
-    from collsim.export.commands import export_policy
+    """Export a policy as an artifact folder (manifest.json with sha256 of every file).
+
+    ``--policy optimised`` fits the scenario's value model (or loads it from the cache)
+    and exports it with the exact allocation; no Python needs to be written.
+    """
+    from collsim.export.commands import ValueTraining, export_policy
 
     raise typer.Exit(
         export_policy(
@@ -291,6 +327,7 @@ def export_cmd(
             distill_days=distill_days,
             max_depth=max_depth,
             distill_accounts=distill_accounts,
+            training=ValueTraining(train_accounts, train_days, train_seeds, retrain),
         )
     )
 

@@ -820,3 +820,39 @@ def test_generate_says_why_it_wrote_fewer_accounts(tmp_path: Path) -> None:
     written = int(out.split("portfolio.parquet (")[1].split(" accounts")[0].replace(",", ""))
     assert written < 300
     assert f"{300 - written:,} of the 300 simulated accounts left collection" in out
+
+
+# ----------------------------------------------------------------------- 9. optimised via CLI
+def test_fit_value_model_refuses_bad_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _exit_code(["fit-value-model", "--out", str(tmp_path / "model.bin")]) == 2
+    assert "must end in .onnx" in capsys.readouterr().err
+    (tmp_path / "model.onnx").write_bytes(b"x")
+    assert _exit_code(["fit-value-model", "--out", str(tmp_path / "model.onnx")]) == 2
+    assert "pass --force" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_optimised_policy_from_the_command_line_to_a_plan(
+    files: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("COLLSIM_CACHE", str(tmp_path / "cache"))
+    small = ["--train-accounts", "500", "--train-days", "35", "--train-seeds", "1"]
+    art = tmp_path / "optimised"
+    assert _exit_code(["export", "--policy", "optimised", "--out", str(art), *small]) == 0
+    manifest = json.loads((art / "manifest.json").read_text())
+    assert manifest["kind"] == "value_model" and manifest["name"] == "optimised"
+    model = tmp_path / "model.onnx"  # the same model, as a file (loaded from the cache)
+    assert _exit_code(["fit-value-model", "--out", str(model), *small]) == 0
+    assert model.read_bytes() == (art / "model.onnx").read_bytes()
+    out = tmp_path / "plan.parquet"
+    assert _exit_code(_argv(art, files, out)) == 0
+    table = read_plan(out)
+    assert table.column("policy_id")[0].as_py() == manifest["artifact_id"]
+    from collsim.export.commands import validate_plan_files
+
+    assert validate_plan_files(out, **files, ruleset="us_reg_f") == 0
