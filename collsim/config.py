@@ -85,7 +85,7 @@ class AgentPool(Frozen):
 
 
 class Capacity(Frozen):
-    """The capacity file of SCHEMAS.md: agent pools, daily channel budgets, money budget."""
+    """The capacity file (docs/input_formats.md): agent pools, daily budgets, money budget."""
 
     centre_timezone: str = Field(
         default="America/Chicago", description="IANA zone of the agents' shifts"
@@ -573,7 +573,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 
 
 def load_capacity(path: str | Path) -> Capacity:
-    """Load and validate a capacity file (SCHEMAS.md); raise ConfigError naming file and key."""
+    """Load and validate a capacity file (docs/input_formats.md); ConfigError names file and key."""
     path = Path(path)
     try:
         return Capacity.model_validate(read_yaml(path))

@@ -1,4 +1,4 @@
-"""Reading and writing the portfolio and contact-history files (SCHEMAS.md).
+"""Reading and writing the portfolio and contact-history files (docs/input_formats.md).
 
 Files are CSV or Parquet, chosen by extension (``.csv``, ``.parquet``, ``.pq``).
 Every cell is validated with vectorised pyarrow/numpy operations; a bad file is
@@ -39,6 +39,51 @@ FIRST_DATE = dt.date(2000, 1, 1)
 LAST_DATE = dt.date(2099, 12, 31)
 """The range of dates accepted: plan dates, history timestamps (local day), promise dates."""
 
+_FLAG_MEANINGS = {
+    "has_phone": "the account has a landline or any phone number (reach for calls)",
+    "has_mobile": "the account has a mobile number (reach for calls and SMS)",
+    "has_email": "the account has an e-mail address",
+    "has_app": "the borrower has the lender's app (reach for app push)",
+    "has_address": "the account has a postal address (letters, field visits, legal)",
+    "consent_autodial": "prior consent to autodialled or prerecorded calls and texts",
+    "sms_opt_out": "the borrower opted out of SMS",
+    "email_opt_out": "the borrower opted out of e-mail",
+    "cease_communication": "the borrower asked to stop all communication",
+    "dispute_open": "an unresolved dispute",
+    "hardship_plan": "on an agreed hardship or payment plan",
+    "vulnerable": "flagged vulnerable customer",
+}
+
+PORTFOLIO_COLUMN_RULES: dict[str, tuple[str, str, str]] = {
+    "account_id": ("text", "required", "non-empty, unique after trimming surrounding white "
+                   "space (Unicode NFC); no control characters; the only personal identifier"),
+    "product": ("text", "required", "e.g. `card`, `personal_loan`, `bnpl`"),
+    "balance": ("number", "required", "finite, >= 0"),
+    "amount_due": ("number", "required", "finite, >= 0"),
+    "dpd": ("whole number", "required", ">= 0: days past due"),
+    "timezone": ("text", "required", "a valid IANA zone, e.g. `America/Chicago`"),
+    **{name: ("boolean", "required", meaning) for name, meaning in _FLAG_MEANINGS.items()},
+    "risk_score": ("number", "optional", "in [0, 1]: a propensity the lender already has"),
+    "promise_due_date": ("date", "optional", "YYYY-MM-DD in 2000-01-01..2099-12-31: an open "
+                         "promise to pay"),
+    "promise_amount": ("number", "optional", ">= 0"),
+    "segment": ("text", "optional", "the lender's own segment label"),
+}  # fmt: skip
+"""Portfolio file columns (one row per account): name → (type, required?, rule)."""
+
+HISTORY_COLUMN_RULES: dict[str, tuple[str, str, str]] = {
+    "account_id": ("text", "required", "an account of the portfolio (trimmed and normalised "
+                   "the same way)"),
+    "timestamp_utc": ("timestamp", "required", "ISO 8601 text with `Z` or an offset, or a "
+                      "Parquet timestamp with a time zone (naive timestamps are refused); its "
+                      "local day lies in 2000-01-01..the plan date"),
+    "channel": ("text", "required", "one of " + ", ".join(f"`{c}`" for c in CHANNELS)),
+    "outcome": ("text", "required", "one of " + ", ".join(f"`{o}`" for o in OUTCOMES)),
+    "conversation": ("boolean", "required", "a telephone conversation with the borrower took "
+                     "place"),
+}  # fmt: skip
+"""Contact history file columns (one row per contact attempt): name → (type, required?, rule)."""
+
 SHOWN_PROBLEMS = 20
 """How many problems ``str(InputError)`` lists before "... and N more"."""
 
@@ -58,7 +103,7 @@ PORTFOLIO_COLUMNS: tuple[str, ...] = (
     "promise_amount",
     "segment",
 )
-"""Columns of the portfolio file, in file order (SCHEMAS.md)."""
+"""Columns of the portfolio file, in file order (docs/input_formats.md)."""
 
 PORTFOLIO_OPTIONAL: frozenset[str] = frozenset(
     {"risk_score", "promise_due_date", "promise_amount", "segment"}
@@ -71,7 +116,7 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "outcome",
     "conversation",
 )
-"""Columns of the contact history file, in file order (SCHEMAS.md)."""
+"""Columns of the contact history file, in file order (docs/input_formats.md)."""
 
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
@@ -623,7 +668,7 @@ def _promise_amount(sheet: _Sheet) -> np.ndarray:
 
 
 def load_portfolio(path: str | Path) -> Portfolio:
-    """Load and validate a portfolio file (SCHEMAS.md "Portfolio file").
+    """Load and validate a portfolio file (docs/input_formats.md).
 
     Args:
         path: a CSV or Parquet file, one row per account.
@@ -774,7 +819,7 @@ def _names(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:
 
 
 def portfolio_table(portfolio: Portfolio) -> pa.Table:
-    """Return the portfolio as a table with exactly the SCHEMAS.md columns, in order.
+    """Return the portfolio as a table with exactly the :data:`PORTFOLIO_COLUMNS`, in order.
 
     Unknown values are nulls: ``risk_score`` NaN, ``promise_due_date`` for day -1 and an
     empty ``segment``.
@@ -815,7 +860,7 @@ def write_portfolio(portfolio: Portfolio, path: str | Path) -> None:
 def history_table(
     history: History, portfolio: Portfolio, text_timestamps: bool = False
 ) -> pa.Table:
-    """Return the history as a table with the SCHEMAS.md columns.
+    """Return the history as a table with the :data:`HISTORY_COLUMNS`.
 
     ``timestamp_utc`` is the start (minute :00) of each attempt's local hour in its
     account's zone; an hour inside a DST gap maps to the instant after the gap and an

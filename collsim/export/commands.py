@@ -437,7 +437,7 @@ def make_plan(
 
     Args:
         artifact: the policy artifact directory.
-        portfolio, history, capacity: the input files (SCHEMAS.md).
+        portfolio, history, capacity: the input files (docs/input_formats.md).
         date: the local day planned, ``YYYY-MM-DD``.
         ruleset: bundled rule set name or YAML path.
         out: the plan file; ``<file name>.manifest.json`` is published beside it

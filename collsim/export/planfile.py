@@ -1,4 +1,4 @@
-"""Writing a daily plan file (SCHEMAS.md "Daily plan file — schema version 1") and its manifest.
+"""Writing a daily plan file (docs/plan_schema.md, schema version 2) and its manifest.
 
 :func:`write_plan` validates the plan (every rule of the rule set, the operating slots,
 every resource's capacity and the money budget) and writes nothing if anything is
