@@ -174,6 +174,18 @@ def test_crash_at_any_step_keeps_a_consistent_pair(
     assert len(generations) <= 2  # the current one and the previous one
 
 
+def test_temporaries_of_an_older_writer_are_cleaned(
+    artifact: Path, files: dict[str, Path], tmp_path: Path
+) -> None:
+    old = [tmp_path / ".plan.parquet.k2j3h4.tmp", tmp_path / ".plan.parquet.manifest.json.x.tmp"]
+    for path in old:
+        path.write_bytes(b"half a plan")
+    keep = tmp_path / ".other.parquet.abc.tmp"
+    keep.write_bytes(b"not ours")
+    assert _plan(artifact, files, tmp_path / "plan.parquet") == 0
+    assert not any(p.exists() for p in old) and keep.exists()
+
+
 def test_second_writer_fails_clearly(
     artifact: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -233,7 +245,13 @@ def test_dates_out_of_range_exit_2(
     assert not out.exists()
 
 
-def test_full_disk_exits_2_and_keeps_nothing(
+@pytest.mark.parametrize(
+    ("errno_name", "text"),
+    [("ENOSPC", "No space left on device"), ("EROFS", "Read-only file system")],
+)
+def test_full_or_read_only_disk_exits_2_and_keeps_nothing(
+    errno_name: str,
+    text: str,
     artifact: Path,
     files: dict[str, Path],
     tmp_path: Path,
@@ -245,13 +263,13 @@ def test_full_disk_exits_2_and_keeps_nothing(
     import collsim.export.planfile as planfile
 
     def full(*args: object, **kwargs: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "plan.parquet"))
+        raise OSError(getattr(errno, errno_name), text, str(tmp_path / "plan.parquet"))
 
     monkeypatch.setattr(planfile, "_write_table", full)
     out = tmp_path / "plan.parquet"
     assert _exit_code(_argv(artifact, files, out)) == 2
     err = capsys.readouterr().err
-    assert "No space left on device" in err and "Traceback" not in err
+    assert text in err and "Traceback" not in err
     assert not out.exists()
     assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
 

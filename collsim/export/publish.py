@@ -134,8 +134,12 @@ def clean_stale(store: Path, keep_previous: str | None = None) -> list[str]:
         if entry.name.startswith((_TEMP, _GENERATION)):
             _remove(entry)
             removed.append(entry.name)
+    plan_name = store.name[1 : -len(".d")]
+    legacy = (f".{plan_name}.", f".{plan_name}.manifest.json.")  # older collsim's temporaries
     for entry in store.parent.iterdir():  # temporary outer links of a killed run
-        if entry.name.startswith(f".{store.name}{_TEMP}"):
+        stale_link = entry.name.startswith(f".{store.name}{_TEMP}")
+        stale_file = entry.name.startswith(legacy) and entry.name.endswith(".tmp")
+        if stale_link or (stale_file and entry.is_file() and not entry.is_symlink()):
             _remove(entry)
             removed.append(entry.name)
     return removed
