@@ -874,3 +874,35 @@ def test_optimised_policy_from_the_command_line_to_a_plan(
     from collsim.export.commands import validate_plan_files
 
     assert validate_plan_files(out, **files, ruleset="us_reg_f") == 0
+
+
+def test_a_writer_killed_between_steps_leaves_the_previous_plan(
+    artifact: Path, files: dict[str, Path], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "plan.parquet"
+    assert _plan(artifact, files, out) == 0
+    good = read_plan(out)
+    script = (
+        "import os, signal, sys\n"
+        "import collsim.export.publish as publish\n"
+        "from collsim.export.commands import make_plan\n"
+        "def kill(step):\n"
+        "    if step == 'generation_synced':\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "publish.crash_point = kill\n"
+        "a = sys.argv[1:]\n"
+        "make_plan(a[0], a[1], a[2], a[3], a[4], 'us_reg_f', a[5], 0.5, 3, force=True)\n"
+    )
+    store = publish.store_of(out)
+    before = [p.name for p in store.iterdir() if p.name.startswith("g-")]
+    args = [str(artifact), *(str(files[k]) for k in ("portfolio", "history", "capacity"))]
+    killed = subprocess.run([sys.executable, "-c", script, *args, DATE, str(out)], check=False)
+    assert killed.returncode == -9  # SIGKILL: no clean-up ran
+    assert read_plan(out).equals(good)
+    after = [p.name for p in store.iterdir() if p.name.startswith("g-")]
+    assert len(after) == len(before) + 1  # the killed run's complete, unpublished generation
+    assert _plan(artifact, files, out, force=True) == 0
+    assert len([p for p in store.iterdir() if p.name.startswith("g-")]) <= 2
