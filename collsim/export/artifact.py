@@ -57,6 +57,7 @@ from pydantic import ValidationError
 
 from collsim import __version__
 from collsim.config import Scenario
+from collsim.export.publish import fsync_dir, fsync_file
 from collsim.export.reader import sha256_of
 from collsim.features import FEATURE_NAMES
 from collsim.plan import OptionSpace, Plan, Policy, Snapshot
@@ -214,7 +215,11 @@ def write_artifact(
         (temp / MANIFEST).write_text(text, encoding="utf-8")
         (temp / MANIFEST_SUM).write_text(manifest_sum_line(text.encode()), encoding="utf-8")
         temp.chmod(0o755)
+        for file in temp.iterdir():
+            fsync_file(file)
+        fsync_dir(temp)
         _replace_dir(temp, out)
+        fsync_dir(out.parent)
     finally:
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)

@@ -68,7 +68,8 @@ def store_of(out: Path) -> Path:
     return out.with_name(f".{out.name}.d")
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (names created, renamed or removed) to stable storage."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -183,20 +184,20 @@ def publish(out: Path, write: Callable[[Path, Path], None]) -> None:
             raise
         generation = store / name
         os.rename(temp, generation)
-        _fsync_dir(generation)
-        _fsync_dir(store)
+        fsync_dir(generation)
+        fsync_dir(store)
         crash_point("generation_synced")
         link = store / f"{_TEMP}{_CURRENT}-{secrets.token_hex(6)}"
         os.symlink(name, link)
         crash_point("current_link_made")
         os.replace(link, store / _CURRENT)
-        _fsync_dir(store)
+        fsync_dir(store)
         crash_point("current_swapped")
         for file_name in (out.name, manifest_name(out.name)):
             target = f"{store.name}/{_CURRENT}/{file_name}"
             if _link_target(out.with_name(file_name)) != target:
                 _swap_link(out.with_name(file_name), target, f".{store.name}{_TEMP}")
-        _fsync_dir(out.parent)
+        fsync_dir(out.parent)
         crash_point("names_linked")
         clean_stale(store, keep_previous=previous)
         crash_point("old_removed")
@@ -246,6 +247,8 @@ __all__ = [
     "PublishError",
     "clean_stale",
     "crash_point",
+    "fsync_dir",
+    "fsync_file",
     "manifest_name",
     "output_problems",
     "publish",

@@ -327,9 +327,10 @@ def check_values(table: pa.Table, source: str, plan_date: object = None) -> None
     if table.num_rows and pc.min(table.column("priority")).as_py() < 0:
         raise PlanError(f"{source}: priority must be >= 0")
     propensity = table.column("propensity")
-    if table.num_rows and not pc.all(
-        pc.and_(pc.greater(propensity, 0.0), pc.less_equal(propensity, 1.0))
-    ).as_py():
+    if (
+        table.num_rows
+        and not pc.all(pc.and_(pc.greater(propensity, 0.0), pc.less_equal(propensity, 1.0))).as_py()
+    ):
         raise PlanError(f"{source}: propensity must be in (0, 1]")
 
 
