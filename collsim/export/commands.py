@@ -539,9 +539,16 @@ def _file_violations(plan_path: Path, read: PlanFile, inputs: DayInputs) -> list
             moved = at_hours(read.plan, hours)
             found += validate_plan(moved, accounts, window, inputs.ruleset, options)
     found += field_violations(read, accounts, options, resources)
-    row_of = {str(a): i for i, a in enumerate(accounts.account_id.tolist())}
     unique = list(dict.fromkeys(found))
-    return sorted(unique, key=lambda v: row_of.get(v.account_id, len(row_of)))
+    if not unique:
+        return []
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = pa.array([v.account_id for v in unique], type=pa.string())
+    known = pa.array(accounts.account_id, type=pa.string())
+    row = np.asarray(pc.index_in(ids, value_set=known).fill_null(accounts.n).to_numpy())
+    return [unique[i] for i in np.argsort(row, kind="stable")]
 
 
 def validate_plan_files(
