@@ -40,6 +40,7 @@ STEPS = (
     "generation_synced",
     "current_link_made",
     "current_swapped",
+    "manifest_linked",
     "names_linked",
     "old_removed",
 )
@@ -193,10 +194,13 @@ def publish(out: Path, write: Callable[[Path, Path], None]) -> None:
         os.replace(link, store / _CURRENT)
         fsync_dir(store)
         crash_point("current_swapped")
-        for file_name in (out.name, manifest_name(out.name)):
+        # The manifest's name first: a crash in between never shows a plan without it.
+        for file_name, step in ((manifest_name(out.name), "manifest_linked"), (out.name, "")):
             target = f"{store.name}/{_CURRENT}/{file_name}"
             if _link_target(out.with_name(file_name)) != target:
                 _swap_link(out.with_name(file_name), target, f".{store.name}{_TEMP}")
+            if step:
+                crash_point(step)
         fsync_dir(out.parent)
         crash_point("names_linked")
         clean_stale(store, keep_previous=previous)
