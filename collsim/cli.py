@@ -159,6 +159,7 @@ def simulate(
 
 
 HEADLINE_KPIS = (
+    "portfolio_value",
     "net_recovery",
     "amount_recovered",
     "total_cost",
@@ -170,7 +171,8 @@ HEADLINE_KPIS = (
     "rpc_rate",
     "ptp_rate",
     "complaints_per_1000",
-    "agent_utilisation",
+    "agent_cost",
+    "agent_occupancy",
     "blocked",
     "overflow",
 )
@@ -459,6 +461,42 @@ def synthetic_portfolio(
     for name in ("account", "local_day", "local_hour", "channel", "outcome", "conversation"):
         setattr(history, name, getattr(history, name)[rows])
     return sim.portfolio.take(keep), history, sim.scenario
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    scenario: Annotated[str, typer.Option(help="bundled scenario name or YAML path")] = "default",
+    accounts: Annotated[
+        int | None, typer.Option(help="accounts per run (default: scenario's)")
+    ] = None,
+    days: Annotated[int, typer.Option(help="days of the no-contact and one-touch runs")] = 60,
+    champion_days: Annotated[
+        int | None,
+        typer.Option(
+            help="days of the champion run (default: max(days, scenario's); 270 "
+            "when re-default is a target and the ledger records it)"
+        ),
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="number of seeds")] = 1,
+    seed: Annotated[int, typer.Option(help="first seed")] = 0,
+    targets: Annotated[
+        str | None, typer.Option(help="targets YAML (default: the scenario's bundled targets)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("calibration_output"),
+    strict: Annotated[bool, typer.Option(help="exit 1 if any target fails its band")] = False,
+    hour_accounts: Annotated[
+        int | None, typer.Option(help="accounts of the hour-spread run (default: >= 50,000)")
+    ] = None,
+) -> None:
+    """Measure the calibration targets in the simulator; write calibration.json and .png."""
+    from collsim.evaluation.calibration_report import calibrate_command, verdict
+
+    with bad_input_is_exit_2():
+        results = calibrate_command(
+            scenario, accounts, days, champion_days, seeds, seed, out, targets, hour_accounts
+        )
+    if strict and any(verdict(t, m) is False for t, m in results):
+        raise typer.Exit(EXIT_PROBLEMS)
 
 
 def expected_failures() -> tuple[type[BaseException], ...]:

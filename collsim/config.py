@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from collsim.io import safe_load_unique
-from collsim.vocab import CHANNELS, OFFERS, VARIANTS
+from collsim.vocab import BUCKETS, CHANNELS, OFFERS, VARIANTS
 
 
 class Frozen(BaseModel):
@@ -65,6 +65,12 @@ class AgentPool(Frozen):
     )
     attempts_per_agent_hour: float = Field(
         gt=0, le=MAX_RATE, allow_inf_nan=False, description="dialler attempts per agent per hour"
+    )
+    cost_per_staffed_hour: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="loaded cost of one agent on shift for one hour, idle time included",
     )
 
     @field_validator("agents_by_hour")
@@ -158,7 +164,18 @@ class PortfolioConfig(Frozen):
         ge=0, le=1, description="P(on a hardship plan) within the hardship segment"
     )
     vulnerable: float = Field(ge=0, le=1, description="P(flagged vulnerable)")
-    risk_score_noise: float = Field(ge=0, description="sd of noise on the lender's risk score")
+    risk_score_noise: float = Field(
+        default=0.15, ge=0, description="sd of noise on the lender's risk score (if no AUC given)"
+    )
+    risk_score_auc: float | None = Field(
+        default=None,
+        gt=0.5,
+        lt=1.0,
+        description=(
+            "target AUC of the risk score for bad accounts (hidden badness 1 - ability × "
+            "willingness above its median); sets the score noise; None: use risk_score_noise"
+        ),
+    )
 
     @field_validator("timezones")
     @classmethod
@@ -212,14 +229,81 @@ class ConversationConfig(Frozen):
     dispute_days: int = Field(ge=1, description="days until an opened dispute is resolved")
 
 
+class RedefaultConfig(Frozen):
+    """Re-default after a cure: a cure is not forever."""
+
+    after_payment: float = Field(
+        default=0.10, ge=0, lt=1, description="P(delinquent again within 180 days | paid its due)"
+    )
+    after_plan: float = Field(
+        default=0.22,
+        ge=0,
+        lt=1,
+        description="P(delinquent again within 180 days | cured by completing a plan (re-age))",
+    )
+
+
+_MESSAGE_CHANNELS = ("sms", "email", "app_push")
+
+
+def _check_message_channels(value: dict[str, float]) -> dict[str, float]:
+    bad = sorted(set(value) - set(_MESSAGE_CHANNELS))
+    if bad:
+        raise ValueError(f"channel(s) {bad} are not messages; use {list(_MESSAGE_CHANNELS)}")
+    return value
+
+
+class MessageRiskConfig(Frozen):
+    """Opt-out, complaint and falling open rates of digital messages (SMS, email, app push).
+
+    Per delivered message, at fatigue F (:class:`BehaviourConfig`):
+    P(complaint) = complaint × (1 + fatigue_risk × F), P(opt-out) = opt_out × (1 +
+    fatigue_risk × F); P(read) is divided by 1 + fatigue_open × F.  An opt-out sets the
+    account's SMS or email opt-out flag, or removes the app (app push).
+    """
+
+    opt_out: dict[str, float] = Field(
+        default_factory=lambda: {"sms": 0.003, "email": 0.002, "app_push": 0.002},
+        description="message channel -> P(opt-out | delivered) at zero fatigue",
+    )
+    complaint: dict[str, float] = Field(
+        default_factory=lambda: {"sms": 0.0002, "email": 0.0001, "app_push": 0.0001},
+        description="message channel -> P(complaint | delivered) at zero fatigue",
+    )
+    fatigue_risk: float = Field(
+        default=0.5, ge=0, description="opt-out and complaint risk times 1 + k * fatigue"
+    )
+    fatigue_open: float = Field(
+        default=0.15, ge=0, description="P(read a message) divided by 1 + k * fatigue"
+    )
+
+    _opt_out = field_validator("opt_out", "complaint")(
+        classmethod(lambda cls, v: _check_message_channels(v))
+    )
+
+    @field_validator("opt_out", "complaint")
+    @classmethod
+    def _probabilities(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not 0.0 <= p <= 0.5 for p in value.values()):
+            raise ValueError("per-message probabilities must be in [0, 0.5]")
+        return value
+
+
 class BehaviourConfig(Frozen):
     """The borrower model's parameters."""
 
     segments: list[SegmentConfig] = Field(description="latent segments; shares sum to 1")
+    segment_shares_by_bucket: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="starting DPD bucket -> segment -> share (omitted buckets: segment shares)",
+    )
     hazard_dpd_scale_days: float = Field(
         gt=0, description="self-cure hazard falls as exp(-dpd/scale)"
     )
     excitation_decay_days: float = Field(gt=0, description="Hawkes kernel time constant, days")
+    contact_dpd_scale_days: float = Field(
+        default=1e9, gt=0, description="contact excitation pays as exp(-dpd/scale); days"
+    )
     jump: dict[str, float] = Field(
         description="channel -> hazard jump of an effective contact, 1/day"
     )
@@ -228,7 +312,26 @@ class BehaviourConfig(Frozen):
     fatigue_effect: float = Field(ge=0, description="contact effect divided by 1 + k * fatigue")
     fatigue_complaint: float = Field(ge=0, description="complaint risk times 1 + k * fatigue")
     answer_by_hour: list[float] = Field(
-        min_length=24, max_length=24, description="relative answer rate by local hour, max 1"
+        min_length=24,
+        max_length=24,
+        description="shape of the answer rate by local hour (rescaled: mean 1 over open hours)",
+    )
+    answer_hour_ratio: float = Field(
+        default=1.3, ge=1, description="population answer rate, best operating hour / worst"
+    )
+    personal_hour_weight: float = Field(
+        default=0.3, ge=0, le=1, description="weight of each borrower's own best hour (0: none)"
+    )
+    voicemail_jump: float = Field(
+        default=0.0, ge=0, description="hazard jump of a call that only left a voicemail, 1/day"
+    )
+    bot_effectiveness: float = Field(
+        default=0.6,
+        ge=0,
+        description="voice-bot conversation's pay/promise strength relative to a human agent's",
+    )
+    redefault_within_180d: RedefaultConfig = Field(
+        default_factory=RedefaultConfig, description="re-default after a cure"
     )
     wrong_party_rate: float = Field(ge=0, le=1, description="P(wrong party | answered call)")
     not_delivered_rate: dict[str, float] = Field(description="message channel -> P(bounce)")
@@ -236,6 +339,10 @@ class BehaviourConfig(Frozen):
     partial_payment_fraction: float = Field(gt=0, le=1, description="mean partial payment / due")
     field_found_rate: float = Field(ge=0, le=1, description="P(borrower met on a field visit)")
     conversation: ConversationConfig = Field(description="results of a conversation")
+    messages: MessageRiskConfig = Field(
+        default_factory=MessageRiskConfig,
+        description="opt-out and complaint hazards and falling open rates of messages",
+    )
 
     _jump = field_validator("jump")(classmethod(lambda cls, v: _check_channels(v)))
 
@@ -244,6 +351,16 @@ class BehaviourConfig(Frozen):
         total = sum(s.share for s in self.segments)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"segment shares sum to {total}, not 1")
+        names = {s.name for s in self.segments}
+        for bucket, mix in self.segment_shares_by_bucket.items():
+            if bucket not in BUCKETS[1:5]:
+                raise ValueError(f"segment_shares_by_bucket: unknown bucket {bucket!r}")
+            unknown = sorted(set(mix) - names)
+            if unknown or any(v < 0 for v in mix.values()) or sum(mix.values()) <= 0:
+                raise ValueError(
+                    f"segment_shares_by_bucket[{bucket!r}]: shares must be >= 0 with a positive "
+                    f"sum over known segments (unknown: {unknown})"
+                )
         return self
 
 
@@ -384,6 +501,54 @@ class TreatmentsConfig(Frozen):
         return (self.instalment_plan, self.settlement, self.payment_holiday)[code - 1]
 
 
+# --------------------------------------------------------------------------- valuation
+TERMINAL_STATES: tuple[str, ...] = (
+    "current",
+    "1-30",
+    "31-60",
+    "61-90",
+    "91-180",
+    "charged_off",
+    "legal_pending",
+    "garnishing",
+)
+"""Keys of ``valuation.terminal_recovery_by_bucket``: the DPD buckets and legal cases.
+
+All are shares of the open balance except ``garnishing`` (won judgments still being
+paid): the share of the award still to come that is expected to be paid.
+"""
+
+
+class ValuationConfig(Frozen):
+    """How a run is valued (``portfolio_value``): discounting, complaints, open receivables.
+
+    The defaults value nothing that is still open and charge nothing for complaints,
+    so ``portfolio_value`` of a scenario without a ``valuation`` section is the
+    discounted net recovery; the bundled scenarios set every field with its source.
+    """
+
+    npv_rate_annual: float = Field(
+        default=0.0, ge=0, description="1/year; cash and costs discounted daily at this rate"
+    )
+    complaint_cost: float = Field(
+        default=0.0, ge=0, description="currency units per complaint (handling and conduct risk)"
+    )
+    terminal_recovery_by_bucket: dict[str, float] = Field(
+        default_factory=lambda: dict.fromkeys(TERMINAL_STATES, 0.0),
+        description="state at the horizon -> expected share of the open balance recovered",
+    )
+
+    @field_validator("terminal_recovery_by_bucket")
+    @classmethod
+    def _states(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != set(TERMINAL_STATES):
+            raise ValueError(f"give exactly the states {list(TERMINAL_STATES)}")
+        bad = {k: v for k, v in value.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise ValueError(f"recovery shares must be in [0, 1]: {bad}")
+        return value
+
+
 # --------------------------------------------------------------------------- channels
 class ChannelCost(Frozen):
     """Cost and handling of one channel."""
@@ -404,6 +569,24 @@ class LegalConfig(Frozen):
     cost_per_case: float = Field(ge=0, description="cost of filing a case, currency units")
     success_rate: float = Field(ge=0, le=1, description="P(judgment recovers), scaled by ability")
     recovery_fraction: float = Field(ge=0, le=1, description="share of balance recovered")
+    min_dpd: int = Field(
+        default=90, ge=0, description="no legal action below this many days past due"
+    )
+    court_cost_per_case: float = Field(
+        default=0.0, ge=0, description="court and attorney costs at judgment, currency units"
+    )
+    nothing_recovered_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of won judgments that recover nothing (no assets, no employer)",
+    )
+    recovery_instalments: int = Field(
+        default=1, ge=1, description="garnishment instalments that pay the recovery"
+    )
+    recovery_interval_days: int = Field(
+        default=30, ge=1, description="days between garnishment instalments"
+    )
 
 
 class SimConfig(Frozen):
@@ -447,6 +630,9 @@ class Scenario(Frozen):
     treatments: TreatmentsConfig | None = Field(
         default=None, description="offers and variants; None = only offer none, variant standard"
     )
+    valuation: ValuationConfig = Field(
+        default_factory=ValuationConfig, description="how a run is valued (portfolio_value)"
+    )
 
     @model_validator(mode="after")
     def _treatment_segments(self) -> Scenario:
@@ -455,6 +641,17 @@ class Scenario(Frozen):
             unknown = sorted(set(self.treatments.response) - names)
             if unknown:
                 raise ValueError(f"treatments.response: unknown segment(s) {unknown}")
+        return self
+
+    @model_validator(mode="after")
+    def _agents_paid_once(self) -> Scenario:
+        for pool in self.capacity.agent_pools:
+            per_minute = [c for c in pool.channels if self.channels[c].cost_per_minute > 0]
+            if pool.cost_per_staffed_hour > 0 and per_minute:
+                raise ValueError(
+                    f"agent pool {pool.name!r} is paid per staffed hour: set "
+                    f"cost_per_minute of {per_minute} to 0 (agents would be paid twice)"
+                )
         return self
 
     @field_validator("channels")

@@ -155,6 +155,8 @@ def default_text(field: FieldInfo) -> str:
         return "required"
     factory = field.default_factory
     value = factory() if factory is not None else field.default  # type: ignore[call-arg]
+    if isinstance(value, BaseModel):
+        return "its fields' defaults"
     try:
         return "`" + json.dumps(value, default=str, ensure_ascii=False) + "`"
     except TypeError:
@@ -454,8 +456,52 @@ def kpis_reference() -> str:
         "",
         *_table(("family", "names (from the code's vocabulary and bundled rule sets)"), families),
         "",
+        *_portfolio_value_section(),
     ]
     return "\n".join(lines)
+
+
+def _portfolio_value_section() -> list[str]:
+    """The method of ``portfolio_value`` (from :mod:`collsim.valuation`) and its tables."""
+    from collsim import valuation
+    from collsim.config import TERMINAL_STATES, bundled_scenarios, load_scenario
+
+    scenarios = [load_scenario(name) for name in bundled_scenarios()]
+    rows = [
+        (f"`{state}`", *(f"{s.valuation.terminal_recovery_by_bucket[state]:g}" for s in scenarios))
+        for state in TERMINAL_STATES
+    ]
+    rows += [
+        ("`npv_rate_annual` (1/year)", *(f"{s.valuation.npv_rate_annual:g}" for s in scenarios)),
+        (
+            "`complaint_cost` (currency)",
+            *(f"{s.valuation.complaint_cost:g} {s.currency}" for s in scenarios),
+        ),
+        (
+            "`cost_per_staffed_hour` (currency)",
+            *(
+                ", ".join(f"{p.cost_per_staffed_hour:g} {s.currency}" for p in pools)
+                for pools, s in ((s.capacity.agent_pools, s) for s in scenarios)
+            ),
+        ),
+    ]
+    body = _docstring_body(valuation).replace("::\n", ":\n")
+    return [
+        "## Portfolio value (`portfolio_value`, the objective)",
+        "",
+        "Computed by `collsim.valuation.portfolio_value_parts(ledger)` with the valuation the "
+        "ledger carries (its scenario's `valuation:` section) and reported by `kpis(ledger)` "
+        "with its terms `npv_recovered`, `total_cost`, `complaint_cost` and `terminal_value`. "
+        "From the docstring of `collsim.valuation`:",
+        "",
+        body,
+        "",
+        "Valuation of the bundled scenarios (`valuation:` and the agent pools; sources beside "
+        "each value in the scenario YAML):",
+        "",
+        *_table(("terminal state / parameter", *(f"`{s.name}`" for s in scenarios)), rows),
+        "",
+    ]
 
 
 # ----------------------------------------------------------------------------- driver

@@ -6,16 +6,25 @@ import numpy as np
 
 from collsim.sim.ledger import EVENT, Ledger
 from collsim.treatments import daily_discount_factors
+from collsim.valuation import portfolio_value_parts, valuation_of
 from collsim.vocab import BUCKETS, CHANNELS, IS_CONVERSATION, OFFERS, VARIANTS, Outcome
 
 KPI_DESCRIPTIONS: dict[str, str] = {
+    "portfolio_value": (
+        "the objective: NPV of cash - NPV of every cost - complaints x complaint cost"
+        " + NPV of the expected recovery of what is open at the horizon (see below)"
+    ),
     "accounts": "accounts in the portfolio at the start",
     "amount_recovered": "money received (currency units)",
+    "npv_recovered": "recoveries discounted daily at the valuation's annual rate",
+    "terminal_value": "expected recovery of the balances open at the horizon, discounted",
     "recovery_rate": "amount recovered / balance at the start",
     "contact_cost": "cost of contact attempts (currency units)",
-    "legal_cost": "cost of legal cases filed (currency units)",
-    "total_cost": "contact plus legal cost",
-    "net_recovery": "amount recovered - total cost",
+    "agent_cost": "cost of staffed agent hours, idle time included (currency units)",
+    "legal_cost": "cost carried by legal events (filings, court costs; currency units)",
+    "total_cost": "every cost in the ledger: contact, staffed agent hours and legal",
+    "complaint_cost": "complaints x the valuation's complaint cost, discounted",
+    "net_recovery": "amount recovered - total cost (secondary: ignores what is left open)",
     "cost_to_collect": "total cost / amount recovered",
     "cure_rate": "share of accounts cured (paid their amount due in full)",
     "charged_off_balance": "balance written off (currency units)",
@@ -25,7 +34,8 @@ KPI_DESCRIPTIONS: dict[str, str] = {
     "ptp_rate": "promises to pay per right-party conversation",
     "promise_kept_rate": "promises kept / promises falling due",
     "complaints_per_1000": "complaints per 1,000 accounts",
-    "agent_utilisation": "agent handle time / agent time on shift",
+    "agent_occupancy": "agent handle time / staffed agent time",
+    "agent_utilisation": "alias of agent_occupancy (kept for old reports)",
     "overflow": "planned contacts that did not fit capacity",
     "blocked": "planned contacts refused by the compliance gate",
     "redials_blocked": "the dialler's same-day redials refused by the in-day gate",
@@ -46,26 +56,35 @@ def kpis(ledger: Ledger) -> dict[str, float]:
     c = ledger.columns()
     event, channel, outcome = c["event"], c["channel"], c["outcome"]
     is_ = {name: event == code for name, code in EVENT.items()}
-    start = is_["start"]
+    start, attempt = is_["start"], is_["attempt"]
     n = int(start.sum())
     recovered = float(c["amount"][is_["payment"]].sum())
     contact_cost = float(c["cost"][is_["attempt"]].sum())
-    legal_cost = float(c["cost"][is_["legal_filed"]].sum())
-    total_cost = contact_cost + legal_cost
-    attempt = is_["attempt"]
+    agent_cost = float(c["cost"][is_["agent_capacity"]].sum())
+    legal_cost = float(c["cost"][is_["legal_filed"] | is_["legal_closed"]].sum())
+    total_cost = float(c["cost"].sum())
+    value = portfolio_value_parts(ledger)
+    occupancy = _rate(
+        float(c["duration_s"][attempt & (channel == 0)].sum()),
+        float(c["duration_s"][is_["agent_capacity"]].sum()),
+    )
     phone = attempt & (channel >= 0) & (channel <= 1)
     conversation = IS_CONVERSATION[np.maximum(outcome, 0)] & (outcome >= 0)
     conv_phone = phone & conversation
     promise = outcome == Outcome.PROMISE_TO_PAY
     kept, broken = int(is_["promise_kept"].sum()), int(is_["promise_broken"].sum())
-    agent = attempt & (channel == 0)
     out: dict[str, float] = {
+        "portfolio_value": value["portfolio_value"],
         "accounts": float(n),
         "amount_recovered": recovered,
+        "npv_recovered": value["npv_recovered"],
+        "terminal_value": value["terminal_value"],
         "recovery_rate": _rate(recovered, float(c["amount"][start].sum())),
         "contact_cost": contact_cost,
+        "agent_cost": agent_cost,
         "legal_cost": legal_cost,
         "total_cost": total_cost,
+        "complaint_cost": value["complaint_cost"],
         "net_recovery": recovered - total_cost,
         "cost_to_collect": _rate(total_cost, recovered),
         "cure_rate": _rate(float(is_["cure"].sum()), n),
@@ -78,9 +97,8 @@ def kpis(ledger: Ledger) -> dict[str, float]:
         "complaints_per_1000": _rate(
             1000.0 * float((attempt & (outcome == Outcome.COMPLAINT)).sum()), n
         ),
-        "agent_utilisation": _rate(
-            float(c["duration_s"][agent].sum()), float(c["duration_s"][is_["agent_capacity"]].sum())
-        ),
+        "agent_occupancy": occupancy,
+        "agent_utilisation": occupancy,
         "overflow": float(is_["overflow"].sum()),
         "blocked": float(is_["blocked"].sum()),
         "redials_blocked": float(is_["redial_blocked"].sum()),
@@ -109,14 +127,14 @@ TREATMENT_KPI_DESCRIPTIONS: dict[str, str] = {
     "offered_plan_completion_rate": "offered instalment plans completed / (completed + broken)",
     "plan_completion_rate": "all payment plans completed / (completed + broken)",
     "discount_given": "settlement discounts given (currency units)",
-    "npv_recovered": "recoveries discounted daily at the annual rate from the first day",
+    "npv_recovered": "as in kpis: recoveries discounted daily at the valuation's annual rate",
     "complaints.<offer>.<variant>": "complaints per 1,000 attempts carrying the treatment",
     "treatment_blocked": "planned treatments downgraded to none/standard by a rule",
 }
 """Treatment KPIs (:func:`treatment_kpis`); added to :func:`kpis` for treated runs."""
 
 
-def treatment_kpis(ledger: Ledger, npv_rate_annual: float = 0.10) -> dict[str, float]:
+def treatment_kpis(ledger: Ledger, npv_rate_annual: float | None = None) -> dict[str, float]:
     """Return the treatment KPIs of a run (see ``TREATMENT_KPI_DESCRIPTIONS``).
 
     Works on any ledger: a run without treatments has no offers, and its attempts
@@ -124,9 +142,9 @@ def treatment_kpis(ledger: Ledger, npv_rate_annual: float = 0.10) -> dict[str, f
 
     Args:
         ledger: the run's ledger.
-        npv_rate_annual: annual discount rate (the scenario's
-            ``treatments.npv_discount_rate_annual``); factors ``(1 + r) ** (-t / 365)``
-            with t the days since the ledger's first day.
+        npv_rate_annual: annual discount rate (default: the ledger's
+            ``valuation.npv_rate_annual``); factors ``(1 + r) ** (-t / 365)`` with t
+            the days since the ledger's first day.
     """
     c = ledger.columns()
     event, outcome = c["event"], c["outcome"]
@@ -148,7 +166,8 @@ def treatment_kpis(ledger: Ledger, npv_rate_annual: float = 0.10) -> dict[str, f
     out["discount_given"] = float(c["amount"][event == EVENT["settlement"]].sum())
     pay = event == EVENT["payment"]
     first = int(c["day"].min()) if c["day"].size else 0
-    factor = daily_discount_factors(c["day"][pay].astype(np.int64) - first, npv_rate_annual)
+    rate = valuation_of(ledger).npv_rate_annual if npv_rate_annual is None else npv_rate_annual
+    factor = daily_discount_factors(c["day"][pay].astype(np.int64) - first, rate)
     out["npv_recovered"] = float((c["amount"][pay] * factor).sum())
     complaint = attempt & (outcome == Outcome.COMPLAINT)
     for o, offer_name in enumerate(OFFERS):
@@ -182,7 +201,7 @@ def roll_rates(ledger: Ledger) -> dict[str, float]:
 
 
 def daily_series(ledger: Ledger, first_day: int, days: int) -> dict[str, np.ndarray]:
-    """Per-day recovered amount, cost and attempts (arrays of length ``days``)."""
+    """Per-day recovered amount, cost (every cost row) and attempts (length ``days``)."""
     c = ledger.columns()
     index = c["day"].astype(np.int64) - first_day
     ok = (index >= 0) & (index < days)
@@ -195,6 +214,6 @@ def daily_series(ledger: Ledger, first_day: int, days: int) -> dict[str, np.ndar
     event = c["event"]
     return {
         "recovered": per_day(event == EVENT["payment"], c["amount"]),
-        "cost": per_day((event == EVENT["attempt"]) | (event == EVENT["legal_filed"]), c["cost"]),
+        "cost": per_day(np.ones(event.shape, dtype=bool), c["cost"]),
         "attempts": per_day(event == EVENT["attempt"]),
     }

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from collsim.config import Scenario
 from collsim.rng import RunRandom
-from collsim.vocab import BUCKETS, CHANNELS, N_CHANNELS, Channel
+from collsim.vocab import BUCKETS, CHANNELS, N_CHANNELS, Channel, bucket_of
 
 FLAG_COLUMNS: tuple[str, ...] = (
     "has_phone",
@@ -177,12 +178,92 @@ def _choice(rng: np.random.Generator, shares: dict[str, float], n: int) -> np.nd
     return rng.choice(len(weights), size=n, p=weights / weights.sum())
 
 
+_AUC_SAMPLE = 200_000
+"""Accounts in the fixed-seed sample that calibrates the risk score's noise."""
+
+
+def score_auc(risk_score: np.ndarray, badness: np.ndarray) -> float:
+    """AUC of a risk score for bad accounts: hidden badness above its median.
+
+    Args:
+        risk_score: the lender's score (higher = riskier).
+        badness: the hidden badness ``1 - ability × willingness``.
+
+    Returns:
+        P(score of a bad account > score of a good one), ties counting one half.
+    """
+    from scipy import stats  # research-side: synthetic portfolios only (production loads files)
+
+    bad = badness > np.median(badness)
+    ranks = stats.rankdata(risk_score)
+    n_bad, n_good = int(bad.sum()), int((~bad).sum())
+    if n_bad == 0 or n_good == 0:
+        return 0.5
+    return float((ranks[bad].sum() - n_bad * (n_bad + 1) / 2.0) / (n_bad * n_good))
+
+
+def _noisy_score(badness: np.ndarray, z: np.ndarray, noise: float) -> np.ndarray:
+    return np.round(np.clip(badness + noise * z, 0.0, 1.0), 4)
+
+
+@functools.lru_cache(maxsize=16)
+def _noise_for_auc(segments: tuple[tuple[float, float, float], ...], auc: float) -> float:
+    """Score noise sd giving ``auc`` on a fixed-seed sample of the segments' borrowers.
+
+    Args:
+        segments: (share, mean ability, mean willingness) of each segment.
+        auc: target AUC in (0.5, 1).
+    """
+    rng = np.random.default_rng(20_260_415)
+    share = np.array([s[0] for s in segments])
+    segment = rng.choice(len(segments), size=_AUC_SAMPLE, p=share / share.sum())
+    ability = _beta(rng, np.array([s[1] for s in segments])[segment], 8.0)
+    willingness = _beta(rng, np.array([s[2] for s in segments])[segment], 8.0)
+    badness = 1.0 - ability * willingness
+    z = rng.standard_normal(_AUC_SAMPLE)
+
+    def gap(noise: float) -> float:
+        return score_auc(_noisy_score(badness, z, noise), badness) - auc
+
+    if gap(0.0) <= 0.0:
+        return 0.0
+    from scipy import optimize  # research-side: synthetic portfolios only
+
+    return float(optimize.brentq(gap, 0.0, 10.0, xtol=1e-4))
+
+
+def risk_score_noise(scenario: Scenario) -> float:
+    """The sd of the lender's risk-score noise: solved from ``risk_score_auc`` if given."""
+    cfg = scenario.portfolio
+    if cfg.risk_score_auc is None:
+        return cfg.risk_score_noise
+    segments = tuple((s.share, s.ability, s.willingness) for s in scenario.behaviour.segments)
+    return _noise_for_auc(segments, cfg.risk_score_auc)
+
+
 def _initial_dpd(rng: np.random.Generator, scenario: Scenario, n: int) -> np.ndarray:
     names = list(scenario.portfolio.initial_dpd_bucket_shares)
     bucket = _choice(rng, scenario.portfolio.initial_dpd_bucket_shares, n)
     low = np.array([int(BUCKETS[BUCKETS.index(b)].split("-")[0]) for b in names])
     high = np.array([int(BUCKETS[BUCKETS.index(b)].split("-")[1]) for b in names])
     return rng.integers(low[bucket], high[bucket] + 1).astype(np.int32)
+
+
+def _segments(rng: np.random.Generator, scenario: Scenario, dpd: np.ndarray) -> np.ndarray:
+    """int8 [N]: each account's latent segment, drawn from its starting bucket's mix.
+
+    ``behaviour.segment_shares_by_bucket`` gives the mix of a bucket (accounts deep in
+    delinquency are the ones that did not cure); other buckets use the segments' shares.
+    """
+    segments = scenario.behaviour.segments
+    names = [s.name for s in segments]
+    shares = np.tile([s.share for s in segments], (len(BUCKETS), 1)).astype(float)
+    for bucket, mix in scenario.behaviour.segment_shares_by_bucket.items():
+        shares[BUCKETS.index(bucket)] = [mix.get(name, 0.0) for name in names]
+    cumulative = np.cumsum(shares / shares.sum(axis=1, keepdims=True), axis=1)
+    u = rng.random(dpd.shape[0])
+    row = cumulative[bucket_of(dpd)]
+    return np.minimum((u[:, None] >= row).sum(axis=1), len(names) - 1).astype(np.int8)
 
 
 def generate(
@@ -203,7 +284,8 @@ def generate(
     rng = RunRandom(seed).generator("population")
 
     seg_cfg = scenario.behaviour.segments
-    segment = _choice(rng, {s.name: s.share for s in seg_cfg}, n).astype(np.int8)
+    dpd = _initial_dpd(rng, scenario, n)
+    segment = _segments(rng, scenario, dpd)
 
     def per_segment(attribute: str) -> np.ndarray:
         return np.array([getattr(s, attribute) for s in seg_cfg], dtype=float)[segment]
@@ -236,7 +318,6 @@ def generate(
     sigma = np.array([p.balance.sigma for p in cfg.products.values()])[product]
     balance = np.round(median * np.exp(sigma * rng.standard_normal(n)), 2)
     due_fraction = np.array([p.due_fraction for p in cfg.products.values()])[product]
-    dpd = _initial_dpd(rng, scenario, n)
     cycles = 1 + dpd // scenario.sim.cycle_days
     amount_due = np.round(np.minimum(balance, balance * due_fraction * cycles), 2)
 
@@ -249,7 +330,7 @@ def generate(
     flags["has_mobile"] &= ~(unreachable & (rng.random(n) < 0.7))
     hardship = np.array([s.name == "hardship" for s in seg_cfg])[segment]
     true_risk = 1.0 - ability * willingness
-    risk_score = np.clip(true_risk + rng.normal(0.0, cfg.risk_score_noise, n), 0.0, 1.0)
+    risk_score = _noisy_score(true_risk, rng.standard_normal(n), risk_score_noise(scenario))
 
     portfolio = Portfolio(
         account_id=np.array([f"A{i:08d}" for i in range(n)], dtype=object),
@@ -272,7 +353,7 @@ def generate(
         dispute_open=rng.random(n) < cfg.dispute_open,
         hardship_plan=(rng.random(n) < cfg.hardship_plan) & hardship,
         vulnerable=rng.random(n) < cfg.vulnerable,
-        risk_score=np.round(risk_score, 4),
+        risk_score=risk_score,
         promise_due_day=np.full(n, -1, dtype=np.int32),
         promise_amount=np.zeros(n),
         segment_label=np.array([""] * n, dtype=object),
@@ -316,4 +397,6 @@ __all__ = [
     "date_of",
     "day_number",
     "generate",
+    "risk_score_noise",
+    "score_auc",
 ]

@@ -143,6 +143,7 @@ class Variant(IntEnum):
     EMPATHETIC = 1
     FIRM = 2
 
+
 N_HOURS = 24
 
 

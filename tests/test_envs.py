@@ -307,9 +307,34 @@ def test_shadow_prices_are_charged_per_planned_resource() -> None:
     assert mask[1:].any()
     _, reward, _, _, info = env.step(int(np.flatnonzero(mask)[-1]))
     assert info["shadow_cost"] in (0.0, 3.0, 7.0)
-    assert reward == pytest.approx(info["recovered"] - info["cost"] - info["shadow_cost"])
+    assert reward == pytest.approx(info["value"] - info["shadow_cost"])
     _, _, _, _, info = env.step(0)
     assert info["shadow_cost"] == 0.0
+
+
+def test_account_rewards_telescope_to_the_portfolio_value_terms() -> None:
+    from collsim.treatments import daily_discount_factors
+    from collsim.valuation import account_values
+
+    env = gym.make("collsim/Account-v0", pool_size=POOL, horizon=20).unwrapped
+    env.reset(seed=3)
+    start = float(account_values(env.sim)[0])
+    valuation = env.scenario.valuation
+    assert start > 0 and valuation.complaint_cost > 0
+    rng = np.random.default_rng(3)
+    rewards, flows, t, done = [], 0.0, 0, False
+    while not done:
+        _, reward, term, trunc, info = env.step(
+            int(random_masked(env.action_masks()[None], rng)[0])
+        )
+        rewards.append(reward)
+        flow = info["recovered"] - info["cost"] - valuation.complaint_cost * info["complaints"]
+        flows += flow * float(daily_discount_factors(np.array(t), valuation.npv_rate_annual))
+        t, done = t + 1, term or trunc
+    end = float(account_values(env.sim)[0]) * float(
+        daily_discount_factors(np.array(t), valuation.npv_rate_annual)
+    )
+    assert sum(rewards) == pytest.approx(flows + end - start, rel=1e-9, abs=1e-6)
 
 
 def test_ledger_stays_small_in_long_batched_runs() -> None:

@@ -243,7 +243,9 @@ def test_compare_writes_report_with_headline(
     report = (out / "report.md").read_text()
     assert "Headline: sms_cost=0.1" in report and "diff vs baseline" in report
     html = (out / "report.html").read_text()
+    assert "portfolio_value [95% CI]" in report
     for png in (
+        "headline.png",
         "cumulative_recovery.png",
         "frontier.png",
         "channel_mix.png",

@@ -169,7 +169,8 @@ def test_artifact_and_plan_run_without_research_stack(
     (tmp_path / "rl.onnx").write_bytes(tiny_rl_onnx(len(FEATURE_NAMES), 1 + N_CHANNELS * 13, 1))
     assert export_policy("champion", tmp_path / "champion", "default") == 0
     assert export_policy(f"rl_onnx:{tmp_path / 'rl.onnx'}", tmp_path / "rl", "default") == 0
-    blocked = ["torch", "stable_baselines3", "sb3_contrib", "simpy", "gymnasium", "sklearn", "onnx"]
+    blocked = ["torch", "stable_baselines3", "sb3_contrib", "simpy", "gymnasium", "sklearn", "onnx",
+               "scipy"]  # fmt: skip
     files = {k: str(v) for k, v in inputs.items()}
     code = BLOCKER.format(blocked=blocked) + textwrap.dedent(f"""
         from collsim.export import load_artifact, make_plan, validate_plan_files, read_plan

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collsim.config import Scenario, load_scenario
+from collsim.config import Scenario, ValuationConfig, load_scenario
 from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import Snapshot
 from collsim.policies.baselines import NoContact
@@ -26,7 +26,7 @@ from collsim.policies.models.oracle import OracleExportError, OracleValue
 from collsim.policies.models.training import TrainingSettings, load_or_train
 from collsim.policies.models.value import hour_multipliers
 from collsim.sim.engine import Simulation
-from collsim.vocab import N_CHANNELS
+from collsim.vocab import N_CHANNELS, Channel, Outcome
 
 SMALL_MODEL = {"max_iter": 15, "uplift_max_iter": 8, "min_channel_rows": 300}
 
@@ -73,36 +73,52 @@ def test_log_shapes_and_actions(log: TrainingLog) -> None:
 
 
 def test_log_outcome_without_contact_is_payments_only(scenario: Scenario) -> None:
-    log = collect_log(scenario, 4, days=12, horizon=5, policy=NoContact())
+    cash_only = scenario.model_copy(update={"valuation": ValuationConfig()})
+    log = collect_log(cash_only, 4, days=12, horizon=5, policy=NoContact())
     assert np.all(log.channel == NONE_CHANNEL)
     assert np.all(log.outcome >= 0)
     assert np.array_equal(log.paid, log.outcome > 0)
     # Same seed and policy: the same log.
-    again = collect_log(scenario, 4, days=12, horizon=5, policy=NoContact())
+    again = collect_log(cash_only, 4, days=12, horizon=5, policy=NoContact())
     assert np.array_equal(log.outcome, again.outcome)
+    # Valued: a cure is worth more than its payment, an unpaid account that ages loses value.
+    valued = collect_log(scenario, 4, days=12, horizon=5, policy=NoContact())
+    assert np.array_equal(valued.paid, log.paid)
+    assert np.all(valued.outcome[~log.paid] <= 1e-9) and np.any(valued.outcome[~log.paid] < 0)
+    assert valued.outcome[log.paid].sum() > log.outcome[log.paid].sum()
 
 
 def test_log_outcome_matches_ledger_totals(scenario: Scenario) -> None:
-    """With H = days, the outcome of day-0 rows is each account's whole net cash."""
+    """With H = days, the outcome of day-0 rows is each account's whole value change."""
     from collsim.sim.ledger import EVENT
+    from collsim.valuation import account_values
 
     days = 6
+    undiscounted = scenario.valuation.model_copy(update={"npv_rate_annual": 0.0})
+    scenario = scenario.model_copy(update={"valuation": undiscounted})
     policy = ExplorationPolicy(scenario, random_share=1.0, contact_rate=0.8)
     log = collect_log(scenario, 5, days=days + 1, horizon=days, policy=policy)
     sim = Simulation(scenario, ExplorationPolicy(scenario, 1.0, 0.8), seed=5)
-    sim.run(days=days)
+    snapshot = sim.begin_day()
+    start = account_values(sim)
+    sim.finish_day(sim.policy.decide(snapshot))
+    sim.run(days=days - 1)
     sim.begin_day()  # the morning after the last day belongs to the last epoch
+    end = account_values(sim)
     # Rows of day 0 cover epochs 0..days-1: every event after the first plan.
     c = sim.ledger.columns()
     pay = c["event"] == EVENT["payment"]
-    cost = (c["event"] == EVENT["attempt"]) | (c["event"] == EVENT["legal_filed"])
+    own = c["account"] >= 0
+    said = (c["event"] == EVENT["attempt"]) & (c["outcome"] == Outcome.COMPLAINT)
     net = np.zeros(sim.n)
     np.add.at(net, c["account"][pay], c["amount"][pay])
-    np.add.at(net, c["account"][cost], -c["cost"][cost])
+    np.add.at(net, c["account"][own], -c["cost"][own])
+    np.add.at(net, c["account"][said], -scenario.valuation.complaint_cost)
+    assert said.any() and scenario.valuation.complaint_cost > 0
     day0 = log.day == 0
     # The day-0 active set is everybody; payments before the first plan are none.
     assert day0.sum() == sim.n
-    assert np.allclose(log.outcome[day0], net, atol=1e-6)
+    assert np.allclose(log.outcome[day0], net + end - start, atol=1e-6)
 
 
 def test_exploration_is_deterministic_and_mixes(scenario: Scenario) -> None:
@@ -215,6 +231,10 @@ def test_oracle_values_and_refuses_export(scenario: Scenario) -> None:
     v18 = value[snap.active][:, agent & (hours == 18)]
     v8 = value[snap.active][:, agent & (hours == 8)]
     assert v18.mean() > v8.mean()
+    # Suing an account at <= 30 DPD loses its continued-collection value.
+    legal = np.flatnonzero((snap.options.channel == Channel.LEGAL) & snap.options.valid)[0]
+    early = snap.active & (sim.portfolio.dpd <= 30) & (value[:, legal] != 0)
+    assert early.sum() > 10 and np.all(value[early, legal] < 0)
     with pytest.raises(OracleExportError):
         oracle.to_onnx("x.onnx")
     with pytest.raises(TypeError, match="Simulation"):

@@ -142,7 +142,8 @@ def test_registry_ids(small: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(registry.make_policy("champion", small), TieredChampion)
 
 
-def _net(scenario: Scenario, policy: Policy, seed: int, days: int) -> float:
+def _value(scenario: Scenario, policy: Policy, seed: int, days: int) -> float:
+    """The run's portfolio_value (the objective)."""
     sim = Simulation(scenario, policy, seed=seed)
     bind = getattr(policy, "bind", None)
     if bind is not None:
@@ -151,18 +152,21 @@ def _net(scenario: Scenario, policy: Policy, seed: int, days: int) -> float:
     figures = kpis(ledger)
     if isinstance(policy, OraclePolicy):
         assert figures["blocked"] == 0
-    return figures["net_recovery"]
+    return figures["portfolio_value"]
 
 
 def test_oracle_beats_champion_paired() -> None:
     # The oracle plans for the scenario's run length: simulate exactly sim.days.
     scenario = load_scenario("default").with_overrides({"sim.days": 45}).scaled_to(1500)
     diff = [
-        _net(scenario, OraclePolicy(), seed, 45)
-        - _net(scenario, TieredChampion(scenario.champion), seed, 45)
+        _value(scenario, OraclePolicy(), seed, 45)
+        - _value(scenario, TieredChampion(scenario.champion), seed, 45)
         for seed in (11, 12, 13)
     ]
-    assert min(diff) > 0, diff
+    # Since messages carry opt-out and complaint risk and open rates fall with fatigue
+    # (issue 15), the one-step oracle, which does not see those future costs, no longer
+    # wins on every seed (seed 11: -1.3k of ~326k); it still wins on average.
+    assert np.mean(diff) > 0 and sorted(diff)[1] > 0, diff
 
 
 @pytest.mark.slow
@@ -174,8 +178,8 @@ def test_learned_optimised_beats_champion_paired() -> None:
     model = train_value_model(scenario, TrainingSettings())
     diff = np.array(
         [
-            _net(scenario, OptimisedAllocation(model), seed, 90)
-            - _net(scenario, TieredChampion(scenario.champion), seed, 90)
+            _value(scenario, OptimisedAllocation(model), seed, 90)
+            - _value(scenario, TieredChampion(scenario.champion), seed, 90)
             for seed in (21, 22, 23)
         ]
     )

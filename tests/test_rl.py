@@ -99,6 +99,14 @@ def test_training_restores_torch_settings() -> None:
 
 
 # --------------------------------------------------------------------------- ONNX
+def torch_logits(model: Any, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The masked policy's action logits from torch (float [N, A])."""
+    with torch.no_grad():
+        obs_t, _ = model.policy.obs_to_tensor(obs)
+        dist = model.policy.get_distribution(obs_t, action_masks=mask)
+        return dist.distribution.logits.cpu().numpy()
+
+
 def test_onnx_actions_equal_torch_masked_argmax(trained: Any, onnx_file: Path) -> None:
     from collsim.rl.export import onnx_actions
 
@@ -108,7 +116,12 @@ def test_onnx_actions_equal_torch_masked_argmax(trained: Any, onnx_file: Path) -
         expected, _ = trained.model.predict(obs, action_masks=mask, deterministic=True)
         got = onnx_actions(onnx_file, obs, mask)
         assert got.dtype == np.int64
-        assert int((got != expected).sum()) == 0
+        differ = np.flatnonzero(got != expected)
+        if differ.size:  # only float32 near-ties may break differently in the two runtimes
+            logits = torch_logits(trained.model, obs[differ], mask[differ])
+            rows_ = np.arange(differ.size)
+            gap = np.abs(logits[rows_, got[differ]] - logits[rows_, expected[differ]])
+            assert np.all(gap < 1e-4), gap
         assert np.all(mask[np.arange(mask.shape[0]), got])
         rows += obs.shape[0]
     assert rows >= 2000
@@ -314,7 +327,7 @@ def test_deploy_evaluation_is_the_policy_on_a_portfolio(trained: Any) -> None:
     scenario = load_scenario("default").scaled_to(300)
     sim = Simulation(scenario, RLPolicy(trained.model, fallbacks=8), cfg.eval_seed)
     sim.run(cfg.horizon)
-    assert net.sum() == pytest.approx(kpis(sim.ledger)["net_recovery"], rel=1e-9, abs=1e-6)
+    assert net.sum() == pytest.approx(kpis(sim.ledger)["portfolio_value"], rel=1e-9, abs=1e-6)
 
 
 def test_linear_schedule_and_bad_options() -> None:
@@ -395,3 +408,15 @@ def test_rl_policy_with_treatments_plans_only_allowed_offers(trained: Any) -> No
         sim.finish_day(plan)
     assert offers > 0
     assert not np.any(sim.ledger.columns()["event"] == EVENT["treatment_blocked"])
+
+
+def test_best_model_copy_is_detached_and_predicts_the_same(trained: Any) -> None:
+    from collsim.rl.training import _copy_model
+
+    clone = _copy_model(trained.model)
+    assert clone.policy is not trained.model.policy
+    snap = next(iter(snapshots(days=1)))
+    obs, mask = inputs(snap)
+    a, _ = trained.model.predict(obs, action_masks=mask, deterministic=True)
+    b, _ = clone.predict(obs, action_masks=mask, deterministic=True)
+    np.testing.assert_array_equal(a, b)

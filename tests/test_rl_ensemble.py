@@ -146,7 +146,7 @@ def test_portfolio_net_matches_the_ledger_kpi() -> None:
     net = portfolio_net(TieredChampion(scenario.champion), scenario, 5, 4)
     sim = Simulation(scenario, TieredChampion(scenario.champion), 5)
     sim.run(4)
-    assert net * 200 == pytest.approx(kpis(sim.ledger)["net_recovery"], rel=1e-9)
+    assert net * 200 == pytest.approx(kpis(sim.ledger)["portfolio_value"], rel=1e-9)
 
 
 def test_compare_cli_adds_labelled_policies(runs: list[Path], tmp_path: Path) -> None:

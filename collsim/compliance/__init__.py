@@ -28,11 +28,20 @@ rules do not apply to them (quiet days do).  In the mask, untimed channels have 
 same value in every slot column.
 """
 
-from collsim.compliance.ruleset import RuleSet, RulesetError, bundled_rulesets, load_ruleset
+from collsim.compliance.ruleset import (
+    LEGAL_MIN_DPD_RULE_ID,
+    RuleSet,
+    RulesetError,
+    bundled_rulesets,
+    load_ruleset,
+    with_legal_floor,
+)
 from collsim.compliance.validate import Violation, validate_plan
 from collsim.compliance.window import ContactWindow
 
 __all__ = [
+    "LEGAL_MIN_DPD_RULE_ID",
+    "with_legal_floor",
     "ContactWindow",
     "RuleSet",
     "RulesetError",

@@ -230,6 +230,22 @@ class ReachRule(Rule):
         return ~ctx.per_channel(ctx.portfolio.reachable(ctx.rows), channel)
 
 
+class MinDpdRule(Rule):
+    """No contact on ``channels`` while the account is below ``min_dpd`` days past due.
+
+    The scenario's ``legal.min_dpd`` (no litigation before N DPD) is such a rule,
+    added by the simulator to the scenario's rule set (rule id ``legal.min_dpd``).
+    """
+
+    def __init__(self, rule_id: str, sentence: str, channels: np.ndarray, min_dpd: int) -> None:
+        super().__init__(rule_id, sentence)
+        self.channels = channels
+        self.min_dpd = min_dpd
+
+    def forbids(self, ctx: Context, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
+        return (ctx.column("dpd") < self.min_dpd) & self.channels[channel]
+
+
 class QuietDaysRule(Rule):
     """No contact on ``channels`` on given weekdays or dates (the local date of day D)."""
 

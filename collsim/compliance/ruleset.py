@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from importlib import resources
@@ -12,12 +13,12 @@ import numpy as np
 import pydantic
 import yaml
 
-from collsim.compliance.rules import Context, Rule, TreatmentRule
+from collsim.compliance.rules import Context, MinDpdRule, Rule, TreatmentRule, channel_table
 from collsim.compliance.spec import RuleSetSpec
 from collsim.compliance.window import ContactWindow
 from collsim.io import safe_load_unique
 from collsim.portfolio import Portfolio
-from collsim.vocab import N_CHANNELS
+from collsim.vocab import N_CHANNELS, Channel
 
 _BUNDLED_PACKAGE = "collsim.compliance"
 _BUNDLED_DIR = "rulesets"
@@ -44,6 +45,8 @@ class RuleSet:
             parents' included, in order); ``""`` for a rule set built in code.
     """
 
+    content_sha256: str = ""  # set by load_ruleset; kept by with_rules (the file's content)
+
     def __init__(self, id: str, version: str, rules: list[Rule], description: str = "") -> None:
         ids = [rule.rule_id for rule in rules]
         treatment = [rule for rule in rules if isinstance(rule, TreatmentRule)]
@@ -62,7 +65,16 @@ class RuleSet:
         for rule in rules:
             hours &= rule.allowed_hours()
         self.allowed_hours: np.ndarray = np.flatnonzero(hours)
-        self.content_sha256 = ""
+
+    def with_rules(self, extra: list[Rule]) -> RuleSet:
+        """Return a copy with ``extra`` rules appended (after the contact rules).
+
+        The copy keeps the instance's class and any attribute set on the instance.
+        """
+        new = copy.copy(self)
+        rules = [*self.rules, *extra, *self.treatment_rules]
+        RuleSet.__init__(new, self.id, self.version, rules, self.description)
+        return new
 
     def __repr__(self) -> str:
         return f"RuleSet(id={self.id!r}, version={self.version!r}, rules={len(self.rules)})"
@@ -269,6 +281,28 @@ def _allowed(parts: list[np.ndarray], shape: tuple[int, int, int]) -> tuple[np.n
     by_hour = ~_combine([p for p in parts if p.shape[2] != 1], (1, c, s))
     allowed = np.logical_and(by_account, by_hour, out=np.empty(shape, dtype=bool))
     return allowed, by_account[..., 0] & by_hour.any(axis=2)
+
+
+LEGAL_MIN_DPD_RULE_ID = "legal.min_dpd"
+"""Rule id of the scenario's litigation floor (``legal.min_dpd``)."""
+
+
+def with_legal_floor(ruleset: RuleSet, min_dpd: int) -> RuleSet:
+    """Return ``ruleset`` with the rule "no legal action below ``min_dpd`` DPD" appended.
+
+    The scenario's ``legal.min_dpd`` enters the compliance mask this way, so policies,
+    the RL action mask and the engine's gate all refuse legal action below it.  A rule
+    set that already has the rule, or a floor of 0, is returned as it is.
+    """
+    if min_dpd <= 0 or LEGAL_MIN_DPD_RULE_ID in ruleset.rule_ids:
+        return ruleset
+    rule = MinDpdRule(
+        LEGAL_MIN_DPD_RULE_ID,
+        f"Lender policy (scenario legal.min_dpd): no legal action before {min_dpd} days past due.",
+        channel_table([Channel.LEGAL]),
+        min_dpd,
+    )
+    return ruleset.with_rules([rule])
 
 
 def bundled_rulesets() -> list[str]:

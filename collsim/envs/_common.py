@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from collsim.compliance import RuleSet, load_ruleset
-from collsim.config import Scenario, load_scenario
+from collsim.config import Scenario, ValuationConfig, load_scenario
 from collsim.plan import Plan, Resources, Snapshot
 from collsim.policies.baselines import NoContact
 from collsim.portfolio import Latent, Portfolio, generate
 from collsim.sim.engine import Simulation
 from collsim.sim.ledger import EVENT
+from collsim.valuation import step_value
 from collsim.vocab import Outcome
 
 SEED_HIGH = 2**62
@@ -30,12 +31,15 @@ POLICY_ID = "env"
 REASONS = ["no contact", "agent action"]
 """Reason table of the plans the environments build."""
 
-STEP_KEYS = ("recovered", "cost", "contacts", "complaints", "shadow_cost")
-"""Per-step figures every environment reports in ``info`` (per account in the batch)."""
+STEP_KEYS = ("recovered", "cost", "contacts", "complaints", "value", "shadow_cost")
+"""Per-step figures every environment reports in ``info`` (per account in the batch).
+
+``value`` is the step's contribution to ``portfolio_value`` (see :func:`step_values`);
+the reward is ``value − shadow_cost``.
+"""
 
 _PAYMENT = EVENT["payment"]
 _ATTEMPT = EVENT["attempt"]
-_LEGAL_FILED = EVENT["legal_filed"]
 
 
 def resolve_scenario(scenario: str | Path | Scenario) -> Scenario:
@@ -157,10 +161,15 @@ class DayTotals:
     cost: np.ndarray
     contacts: np.ndarray
     complaints: np.ndarray
+    shared_cost: float = 0.0
+    """Costs of no one account: staffed agent hours (``agent_capacity`` rows)."""
 
 
 def day_totals(events: Mapping[str, np.ndarray], n: int) -> DayTotals:
-    """Sum ledger columns per account: payments, attempt and legal costs, attempts, complaints.
+    """Sum ledger columns per account: payments, the account's costs, attempts, complaints.
+
+    An account's costs are every cost its rows carry (attempts, legal filings and
+    court costs); costs of no account (staffed agent hours) are ``shared_cost``.
 
     Args:
         events: ledger columns (``Ledger.columns()`` or ``Ledger.since(mark)``).
@@ -169,14 +178,39 @@ def day_totals(events: Mapping[str, np.ndarray], n: int) -> DayTotals:
     account, event = events["account"], events["event"]
     row = account >= 0
     pay = row & (event == _PAYMENT)
-    costly = row & ((event == _ATTEMPT) | (event == _LEGAL_FILED))
     attempt = row & (event == _ATTEMPT)
     complaint = attempt & (events["outcome"] == Outcome.COMPLAINT)
     return DayTotals(
         recovered=np.bincount(account[pay], weights=events["amount"][pay], minlength=n),
-        cost=np.bincount(account[costly], weights=events["cost"][costly], minlength=n),
+        cost=np.bincount(account[row], weights=events["cost"][row], minlength=n),
         contacts=np.bincount(account[attempt], minlength=n),
         complaints=np.bincount(account[complaint], minlength=n),
+        shared_cost=float(events["cost"][~row].sum()),
+    )
+
+
+def step_values(
+    totals: DayTotals,
+    value_before: np.ndarray,
+    value_after: np.ndarray,
+    days: np.ndarray | int,
+    valuation: ValuationConfig,
+) -> np.ndarray:
+    """float [N]: each account's contribution of one step to ``portfolio_value``.
+
+    :func:`collsim.valuation.step_value` of the account's net cash (payments − its
+    own costs), complaints and terminal value before and after the step, discounted
+    to the episode's first day (``days`` = steps since then).  Over an episode the
+    steps sum to the account's discounted cash, costs and complaint costs plus its
+    discounted terminal value at the end, minus its value at the start.
+    """
+    return step_value(
+        totals.recovered - totals.cost,
+        totals.complaints,
+        value_before,
+        value_after,
+        days,
+        valuation,
     )
 
 
@@ -184,7 +218,7 @@ class ShadowPrices:
     """Prices per unit of scarce resource, charged in the reward (constrained RL).
 
     A Lagrangian relaxation of the capacity constraints: the reward of a step is
-    the net recovery minus ``Σ_r λ_r · use_r``, where ``use_r`` is the number of
+    the portfolio-value contribution minus ``Σ_r λ_r · use_r``, where ``use_r`` is the number of
     planned contacts that use resource ``r`` (Abe et al., "Optimizing debt
     collections using constrained reinforcement learning", KDD 2010).  Prices are
     given per resource-name prefix, e.g. ``{"pool:": 0.5, "budget:sms": 0.01}``;

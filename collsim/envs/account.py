@@ -22,11 +22,13 @@ from collsim.envs._common import (
     plan_of,
     resolve_ruleset,
     resolve_scenario,
+    step_values,
 )
 from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import OptionSpace, Snapshot
 from collsim.portfolio import Latent, Portfolio
 from collsim.sim.engine import Simulation
+from collsim.valuation import account_values
 
 
 class AccountEnv(gym.Env[np.ndarray, np.int64]):
@@ -45,15 +47,20 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
       (``k = channel * S + slot_index``).  :meth:`action_masks` gives the allowed
       actions; a masked action is executed as no contact and flagged
       ``info["masked_action"] = True``.
-    * Reward: the day's net recovery (payments − attempt costs − legal costs),
-      minus optional shadow prices of the resources the planned contact uses
+    * Reward: the day's contribution to ``portfolio_value`` (``info["value"]``:
+      payments − the account's attempt and legal costs − complaints × complaint
+      cost, plus the change in the account's terminal value, discounted to the
+      episode's first day; :func:`~collsim.envs._common.step_values`; an episode's
+      rewards sum to the account's ``portfolio_value`` terms minus its value at the
+      start; staffed agent hours are no account's cost), minus optional shadow
+      prices of the resources the planned contact uses
       (:class:`~collsim.envs._common.ShadowPrices`).  Ledger rows between two
       observations are counted, i.e. the decision day and the next morning
       (promises kept and instalments paid are booked in the morning).
     * Terminated: the account is cured, charged off, in legal action or closed (an
       account on a payment holiday is not terminated: it returns to collection).
       Truncated: ``horizon`` days elapsed.
-    * ``info``: ``recovered``, ``cost``, ``contacts``, ``complaints``,
+    * ``info``: ``recovered``, ``cost``, ``contacts``, ``complaints``, ``value``,
       ``shadow_cost``, ``masked_action``, ``day``.
 
     Args:
@@ -98,6 +105,7 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         self._snapshot: Snapshot | None = None
         self._mask = np.zeros(self.n_actions, dtype=bool)
         self._t = 0
+        self._value = np.zeros(1)
         self.last_events: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ API
@@ -113,6 +121,7 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         self.sim = new_simulation(self.scenario, self.ruleset, self.source, self.np_random, 1)
         self._t = 0
         self._observe(self.sim.begin_day())
+        self._value = account_values(self.sim)
         self.sim.ledger.clear()
         return self._obs(), {"day": int(self.sim.day)}
 
@@ -132,6 +141,9 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         self.last_events = sim.ledger.columns()
         totals = day_totals(self.last_events, 1)
         sim.ledger.clear()
+        after = account_values(sim)
+        value = float(step_values(totals, self._value, after, self._t, self.scenario.valuation)[0])
+        self._value = after
         self._t += 1
         terminated = not bool(in_collection(sim.state.status[0]))
         truncated = not terminated and self._t >= self.horizon
@@ -141,12 +153,13 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
             "cost": cost,
             "contacts": int(totals.contacts[0]),
             "complaints": int(totals.complaints[0]),
+            "value": value,
             "shadow_cost": shadow,
             "masked_action": masked,
             "day": int(sim.day),
         }
         assert set(STEP_KEYS) <= set(info)
-        return self._obs(), recovered - cost - shadow, terminated, truncated, info
+        return self._obs(), value - shadow, terminated, truncated, info
 
     def action_masks(self) -> np.ndarray:
         """bool [1 + K]: allowed actions now (action 0, no contact, always allowed)."""

@@ -24,11 +24,13 @@ from collsim.envs._common import (
     plan_of,
     resolve_ruleset,
     resolve_scenario,
+    step_values,
 )
 from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import OptionSpace, Snapshot
 from collsim.portfolio import Latent, Portfolio
 from collsim.sim.engine import Simulation
+from collsim.valuation import account_values
 
 
 class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
@@ -110,6 +112,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._features = np.zeros((num_envs, len(FEATURE_NAMES)), dtype=np.float32)
         self._mask = np.zeros((num_envs, self.n_actions), dtype=bool)
         self._t = np.zeros(num_envs, dtype=np.int64)
+        self._value = np.zeros(num_envs)
         self.last_events: dict[str, np.ndarray] = {}
         """Ledger rows of the last step (before refilled rows' ``start`` events)."""
 
@@ -128,6 +131,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.sim = sim
         self._t[:] = 0
         self._observe(sim.begin_day())
+        self._value = account_values(sim)
         sim.ledger.clear()
         return self._features.copy(), {}
 
@@ -150,19 +154,22 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.last_events = sim.ledger.columns()
         totals = day_totals(self.last_events, n)
         sim.ledger.clear()
+        after = account_values(sim)
+        value = step_values(totals, self._value, after, self._t, self.scenario.valuation)
+        self._value = after
         self._t += 1
         terminated = ~in_collection(sim.state.status)
         truncated = ~terminated & (self._t >= self.horizon)
-        reward = totals.recovered - totals.cost - shadow
+        reward = value - shadow
         done = terminated | truncated
-        infos = self._infos(totals, shadow, masked, ~done, {})
+        infos = self._infos(totals, value, shadow, masked, ~done, {})
         if np.any(done):
             idx = np.flatnonzero(done)
             final_obs = np.full(n, None, dtype=object)
             for i in idx.tolist():
                 final_obs[i] = self._features[i].copy()
             infos["final_obs"], infos["_final_obs"] = final_obs, done.copy()
-            infos["final_info"] = self._infos(totals, shadow, masked, done, {})
+            infos["final_info"] = self._infos(totals, value, shadow, masked, done, {})
             infos["_final_info"] = done.copy()
             self._replace(idx)
         return self._features.copy(), reward, terminated, truncated, infos
@@ -180,6 +187,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     def _infos(
         self,
         totals: DayTotals,
+        value: np.ndarray,
         shadow: np.ndarray,
         masked: np.ndarray,
         rows: np.ndarray,
@@ -191,6 +199,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             "cost": totals.cost,
             "contacts": totals.contacts,
             "complaints": totals.complaints,
+            "value": value,
             "shadow_cost": shadow,
             "masked_action": masked,
             "day": np.full(self.num_envs, self.sim.day, dtype=np.int64),
@@ -210,6 +219,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         sim.replace_accounts(idx, portfolio, latent)
         sim.ledger.clear()
         self._t[idx] = 0
+        self._value[idx] = account_values(sim)[idx]
         self._observe(snapshot)
 
     def _observe(self, snapshot: Snapshot) -> None:

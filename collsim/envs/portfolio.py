@@ -21,6 +21,7 @@ from collsim.envs._common import (
     plan_of,
     resolve_ruleset,
     resolve_scenario,
+    step_values,
 )
 from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import OptionSpace, Snapshot
@@ -28,6 +29,8 @@ from collsim.policies.base import fill_capacity
 from collsim.policies.baselines import NoContact
 from collsim.portfolio import Latent, Portfolio, day_number, generate
 from collsim.sim.engine import Simulation
+from collsim.treatments import daily_discount_factors
+from collsim.valuation import account_values
 
 ALLOCATORS = ("greedy", "exact")
 
@@ -49,10 +52,15 @@ class PortfolioEnv(gym.Env[dict[str, Any], np.ndarray]):
       their best score);
       ``allocator="exact"`` maximises the total score under capacity with
       :func:`collsim.policies.allocation.allocate` (min-cost flow).
-    * Reward: the portfolio's net recovery of the day (payments − attempt and legal
-      costs), minus optional shadow prices (see :class:`~collsim.envs._common.ShadowPrices`).
+    * Reward: the day's contribution to the run's ``portfolio_value``
+      (``info["value"]``: payments − every cost of the day, staffed agent hours
+      included − complaints × complaint cost + the change in the accounts' terminal
+      value, discounted to the first day; an episode's rewards sum to its
+      ``portfolio_value`` minus the portfolio's value at the start), minus optional
+      shadow prices (see :class:`~collsim.envs._common.ShadowPrices`).
     * Terminated: no account is still in collection.  Truncated: ``horizon`` days.
-    * ``info``: ``recovered``, ``cost``, ``contacts``, ``complaints``, ``shadow_cost``,
+    * ``info``: ``recovered``, ``cost`` (staffed hours included), ``contacts``,
+      ``complaints``, ``value``, ``shadow_cost``,
       ``masked_scores`` (positive scores on masked options, dropped),
       ``masked_action`` (``masked_scores > 0``), ``planned``, ``day``.
 
@@ -123,6 +131,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], np.ndarray]):
         self.sim: Simulation | None = None
         self._snapshot: Snapshot | None = None
         self._t = 0
+        self._value = np.zeros(n)
         self.last_events: dict[str, np.ndarray] = {}
 
     def reset(
@@ -146,6 +155,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], np.ndarray]):
         )
         self._t = 0
         self._snapshot = self.sim.begin_day()
+        self._value = account_values(self.sim)
         self.sim.ledger.clear()
         return self._obs(), {"day": int(self.sim.day)}
 
@@ -168,22 +178,31 @@ class PortfolioEnv(gym.Env[dict[str, Any], np.ndarray]):
         self.last_events = sim.ledger.columns()
         totals = day_totals(self.last_events, self.n)
         sim.ledger.clear()
+        after = account_values(sim)
+        valuation = self.scenario.valuation
+        staffed = totals.shared_cost * float(
+            daily_discount_factors(np.asarray(self._t), valuation.npv_rate_annual)
+        )
+        value = float(step_values(totals, self._value, after, self._t, valuation).sum()) - staffed
+        self._value = after
         self._t += 1
         terminated = not bool(np.any(in_collection(sim.state.status)))
         truncated = not terminated and self._t >= self.horizon
-        recovered, cost = float(totals.recovered.sum()), float(totals.cost.sum())
+        recovered = float(totals.recovered.sum())
+        cost = float(totals.cost.sum()) + totals.shared_cost
         info: dict[str, Any] = {
             "recovered": recovered,
             "cost": cost,
             "contacts": int(totals.contacts.sum()),
             "complaints": int(totals.complaints.sum()),
+            "value": value,
             "shadow_cost": float(shadow.sum()),
             "masked_scores": masked_scores,
             "masked_action": masked_scores > 0,
             "planned": int(np.count_nonzero(option >= 0)),
             "day": int(sim.day),
         }
-        return self._obs(), recovered - cost - info["shadow_cost"], terminated, truncated, info
+        return self._obs(), value - info["shadow_cost"], terminated, truncated, info
 
     def action_masks(self) -> np.ndarray:
         """bool [N, K]: options allowed today (no contact: all scores ≤ 0)."""

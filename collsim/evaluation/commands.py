@@ -53,7 +53,9 @@ def compare(experiment: Path, out: Path, scheduler: str | None, workers: int | N
         _error_lines(f"--scheduler {scheduler}: {exc}", err)
         return EXIT_BAD_INPUT
     for table in write_report(loaded, out):
-        rich = RichTable(*table.columns, title=table.title)
+        rich = RichTable(title=table.title)
+        for i, column in enumerate(table.columns):
+            rich.add_column(column, no_wrap=i == 0)  # policy labels stay whole
         for row in table.rows:
             rich.add_row(*row)
         console.print(rich)

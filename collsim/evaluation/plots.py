@@ -92,6 +92,29 @@ def _grid(
     return fig, flat[:panels]
 
 
+def plot_headline(summary: pl.DataFrame, kpi: str, path: Path) -> Path:
+    """Mean and 95% CI of the headline KPI per policy, one panel per variant.
+
+    Args:
+        summary: :func:`collsim.evaluation.stats.summarise` of the runs for ``kpi`` by
+            ``("variant", "variant_label", "policy")``.
+        kpi: the KPI shown (an experiment's ``headline_kpi``).
+    """
+    part = summary.filter(pl.col("kpi") == kpi)
+    variants = part.select("variant", "variant_label").unique(maintain_order=True).rows()
+    fig, axes = _grid(max(len(variants), 1))
+    for ax, (variant, label) in zip(axes, variants, strict=False):
+        rows = part.filter(pl.col("variant") == variant)
+        mean = rows["mean"].to_numpy()
+        err = np.vstack([mean - rows["low"].to_numpy(), rows["high"].to_numpy() - mean])
+        ax.barh(rows["policy"].to_list(), mean, xerr=np.nan_to_num(err), color="tab:blue")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel(f"{kpi} (mean, 95% CI)")
+        ax.grid(alpha=0.3, axis="x")
+    fig.suptitle(f"{kpi} by policy")
+    return _save(fig, path)
+
+
 def plot_mean_cumulative_recovery(daily: pl.DataFrame, path: Path) -> Path:
     """Cumulative net recovery by day, mean over seeds; one line per policy, a panel per variant.
 

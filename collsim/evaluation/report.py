@@ -22,15 +22,23 @@ from collsim.evaluation.stats import frontier, paired_differences, summarise
 from collsim.io import atomic_write_text
 from collsim.vocab import CHANNELS
 
-HEADLINE_COLUMNS = (
-    "policy",
-    "net recovery [95% CI]",
-    "diff vs baseline [95% CI]",
-    "diff %",
-    "total cost",
-    "complaints / 1000",
-    "blocked",
-)
+
+def headline_columns(kpi: str = "portfolio_value") -> tuple[str, ...]:
+    """Column names of the headline table for headline KPI ``kpi``."""
+    return (
+        "policy",
+        f"{kpi} [95% CI]",
+        "diff vs baseline [95% CI]",
+        "diff %",
+        "net recovery",
+        "total cost",
+        "complaints / 1000",
+        "blocked",
+    )
+
+
+HEADLINE_COLUMNS = headline_columns()
+"""Columns of the headline table with the default headline KPI (``portfolio_value``)."""
 
 
 @dataclass(frozen=True)
@@ -83,12 +91,16 @@ def _ci(mean: float, low: float, high: float) -> str:
 def headline_tables(experiment: Experiment, runs: pl.DataFrame) -> list[Table]:
     """One headline table per variant.
 
-    Columns: net recovery, paired difference vs the baseline, cost, complaints, blocked.
+    Columns: the spec's headline KPI (default ``portfolio_value``), its paired
+    difference vs the baseline, net recovery, cost, complaints, blocked.
     """
     spec = experiment.spec
-    kpis = ["net_recovery", "total_cost", "complaints_per_1000", "blocked"]
+    headline = spec.headline_kpi
+    kpis = list(
+        dict.fromkeys([headline, "net_recovery", "total_cost", "complaints_per_1000", "blocked"])
+    )
     summary = summarise(runs, kpis)
-    diffs = paired_differences(runs, "net_recovery", spec.baseline)
+    diffs = paired_differences(runs, headline, spec.baseline)
     tables = []
     for variant in experiment.variants:
         rows = []
@@ -101,7 +113,7 @@ def headline_tables(experiment: Experiment, runs: pl.DataFrame) -> list[Table]:
             }
             if not s:
                 continue
-            net = s["net_recovery"]
+            value = s[headline]
             if p.label == spec.baseline:
                 diff, rel = "(baseline)", ""
             else:
@@ -113,16 +125,17 @@ def headline_tables(experiment: Experiment, runs: pl.DataFrame) -> list[Table]:
             rows.append(
                 (
                     p.label,
-                    _ci(net["mean"], net["low"], net["high"]),
+                    _ci(value["mean"], value["low"], value["high"]),
                     diff,
                     rel,
+                    fmt(s["net_recovery"]["mean"]),
                     fmt(s["total_cost"]["mean"]),
                     fmt(s["complaints_per_1000"]["mean"]),
                     fmt(s["blocked"]["mean"]),
                 )
             )
         title = "Headline" if len(experiment.variants) == 1 else f"Headline: {variant.label}"
-        tables.append(Table(title, HEADLINE_COLUMNS, rows))
+        tables.append(Table(title, headline_columns(headline), rows))
     return tables
 
 
@@ -169,7 +182,7 @@ def frontier_table(points: pl.DataFrame) -> Table:
 
 
 def write_plots(experiment: Experiment, out: Path, runs: pl.DataFrame) -> dict[str, Path]:
-    """Write the four PNG plots; return title → path."""
+    """Write the PNG plots (the headline KPI first); return title → path."""
     daily = pl.read_parquet(out / "daily.parquet")
     mix = pl.read_parquet(out / "channel_mix.parquet")
     first = experiment.variants[0]
@@ -190,7 +203,13 @@ def write_plots(experiment: Experiment, out: Path, runs: pl.DataFrame) -> dict[s
         + ("" if len(experiment.variants) == 1 else f", {first.label}")
         + ")"
     )
+    headline = experiment.spec.headline_kpi
     return {
+        f"Headline: {headline}": plots.plot_headline(
+            summarise(runs, [headline], by=("variant", "variant_label", "policy")),
+            headline,
+            out / "headline.png",
+        ),
         "Cumulative net recovery": plots.plot_mean_cumulative_recovery(
             daily, out / "cumulative_recovery.png"
         ),

@@ -15,7 +15,8 @@ An experiment YAML (see ``experiments/*.yaml``)::
       - {label: champion, id: champion}
       - {label: random_20, id: random, params: {contact_rate: 0.2}}
     baseline: champion
-    kpis: [net_recovery, total_cost, complaints_per_1000]
+    headline_kpi: portfolio_value      # the default; any KPI name
+    kpis: [portfolio_value, net_recovery, total_cost, complaints_per_1000]
 
 An axis either sets a dotted ``path`` of the scenario or applies a named
 ``transform`` (see :data:`TRANSFORMS`).  Paths ``ruleset`` and ``champion`` and
@@ -55,6 +56,7 @@ TRANSFORMS: dict[str, str] = {
 """Named axis transforms and what they do."""
 
 DEFAULT_KPIS: tuple[str, ...] = (
+    "portfolio_value",
     "net_recovery",
     "amount_recovered",
     "total_cost",
@@ -64,7 +66,7 @@ DEFAULT_KPIS: tuple[str, ...] = (
     "blocked",
     "overflow",
     "attempts",
-    "agent_utilisation",
+    "agent_occupancy",
 )
 
 
@@ -115,6 +117,10 @@ class ExperimentSpec(Frozen):
     days: int | None = Field(default=None, gt=0, description="default: the scenario's")
     n_accounts: int | None = Field(default=None, gt=0, description="default: the scenario's")
     kpis: list[str] = Field(default_factory=lambda: list(DEFAULT_KPIS))
+    headline_kpi: str = Field(
+        default="portfolio_value",
+        description="the KPI of the headline table and its paired differences",
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -222,7 +228,7 @@ def build_experiment(spec: ExperimentSpec, source: str, base_dir: Path) -> Exper
     if spec.baseline not in {p.label for p in spec.policies}:
         labels = [p.label for p in spec.policies]
         problems.append(f"{source}: baseline: {spec.baseline!r} is not a policy label {labels}")
-    unknown_kpis = [k for k in spec.kpis if not _known_kpi(k)]
+    unknown_kpis = [k for k in (spec.headline_kpi, *spec.kpis) if not _known_kpi(k)]
     if unknown_kpis:
         problems.append(f"{source}: kpis: unknown KPI(s) {unknown_kpis}")
     base = _base_scenario(spec, source, base_dir, problems)

@@ -15,7 +15,8 @@ and a digest of the content: the same content always gets the same id),
 ``kind``, ``name``, ``collsim_version``, ``created_utc``, ``scenario`` and
 ``scenario_hash`` it was exported from, ``ruleset`` (the scenario's) and
 ``ruleset_sha256`` (its content digest: plans must use the same rules), ``option_space``
-(``operating_hours``), ``cost_per_attempt`` by channel, ``feature_names`` (model
+(``operating_hours``), ``cost_per_attempt`` by channel, ``legal_min_dpd`` (the
+scenario's litigation floor, added to the rule set when planning), ``feature_names`` (model
 kinds: :data:`collsim.features.FEATURE_NAMES`), ``policy`` (kind-specific: file
 names, ONNX input/output names), ``files`` (file name → sha256) and, if present,
 ``distilled`` (file, fidelity, days, seed, max_depth).
@@ -148,6 +149,7 @@ def _scenario_fields(scenario: Scenario) -> dict[str, Any]:
         "ruleset_sha256": load_ruleset(scenario.ruleset).content_sha256,
         "option_space": {"operating_hours": list(scenario.sim.operating_hours)},
         "cost_per_attempt": {c: scenario.channels[c].cost_per_attempt for c in CHANNELS},
+        "legal_min_dpd": scenario.legal.min_dpd,
     }
 
 

@@ -7,6 +7,7 @@ message``).  ``collsim.cli`` wires them into typer.  Nothing is written on exit 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import sys
@@ -24,6 +25,7 @@ from collsim.compliance import (
     Violation,
     load_ruleset,
     validate_plan,
+    with_legal_floor,
 )
 from collsim.config import Capacity, ConfigError, Scenario, load_capacity, load_scenario
 from collsim.export.artifact import (
@@ -473,6 +475,8 @@ def make_plan(
         problems.lines.append(f"--out {out}: a {suffix[1:]} plan file must end in {suffix}")
     if problems.lines or policy is None or inputs is None:
         return problems.exit_code()
+    floor = int(policy.manifest.get("legal_min_dpd", 0))
+    inputs = dataclasses.replace(inputs, ruleset=with_legal_floor(inputs.ruleset, floor))
     files = {
         "artifact": Path(artifact) / MANIFEST,
         "portfolio": portfolio,
@@ -487,6 +491,7 @@ def make_plan(
             extra={
                 "holdout_share": holdout_share,
                 "artifact_kind": policy.kind,
+                "legal_min_dpd": floor,
                 "ruleset_override": _override_record(policy, inputs.ruleset, ruleset_override),
             },
             memo_detail=memo_detail,
@@ -508,6 +513,15 @@ def make_plan(
 
 
 # ----------------------------------------------------------------------------- validate
+def _legal_floor(plan_path: Path) -> int:
+    """The litigation floor (``legal_min_dpd``) of the plan's manifest, else the default
+    scenario's ``legal.min_dpd``."""
+    try:
+        return int(read_manifest(plan_path)["legal_min_dpd"])
+    except (PlanError, KeyError, TypeError, ValueError):
+        return load_scenario("default").legal.min_dpd
+
+
 def _plan_context(plan_path: Path) -> tuple[OptionSpace, dict[str, float]]:
     """Operating hours and attempt costs from the plan's manifest, if any.
 
@@ -567,6 +581,9 @@ def validate_plan_files(
     (:func:`collsim.export.planread.field_violations`).  Every violation is printed on
     stdout as ``account_id, rule_id, sentence``.
 
+    The rules are the rule set's plus the litigation floor (rule ``legal.min_dpd``)
+    recorded in the plan's manifest (default: the default scenario's).
+
     Returns:
         0 no violation, 1 violations found, 2 bad input.
     """
@@ -582,6 +599,7 @@ def validate_plan_files(
         contacts = problems.run(lambda: load_history(history, accounts, before=read.date))
     if problems.lines or rules is None or cap is None or contacts is None or read is None:
         return problems.exit_code()
+    rules = with_legal_floor(rules, _legal_floor(Path(plan)))
     inputs = DayInputs(accounts, contacts, cap, rules, read.date)  # type: ignore[arg-type]
     violations = _file_violations(Path(plan), read, inputs)
     for v in violations:

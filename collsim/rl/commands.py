@@ -6,7 +6,7 @@ Writes into ``out``:
 * ``best_model.zip`` — the model with the best periodic evaluation;
 * ``checkpoints/step_<steps>.zip`` — the model at every evaluation (for
   :mod:`collsim.rl.select`, which picks on several validation seeds);
-* ``evaluations.json`` — steps, mean net recovery per account, standard error;
+* ``evaluations.json`` — steps, mean portfolio value per account, standard error;
 * ``training_curve.png`` — the evaluations against steps;
 * ``policy.onnx`` — the best model as an ONNX graph in the ``rl_onnx`` signature;
 * ``artifact/`` — an ``rl_onnx`` policy artifact (manifest with checksums) that
@@ -146,11 +146,11 @@ def _run(cfg: TrainConfig, scen: Any, out: Path, show: bool) -> int:
         steps_per_s=round(result.steps / max(result.elapsed_s, 1e-9), 1),
         evaluation={
             "method": (
-                f"mean net recovery per account of RLPolicy(fallbacks={cfg.eval_fallbacks}, "
+                f"mean portfolio value per account of RLPolicy(fallbacks={cfg.eval_fallbacks}, "
                 f"priority={cfg.eval_priority}) on a {cfg.eval_accounts}-account portfolio, "
                 f"{cfg.horizon} days, Simulation seed {cfg.eval_seed}"
                 if cfg.eval_mode == "deploy"
-                else "mean net recovery per account over its first episode "
+                else "mean portfolio-value contribution per account over its first episode "
                 f"({cfg.eval_envs} accounts, env seed {cfg.eval_seed}, masked argmax)"
             ),
             "final": vars(result.final),
@@ -168,7 +168,7 @@ def _run(cfg: TrainConfig, scen: Any, out: Path, show: bool) -> int:
     )
     print(
         f"trained {result.steps:,} steps in {result.elapsed_s:.1f} s; "
-        f"eval net/account final {result.final.mean_net:,.2f}, best {result.best.mean_net:,.2f} "
+        f"eval value/account final {result.final.mean_net:,.2f}, best {result.best.mean_net:,.2f} "
         f"(at {result.best.steps:,} steps); wrote {out}",
         file=sys.stderr,
     )

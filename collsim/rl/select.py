@@ -58,14 +58,17 @@ def checkpoints(run: Path, min_step: int = 0) -> list[tuple[int, Path]]:
 
 
 def portfolio_net(policy: Policy, scenario: Scenario, seed: int, days: int) -> float:
-    """Mean net recovery per account of ``policy`` on a whole portfolio (``scenario`` as sized)."""
-    from collsim.envs._common import day_totals
+    """Mean portfolio value per account of ``policy`` on a whole portfolio (``scenario`` as sized).
+
+    The name is kept from when it was the mean net recovery; it is now the run's
+    ``portfolio_value`` / accounts (:func:`collsim.valuation.account_portfolio_values`).
+    """
     from collsim.sim.engine import Simulation
+    from collsim.valuation import account_portfolio_values
 
     sim = Simulation(scenario, policy, seed)
     sim.run(days)
-    totals = day_totals(sim.ledger.columns(), scenario.portfolio.n_accounts)
-    return float(np.mean(totals.recovered - totals.cost))
+    return float(np.mean(account_portfolio_values(sim.ledger, scenario.portfolio.n_accounts)))
 
 
 def select(
@@ -181,7 +184,7 @@ def select(
 
 def _how(key: dict[str, Any], seeds: tuple[int, ...], top: int) -> dict[str, Any]:
     return {
-        "by": "mean paired net recovery per account vs champion, RLPolicy(fallbacks, priority)",
+        "by": "mean paired portfolio value per account vs champion, RLPolicy(fallbacks, priority)",
         "validation_seeds": list(seeds),
         "top_per_run": top,
         **key,

@@ -1,20 +1,22 @@
 """Training MaskablePPO on ``collsim/AccountBatch-v0``: config, evaluation, callbacks, curve.
 
 The agent learns the single-account problem (one account per episode, ``horizon``
-days, reward = net recovery of the day) on N accounts stepped together in one
+days, reward = the day's ``portfolio_value`` contribution of the account, see
+:class:`collsim.envs.account.AccountEnv`) on N accounts stepped together in one
 Simulation (:class:`collsim.envs.batch.AccountBatchEnv` through
 :class:`collsim.envs.sb3.SB3VecEnv`).  Rewards are multiplied by ``reward_scale``
-for the optimiser only, or normalised by a running return std (default; net
-recoveries are in currency units, often hundreds); evaluations report unscaled money.
+for the optimiser only, or normalised by a running return std (default; values
+are in currency units, often hundreds); evaluations report unscaled money.
 
 **Evaluation.**  By default (``eval_mode="deploy"``, :func:`evaluate_deployment`) the
 policy is evaluated the way it is deployed and compared: ``RLPolicy(model,
 fallbacks=8)`` decides a whole Simulation of ``eval_accounts`` (5,000) accounts, with
 the scenario's capacity scaled to that size, for ``horizon`` days on seed
 ``eval_seed`` (1,000,003, not one of the comparison's seeds 1–5); the figure is
-the mean net recovery per account.  ``eval_mode="env"``
+the mean portfolio value per account (``collsim.valuation.account_portfolio_values``).
+``eval_mode="env"``
 (:func:`evaluate_first_episodes`): a fresh batch env reset with ``eval_seed``, masked
-deterministic actions, and the net recovery of each row's *first* episode
+deterministic actions, and the return (value added) of each row's *first* episode
 (``horizon`` days or until the account leaves collection), averaged; its capacity is
 the env's (``eval_envs`` rows) and it ranks checkpoints poorly for deployment (the
 agent's single choice, no fallbacks).  :class:`MaskedEvalCallback` evaluates every
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -162,7 +165,12 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalPoint:
-    """One evaluation: steps trained, mean net recovery per account and its standard error."""
+    """One evaluation: steps trained, mean value per account and its standard error.
+
+    ``mean_net`` (name kept for old result files) is the mean portfolio value per
+    account (:func:`evaluate_deployment`) or portfolio-value contribution per
+    episode (:func:`evaluate_first_episodes`).
+    """
 
     steps: int
     mean_net: float
@@ -263,7 +271,10 @@ Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
 def evaluate_first_episodes(
     predict: Predict, cfg: TrainConfig, scenario: Scenario | None = None
 ) -> np.ndarray:
-    """Net recovery of each row's first episode on a batch env reset with ``cfg.eval_seed``.
+    """Return of each row's first episode on a batch env reset with ``cfg.eval_seed``.
+
+    The batch env's reward is the step's ``portfolio_value`` contribution, so the
+    return is the account's value added over its start value.
 
     Args:
         predict: masked action choice, e.g. ``lambda o, m: model.predict(o,
@@ -272,7 +283,7 @@ def evaluate_first_episodes(
         scenario: the scenario (default: ``cfg.scenario``).
 
     Returns:
-        float [eval_envs]: net recovery (recovered − cost) per account.
+        float [eval_envs]: portfolio-value contribution per account.
     """
     scenario = scenario or load_scenario(cfg.scenario)
     venv = _batch_env(cfg, cfg.eval_envs, scenario).unwrapped
@@ -294,7 +305,7 @@ def evaluate_first_episodes(
 def evaluate_deployment(
     model: Any, cfg: TrainConfig, scenario: Scenario | None = None
 ) -> np.ndarray:
-    """Net recovery per account of ``RLPolicy(model, fallbacks=cfg.eval_fallbacks,
+    """Portfolio value per account of ``RLPolicy(model, fallbacks=cfg.eval_fallbacks,
     priority=cfg.eval_priority)`` deciding a
     whole portfolio (``cfg.eval_accounts`` accounts, scenario capacity scaled to it) for
     ``cfg.horizon`` days on Simulation seed ``cfg.eval_seed``.
@@ -303,18 +314,18 @@ def evaluate_deployment(
     on it).
 
     Returns:
-        float [eval_accounts]: recovered − contact and legal cost of each account.
+        float [eval_accounts]: each account's share of the run's ``portfolio_value``
+        (:func:`collsim.valuation.account_portfolio_values`; they sum to it).
     """
-    from collsim.envs._common import day_totals
     from collsim.policies.rl import RLPolicy
     from collsim.sim.engine import Simulation
+    from collsim.valuation import account_portfolio_values
 
     scenario = (scenario or load_scenario(cfg.scenario)).scaled_to(cfg.eval_accounts)
     policy = RLPolicy(model, fallbacks=cfg.eval_fallbacks, priority=cfg.eval_priority)
     sim = Simulation(scenario, policy, cfg.eval_seed)
     sim.run(cfg.horizon)
-    totals = day_totals(sim.ledger.columns(), cfg.eval_accounts)
-    return np.asarray(totals.recovered - totals.cost, dtype=np.float64)
+    return account_portfolio_values(sim.ledger, cfg.eval_accounts)
 
 
 def model_predict(model: Any) -> Predict:
@@ -386,12 +397,15 @@ def _sem(values: np.ndarray) -> float:
 
 
 def _copy_model(model: Any) -> Any:
-    """A detached copy of a MaskablePPO's policy (for the best model in memory)."""
-    import copy
+    """A detached copy of a MaskablePPO model (for the best model in memory).
 
-    clone = copy.copy(model)
-    clone.policy = copy.deepcopy(model.policy)
-    return clone
+    Saved to memory and loaded back: ``copy.deepcopy`` of the policy fails when the
+    last rollout left non-leaf tensors on it (at the end of training).
+    """
+    buffer = io.BytesIO()
+    model.save(buffer)
+    buffer.seek(0)
+    return type(model).load(buffer, device="cpu")
 
 
 def _linear(start: float) -> Callable[[float], float]:

@@ -182,9 +182,12 @@ class Post:
 
 
 class Courts:
-    """Legal cases: filed, then judged after a fixed duration (a SimPy timeout each).
+    """Legal cases: filed, judged after a fixed duration, then garnishment instalments.
 
-    Like the post, a case of a row whose account was replaced is dropped.
+    Each case is a SimPy process: a timeout until judgment; a winning case with a
+    recovery spread over instalments goes on with one timeout per further instalment
+    (:meth:`garnish`).  Like the post, a case of a row whose account was replaced is
+    dropped.
     """
 
     def __init__(self, env: simpy.Environment, duration_h: float, generation: np.ndarray) -> None:
@@ -192,6 +195,35 @@ class Courts:
         self.duration_h = duration_h
         self.generation = generation
         self.judged: list[int] = []
+        self.instalments: list[int] = []
+
+    def _garnishment(
+        self, account: int, generation: int, count: int, interval_h: float
+    ) -> Generator[simpy.Event, object, None]:
+        for k in range(count):
+            yield self.env.timeout(interval_h - 0.5 if k == 0 else interval_h)
+            if self.generation[account] != generation:
+                return
+            self.instalments.append(account)
+
+    def garnish(self, accounts: np.ndarray, count: int, interval_h: float) -> None:
+        """Schedule ``count`` further instalments per account, ``interval_h`` apart.
+
+        Instalments fall due just before the morning ``interval_h`` after the current
+        one (so the engine collects them that morning).
+        """
+        if count <= 0:
+            return
+        for account, generation in zip(
+            accounts.tolist(), self.generation[accounts].tolist(), strict=True
+        ):
+            self.env.process(self._garnishment(account, generation, count, interval_h))
+
+    def collect_instalments(self) -> np.ndarray:
+        """Return (and forget) the accounts with a garnishment instalment due."""
+        due = np.array(sorted(self.instalments), dtype=np.int64)
+        self.instalments = []
+        return due
 
     def _case(self, account: int, generation: int) -> Generator[simpy.Event, object, None]:
         yield self.env.timeout(self.duration_h)

@@ -38,6 +38,8 @@ from collsim.behaviour import (
     ACTIVE,
     CHARGED_OFF,
     CLOSED,
+    CURE_PAYMENT,
+    CURE_PLAN,
     CURED,
     HOLIDAY,
     LEGAL,
@@ -46,7 +48,7 @@ from collsim.behaviour import (
     ContactResult,
 )
 from collsim.capacity import build_resources, centre_hour_of
-from collsim.compliance import ContactWindow, RuleSet, load_ruleset
+from collsim.compliance import ContactWindow, RuleSet, load_ruleset, with_legal_floor
 from collsim.config import Scenario
 from collsim.history import History
 from collsim.plan import OptionSpace, Plan, Policy, Resources, Snapshot
@@ -134,7 +136,9 @@ class Simulation:
         self.latent = latent
         n = self.portfolio.n
         self.treatments = TreatmentTables.from_scenario(scenario, latent.segments)
-        self.model = BorrowerModel(scenario.behaviour, latent, self.treatments)
+        self.model = BorrowerModel(
+            scenario.behaviour, latent, self.treatments, scenario.sim.operating_hours
+        )
         self._offer: np.ndarray | None = None  # int8 [N] today's offers (None: no treatment)
         self._variant: np.ndarray | None = None
         self.state = BorrowerState.initial(n)
@@ -142,6 +146,7 @@ class Simulation:
             self.ruleset = ruleset
         else:
             self.ruleset = load_ruleset(ruleset or scenario.ruleset)
+        self.ruleset = with_legal_floor(self.ruleset, scenario.legal.min_dpd)
         self.options = OptionSpace(np.asarray(scenario.sim.operating_hours, dtype=np.int64))
         self.first_day = day_number(scenario.sim.start_date)
         self.day = self.first_day
@@ -151,7 +156,7 @@ class Simulation:
             else ContactWindow.empty(n, self.day)
         )
         self.contact = ContactState.empty(n)
-        self.ledger = Ledger()
+        self.ledger = Ledger(valuation=scenario.valuation)
         self.policy_rng = self.random.generator("policy")
         self.env = simpy.Environment()
         self._pools = {
@@ -164,6 +169,8 @@ class Simulation:
         self._generation = np.zeros(n, dtype=np.int64)  # bumped when a row gets a new account
         self.post = Post(self.env, self._generation)
         self.courts = Courts(self.env, scenario.legal.duration_days * 24.0, self._generation)
+        self._garnish_amount = np.zeros(n)  # per garnishment instalment (legal recoveries)
+        self._garnish_left = np.zeros(n, dtype=np.int64)  # instalments still to come
         self.field = FieldTeam(self.env, scenario.sim.field_agents, scenario.sim.field_visit_hours)
         channels = [scenario.channels[c] for c in CHANNELS]
         self._cost_per_attempt = np.array([c.cost_per_attempt for c in channels])
@@ -224,6 +231,8 @@ class Simulation:
             getattr(self.contact, f.name)[idx] = getattr(empty, f.name)
         self.window.attempts[idx] = 0
         self.window.conversations[idx] = 0
+        self._garnish_amount[idx] = 0.0
+        self._garnish_left[idx] = 0
         self.ledger.append(
             "start",
             self.day,
@@ -396,7 +405,9 @@ class Simulation:
             self.model.excite(arrived, channel, result.effective, result.reached, self.state)
             self._link_payments(arrived[result.effective], Channel.LETTER, -1)
         self._judgments(self.courts.collect())
+        self._garnishments(self.courts.collect_instalments())
         self._holidays_end()
+        self._redefaults()
         self._promises_due()
         self._instalments_due()
         resolved = self.state.dispute_until == day
@@ -404,23 +415,53 @@ class Simulation:
         self.state.dispute_until[resolved] = -1
 
     def _judgments(self, judged: np.ndarray) -> None:
+        """Judgments: court costs; lost or unrecoverable cases are charged off.
+
+        A case is won with P = success_rate × ability; a won case recovers nothing
+        with P = nothing_recovered_share.  The others recover recovery_fraction ×
+        balance in ``recovery_instalments`` equal garnishment instalments, the first
+        today, then one every ``recovery_interval_days`` (SimPy timeouts in the
+        courts) until all are paid or the run ends; the account closes with the last.
+        """
         if judged.size == 0:
             return
         legal = self.scenario.legal
         u = self.random.uniform("legal", self.day, judged)
         won = u < legal.success_rate * self.latent.ability[judged]
+        if legal.nothing_recovered_share > 0.0:
+            empty = self.random.uniform("legal_nothing", self.day, judged)
+            won &= empty >= legal.nothing_recovered_share
         winners = judged[won]
-        amount = np.round(legal.recovery_fraction * self.portfolio.balance[winners], 2)
+        award = np.where(won, legal.recovery_fraction * self.portfolio.balance[judged], 0.0)
         self.ledger.append(
             "legal_closed",
             self.day,
             judged,
             outcome=np.where(won, Outcome.PAYMENT, Outcome.REFUSAL),
+            amount=award,
+            cost=legal.court_cost_per_case,
         )
-        self._record_payment(winners, amount, Channel.LEGAL, -1)
-        self.portfolio.balance[winners] -= amount
-        self.state.status[winners] = CLOSED
+        count = legal.recovery_instalments
+        total = award[won]
+        self._garnish_amount[winners] = np.round(total / count, 2)
+        self._garnish_left[winners] = count
+        self.courts.garnish(winners, count - 1, legal.recovery_interval_days * 24.0)
+        self._garnishments(winners)
         self._charge_off(judged[~won])
+
+    def _garnishments(self, due: np.ndarray) -> None:
+        """Garnishment instalments due: a legal ``payment`` each; the last closes the account."""
+        due = due[(self.state.status[due] == LEGAL) & (self._garnish_left[due] > 0)]
+        if due.size == 0:
+            return
+        p = self.portfolio
+        amount = np.minimum(self._garnish_amount[due], p.balance[due])
+        self._record_payment(due, amount, Channel.LEGAL, -1)
+        p.balance[due] -= amount
+        self._garnish_left[due] -= 1
+        done = due[self._garnish_left[due] == 0]
+        self._garnish_amount[done] = 0.0
+        self.state.status[done] = CLOSED
 
     def _promises_due(self) -> None:
         p = self.portfolio
@@ -468,6 +509,7 @@ class Simulation:
         self._apply_payment(payers, amount, -1, -1)
         self.ledger.append("plan_completed", self.day, last, offer=last_tag)
         self._end_plan(last)
+        self.state.cure_kind[last[self.state.status[last] == CURED]] = CURE_PLAN
 
     def _end_plan(self, idx: np.ndarray) -> None:
         self.state.plan_remaining[idx] = 0
@@ -475,6 +517,35 @@ class Simulation:
         self.state.plan_interval[idx] = -1
         self.state.plan_keep_mult[idx] = 1.0
         self.portfolio.hardship_plan[idx] = False
+
+    def _redefaults(self) -> None:
+        """Cured accounts that fall delinquent again: 1 DPD, one cycle's minimum due."""
+        st, p = self.state, self.portfolio
+        cured = np.flatnonzero(st.status == CURED)
+        if cured.size == 0:
+            return
+        u = self.random.uniform("redefault", self.day, cured)
+        again = cured[(u < self.model.redefault_probability(cured, st)) & (p.balance[cured] > 0)]
+        if again.size == 0:
+            return
+        due = self._due_fraction()[p.product[again]] * p.balance[again]
+        p.amount_due[again] = np.round(np.minimum(p.balance[again], due), 2)
+        p.dpd[again] = 1
+        st.status[again] = ACTIVE
+        st.excitation[again] = 0.0
+        self.ledger.append(
+            "redefault", self.day, again, amount=p.amount_due[again], bucket=bucket_of(p.dpd[again])
+        )
+
+    def _due_fraction(self) -> np.ndarray:
+        """float [products]: the minimum due per cycle as a share of the balance."""
+        products = self.scenario.portfolio.products
+        return np.array(
+            [
+                products[name].due_fraction if name in products else 0.0
+                for name in self.portfolio.products
+            ]
+        )
 
     def _holidays_end(self) -> None:
         """Accounts whose payment holiday ends today return to collection."""
@@ -687,8 +758,12 @@ class Simulation:
             hour,
             self.random.uniform(f"deliver_{channel}", self.day, idx),
             self.random.uniform(f"open_{channel}", self.day, idx),
+            self.state,
+            self.random.uniform(f"message_risk_{channel}", self.day, idx),
         )
         self._record_attempts(idx, ch, hour, result.outcome, result.conversation)
+        if result.opted_out is not None:
+            self._opt_out(idx[result.opted_out], channel, hour[result.opted_out])
         self.model.excite(idx, ch, result.effective, result.reached, self.state)
         read, read_hour = idx[result.effective], hour[result.effective]
         variant = None
@@ -697,6 +772,30 @@ class Simulation:
             read, read_hour = read[~taken], read_hour[~taken]
             variant = self._variant[read].astype(np.int64)
         self._link_payments(read, channel, read_hour, variant)
+
+    def _opt_out(self, idx: np.ndarray, channel: int, hour: np.ndarray) -> None:
+        """Opt-outs from a message channel: the flag the rule sets read is set at once.
+
+        SMS sets ``sms_opt_out``, email ``email_opt_out``; app push removes the app
+        (``has_app``), so the channel's reach rule forbids it from the next contact on.
+        """
+        if idx.size == 0:
+            return
+        p = self.portfolio
+        flag = {
+            Channel.SMS: p.sms_opt_out,
+            Channel.EMAIL: p.email_opt_out,
+            Channel.APP_PUSH: p.has_app,
+        }[Channel(channel)]
+        flag[idx] = channel != Channel.APP_PUSH
+        self.ledger.append(
+            "opt_out",
+            self.day,
+            idx,
+            channel=channel,
+            hour=hour,
+            bucket=bucket_of(p.dpd[idx]),
+        )
 
     def _message_offers(self, idx: np.ndarray, channel: int, hour: np.ndarray) -> np.ndarray:
         """Offers taken through read messages' links; return bool [M] taken."""
@@ -776,7 +875,7 @@ class Simulation:
         duration: np.ndarray,
     ) -> None:
         self._record_attempts(idx, channel, hour, result.outcome, result.conversation, duration)
-        self.model.excite(idx, channel, result.effective, result.reached, self.state)
+        self.model.excite(idx, channel, result.effective, result.reached, self.state, result.jump)
         self._after_conversation(idx, channel, hour, result.outcome, result.accepted)
 
     def _handle_time_s(
@@ -827,11 +926,13 @@ class Simulation:
         empty = np.zeros(0, dtype=np.int64)
         carried, redial, redial_attempt = empty, empty, empty
         for centre_hour in staffed:
+            agents = pool_cfg.agents_by_hour[centre_hour]
             self.ledger.append(
                 "agent_capacity",
                 self.day,
                 np.array([-1]),
-                duration_s=pool_cfg.agents_by_hour[centre_hour] * 3600.0,
+                duration_s=agents * 3600.0,
+                cost=agents * pool_cfg.cost_per_staffed_hour,
             )
             planned = idx[centre == centre_hour]
             batch = np.concatenate([carried, planned, redial])
@@ -864,14 +965,9 @@ class Simulation:
             for k, (result, dur) in zip(np.unique(attempt), drawn, strict=True):
                 sel = attempt == k
                 go = started[sel]
-                picked = ContactResult(
-                    outcome=result.outcome[go],
-                    reached=result.reached[go],
-                    effective=result.effective[go],
-                    conversation=result.conversation[go],
-                    accepted=None if result.accepted is None else result.accepted[go],
+                self._apply_calls(
+                    batch[sel][go], channel[sel][go], local[sel][go], result.rows(go), dur[go]
                 )
-                self._apply_calls(batch[sel][go], channel[sel][go], local[sel][go], picked, dur[go])
                 outcome[np.flatnonzero(sel)[go]] = result.outcome[go]
             late = ~started
             self._overflow(
@@ -1014,7 +1110,11 @@ class Simulation:
             who = idx[promise]
             u = self.random.uniform("promise_days", day, who)
             p.promise_due_day[who] = day + 1 + (u * conv.promise_max_days).astype(np.int64)
-            p.promise_amount[who] = p.amount_due[who]
+            full = self.model.payment_is_full(who, self.random.uniform("promise_full", day, who))
+            part = self.model.partial_fraction(who, self.random.uniform("promise_part", day, who))
+            p.promise_amount[who] = np.round(
+                np.where(full, p.amount_due[who], p.amount_due[who] * part), 2
+            )
             self.contact.last_promise_day[who] = day
         plan = (
             (outcome == Outcome.PAYMENT_PLAN)
@@ -1119,7 +1219,7 @@ class Simulation:
             idx, self.random.uniform(f"{purpose}_full", self.day, idx)
         )
         fraction = self.model.partial_fraction(
-            self.random.uniform(f"{purpose}_part", self.day, idx)
+            idx, self.random.uniform(f"{purpose}_part", self.day, idx)
         )
         due = self.portfolio.amount_due[idx]
         amount = np.round(np.where(full, due, due * fraction), 2)
@@ -1169,6 +1269,7 @@ class Simulation:
         p.promise_amount[idx] = 0.0
         self._end_plan(idx[self.state.plan_remaining[idx] > 0])
         self.state.status[idx] = CURED
+        self.state.cure_kind[idx] = CURE_PAYMENT
 
     def _daily_payments(self) -> None:
         """Payments from the repayment hazard (self-cure plus contact excitation)."""
@@ -1188,14 +1289,7 @@ class Simulation:
         before = bucket_of(p.dpd[ages])
         p.dpd[ages] += 1
         new_cycle = ages[p.dpd[ages] % sim.cycle_days == 0]
-        due_fraction = np.array(
-            [
-                self.scenario.portfolio.products[name].due_fraction
-                if name in self.scenario.portfolio.products
-                else 0.0
-                for name in p.products
-            ]
-        )
+        due_fraction = self._due_fraction()
         p.amount_due[new_cycle] = np.round(
             np.minimum(
                 p.balance[new_cycle],

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from collsim.config import ValuationConfig
 from collsim.io import atomic_write
 from collsim.vocab import BUCKETS, CHANNELS, OFFERS, OUTCOMES, VARIANTS
 
@@ -31,18 +32,22 @@ EVENTS: tuple[str, ...] = (
     "roll",  # the account entered a worse bucket (bucket = new bucket)
     "charge_off",  # amount = balance written off
     "legal_filed",
-    "legal_closed",  # judgment: amount recovered is a separate payment event
-    "agent_capacity",  # agent seconds available in a centre hour (duration_s), for utilisation
+    "legal_closed",  # judgment: amount = recovery awarded (paid by later legal payment events)
+    "agent_capacity",  # agent seconds staffed in a centre hour (duration_s) and their cost
     "redial_blocked",  # the dialler's own same-day redial refused by the in-day gate (rule)
     # Treatments (issue 11); only runs that use a treatment write these.
     "offer_accepted",  # an offer taken (offer, channel of the contact)
     "settlement",  # a settlement: amount = discount given (the payment is its own event)
     "treatment_blocked",  # a planned offer/variant downgraded to none/standard (rule, offer)
     "holiday_ended",  # a payment holiday ended; the account is back in collection
+    "redefault",  # a cured account fell delinquent again (amount = the new amount due)
+    "opt_out",  # the borrower opted out of a message channel (channel; app push: app removed)
 )
-_V1_EVENTS = 16
-"""Events of the ledger layout before treatments (a run without treatments writes it)."""
 EVENT = {name: code for code, name in enumerate(EVENTS)}
+_TREATMENT_EVENTS = np.array(
+    [EVENT[name] for name in ("offer_accepted", "settlement", "treatment_blocked", "holiday_ended")]
+)
+"""Events only a run that used a treatment writes."""
 
 COLUMNS: dict[str, type] = {
     "day": np.int32,
@@ -86,9 +91,12 @@ class Ledger:
 
     Attributes:
         rules: names of the ``rule`` codes (compliance rule ids and resource names).
+        valuation: how the run's scenario values it (``portfolio_value``); None = the
+            neutral defaults of :class:`collsim.config.ValuationConfig`.
     """
 
     rules: list[str] = field(default_factory=list)
+    valuation: ValuationConfig | None = None
     _batches: list[dict[str, np.ndarray]] = field(default_factory=list)
     _frozen: dict[str, np.ndarray] | None = None
     _rows: int = 0
@@ -170,20 +178,18 @@ class Ledger:
         return bool(
             np.any(cols["offer"] > 0)
             or np.any(cols["variant"] > 0)
-            or np.any(cols["event"] >= _V1_EVENTS)
+            or bool(np.isin(cols["event"], _TREATMENT_EVENTS).any())
         )
 
     def to_table(self, account_id: np.ndarray) -> pa.Table:
         """Return the ledger as an Arrow table with names instead of codes.
 
-        A run that used no treatment gets exactly the layout it had before treatments
-        existed (no ``offer``/``variant`` columns, the original event dictionary), so
-        its Parquet file is byte-identical; a run with treatments adds the columns
-        ``offer`` and ``variant`` and the treatment events.
+        A run that used no treatment has no ``offer``/``variant`` columns; a run with
+        treatments adds them.  The event dictionary is always the whole of ``EVENTS``.
         """
         cols = self.columns()
         treated = self.treated()
-        events = EVENTS if treated else EVENTS[:_V1_EVENTS]
+        events = EVENTS
         epoch = np.datetime64("1970-01-01", "D")
 
         def names(codes: np.ndarray, table: tuple[str, ...] | list[str], none: str) -> pa.Array:

@@ -1,4 +1,4 @@
-"""Training logs for response models: exploration runs and H-day net-cash outcomes.
+"""Training logs for response models: exploration runs and H-day portfolio-value outcomes.
 
 An exploration run simulates a scenario under a randomised policy (by default
 :class:`ExplorationPolicy`: a share of account-days get a uniformly random allowed
@@ -8,11 +8,19 @@ option, the others the champion's decision) and records, per active account-day:
 * the action actually attempted (from the ledger: the first contact attempt of the
   account in that day's decision epoch; ``none`` if nothing was attempted, e.g. the
   planned contact overflowed its capacity);
-* the outcome: the account's **net cash over the next H days**
+* the outcome: the account's **change in portfolio value over the next H days**
+  (``collsim.valuation``, discounted to day d at ``valuation.npv_rate_annual``)
 
-      y(n, d) = Σ_{e = d}^{d+H-1} [payments(n, e) − contact and legal costs(n, e)]
+      y(n, d) = Σ_{e = d}^{d+H-1} f(e − d) · [payments(n, e) − the account's own costs(n, e)
+                                             − complaint_cost · complaints(n, e)]
+                + f(H) · V(n, d + H) − V(n, d)
 
-  summed over the decision epochs ``e``; epoch ``e`` is everything the ledger
+  with ``V`` the account's terminal value (open balance × expected recovery of its
+  state, :func:`collsim.valuation.account_values`) at each decision, so a cure is
+  worth its payment plus the move of the balance to ``current``, and a write-off or
+  an early suit loses value.  Staffed agent hours are not an account's cost (they are
+  paid whatever the plan; capacity is the allocation's constraint).  The sum runs
+  over the decision epochs ``e``; epoch ``e`` is everything the ledger
   records after day ``e``'s plan was made and before day ``e + 1``'s plan is made
   (so the morning of ``e + 1`` — promises falling due, letters arriving — belongs to
   epoch ``e``).  Rows whose window would
@@ -36,6 +44,8 @@ from collsim.plan import Plan, Policy, Snapshot
 from collsim.policies.baselines import RandomPolicy
 from collsim.policies.champion import TieredChampion
 from collsim.sim.ledger import EVENT
+from collsim.treatments import daily_discount_factors
+from collsim.valuation import account_values
 from collsim.vocab import N_CHANNELS, VARIANTS, Channel, Outcome
 
 NONE_CHANNEL = N_CHANNELS
@@ -50,7 +60,7 @@ class TrainingLog:
         features: float32 [M, F] observable features at decision time.
         channel: int64 [M] attempted channel (``NONE_CHANNEL`` = no contact).
         hour: int64 [M] local hour of the attempt (-1: none or untimed).
-        outcome: float64 [M] net cash over the next ``horizon`` days.
+        outcome: float64 [M] change in portfolio value over the next ``horizon`` days.
         paid: bool [M] the account paid something within the horizon.
         day: int64 [M] day index within its run.
         run: int64 [M] which run (seed) the row comes from.
@@ -60,7 +70,7 @@ class TrainingLog:
             (a right-party conversation for calls and visits, a same-day link payment
             for messages); used for the hour multipliers.
         attempts_cost: float64 per attempt: its cost (for legal, plus the case cost).
-        outcome_long: float64 [M] net cash over ``long_horizon`` days (NaN where the
+        outcome_long: float64 [M] the same over ``long_horizon`` days (NaN where the
             run ends before); used for legal action, whose judgment takes weeks.
         long_horizon: ``horizon`` + the scenario's legal duration, in days.
         treatment: int64 [M] treatment code (``offer * len(VARIANTS) + variant``, 0 =
@@ -267,18 +277,29 @@ def collect_log(
     n_days = days if days is not None else scenario.sim.days
     if n_days <= horizon:
         raise ValueError(f"days ({n_days}) must exceed the horizon ({horizon})")
-    marks = []
+    marks, values = [], []
     for _ in range(n_days):
         snapshot = sim.begin_day()
         marks.append(sim.ledger.mark())
+        values.append(account_values(sim))
         sim.finish_day(recorder.decide(snapshot))
-    return _build_log(sim, recorder, np.asarray(marks), horizon, treatments)
+    values.append(account_values(sim))
+    return _build_log(sim, recorder, np.asarray(marks), horizon, treatments, np.vstack(values))
 
 
 def _build_log(
-    sim: object, recorder: _Recorder, marks: np.ndarray, horizon: int, treatments: bool = False
+    sim: object,
+    recorder: _Recorder,
+    marks: np.ndarray,
+    horizon: int,
+    treatments: bool = False,
+    values: np.ndarray | None = None,
 ) -> TrainingLog:
-    """Turn a finished run's ledger and recorded features into a TrainingLog."""
+    """Turn a finished run's ledger and recorded features into a TrainingLog.
+
+    ``values`` (float [days + 1, N]): :func:`collsim.valuation.account_values` at each
+    decision and at the end; None values every open account at 0 (net cash only).
+    """
     from collsim.sim.engine import Simulation
 
     assert isinstance(sim, Simulation)
@@ -289,15 +310,26 @@ def _build_log(
     event, account = c["event"], c["account"]
     after = epoch >= 0
 
-    # Net cash per (epoch, account).
+    # Portfolio-value flows per (epoch, account): payments - the account's own costs -
+    # complaints x complaint cost, discounted to day 0; then the discounted open value.
+    valuation = sim.scenario.valuation
     pay = after & (event == EVENT["payment"])
-    cost = after & ((event == EVENT["attempt"]) | (event == EVENT["legal_filed"]))
+    cost = after & (account >= 0) & (c["cost"] != 0)
+    said_all = after & (event == EVENT["attempt"]) & (c["outcome"] == Outcome.COMPLAINT)
     cash = np.zeros((n_days, n))
     np.add.at(cash, (epoch[pay], account[pay]), c["amount"][pay])
     np.add.at(cash, (epoch[cost], account[cost]), -c["cost"][cost])
+    np.add.at(cash, (epoch[said_all], account[said_all]), -valuation.complaint_cost)
+    factor = daily_discount_factors(np.arange(n_days + 1), valuation.npv_rate_annual)
+    held = np.zeros((n_days + 1, n)) if values is None else values * factor[:, None]
     paid_count = np.zeros((n_days, n), dtype=np.int32)
     np.add.at(paid_count, (epoch[pay], account[pay]), 1)
-    cum = np.vstack([np.zeros((1, n)), np.cumsum(cash, axis=0)])
+    cum = np.vstack([np.zeros((1, n)), np.cumsum(cash * factor[:-1, None], axis=0)])
+
+    def gain(d: int, end: int, rows: np.ndarray) -> np.ndarray:
+        """Change in portfolio value of ``rows`` over epochs d..end-1, valued at day d."""
+        return (cum[end, rows] - cum[d, rows] + held[end, rows] - held[d, rows]) / factor[d]
+
     cum_paid = np.vstack([np.zeros((1, n), np.int32), np.cumsum(paid_count, axis=0)])
 
     # The action taken: the first attempt of each (epoch, account).
@@ -326,11 +358,11 @@ def _build_log(
         parts["h"].append(taken_hour[d, rows])
         parts["t"].append(taken_treatment[d, rows])
         parts["c"].append(complained[d, rows])
-        parts["y"].append(cum[d + horizon, rows] - cum[d, rows])
+        parts["y"].append(gain(d, d + horizon, rows))
         parts["p"].append(cum_paid[d + horizon, rows] > cum_paid[d, rows])
         parts["d"].append(np.full(rows.size, d, dtype=np.int64))
         parts["L"].append(
-            cum[d + long, rows] - cum[d, rows] if d + long <= n_days else np.full(rows.size, np.nan)
+            gain(d, d + long, rows) if d + long <= n_days else np.full(rows.size, np.nan)
         )
     cat = np.concatenate
 

@@ -11,30 +11,41 @@
    :class:`OracleExportError`.
 
 The value of option (channel c, local hour h) for active account n is a one-step
-approximation of the true expected gain in net recovery until the end of the run
-(or charge-off, whichever comes first, ``T`` days):
+approximation of the true expected gain in ``portfolio_value`` (:mod:`collsim.valuation`,
+undiscounted) until the end of the run (or charge-off, whichever comes first, ``T``
+days):
 
 * **Counterfactual.**  Without the contact, the account pays within ``T`` days with
   probability ``1 − S0``, ``S0 = exp(−Λ0)``, ``Λ0 = Σ_t a·h0·exp(−(dpd+t)/s) +
-  E·Σ_t exp(−t/τ)`` (self-cure hazard plus the current excitation ``E``); a payment
-  is worth ``V = due · (a + (1 − a)·partial)``.  Money the contact brings in is only
-  worth the part that would not have come anyway (factor ``S0``).
+  E·Σ_t exp(−t/τ)`` (self-cure hazard plus the current excitation ``E``), else it
+  ends the run in the state of DPD ``dpd + days left`` (charged off past the
+  charge-off DPD), worth ``balance · r_end``.  A full payment of the due cures the
+  account: it is worth ``cure = due + (balance − due)·r_current − balance·r_end``; a
+  partial payment ``x`` is worth ``x·(1 − r_end)``; a payment is worth
+  ``V = a·cure + (1 − a)·partial·due·(1 − r_end)``.  Money the contact brings in is
+  only worth the part that would not have come anyway (factor ``S0``).
 * **Calls** (agent, voice bot): right-party probability ``P(answer at h)·(1 −
   wrong_party)`` (agent calls: times ``1 + P(no answer)`` for the redial); then the
   conversation outcome probabilities of :meth:`BorrowerModel.conversation_probabilities`:
-  pay now ``V·S0``, promise kept ``keep·due·S0``, payment plan (expected
-  instalments paid minus what the hazard would have paid), plus the excitation jump
+  pay now ``V·S0``, promise kept ``keep·cure·S0``, payment plan (expected share of
+  instalments paid × cure minus what the hazard would have paid), minus
+  ``P(complaint) · valuation.complaint_cost``, plus the excitation jump
   ``J`` of every effective contact (right party or voicemail):
   ``(S0 − exp(−Λ0 − J·G))·V`` with ``G = Σ_t exp(−t/τ)``.
 * **Field visits**: as calls, with the field found rate at that hour.
 * **Messages** (SMS, e-mail, push, letters): read probability × (link payment
   ``V·S0`` or else the excitation gain).  Letters are read on arrival (delay).
-* **Legal**: ``P(judgment before the run ends)·success·a·recovery·balance``
-  minus what the hazard would have paid, minus the case cost.
+* **Legal**: a judgment before the run ends costs the court costs and awards
+  ``recovery·balance`` (garnished, counted in full) with probability
+  ``success·a·(1 − nothing_recovered_share)``, else the account is charged off
+  (``r_charged_off``);
+  else the case is open at the end (``r_legal_pending``); minus the account's value
+  left in collection (``balance·r_end`` + what the hazard would have paid), minus the
+  case cost.  Suing an account that would otherwise cure or stay early is a loss.
 * minus the expected cost of the attempt(s) (per attempt plus per minute of the
   expected handle time).
 
-Ignored (second order): fatigue and complaint/cease risk for later contacts, the
+Ignored (second order): discounting, fatigue and complaint/cease risk for later contacts, the
 growth of the amount due at the next cycle, overlap of pay-now and excitation.
 """
 
@@ -46,7 +57,8 @@ import numpy as np
 
 from collsim.behaviour import ACTIVE
 from collsim.plan import Snapshot
-from collsim.vocab import CHANNELS, MESSAGES, N_CHANNELS, Channel
+from collsim.valuation import CHARGED_OFF_STATE, CURRENT, LEGAL_PENDING, terminal_rates
+from collsim.vocab import CHANNELS, MESSAGES, N_CHANNELS, Channel, bucket_of
 
 
 class OracleExportError(RuntimeError):
@@ -121,8 +133,17 @@ class OracleValue:
         a, w = lat.ability[idx], lat.willingness[idx]
         lam0 = a * lat.self_cure_hazard[idx] * base_sum + st.excitation[idx] * g
         s0 = np.exp(-lam0)
-        due = p.amount_due[idx]
-        v_pay = due * (a + (1.0 - a) * beh.partial_payment_fraction)
+        due, balance = p.amount_due[idx], p.balance[idx]
+        rates = terminal_rates(cfg.valuation)
+        end_dpd = dpd + days_left
+        r_end = np.where(
+            end_dpd >= cfg.sim.charge_off_dpd,
+            rates[CHARGED_OFF_STATE],
+            rates[bucket_of(end_dpd.astype(np.int64))],
+        )
+        cure_value = due + (balance - due) * rates[CURRENT] - balance * r_end
+        v_pay = a * cure_value + (1.0 - a) * beh.partial_payment_fraction * due * (1.0 - r_end)
+        complaint_cost = cfg.valuation.complaint_cost
         fatigue = 1.0 + beh.fatigue_effect * st.fatigue[idx]
 
         def excitation_gain(channel: int, g_eff: np.ndarray) -> np.ndarray:
@@ -136,8 +157,13 @@ class OracleValue:
             n_inst = conv.plan_instalments
             plan_frac = sum(k**i for i in range(1, n_inst + 1)) / n_inst
             plan_ok = st.plan_remaining[idx] == 0
-            plan_gain = np.where(plan_ok, due * plan_frac - (1.0 - s0) * v_pay, 0.0)
-            return q[:, 0] * v_pay * s0 + q[:, 1] * keep * due * s0 + q[:, 2] * plan_gain
+            plan_gain = np.where(plan_ok, cure_value * plan_frac - (1.0 - s0) * v_pay, 0.0)
+            return (
+                q[:, 0] * v_pay * s0
+                + q[:, 1] * keep * cure_value * s0
+                + q[:, 2] * plan_gain
+                - q[:, 5] * complaint_cost
+            )
 
         costs = {c: cfg.channels[c] for c in CHANNELS}
         values = np.zeros((m, opts.n_options))
@@ -173,9 +199,11 @@ class OracleValue:
                     values[:, k] = p_right * talk + effective * exc - cost
             elif c in MESSAGES or c == Channel.LETTER:
                 delay = costs[name].delay_days
-                g_eff = (alive[:, delay:] * decay[None, : t_max - delay]).sum(axis=1) if (
-                    delay < t_max
-                ) else np.zeros(m)
+                g_eff = (
+                    (alive[:, delay:] * decay[None, : t_max - delay]).sum(axis=1)
+                    if (delay < t_max)
+                    else np.zeros(m)
+                )
                 link = model.link_payment_probability(idx, np.full(m, c))
                 exc = excitation_gain(c, g_eff)
                 delivered = 1.0 - model.not_delivered[c]
@@ -189,9 +217,14 @@ class OracleValue:
             elif c == Channel.LEGAL:
                 legal = cfg.legal
                 in_time = float(days_left > legal.duration_days)
-                won = legal.success_rate * a * legal.recovery_fraction * p.balance[idx]
-                values[:, cols] = (
-                    in_time * won - (1.0 - s0) * v_pay - legal.cost_per_case - per_attempt
-                )[:, None]
+                p_won = legal.success_rate * a * (1.0 - legal.nothing_recovered_share)
+                judged = (
+                    balance
+                    * (p_won * legal.recovery_fraction + (1.0 - p_won) * rates[CHARGED_OFF_STATE])
+                    - legal.court_cost_per_case
+                )
+                sued = in_time * judged + (1.0 - in_time) * balance * rates[LEGAL_PENDING]
+                kept = balance * r_end + (1.0 - s0) * v_pay  # the account left in collection
+                values[:, cols] = (sued - kept - legal.cost_per_case - per_attempt)[:, None]
         values[:, ~opts.valid] = 0.0
         return values.astype(np.float32)

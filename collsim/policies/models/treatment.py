@@ -7,7 +7,7 @@ as a third axis, learned from exploration runs that **randomise treatments**
 (:class:`~collsim.policies.models.exploration.ExplorationPolicy` with
 ``treatments=True``):
 
-* **Effect model** (:class:`TreatmentEffectModel`).  The H-day net cash ``y`` of a
+* **Effect model** (:class:`TreatmentEffectModel`).  The H-day portfolio-value change ``y`` of a
   logged contact carrying treatment ``t`` on a channel of group ``g`` (conversations:
   agent call, voice bot, field visit; messages: SMS, email, app push) is taken as a
   residual over the value model's prediction for its channel,
@@ -286,7 +286,8 @@ class TreatmentChooser:
             policy to no offer.
         variants: variants the policy may use (default: all).
         complaint_cost: value of a complaint avoided, traded against cash in the
-            effects (default 0: cash only; a policy preference, not a cash flow).
+            effects (default 0: the logged outcome already charges the scenario's
+            ``valuation.complaint_cost``; a further policy preference on top of it).
 
     Attributes:
         allowed_treatments: bool [T]: the treatments the restriction keeps.

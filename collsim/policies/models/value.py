@@ -1,4 +1,4 @@
-"""Learned response models: H-day net value (uplift) and repayment propensity.
+"""Learned response models: H-day portfolio-value uplift and repayment propensity.
 
 Both models are S-learners: one gradient-boosted tree ensemble
 (:class:`~sklearn.ensemble.HistGradientBoostingRegressor` /
@@ -6,8 +6,11 @@ Both models are S-learners: one gradient-boosted tree ensemble
 ``C + 1 = 9`` columns (the 8 channels, then ``none``), trained on a
 :class:`~collsim.policies.models.exploration.TrainingLog`.
 
-**Value of an option.**  For account n the regressor predicts the H-day net cash
-``m(x_n, c)`` for each channel c and for ``none``; the channel's uplift is
+**Value of an option.**  For account n the regressor predicts the H-day change in
+portfolio value ``m(x_n, c)`` (cash − the account's costs − complaints × complaint cost
++ change in the account's terminal value; see
+:mod:`collsim.policies.models.exploration` and :mod:`collsim.valuation`) for each
+channel c and for ``none``; the channel's uplift is
 ``u[n, c] = m(x_n, c) − m(x_n, none)`` (it already contains the contact's own
 cost).  The hour of day is not a model input: it enters through a per-channel
 **hour multiplier** ``mult[c, h]`` = response rate of channel c's attempts at local
@@ -352,7 +355,7 @@ class ValueModel:
         self.uplift_models_.pop(int(Channel.LEGAL), None)
 
     def predict_uplift(self, features: np.ndarray) -> np.ndarray:
-        """float64 [N, C]: H-day net value of each channel over no contact."""
+        """float64 [N, C]: H-day portfolio-value uplift of each channel over no contact."""
         self._check_fitted()
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or features.shape[1] != len(FEATURE_NAMES):
@@ -529,9 +532,7 @@ def _convert(estimator: Any, n_inputs: int, classifier: bool) -> Any:
     )
 
 
-def _build_arm_graph(
-    estimator: Any, *, classifier: bool, meta: dict[str, Any]
-) -> Any:
+def _build_arm_graph(estimator: Any, *, classifier: bool, meta: dict[str, Any]) -> Any:
     """ONNX model: features [N, F] → per-arm output ``arms`` [N, 9]."""
     from onnx import TensorProto, helper, numpy_helper
 
@@ -607,6 +608,7 @@ def _build_value_graph(model: ValueModel, slot_hours: np.ndarray, meta: dict) ->
     ]
     opsets: dict[str, int] = {}
     columns = []
+
     def add_trees(estimator: Any, prefix: str) -> str:
         inner = _convert(estimator, f, classifier=False)
         for op in inner.opset_import:
@@ -773,9 +775,7 @@ class OnnxValueModel:
                 f"{self.path}: exported for slots {self.slot_hours.tolist()}, snapshot has "
                 f"{snapshot.options.slot_hours.tolist()}"
             )
-        return _snapshot_values(
-            snapshot, self.predict_features, lambda values, _hours: values
-        )
+        return _snapshot_values(snapshot, self.predict_features, lambda values, _hours: values)
 
 
 class OnnxRepaymentModel:
