@@ -77,7 +77,7 @@ def main() -> None:
         t0 = time.perf_counter()
         table = read_plan(out)
         read_s = time.perf_counter() - t0
-        manifest = json.loads((folder / "plan.manifest.json").read_text())
+        manifest = json.loads((folder / "plan.parquet.manifest.json").read_text())
         figures = {
             "accounts": args.accounts,
             "history_rows": args.history_rows,

@@ -298,11 +298,39 @@ def train_cmd(
 
 
 # ---------------------------------------------------------------------------- export
+TrainAccounts = Annotated[
+    int | None, typer.Option(help="value model: accounts per exploration run (default 3000)")
+]
+TrainDays = Annotated[
+    int | None, typer.Option(help="value model: days per exploration run (default 90)")
+]
+TrainSeeds = Annotated[int | None, typer.Option(help="value model: exploration runs (default 3)")]
+
+
+@app.command("fit-value-model")
+def fit_value_model_cmd(
+    out: Annotated[Path, typer.Option(help="model file MODEL.onnx (+ MODEL.json)")],
+    scenario: Annotated[str, typer.Option(help="scenario the model is for")] = "default",
+    train_accounts: TrainAccounts = None,
+    train_days: TrainDays = None,
+    train_seeds: TrainSeeds = None,
+    retrain: Annotated[bool, typer.Option(help="train even if cached")] = False,
+    force: Annotated[bool, typer.Option(help="replace an existing model file")] = False,
+) -> None:
+    """Fit (or load from the cache) the scenario's value model and write it as ONNX."""
+    from collsim.export.commands import ValueTraining, fit_value_model
+
+    training = ValueTraining(train_accounts, train_days, train_seeds, retrain)
+    raise typer.Exit(fit_value_model(scenario, out, training, force))
+
+
 @app.command("export")
 def export_cmd(
     policy: Annotated[
         str,
-        typer.Option(help="champion, no_contact, TREE.yaml, rl_onnx:M.onnx or value_model:M.onnx"),
+        typer.Option(
+            help="champion, no_contact, optimised, TREE.yaml, rl_onnx:M.onnx or value_model:M.onnx"
+        ),
     ],
     out: Annotated[Path, typer.Option(help="artifact folder")],
     scenario: Annotated[str, typer.Option(help="scenario the policy is for")] = "default",
@@ -314,9 +342,17 @@ def export_cmd(
     distill_accounts: Annotated[
         int | None, typer.Option(help="accounts in the distillation run")
     ] = None,
+    train_accounts: TrainAccounts = None,
+    train_days: TrainDays = None,
+    train_seeds: TrainSeeds = None,
+    retrain: Annotated[bool, typer.Option(help="optimised: train even if cached")] = False,
 ) -> None:
-    """Export a policy as an artifact folder (manifest.json with sha256 of every file)."""
-    from collsim.export.commands import export_policy
+    """Export a policy as an artifact folder (manifest.json with sha256 of every file).
+
+    ``--policy optimised`` fits the scenario's value model (or loads it from the cache)
+    and exports it with the exact allocation; no Python needs to be written.
+    """
+    from collsim.export.commands import ValueTraining, export_policy
 
     raise typer.Exit(
         export_policy(
@@ -327,6 +363,7 @@ def export_cmd(
             distill_days=distill_days,
             max_depth=max_depth,
             distill_accounts=distill_accounts,
+            training=ValueTraining(train_accounts, train_days, train_seeds, retrain),
         )
     )
 
@@ -343,6 +380,13 @@ def plan_cmd(
     holdout_share: Annotated[float, typer.Option(help="share of planned contacts held out")] = 0.0,
     seed: Annotated[int, typer.Option(help="seed of the holdout draw")] = 0,
     csv: Annotated[bool, typer.Option(help="write CSV instead of Parquet")] = False,
+    force: Annotated[bool, typer.Option(help="replace an existing plan at --out")] = False,
+    ruleset_override: Annotated[
+        bool, typer.Option(help="plan with a rule set other than the artifact's (recorded)")
+    ] = False,
+    memo_detail: Annotated[
+        bool, typer.Option(help="memos may name cease/dispute/vulnerability status (recorded)")
+    ] = False,
 ) -> None:
     """Build, validate and write the daily plan and its manifest (none if a rule is broken)."""
     from collsim.export.commands import make_plan
@@ -359,6 +403,9 @@ def plan_cmd(
             holdout_share=holdout_share,
             seed=seed,
             csv=csv,
+            force=force,
+            ruleset_override=ruleset_override,
+            memo_detail=memo_detail,
         )
     )
 
@@ -407,6 +454,13 @@ def generate(
         f"wrote {out}/portfolio.parquet ({portfolio.n:,} accounts), "
         f"history.parquet ({history.m:,} attempts), capacity.yaml"
     )
+    simulated = accounts or scenario_obj.portfolio.n_accounts
+    if portfolio.n < simulated:
+        console.print(
+            f"note: {simulated - portfolio.n:,} of the {simulated:,} simulated accounts left "
+            f"collection (paid, cured or charged off) during the {history_days} days of "
+            f"history before {as_of} and are not in the portfolio"
+        )
 
 
 def synthetic_portfolio(
@@ -479,9 +533,27 @@ def calibrate_cmd(
         raise typer.Exit(EXIT_PROBLEMS)
 
 
-def main() -> None:
-    """Entry point."""
-    app()
+def expected_failures() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input or an unusable environment: exit 2, no traceback."""
+    from collsim.export.commands import BAD_INPUT
+
+    return BAD_INPUT
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run a command; map every expected failure to exit 2.
+
+    An expected failure (bad input, unusable output path, full or read-only disk,
+    out-of-range number...) prints one line per problem on stderr, at most 20 and
+    then a count, and exits 2.  Only an unexpected bug shows a traceback.
+    """
+    from collsim.export.commands import error_lines, report
+
+    try:
+        app(args=argv, prog_name="collsim")
+    except expected_failures() as exc:
+        report(error_lines(exc))
+        sys.exit(EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":

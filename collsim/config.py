@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from collsim.io import safe_load_unique
 from collsim.vocab import BUCKETS, CHANNELS, OFFERS, VARIANTS
 
 
@@ -44,6 +45,14 @@ def _check_zone(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- capacity
+MAX_UNITS = 10**9
+"""Largest agents-per-hour or daily channel budget accepted in a capacity file."""
+MAX_RATE = 10_000.0
+"""Largest ``attempts_per_agent_hour`` accepted."""
+MAX_MONEY = 1e15
+"""Largest daily money budget accepted."""
+
+
 class AgentPool(Frozen):
     """A pool of collectors working in the centre's time zone."""
 
@@ -54,10 +63,13 @@ class AgentPool(Frozen):
     agents_by_hour: dict[int, int] = Field(
         description="centre-local hour (0-23) -> agents on shift"
     )
-    attempts_per_agent_hour: float = Field(gt=0, description="dialler attempts per agent per hour")
+    attempts_per_agent_hour: float = Field(
+        gt=0, le=MAX_RATE, allow_inf_nan=False, description="dialler attempts per agent per hour"
+    )
     cost_per_staffed_hour: float = Field(
         default=0.0,
         ge=0,
+        allow_inf_nan=False,
         description="loaded cost of one agent on shift for one hour, idle time included",
     )
 
@@ -67,8 +79,8 @@ class AgentPool(Frozen):
         for hour, agents in value.items():
             if not 0 <= hour <= 23:
                 raise ValueError(f"hour {hour} is not in 0..23")
-            if agents < 0:
-                raise ValueError(f"agents at hour {hour} is negative ({agents})")
+            if not 0 <= agents <= MAX_UNITS:
+                raise ValueError(f"agents at hour {hour} ({agents}) is not in 0..{MAX_UNITS:,}")
         return value
 
     @field_validator("channels")
@@ -79,7 +91,7 @@ class AgentPool(Frozen):
 
 
 class Capacity(Frozen):
-    """The capacity file of SCHEMAS.md: agent pools, daily channel budgets, money budget."""
+    """The capacity file (docs/input_formats.md): agent pools, daily budgets, money budget."""
 
     centre_timezone: str = Field(
         default="America/Chicago", description="IANA zone of the agents' shifts"
@@ -90,7 +102,9 @@ class Capacity(Frozen):
     channel_budgets: dict[str, int] = Field(
         default_factory=dict, description="channel -> attempts per day; omitted = unlimited"
     )
-    money_budget: float | None = Field(default=None, ge=0, description="currency units per day")
+    money_budget: float | None = Field(
+        default=None, ge=0, le=MAX_MONEY, allow_inf_nan=False, description="currency units per day"
+    )
 
     _zone = field_validator("centre_timezone")(classmethod(lambda cls, v: _check_zone(v)))
 
@@ -99,8 +113,17 @@ class Capacity(Frozen):
     def _budgets(cls, value: dict[str, int]) -> dict[str, int]:
         _check_channels(value)
         for channel, budget in value.items():
-            if budget < 0:
-                raise ValueError(f"budget for {channel} is negative ({budget})")
+            if not 0 <= budget <= MAX_UNITS:
+                raise ValueError(f"budget for {channel} ({budget}) is not in 0..{MAX_UNITS:,}")
+        return value
+
+    @field_validator("agent_pools")
+    @classmethod
+    def _unique_pools(cls, value: list[AgentPool]) -> list[AgentPool]:
+        names = [pool.name for pool in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"pool names must be unique; repeated: {', '.join(repeated)}")
         return value
 
 
@@ -714,7 +737,7 @@ def read_yaml(path: Path) -> Any:
     """Read a YAML file with the safe loader; raise ConfigError naming the file."""
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return safe_load_unique(handle)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
@@ -747,7 +770,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 
 
 def load_capacity(path: str | Path) -> Capacity:
-    """Load and validate a capacity file (SCHEMAS.md); raise ConfigError naming file and key."""
+    """Load and validate a capacity file (docs/input_formats.md); ConfigError names file and key."""
     path = Path(path)
     try:
         return Capacity.model_validate(read_yaml(path))

@@ -11,7 +11,10 @@ The pages are written from the code so they cannot drift from it:
 * ``docs/plan_schema.md`` — the daily plan file's columns and types
   (:data:`collsim.export.reader.PLAN_SCHEMA`) and manifest fields;
 * ``docs/kpis.md`` — every KPI of :data:`collsim.metrics.KPI_DESCRIPTIONS` and the
-  per-channel, per-bucket and per-rule families.
+  per-channel, per-bucket and per-rule families;
+* ``docs/input_formats.md`` — the portfolio and history columns
+  (:data:`collsim.tables.PORTFOLIO_COLUMN_RULES`, :data:`collsim.tables.HISTORY_COLUMN_RULES`)
+  and the capacity file (:class:`collsim.config.Capacity`).
 
 Usage::
 
@@ -356,20 +359,22 @@ def plan_schema_reference() -> str:
 
     columns: dict[str, str] = getattr(reader, "PLAN_COLUMN_DESCRIPTIONS", {})
     manifest: dict[str, str] = getattr(reader, "MANIFEST_FIELDS", {})
-    nullable = set(getattr(reader, "NULLABLE_TEXT", ()))
+    nullable = set(getattr(reader, "NULLABLE", ()))
     lines = [
         HEADER,
         "",
         f"# Daily plan file — schema version {reader.SCHEMA_VERSION}",
         "",
         "One row per account of the portfolio, in the portfolio's `account_id` order; "
-        "Parquet (or CSV on request). Beside `PLAN.parquet` lies `PLAN.manifest.json`. "
+        "Parquet (or CSV on request). Beside `PLAN.parquet` lies its own manifest "
+        "`PLAN.parquet.manifest.json` (`PLAN.csv` has `PLAN.csv.manifest.json`); both "
+        "names are links into one generation folder published by a single rename "
+        "(see production.md), so they always form one pair. "
         "Production reads a plan with `collsim.export.read_plan(path)` (needs only "
         "pyarrow), which refuses it (`collsim.export.PlanError`) unless the manifest "
         "exists, its `schema_version` is supported, the plan's sha256 matches the "
         "manifest's `sha256.plan`, the columns and types are exactly those below and the "
-        "row count equals `rows`. Trigger production on the manifest, not the plan "
-        "(the manifest is renamed into place last).",
+        "row count equals `rows`.",
         "",
         f"## Columns ({len(reader.PLAN_SCHEMA)})",
         "",
@@ -385,8 +390,8 @@ def plan_schema_reference() -> str:
         lines += [
             "",
             "_Column meanings are not yet defined in code "
-            "(`collsim.export.reader.PLAN_COLUMN_DESCRIPTIONS`); until then see the "
-            '"Daily plan file" section of SCHEMAS.md._',
+            "(`collsim.export.reader.PLAN_COLUMN_DESCRIPTIONS`); until then see "
+            "the docstring of `collsim/export/reader.py`._",
         ]
     lines += ["", "## Manifest", ""]
     if manifest:
@@ -395,7 +400,7 @@ def plan_schema_reference() -> str:
         lines += [
             "_The manifest fields are not yet defined as a constant in code "
             "(`collsim.export.reader.MANIFEST_FIELDS`); see `plan_manifest` in "
-            '`collsim/export/planfile.py` and the "Daily plan file" section of SCHEMAS.md._',
+            "`collsim/export/planfile.py`._",
         ]
     lines += [
         "",
@@ -500,11 +505,78 @@ def _portfolio_value_section() -> list[str]:
 
 
 # ----------------------------------------------------------------------------- driver
+def input_formats_reference() -> str:
+    """The text of ``docs/input_formats.md`` (from :mod:`collsim.tables` and the capacity model)."""
+    from collsim import tables
+    from collsim.config import AgentPool, Capacity
+
+    def columns(rules: dict[str, tuple[str, str, str]]) -> list[str]:
+        rows = [(f"`{name}`", kind, need, rule) for name, (kind, need, rule) in rules.items()]
+        return _table(("column", "type", "required", "rule"), rows)
+
+    lines = [
+        HEADER,
+        "",
+        "# Input file formats",
+        "",
+        "The files `collsim plan` and `collsim validate-plan` read each day, and that "
+        "`collsim generate` writes. Portfolio and history are CSV or Parquet, chosen by "
+        "the extension (`.csv`, `.parquet`, `.pq`); extra columns are kept and ignored. A "
+        "bad file is refused as a whole (exit 2) with one line per problem naming the "
+        "file, row (1-based, header excluded), column and value — at most 20 lines, then "
+        "a count. Booleans are `true`/`false`/`1`/`0` in any case (or Parquet booleans); "
+        "dates are `YYYY-MM-DD`.",
+        "",
+        f"## Portfolio file (one row per account; {len(tables.PORTFOLIO_COLUMN_RULES)} columns)",
+        "",
+        "From `collsim.tables.PORTFOLIO_COLUMN_RULES`, in file order.",
+        "",
+        *columns(tables.PORTFOLIO_COLUMN_RULES),
+        "",
+        "## Contact history file (one row per contact attempt)",
+        "",
+        "From `collsim.tables.HISTORY_COLUMN_RULES`. Each timestamp is assigned to the "
+        "account's own local day and hour (DST-aware); the day-counting rules count local "
+        "days.",
+        "",
+        *columns(tables.HISTORY_COLUMN_RULES),
+        "",
+        "## Capacity file (YAML)",
+        "",
+        "From `collsim.config.Capacity`. A YAML key may appear only once in a mapping; "
+        "pool names must be unique; numbers must be finite.",
+        "",
+        *model_section(Capacity),
+        *model_section(AgentPool),
+        "Example (the default scenario's capacity, as `collsim generate` writes it):",
+        "",
+        "```yaml",
+        *_capacity_example().rstrip().splitlines(),
+        "```",
+        "",
+        "## Rule sets",
+        "",
+        "A bundled name or a YAML file: see [rulesets.md](rulesets.md).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _capacity_example() -> str:
+    import yaml
+
+    from collsim.config import load_scenario
+
+    data = load_scenario("default").capacity.model_dump(mode="json", exclude_none=True)
+    return str(yaml.safe_dump(data, sort_keys=False))
+
+
 PAGES: dict[str, Callable[[], str]] = {
     "scenario_reference.md": scenario_reference,
     "rulesets.md": rulesets_reference,
     "plan_schema.md": plan_schema_reference,
     "kpis.md": kpis_reference,
+    "input_formats.md": input_formats_reference,
 }
 """Generated page name → function returning its text."""
 

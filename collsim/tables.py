@@ -1,4 +1,4 @@
-"""Reading and writing the portfolio and contact-history files (SCHEMAS.md).
+"""Reading and writing the portfolio and contact-history files (docs/input_formats.md).
 
 Files are CSV or Parquet, chosen by extension (``.csv``, ``.parquet``, ``.pq``).
 Every cell is validated with vectorised pyarrow/numpy operations; a bad file is
@@ -15,6 +15,7 @@ temporary file beside the target, renamed on success, removed on failure.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,6 +34,55 @@ from collsim.io import atomic_write
 from collsim.portfolio import FLAG_COLUMNS, Portfolio
 from collsim.timeutil import local_to_utc_s, utc_to_local
 from collsim.vocab import CHANNELS, OUTCOMES
+
+FIRST_DATE = dt.date(2000, 1, 1)
+LAST_DATE = dt.date(2099, 12, 31)
+"""The range of dates accepted: plan dates, history timestamps (local day), promise dates."""
+
+_FLAG_MEANINGS = {
+    "has_phone": "the account has a landline or any phone number (reach for calls)",
+    "has_mobile": "the account has a mobile number (reach for calls and SMS)",
+    "has_email": "the account has an e-mail address",
+    "has_app": "the borrower has the lender's app (reach for app push)",
+    "has_address": "the account has a postal address (letters, field visits, legal)",
+    "consent_autodial": "prior consent to autodialled or prerecorded calls and texts",
+    "sms_opt_out": "the borrower opted out of SMS",
+    "email_opt_out": "the borrower opted out of e-mail",
+    "cease_communication": "the borrower asked to stop all communication",
+    "dispute_open": "an unresolved dispute",
+    "hardship_plan": "on an agreed hardship or payment plan",
+    "vulnerable": "flagged vulnerable customer",
+}
+
+PORTFOLIO_COLUMN_RULES: dict[str, tuple[str, str, str]] = {
+    "account_id": ("text", "required", "non-empty, unique after trimming surrounding white "
+                   "space (Unicode NFC); no control characters; the only personal identifier"),
+    "product": ("text", "required", "e.g. `card`, `personal_loan`, `bnpl`"),
+    "balance": ("number", "required", "finite, >= 0"),
+    "amount_due": ("number", "required", "finite, >= 0"),
+    "dpd": ("whole number", "required", ">= 0: days past due"),
+    "timezone": ("text", "required", "a valid IANA zone, e.g. `America/Chicago`"),
+    **{name: ("boolean", "required", meaning) for name, meaning in _FLAG_MEANINGS.items()},
+    "risk_score": ("number", "optional", "in [0, 1]: a propensity the lender already has"),
+    "promise_due_date": ("date", "optional", "YYYY-MM-DD in 2000-01-01..2099-12-31: an open "
+                         "promise to pay"),
+    "promise_amount": ("number", "optional", ">= 0"),
+    "segment": ("text", "optional", "the lender's own segment label"),
+}  # fmt: skip
+"""Portfolio file columns (one row per account): name → (type, required?, rule)."""
+
+HISTORY_COLUMN_RULES: dict[str, tuple[str, str, str]] = {
+    "account_id": ("text", "required", "an account of the portfolio (trimmed and normalised "
+                   "the same way)"),
+    "timestamp_utc": ("timestamp", "required", "ISO 8601 text with `Z` or an offset, or a "
+                      "Parquet timestamp with a time zone (naive timestamps are refused); its "
+                      "local day lies in 2000-01-01..the plan date"),
+    "channel": ("text", "required", "one of " + ", ".join(f"`{c}`" for c in CHANNELS)),
+    "outcome": ("text", "required", "one of " + ", ".join(f"`{o}`" for o in OUTCOMES)),
+    "conversation": ("boolean", "required", "a telephone conversation with the borrower took "
+                     "place"),
+}  # fmt: skip
+"""Contact history file columns (one row per contact attempt): name → (type, required?, rule)."""
 
 SHOWN_PROBLEMS = 20
 """How many problems ``str(InputError)`` lists before "... and N more"."""
@@ -53,7 +103,7 @@ PORTFOLIO_COLUMNS: tuple[str, ...] = (
     "promise_amount",
     "segment",
 )
-"""Columns of the portfolio file, in file order (SCHEMAS.md)."""
+"""Columns of the portfolio file, in file order (docs/input_formats.md)."""
 
 PORTFOLIO_OPTIONAL: frozenset[str] = frozenset(
     {"risk_score", "promise_due_date", "promise_amount", "segment"}
@@ -66,7 +116,7 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "outcome",
     "conversation",
 )
-"""Columns of the contact history file, in file order (SCHEMAS.md)."""
+"""Columns of the contact history file, in file order (docs/input_formats.md)."""
 
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
@@ -459,6 +509,8 @@ def _dates(sheet: _Sheet, name: str) -> np.ndarray | None:
         return None
     days = _np(pc.cast(parsed, pa.int32()).fill_null(-1)).astype(np.int32)
     days[missing] = -1
+    if _is_text(arr.type):
+        days[bad] = -1  # reported above; not checked again
     return days
 
 
@@ -477,6 +529,11 @@ def _timestamps(sheet: _Sheet, name: str) -> np.ndarray | None:
         sheet.report(name, bad, _TIMESTAMP_HELP)
         return _np(pc.cast(parsed, pa.int64())).astype(np.int64)
     if pa.types.is_timestamp(arr.type):
+        if arr.type.tz is None:
+            sheet.add_column(
+                name, "has timestamps without a time zone; store UTC timestamps (with tz)"
+            )
+            return None
         null = _np(arr.is_null())
         sheet.report(name, null, "is missing; a timestamp is required")
         per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[arr.type.unit]
@@ -498,9 +555,27 @@ def _enum(sheet: _Sheet, name: str, names: tuple[str, ...], what: str) -> np.nda
 
 
 # --------------------------------------------------------------------------- portfolio
+_CONTROL_RE = "[\\x00-\\x1f\\x7f-\\x9f]"
+"""Control characters, refused in account ids (they break CSV, logs and terminals)."""
+
+
+def _normalised_ids(sheet: _Sheet) -> pa.Array | None:
+    """Read account_id as text, trimmed of surrounding white space and in Unicode NFC.
+
+    Ids with control characters are reported.  ``"A1 "`` and ``"A1"`` are the same id.
+    """
+    ids = _texts(sheet, "account_id", True)
+    if ids is None:
+        return None
+    ids = pc.utf8_normalize(pc.utf8_trim_whitespace(ids), form="NFC")
+    control = _np(pc.match_substring_regex(ids, _CONTROL_RE))
+    sheet.report("account_id", control, "contains a control character")
+    return ids
+
+
 def _account_ids(sheet: _Sheet) -> pa.Array | None:
     """Read account_id: non-empty and unique; duplicates reported after their first row."""
-    ids = _texts(sheet, "account_id", True)
+    ids = _normalised_ids(sheet)
     if ids is None:
         return None
     empty = _np(pc.equal(pc.utf8_trim_whitespace(ids), ""))
@@ -593,7 +668,7 @@ def _promise_amount(sheet: _Sheet) -> np.ndarray:
 
 
 def load_portfolio(path: str | Path) -> Portfolio:
-    """Load and validate a portfolio file (SCHEMAS.md "Portfolio file").
+    """Load and validate a portfolio file (docs/input_formats.md).
 
     Args:
         path: a CSV or Parquet file, one row per account.
@@ -617,6 +692,11 @@ def load_portfolio(path: str | Path) -> Portfolio:
     columns.update({name: _booleans(sheet, name) for name in FLAG_COLUMNS})
     columns["risk_score"] = _risk_score(sheet)
     promise_due_day = _dates(sheet, "promise_due_date")
+    if promise_due_day is not None:
+        outside = (promise_due_day >= 0) & (
+            (promise_due_day < _day(FIRST_DATE)) | (promise_due_day > _day(LAST_DATE))
+        )
+        sheet.report("promise_due_date", outside, f"is outside {FIRST_DATE}..{LAST_DATE}")
     columns["promise_amount"] = _promise_amount(sheet)
     segment = _texts(sheet, "segment", False)
     sheet.raise_if_any()
@@ -636,14 +716,17 @@ def load_portfolio(path: str | Path) -> Portfolio:
 
 
 # --------------------------------------------------------------------------- history
-def load_history(path: str | Path, portfolio: Portfolio) -> History:
+def load_history(path: str | Path, portfolio: Portfolio, before: dt.date | None = None) -> History:
     """Load and validate a contact history file against a portfolio.
 
     Timestamps become the local day and hour in each account's own zone (DST-aware).
+    They must carry a zone (naive timestamps are refused, not taken as UTC) and fall on
+    a local day in ``FIRST_DATE``..``before`` (the plan date: no history from after it).
 
     Args:
         path: a CSV or Parquet file, one row per contact attempt.
         portfolio: the accounts; every ``account_id`` must be one of them.
+        before: the plan date; a contact on a later local day is refused.
 
     Returns:
         The history, rows sorted by (account row, timestamp), file order within ties.
@@ -657,6 +740,8 @@ def load_history(path: str | Path, portfolio: Portfolio) -> History:
     channel = _enum(sheet, "channel", CHANNELS, "channel")
     outcome = _enum(sheet, "outcome", OUTCOMES, "outcome")
     conversation = _booleans(sheet, "conversation")
+    if account is not None and utc_s is not None:
+        _check_history_days(sheet, portfolio, account, utc_s, before)
     sheet.raise_if_any()
     assert account is not None and utc_s is not None and channel is not None
     assert outcome is not None and conversation is not None
@@ -673,9 +758,37 @@ def load_history(path: str | Path, portfolio: Portfolio) -> History:
     )
 
 
+def _check_history_days(
+    sheet: _Sheet,
+    portfolio: Portfolio,
+    account: np.ndarray,
+    utc_s: np.ndarray,
+    before: dt.date | None,
+) -> None:
+    """Report contacts on a local day outside FIRST_DATE..``before`` (or LAST_DATE)."""
+    day, _ = utc_to_local(portfolio.timezones, portfolio.timezone[account], utc_s)
+    last = before or LAST_DATE
+    checked = np.ones(day.shape[0], dtype=bool)  # rows without a problem yet
+    for problem in sheet.problems:
+        if problem.row is not None and problem.column in ("timestamp_utc", "account_id"):
+            checked[problem.row - 1] = False
+    sheet.report("timestamp_utc", checked & (day < _day(FIRST_DATE)), f"is before {FIRST_DATE}")
+    sheet.report(
+        "timestamp_utc",
+        checked & (day > _day(last)),
+        f"is after the plan date {last} (account's local day)"
+        if before
+        else f"is after {LAST_DATE}",
+    )
+
+
+def _day(date: dt.date) -> int:
+    return (date - dt.date(1970, 1, 1)).days
+
+
 def _history_accounts(sheet: _Sheet, portfolio: Portfolio) -> np.ndarray | None:
     """Read account_id as row indices into the portfolio; unknown ids are reported."""
-    ids = _texts(sheet, "account_id", True)
+    ids = _normalised_ids(sheet)
     if ids is None:
         return None
     known = pa.array(portfolio.account_id, type=pa.string())
@@ -706,7 +819,7 @@ def _names(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:
 
 
 def portfolio_table(portfolio: Portfolio) -> pa.Table:
-    """Return the portfolio as a table with exactly the SCHEMAS.md columns, in order.
+    """Return the portfolio as a table with exactly the :data:`PORTFOLIO_COLUMNS`, in order.
 
     Unknown values are nulls: ``risk_score`` NaN, ``promise_due_date`` for day -1 and an
     empty ``segment``.
@@ -747,7 +860,7 @@ def write_portfolio(portfolio: Portfolio, path: str | Path) -> None:
 def history_table(
     history: History, portfolio: Portfolio, text_timestamps: bool = False
 ) -> pa.Table:
-    """Return the history as a table with the SCHEMAS.md columns.
+    """Return the history as a table with the :data:`HISTORY_COLUMNS`.
 
     ``timestamp_utc`` is the start (minute :00) of each attempt's local hour in its
     account's zone; an hour inside a DST gap maps to the instant after the gap and an

@@ -91,10 +91,21 @@ def test_clean_plan_returns_nothing() -> None:
         assert validate_plan(p, portfolio, window, load_ruleset("us_reg_f"), OPTIONS) == []
 
 
-def test_hour_outside_operating_slots_is_reported() -> None:
+def test_hour_outside_operating_slots_names_the_real_rule() -> None:
     portfolio, window = setting()
     plan = make_plan([CALL] + [-1] * 9, [23] + [-1] * 9)
     violations = validate_plan(plan, portfolio, window, load_ruleset("cn_gbt45251"), OPTIONS)
+    assert [(v.account_id, v.rule_id) for v in violations] == [("A00000000", "cn.hours")]
+    call_at_22 = make_plan([CALL] + [-1] * 9, [22] + [-1] * 9)
+    violations = validate_plan(call_at_22, portfolio, window, load_ruleset("us_reg_f"), OPTIONS)
+    assert [(v.account_id, v.rule_id) for v in violations] == [("A00000000", "us_reg_f.hours")]
+
+
+def test_hour_outside_operating_slots_but_lawful_is_plan_slot() -> None:
+    portfolio, window = setting()
+    plan = make_plan([CALL] + [-1] * 9, [12] + [-1] * 9)
+    narrow = OptionSpace(np.arange(8, 12))
+    violations = validate_plan(plan, portfolio, window, load_ruleset("us_reg_f"), narrow)
     assert [(v.account_id, v.rule_id) for v in violations] == [("A00000000", "plan.slot")]
 
 

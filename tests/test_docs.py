@@ -114,3 +114,21 @@ def test_guides_exist_and_link_to_files_that_exist(guide: str) -> None:
     text = path.read_text(encoding="utf-8")
     for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
         assert (path.parent / target).exists(), f"{guide}: broken link {target}"
+
+
+def test_docs_do_not_point_outside_the_repository() -> None:
+    pages = sorted((REPO / "docs").glob("*.md"))
+    for page in [*pages, REPO / "README.md"]:
+        text = page.read_text(encoding="utf-8")
+        assert "SCHEMAS.md" not in text, page
+        assert "../shared" not in text, page
+
+
+def test_input_formats_cover_every_column(pages: dict[str, str]) -> None:
+    from collsim import tables
+
+    assert tuple(tables.PORTFOLIO_COLUMN_RULES) == tables.PORTFOLIO_COLUMNS
+    assert tuple(tables.HISTORY_COLUMN_RULES) == tables.HISTORY_COLUMNS
+    page = pages["input_formats.md"]
+    for name in (*tables.PORTFOLIO_COLUMNS, *tables.HISTORY_COLUMNS, "attempts_per_agent_hour"):
+        assert f"`{name}`" in page, name

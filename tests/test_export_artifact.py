@@ -39,7 +39,12 @@ def _manifest(path: Path) -> dict:
 
 
 def _save(path: Path, manifest: dict) -> None:
-    (path / "manifest.json").write_text(json.dumps(manifest))
+    """Rewrite the manifest and its checksum, as a hostile operator would."""
+    from collsim.export.artifact import manifest_sum_line
+
+    text = json.dumps(manifest)
+    (path / "manifest.json").write_text(text)
+    (path / "manifest.json.sha256").write_text(manifest_sum_line(text.encode()))
 
 
 def test_same_content_same_id(champion: Path, tmp_path: Path) -> None:
@@ -174,7 +179,8 @@ def test_money_budget_is_respected(champion: Path, tmp_path: Path) -> None:
     code = make_plan(champion, **files, capacity=tmp_path / "c.yaml", date="2026-03-09",
                      ruleset="us_reg_f", out=out)  # fmt: skip
     assert code == 0
-    money = json.loads((tmp_path / "plan.manifest.json").read_text())["capacity"]["money_budget"]
+    manifest = json.loads((tmp_path / "plan.parquet.manifest.json").read_text())
+    money = manifest["capacity"]["money_budget"]
     assert money == {"used": pytest.approx(0.5), "available": 0.5}
 
 

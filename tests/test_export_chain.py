@@ -78,7 +78,7 @@ def test_chain_has_no_violation_and_respects_capacity(
     assert code == 0
     table = read_plan(out)
     assert table.schema.equals(PLAN_SCHEMA)
-    manifest = json.loads((tmp_path / "plan.manifest.json").read_text())
+    manifest = json.loads((tmp_path / "plan.parquet.manifest.json").read_text())
     assert manifest["violations"] == 0 and manifest["rows"] == table.num_rows
     assert manifest["artifact_kind"] == kind
     assert set(manifest["sha256"]) == {"artifact", "portfolio", "history", "capacity", "plan"}

@@ -49,8 +49,12 @@ def test_memo_carries_offer_tone_history_and_reason():
     assert "No contact in the last 7 days." in memo[0] and memo[0].endswith("Why: tier mid.")
     assert "3+ times in the last 7 days" in memo[1] and "Tone" not in memo[1]
     assert memo[2] == "No contact today. Why: nothing."
-    assert "Tone: firm" in memo[3] and "Open promise to pay" in memo[3]
+    assert "Tone: firm" in memo[3] and "Open promise to pay" not in memo[3]
     assert not any(str(a) in m for a in portfolio.account_id for m in memo)
+    # An open promise is personal status: in the memo only when memo_detail asks for it.
+    detailed = plan_table(plan, portfolio, options, resources, date, "p", window, True)
+    assert "Open promise to pay" in detailed.column("memo").to_pylist()[3]
+    assert detailed.column("variant").to_pylist() == ["empathetic", "standard", "standard", "firm"]
     # Without a contact window the memo makes no claim about recent contact.
     bare = plan_table(plan, portfolio, options, resources, date, "p").column("memo").to_pylist()
     assert not any("last 7 days" in m for m in bare)

@@ -162,7 +162,8 @@ def test_every_written_plan_validates(case: dict, artifacts: list[Path]) -> None
         write_history(case["history"], portfolio, files["history"])
         files["capacity"].write_text(yaml.safe_dump(case["capacity"]))
         out = root / ("plan.csv" if case["csv"] else "plan.parquet")
-        args = {"ruleset": case["ruleset"], "holdout_share": case["holdout"], "csv": case["csv"]}
+        args = {"ruleset": case["ruleset"], "holdout_share": case["holdout"], "csv": case["csv"],
+                "ruleset_override": True}  # any rule set with any artifact  # fmt: skip
         artifact = artifacts[case["artifact"]]
         code = make_plan(artifact, **files, date=case["date"].isoformat(), out=out, seed=1, **args)
         assert code == 0

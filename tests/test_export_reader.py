@@ -79,7 +79,7 @@ def test_read_plan_accepts_a_written_plan(tmp_path: Path) -> None:
 def test_read_plan_refuses_missing_manifest(tmp_path: Path) -> None:
     out = _small_plan(tmp_path)
     manifest_path(out).unlink()
-    with pytest.raises(PlanError, match="manifest plan.manifest.json is missing"):
+    with pytest.raises(PlanError, match="manifest plan.parquet.manifest.json is missing"):
         read_plan(out)
 
 
@@ -114,9 +114,9 @@ def test_read_plan_refuses_schema_mismatch(tmp_path: Path) -> None:
 def test_read_plan_refuses_other_schema_version(tmp_path: Path) -> None:
     out = _small_plan(tmp_path)
     manifest = json.loads(manifest_path(out).read_text())
-    manifest["schema_version"] = 2
+    manifest["schema_version"] = 1
     manifest_path(out).write_text(json.dumps(manifest))
-    with pytest.raises(PlanError, match="schema_version 2 is not supported"):
+    with pytest.raises(PlanError, match="schema_version 1 is not supported"):
         read_plan(out)
 
 
@@ -189,20 +189,23 @@ def test_artifact_and_plan_run_without_research_stack(
     assert result.stdout.strip().endswith("ok")
 
 
-def test_failed_write_leaves_neither_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_keeps_the_previous_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import collsim.export.planfile as planfile
 
     real = planfile.sha256_of
 
     def broken(path: Path) -> str:
-        if Path(path).name.startswith(".plan.parquet."):  # the temporary plan, once written
+        if "/.tmp-" in str(path):  # the new plan, once written in its generation folder
             assert Path(path).stat().st_size > 0
             raise OSError("disk full")
         return real(path)
 
-    _small_plan(tmp_path)  # a previous consistent pair
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    out = _small_plan(tmp_path)  # a previous consistent pair
+    before = read_plan(out)
     monkeypatch.setattr(planfile, "sha256_of", broken)
     with pytest.raises(OSError, match="disk full"):
         _small_plan(tmp_path)
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert read_plan(out).equals(before)
+    assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]

@@ -403,6 +403,10 @@ def test_history_parquet_timestamps(tmp_path: Path) -> None:
         )
         path = tmp_path / "h.parquet"
         pq.write_table(table, path)
+        if naive:  # a naive timestamp is refused, not taken as UTC
+            with pytest.raises(tables.InputError, match="without a time zone"):
+                tables.load_history(path, p)
+            continue
         h = tables.load_history(path, p)
         assert (h.local_day[0], h.local_hour[0]) == (day_number(dt.date(2026, 11, 1)), 1), kind
 

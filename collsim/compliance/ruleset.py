@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydantic
@@ -13,6 +16,7 @@ import yaml
 from collsim.compliance.rules import Context, MinDpdRule, Rule, TreatmentRule, channel_table
 from collsim.compliance.spec import RuleSetSpec
 from collsim.compliance.window import ContactWindow
+from collsim.io import safe_load_unique
 from collsim.portfolio import Portfolio
 from collsim.vocab import N_CHANNELS, Channel
 
@@ -37,7 +41,11 @@ class RuleSet:
             rules alone.
         treatment_rule_ids: their ids (``first_treatment_violation`` indexes this).
         allowed_hours: int array of local hours allowed by every hours rule.
+        content_sha256: sha256 of the rule set's content (every rule's parameters,
+            parents' included, in order); ``""`` for a rule set built in code.
     """
+
+    content_sha256: str = ""  # set by load_ruleset; kept by with_rules (the file's content)
 
     def __init__(self, id: str, version: str, rules: list[Rule], description: str = "") -> None:
         ids = [rule.rule_id for rule in rules]
@@ -322,7 +330,7 @@ def _resolve(name_or_path: str | Path, base: Path | None) -> Path:
 
 def _read_spec(path: Path) -> RuleSetSpec:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load_unique(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. a bad date
         raise RulesetError(f"{path}: cannot read rule set: {exc}") from None
     if not isinstance(data, dict):
@@ -336,41 +344,74 @@ def _read_spec(path: Path) -> RuleSetSpec:
         raise RulesetError(f"{path}: {problems}") from None
 
 
-def _load_rules(path: Path, seen: tuple[Path, ...]) -> tuple[RuleSetSpec, list[Rule]]:
+def _load_rules(
+    path: Path, seen: tuple[Path, ...]
+) -> tuple[RuleSetSpec, list[Rule], list[dict[str, Any]]]:
+    """Return the file's spec, its rules (parents' first) and their specs as JSON data."""
     if path.resolve() in seen:
         chain = " -> ".join(str(p) for p in (*seen, path.resolve()))
         raise RulesetError(f"{path}: 'extends' forms a cycle: {chain}")
     spec = _read_spec(path)
     rules: list[Rule] = []
+    content: list[dict[str, Any]] = []
     if spec.extends is not None:
         try:
             parent = _resolve(spec.extends, path.parent)
         except RulesetError as exc:
             raise RulesetError(f"{path}: extends: {exc}") from None
-        _, rules = _load_rules(parent, (*seen, path.resolve()))
+        _, rules, content = _load_rules(parent, (*seen, path.resolve()))
     for index, rule_spec in enumerate(spec.rules):
         try:
             rules.append(rule_spec.build())
         except ValueError as exc:
             raise RulesetError(f"{path}: rules.{index}: {exc}") from None
-    return spec, rules
+        content.append(rule_spec.model_dump(mode="json"))
+    return spec, rules, content
+
+
+def content_sha256(content: list[dict[str, Any]]) -> str:
+    """Return the sha256 of a rule set's rules (canonical JSON of their specs, in order)."""
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_bundled_identity(ruleset: RuleSet, path: Path) -> None:
+    """Refuse a file that claims a bundled id but whose content is not the bundled one."""
+    if ruleset.id not in bundled_rulesets():
+        return
+    if path.resolve() == _bundled_path(ruleset.id).resolve():
+        return
+    bundled = load_ruleset(ruleset.id)
+    if (ruleset.version, ruleset.content_sha256) != (bundled.version, bundled.content_sha256):
+        raise RulesetError(
+            f"{path}: claims the bundled id {ruleset.id!r} (version {ruleset.version!r}) but "
+            f"its content differs from the bundled {ruleset.id} version {bundled.version!r} "
+            f"(content sha256 {ruleset.content_sha256[:12]} vs {bundled.content_sha256[:12]}); "
+            "give a custom rule set its own id"
+        )
 
 
 def load_ruleset(name_or_yaml_path: str | Path) -> RuleSet:
     """Load a bundled rule set by name (``us_reg_f``, ``cn_gbt45251``) or a YAML file.
 
     A file may ``extends:`` a bundled name or another file (relative to itself); its
-    rules are appended after the parent's.
+    rules are appended after the parent's.  The rule set's ``content_sha256`` is the
+    digest of all its rules; a file that uses a bundled id must have exactly the
+    bundled content and version.
 
     Raises:
-        RulesetError: the file is missing or invalid (the message names file and key).
+        RulesetError: the file is missing or invalid (the message names file and key),
+            or it claims a bundled id with other content.
     """
     path = _resolve(name_or_yaml_path, None)
-    spec, rules = _load_rules(path, ())
+    spec, rules, content = _load_rules(path, ())
     try:
-        return RuleSet(spec.id, spec.version, rules, spec.description)
+        ruleset = RuleSet(spec.id, spec.version, rules, spec.description)
     except RulesetError as exc:
         raise RulesetError(f"{path}: {exc}") from None
+    ruleset.content_sha256 = content_sha256(content)
+    _check_bundled_identity(ruleset, path)
+    return ruleset
 
 
 def _aligned(names: tuple[str, ...], *arrays: np.ndarray) -> list[np.ndarray]:

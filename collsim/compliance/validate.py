@@ -13,7 +13,8 @@ from collsim.portfolio import Portfolio
 from collsim.vocab import CHANNELS, IS_TIMED, N_CHANNELS
 
 SLOT_RULE_ID = "plan.slot"
-"""Rule id of a timed contact whose hour is not an operating slot (or an unknown channel)."""
+"""Rule id of a timed contact whose hour is not an operating slot (or an unknown channel)
+that no rule of the rule set forbids."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,15 @@ def validate_plan(
     hour = np.asarray(plan.slot_hour, dtype=np.int64)
     rows = np.flatnonzero(channel >= 0)
     bad_slot = _bad_slot(channel[rows], hour[rows], options)
-    found = _slot_violations(portfolio, rows[bad_slot], channel, hour, options)
-    found += _rule_violations(portfolio, window, ruleset, rows[~bad_slot], channel, hour)
+    # A contact at a real hour outside the operating slots is checked against the rules
+    # too, so that e.g. a call at 22:00 is reported under the hours rule; plan.slot is
+    # reported only where no rule of the rule set forbids it.
+    known = (channel[rows] < N_CHANNELS) & (hour[rows] < 24)
+    found = _rule_violations(portfolio, window, ruleset, rows[known], channel, hour)
+    ruled = np.zeros(portfolio.n, dtype=bool)
+    ruled[[row for row, _, _ in found]] = True
+    slot_rows = rows[bad_slot]
+    found += _slot_violations(portfolio, slot_rows[~ruled[slot_rows]], channel, hour, options)
     found += _treatment_violations(portfolio, window, ruleset, plan, rows)
     found.sort(key=lambda v: int(v[0]))
     violations = [

@@ -4,6 +4,7 @@ Layout (format ``collsim.policy_artifact``, version 1)::
 
     ARTIFACT_DIR/
       manifest.json        what the artifact is, and the sha256 of every other file
+    manifest.json.sha256 the manifest's own sha256 (``sha256sum -c`` format)
       tree.json, tree.yaml           kind "champion": the strategy tree (JSON is loaded,
                                      YAML is the same tree for people to read)
       model.onnx                     kinds "rl_onnx" and "value_model"
@@ -12,7 +13,8 @@ Layout (format ``collsim.policy_artifact``, version 1)::
 ``manifest.json`` fields: ``format``, ``format_version``, ``artifact_id`` (kind, name
 and a digest of the content: the same content always gets the same id),
 ``kind``, ``name``, ``collsim_version``, ``created_utc``, ``scenario`` and
-``scenario_hash`` it was exported from, ``ruleset`` (the scenario's), ``option_space``
+``scenario_hash`` it was exported from, ``ruleset`` (the scenario's) and
+``ruleset_sha256`` (its content digest: plans must use the same rules), ``option_space``
 (``operating_hours``), ``cost_per_attempt`` by channel, ``legal_min_dpd`` (the
 scenario's litigation floor, added to the rule set when planning), ``feature_names`` (model
 kinds: :data:`collsim.features.FEATURE_NAMES`), ``policy`` (kind-specific: file
@@ -41,6 +43,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -54,6 +58,7 @@ from pydantic import ValidationError
 
 from collsim import __version__
 from collsim.config import Scenario
+from collsim.export.publish import fsync_dir, fsync_file
 from collsim.export.reader import sha256_of
 from collsim.features import FEATURE_NAMES
 from collsim.plan import OptionSpace, Plan, Policy, Snapshot
@@ -63,6 +68,11 @@ from collsim.vocab import CHANNELS, IS_TIMED
 FORMAT = "collsim.policy_artifact"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+MANIFEST_SUM = "manifest.json.sha256"
+"""The manifest's own checksum, in ``sha256sum`` format (``<hex>  manifest.json``)."""
+_ID_RE = re.compile(r"^(champion|rl_onnx|value_model):[A-Za-z0-9_.\-]{1,80}:[0-9a-f]{12}$")
+_NOT_IN_ID = ("format", "format_version", "artifact_id", "kind", "name", "collsim_version",
+              "created_utc", "files")  # fmt: skip
 KINDS = ("champion", "rl_onnx", "value_model")
 MODEL_FILE = "model.onnx"
 DISTILLED_FILE = "distilled_tree.yaml"
@@ -130,14 +140,22 @@ class ChampionRunner(TieredChampion):
 
 # ----------------------------------------------------------------------------- export
 def _scenario_fields(scenario: Scenario) -> dict[str, Any]:
+    from collsim.compliance import load_ruleset
+
     return {
         "scenario": scenario.name,
         "scenario_hash": scenario.config_hash(),
         "ruleset": scenario.ruleset,
+        "ruleset_sha256": load_ruleset(scenario.ruleset).content_sha256,
         "option_space": {"operating_hours": list(scenario.sim.operating_hours)},
         "cost_per_attempt": {c: scenario.channels[c].cost_per_attempt for c in CHANNELS},
         "legal_min_dpd": scenario.legal.min_dpd,
     }
+
+
+def manifest_sum_line(manifest_bytes: bytes) -> str:
+    """Return the line of ``manifest.json.sha256`` for the manifest's bytes."""
+    return f"{hashlib.sha256(manifest_bytes).hexdigest()}  {MANIFEST}\n"
 
 
 def _artifact_id(kind: str, name: str, files: dict[str, bytes], fields: dict[str, Any]) -> str:
@@ -195,9 +213,15 @@ def write_artifact(
     try:
         for file_name, data in files.items():
             (temp / file_name).write_bytes(data)
-        (temp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(manifest, indent=2) + "\n"
+        (temp / MANIFEST).write_text(text, encoding="utf-8")
+        (temp / MANIFEST_SUM).write_text(manifest_sum_line(text.encode()), encoding="utf-8")
         temp.chmod(0o755)
+        for file in temp.iterdir():
+            fsync_file(file)
+        fsync_dir(temp)
         _replace_dir(temp, out)
+        fsync_dir(out.parent)
     finally:
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
@@ -289,13 +313,37 @@ def export_onnx_artifact(
 
 
 # ----------------------------------------------------------------------------- load
+def _plain_file(path: Path, name: str) -> Path:
+    """``path / name`` if it is a regular file of the folder itself (not a symbolic link)."""
+    file = path / name
+    if file.is_symlink():
+        raise ArtifactError(f"{file}: is a symbolic link; artifact files must be plain files")
+    if file.exists() and file.resolve().parent != path.resolve():
+        raise ArtifactError(f"{file}: lies outside the artifact folder")
+    return file
+
+
 def _read_manifest(path: Path) -> dict[str, Any]:
-    file = path / MANIFEST
+    file = _plain_file(path, MANIFEST)
     if not file.is_file():
         raise ArtifactError(f"{path}: not a policy artifact ({MANIFEST} is missing)")
+    check = _plain_file(path, MANIFEST_SUM)
+    if not check.is_file():
+        raise ArtifactError(
+            f"{check}: missing; the manifest's own checksum is required (re-export the artifact)"
+        )
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = file.read_bytes()
+        expected = check.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{file}: not readable: {exc}") from None
+    if expected != manifest_sum_line(data):
+        raise ArtifactError(
+            f"{file}: checksum mismatch with {MANIFEST_SUM}; the manifest was altered"
+        )
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ArtifactError(f"{file}: not readable JSON: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ArtifactError(f"{file}: format is not {FORMAT!r}")
@@ -317,7 +365,7 @@ def _verify_files(path: Path, manifest: dict[str, Any]) -> None:
     for name, expected in files.items():
         if not isinstance(name, str) or Path(name).name != name or name in {"", ".", ".."}:
             raise ArtifactError(f"{path / MANIFEST}: file name {name!r} is not a plain file name")
-        file = path / name
+        file = _plain_file(path, name)
         if not file.is_file():
             raise ArtifactError(f"{file}: listed in the manifest but missing")
         actual = sha256_of(file)
@@ -335,6 +383,44 @@ def _options(path: Path, manifest: dict[str, Any]) -> OptionSpace:
     if not hours or sorted(set(hours)) != hours or not all(0 <= h <= 23 for h in hours):
         raise ArtifactError(f"{path / MANIFEST}: option_space.operating_hours {hours} is invalid")
     return OptionSpace(np.asarray(hours, dtype=np.int64))
+
+
+def _costs(path: Path, manifest: dict[str, Any]) -> dict[str, float]:
+    """cost_per_attempt: every channel, a finite number >= 0."""
+    costs = manifest.get("cost_per_attempt")
+    if not isinstance(costs, dict):
+        raise ArtifactError(f"{path / MANIFEST}: cost_per_attempt is missing")
+    out = {}
+    for channel in CHANNELS:
+        value = costs.get(channel)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ArtifactError(f"{path / MANIFEST}: cost_per_attempt.{channel} is missing")
+        if not math.isfinite(value) or not 0 <= value <= 1e9:
+            raise ArtifactError(
+                f"{path / MANIFEST}: cost_per_attempt.{channel} {value!r} is not a finite "
+                "number in 0..1e9"
+            )
+        out[channel] = float(value)
+    return out
+
+
+def _check_identity(path: Path, manifest: dict[str, Any]) -> str:
+    """Recompute the artifact id from the files and fields; return it if the manifest's matches."""
+    claimed = manifest.get("artifact_id")
+    for key in ("artifact_id", "name", "ruleset", "ruleset_sha256"):
+        if not isinstance(manifest.get(key), str) or not manifest[key]:
+            raise ArtifactError(f"{path / MANIFEST}: {key} is missing")
+    if not _ID_RE.match(str(claimed)):
+        raise ArtifactError(f"{path / MANIFEST}: artifact_id {str(claimed)[:100]!r} is malformed")
+    files = {name: (path / name).read_bytes() for name in manifest["files"]}
+    fields = {k: v for k, v in manifest.items() if k not in _NOT_IN_ID}
+    actual = _artifact_id(manifest["kind"], manifest["name"], files, fields)
+    if actual != claimed:
+        raise ArtifactError(
+            f"{path / MANIFEST}: artifact_id {claimed} does not match the content ({actual}); "
+            "the artifact was altered"
+        )
+    return actual
 
 
 def _listed(path: Path, manifest: dict[str, Any], name: str) -> Path:
@@ -400,14 +486,21 @@ def load_artifact(path: str | Path, distilled: bool = False) -> ArtifactPolicy:
         path: the artifact directory.
         distilled: load the artifact's distilled strategy tree instead of its policy.
 
+    The manifest must match ``manifest.json.sha256``; no file may be a symbolic link;
+    every required field (``artifact_id``, ``name``, ``ruleset``, ``ruleset_sha256``,
+    operating hours, a finite ``cost_per_attempt`` per channel) must be there; and the
+    ``artifact_id`` recomputed from the files and fields must equal the manifest's.
+
     Raises:
         ArtifactError: missing or malformed manifest, unknown kind, a file missing
-            or altered, or an invalid policy file.
+            or altered, a symbolic link, a missing field, an id that does not match the
+            content, or an invalid policy file.
     """
     path = Path(path)
     manifest = _read_manifest(path)
     _verify_files(path, manifest)
     options = _options(path, manifest)
+    costs = _costs(path, manifest)
     if distilled:
         file = _listed(path, manifest, DISTILLED_FILE)
         inner: Policy = ChampionRunner(
@@ -415,14 +508,14 @@ def load_artifact(path: str | Path, distilled: bool = False) -> ArtifactPolicy:
         )
     else:
         inner = LOADERS[manifest["kind"]](path, manifest, options)
-    costs = manifest.get("cost_per_attempt") or {}
+    artifact_id = _check_identity(path, manifest)
     suffix = ":distilled" if distilled else ""
     return ArtifactPolicy(
-        policy_id=f"{manifest['artifact_id']}{suffix}",
+        policy_id=f"{artifact_id}{suffix}",
         kind=str(manifest["kind"]),
         manifest=manifest,
         options=options,
-        cost_per_attempt={c: float(costs.get(c, 0.0)) for c in CHANNELS},
+        cost_per_attempt=costs,
         inner=inner,
         path=path,
     )

@@ -22,6 +22,7 @@ from collsim.compliance import (
     ContactWindow,
     RuleSet,
     RulesetError,
+    Violation,
     load_ruleset,
     validate_plan,
     with_legal_floor,
@@ -44,21 +45,39 @@ from collsim.export.daily import (
     reprioritise,
 )
 from collsim.export.planfile import write_plan
-from collsim.export.planread import read_plan_as_plan
+from collsim.export.planread import (
+    PlanFile,
+    at_hours,
+    executed_hours,
+    field_violations,
+    read_plan_file,
+)
+from collsim.export.publish import output_problems
 from collsim.export.reader import PlanError, read_manifest
 from collsim.history import History
 from collsim.plan import OptionSpace, Plan, Policy, Resources, Snapshot
 from collsim.policies.champion import StrategyTree, load_tree
 from collsim.portfolio import Portfolio, day_number
-from collsim.tables import InputError, load_history, load_portfolio
+from collsim.tables import FIRST_DATE, LAST_DATE, InputError, load_history, load_portfolio
 from collsim.vocab import CHANNELS
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_BAD_INPUT = 2
 
-BAD_INPUT = (InputError, ConfigError, RulesetError, ArtifactError, PlanError, ValueError, OSError)
-"""Exceptions that mean bad input (exit 2)."""
+BAD_INPUT = (
+    InputError,
+    ConfigError,
+    RulesetError,
+    ArtifactError,
+    PlanError,
+    ValueError,
+    OSError,
+    OverflowError,
+    RecursionError,
+)
+"""Exceptions that mean bad input or an unusable environment (exit 2)."""
+
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 T = TypeVar("T")
@@ -74,9 +93,27 @@ def error_lines(exc: BaseException) -> list[str]:
     return [line for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
 
 
-def report(lines: Iterable[str]) -> None:
-    """Print each line on stderr as ``error: <line>``."""
+MAX_ERROR_LINES = 20
+"""At most this many problem lines are printed; then one line with the count of the rest."""
+
+
+def capped(lines: Iterable[str], limit: int = MAX_ERROR_LINES) -> list[str]:
+    """Return the first ``limit`` lines and, if there were more, ``... and N more problem(s)``."""
+    shown: list[str] = []
+    rest = 0
     for line in lines:
+        if len(shown) < limit:
+            shown.append(line)
+        else:
+            rest += 1
+    if rest:
+        shown.append(f"... and {rest:,} more problem(s)")
+    return shown
+
+
+def report(lines: Iterable[str]) -> None:
+    """Print each line on stderr as ``error: <line>`` (at most 20, then a count)."""
+    for line in capped(lines):
         print(f"error: {line}", file=sys.stderr)
 
 
@@ -101,23 +138,98 @@ class _Problems:
 def parse_date(text: str | dt.date) -> dt.date:
     """Parse a ``YYYY-MM-DD`` date; raise ValueError naming the value otherwise."""
     if isinstance(text, dt.date):
-        return text
+        text = text.isoformat()
     if not _DATE_RE.match(str(text)):
         raise ValueError(f"--date: {text!r} is not a date in the form YYYY-MM-DD")
     try:
-        return dt.date.fromisoformat(str(text))
+        date = dt.date.fromisoformat(str(text))
     except ValueError:
         raise ValueError(f"--date: {text!r} is not a calendar date") from None
+    if not FIRST_DATE <= date <= LAST_DATE:
+        raise ValueError(f"--date: {text!r} is outside {FIRST_DATE}..{LAST_DATE}")
+    return date
 
 
 # ----------------------------------------------------------------------------- export
 POLICY_SPECS = (
     "champion",
     "no_contact",
+    "optimised",
     "TREE.yaml",
     "rl_onnx:MODEL.onnx",
     "value_model:MODEL.onnx",
 )
+
+
+@dataclass(frozen=True)
+class ValueTraining:
+    """How ``collsim fit-value-model`` / ``export --policy optimised`` train the value model.
+
+    Attributes:
+        accounts: accounts per exploration run (default: the research default, 3,000).
+        days: days per exploration run (default 90).
+        seeds: number of exploration runs (default 3).
+        retrain: train even if the model is in the cache.
+    """
+
+    accounts: int | None = None
+    days: int | None = None
+    seeds: int | None = None
+    retrain: bool = False
+
+
+def fitted_value_model(scenario: Scenario, training: ValueTraining) -> Path:
+    """Fit (or load from the cache) the scenario's value model; return its ONNX path.
+
+    The model is the one the ``optimised`` policy id uses in research
+    (:func:`collsim.policies.models.training.load_or_train`): exploration runs of the
+    scenario, a :class:`~collsim.policies.models.value.ValueModel` fitted on them and
+    exported to ONNX with its JSON sidecar (never pickle).
+    """
+    from collsim.policies.models.training import TrainingSettings, load_or_train
+
+    default = TrainingSettings()
+    settings = TrainingSettings(
+        seeds=tuple(range(101, 101 + training.seeds)) if training.seeds else default.seeds,
+        n_accounts=training.accounts or default.n_accounts,
+        days=training.days or default.days,
+    )
+    if settings.days <= settings.horizon:
+        raise ValueError(
+            f"--train-days: {settings.days} must exceed the {settings.horizon}-day outcome horizon"
+        )
+    return load_or_train(scenario, settings, retrain=training.retrain).path
+
+
+def _write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, then rename)."""
+    from collsim.io import atomic_write
+
+    def write(temp: Path) -> None:
+        temp.write_bytes(data)
+
+    atomic_write(path, write)
+
+
+def fit_value_model(scenario: str, out: Path, training: ValueTraining, force: bool = False) -> int:
+    """Write the scenario's value model as ``out`` (ONNX) and its ``.json`` sidecar.
+
+    Returns:
+        0 written, 2 bad input (unknown scenario, existing file without ``force``...).
+    """
+    try:
+        if out.suffix != ".onnx":
+            raise ValueError(f"--out {out}: the model file must end in .onnx")
+        if not force and (out.exists() or out.with_suffix(".json").exists()):
+            raise ValueError(f"--out {out}: exists; pass --force to replace it")
+        model = fitted_value_model(load_scenario(scenario), training)
+        for suffix in (".onnx", ".json"):
+            _write_bytes_atomically(out.with_suffix(suffix), model.with_suffix(suffix).read_bytes())
+    except BAD_INPUT as exc:
+        report(error_lines(exc))
+        return EXIT_BAD_INPUT
+    print(f"wrote {out} and {out.with_suffix('.json').name} (value model of {scenario})")
+    return EXIT_OK
 
 
 def _tree_for(policy: str, scenario: Scenario) -> StrategyTree | None:
@@ -151,12 +263,15 @@ def export_policy(
     distill_days: int = 0,
     max_depth: int = 4,
     distill_accounts: int | None = None,
+    training: ValueTraining = ValueTraining(),
 ) -> int:
     """Export a policy as an artifact directory (``collsim export``).
 
     Args:
-        policy: ``champion`` (the scenario's tree), ``no_contact``, a strategy-tree
-            YAML path, ``rl_onnx:MODEL.onnx`` or ``value_model:MODEL.onnx``.
+        policy: ``champion`` (the scenario's tree), ``no_contact``, ``optimised`` (the
+            scenario's value model, fitted or loaded from the cache, then the exact
+            allocation), a strategy-tree YAML path, ``rl_onnx:MODEL.onnx`` or
+            ``value_model:MODEL.onnx``.
         out: the artifact directory.
         scenario: bundled scenario name or YAML path (option space, costs, rule set).
         seed: seed of the distillation run.
@@ -164,6 +279,7 @@ def export_policy(
             write it beside the policy with its fidelity.
         max_depth: depth of the distilled tree.
         distill_accounts: portfolio size of the distillation run (default: scenario's).
+        training: how ``optimised`` trains its value model.
 
     Returns:
         0 on success, 2 on bad input.
@@ -172,6 +288,9 @@ def export_policy(
         scen = load_scenario(scenario)
         tree = _tree_for(policy, scen)
         kind, _, model = policy.partition(":")
+        name = None
+        if policy == "optimised":
+            kind, model, name = "value_model", str(fitted_value_model(scen, training)), policy
         if tree is None and (kind not in {"rl_onnx", "value_model"} or not model):
             raise ValueError(
                 f"cannot export policy {policy!r}; expected one of {', '.join(POLICY_SPECS)}"
@@ -189,13 +308,15 @@ def export_policy(
                 )
             manifest = export_tree_artifact(tree, out, scen, distilled)
         else:
-            manifest = export_onnx_artifact(model, kind, out, scen)
+            manifest = export_onnx_artifact(model, kind, out, scen, name=name)
             if distill_days > 0:
                 loaded = load_artifact(out)
                 distilled = _distilled(
                     loaded, scen, seed, distill_days, max_depth, distill_accounts
                 )
-                manifest = export_onnx_artifact(model, kind, out, scen, distilled=distilled)
+                manifest = export_onnx_artifact(
+                    model, kind, out, scen, name=name, distilled=distilled
+                )
     except BAD_INPUT as exc:
         report(error_lines(exc))
         return EXIT_BAD_INPUT
@@ -231,10 +352,40 @@ def load_inputs(
     accounts = problems.run(lambda: load_portfolio(portfolio))
     contacts = None
     if accounts is not None:
-        contacts = problems.run(lambda: load_history(history, accounts))
+        contacts = problems.run(lambda: load_history(history, accounts, before=day))
     if day is None or rules is None or cap is None or accounts is None or contacts is None:
         return None
     return DayInputs(accounts, contacts, cap, rules, day)
+
+
+def ruleset_pin_problems(policy: ArtifactPolicy, rules: RuleSet) -> list[str]:
+    """Return why ``rules`` is not the rule set the artifact was made for (empty if it is).
+
+    The artifact pins its rule set by content (``ruleset_sha256``); an artifact from
+    before pinning is compared by id.
+    """
+    pinned_id = policy.manifest.get("ruleset")
+    pinned_sha = policy.manifest.get("ruleset_sha256")
+    same = rules.content_sha256 == pinned_sha if pinned_sha else rules.id == pinned_id
+    if same:
+        return []
+    return [
+        f"--ruleset: {rules.id} (content {rules.content_sha256[:12]}) is not the rule set the "
+        f"artifact was made for ({pinned_id}, content {str(pinned_sha)[:12]}); pass "
+        "--ruleset-override to plan with it anyway (recorded in the manifest)"
+    ]
+
+
+def _override_record(
+    policy: ArtifactPolicy, rules: RuleSet, override: bool
+) -> dict[str, Any] | None:
+    """The manifest's ``ruleset_override``: what the artifact pinned, if overridden."""
+    if not override or not ruleset_pin_problems(policy, rules):
+        return None
+    return {
+        "artifact_ruleset": policy.manifest.get("ruleset"),
+        "artifact_ruleset_sha256": policy.manifest.get("ruleset_sha256"),
+    }
 
 
 @dataclass
@@ -280,18 +431,28 @@ def make_plan(
     holdout_share: float = 0.0,
     seed: int = 0,
     csv: bool = False,
+    force: bool = False,
+    ruleset_override: bool = False,
+    memo_detail: bool = False,
 ) -> int:
     """Decide and write the daily plan (``collsim plan``).
 
     Args:
         artifact: the policy artifact directory.
-        portfolio, history, capacity: the input files (SCHEMAS.md).
+        portfolio, history, capacity: the input files (docs/input_formats.md).
         date: the local day planned, ``YYYY-MM-DD``.
         ruleset: bundled rule set name or YAML path.
-        out: the plan file; ``<stem>.manifest.json`` is written beside it.
+        out: the plan file; ``<file name>.manifest.json`` is published beside it
+            (:mod:`collsim.export.publish`).  Refused if it is an input, inside the
+            artifact, a folder or device, or exists (unless ``force``).
         holdout_share: probability that a planned contact is held out as a control.
         seed: seed of the holdout draw (and of a stochastic policy).
         csv: write CSV instead of Parquet.
+        force: replace an existing plan or file at ``out``.
+        ruleset_override: allow a rule set other than the artifact's (recorded in the
+            manifest as ``ruleset_override``).
+        memo_detail: let memos and reasons name restrictions (cease, dispute,
+            vulnerability, hardship) and open promises; recorded in the manifest.
 
     Returns:
         0 written; 1 the plan would contain a violation (nothing written; each
@@ -302,13 +463,20 @@ def make_plan(
     inputs = load_inputs(portfolio, history, capacity, ruleset, date, problems)
     if not 0.0 <= holdout_share < 1.0:
         problems.lines.append(f"--holdout-share: {holdout_share} is not in [0, 1)")
-    if Path(out).is_dir():
-        problems.lines.append(f"{out}: is a directory; expected a plan file path")
+    out = Path(out)
+    sources = [Path(p) for p in (artifact, portfolio, history, capacity)]
+    if Path(str(ruleset)).suffix in {".yaml", ".yml"}:
+        sources.append(Path(str(ruleset)))
+    problems.lines.extend(output_problems(out, sources, force))
+    if policy is not None and inputs is not None and not ruleset_override:
+        problems.lines.extend(ruleset_pin_problems(policy, inputs.ruleset))
+    suffix = ".csv" if csv else ".parquet"
+    if out.suffix.lower() != suffix:
+        problems.lines.append(f"--out {out}: a {suffix[1:]} plan file must end in {suffix}")
     if problems.lines or policy is None or inputs is None:
         return problems.exit_code()
     floor = int(policy.manifest.get("legal_min_dpd", 0))
     inputs = dataclasses.replace(inputs, ruleset=with_legal_floor(inputs.ruleset, floor))
-    day = plan_for_day(policy, inputs, holdout_share, seed)
     files = {
         "artifact": Path(artifact) / MANIFEST,
         "portfolio": portfolio,
@@ -316,17 +484,29 @@ def make_plan(
         "capacity": capacity,
     }
     try:
+        day = plan_for_day(policy, inputs, holdout_share, seed)
         manifest = write_plan(
             day.plan, inputs.portfolio, policy.options, day.resources, inputs.date,
             inputs.ruleset, policy.policy_id, out, files, seed, csv, window=day.window,
-            extra={"holdout_share": holdout_share, "artifact_kind": policy.kind,
-                   "legal_min_dpd": floor},
+            extra={
+                "holdout_share": holdout_share,
+                "artifact_kind": policy.kind,
+                "legal_min_dpd": floor,
+                "ruleset_override": _override_record(policy, inputs.ruleset, ruleset_override),
+            },
+            memo_detail=memo_detail,
         )  # fmt: skip
     except PlanError as exc:
+        if not exc.violations:
+            report(error_lines(exc))
+            return EXIT_BAD_INPUT
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         for line in str(exc).splitlines()[1:]:
             print(line, file=sys.stderr)
         return EXIT_VIOLATIONS
+    except BAD_INPUT as exc:
+        report(error_lines(exc))
+        return EXIT_BAD_INPUT
     contacts = manifest["rows"] - manifest["counts_by_channel"]["none"]
     print(f"wrote {out} ({manifest['rows']:,} accounts, {contacts:,} contacts, 0 violations)")
     return EXIT_OK
@@ -359,6 +539,32 @@ def _plan_context(plan_path: Path) -> tuple[OptionSpace, dict[str, float]]:
         return OptionSpace(np.arange(24)), costs
 
 
+def _file_violations(plan_path: Path, read: PlanFile, inputs: DayInputs) -> list[Violation]:
+    """Every violation of a plan file: rules and capacity at the planned slot, the rules at
+    every other hour the file's executed fields imply, and the fields themselves."""
+    options, costs = _plan_context(plan_path)
+    day = day_number(read.date)
+    accounts = inputs.portfolio
+    resources = day_resources(inputs.capacity, options, accounts, day, costs)
+    window = ContactWindow.from_history(inputs.history, accounts.n, day)
+    found = validate_plan(read.plan, accounts, window, inputs.ruleset, options, resources)
+    for hours in executed_hours(read, accounts):
+        if np.any(hours >= 0):
+            moved = at_hours(read.plan, hours)
+            found += validate_plan(moved, accounts, window, inputs.ruleset, options)
+    found += field_violations(read, accounts, options, resources)
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        return []
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = pa.array([v.account_id for v in unique], type=pa.string())
+    known = pa.array(accounts.account_id, type=pa.string())
+    row = np.asarray(pc.index_in(ids, value_set=known).fill_null(accounts.n).to_numpy())
+    return [unique[i] for i in np.argsort(row, kind="stable")]
+
+
 def validate_plan_files(
     plan: str | Path,
     portfolio: str | Path,
@@ -368,29 +574,34 @@ def validate_plan_files(
 ) -> int:
     """Check a plan file against the rules and capacity (``collsim validate-plan``).
 
+    Every executed field is checked: the channel and local slot against the rules,
+    operating slots and capacity; the UTC window and slot end against the rules at the
+    hours they imply; time zone, UTC window, slot end and agent pool against the
+    portfolio and capacity; one row per portfolio account
+    (:func:`collsim.export.planread.field_violations`).  Every violation is printed on
+    stdout as ``account_id, rule_id, sentence``.
+
     The rules are the rule set's plus the litigation floor (rule ``legal.min_dpd``)
     recorded in the plan's manifest (default: the default scenario's).
-
-    Every violation is printed on stdout as ``account_id, rule_id, sentence``.
 
     Returns:
         0 no violation, 1 violations found, 2 bad input.
     """
     problems = _Problems()
-    inputs = load_inputs(portfolio, history, capacity, ruleset, "1970-01-01", problems)
+    rules = problems.run(lambda: load_ruleset(ruleset))
+    cap = problems.run(lambda: load_capacity(capacity))
+    accounts = problems.run(lambda: load_portfolio(portfolio))
     read = None
-    if inputs is not None:
-        accounts = inputs.portfolio
-        read = problems.run(lambda: read_plan_as_plan(plan, accounts))
-    if problems.lines or inputs is None or read is None:
+    if accounts is not None:
+        read = problems.run(lambda: read_plan_file(plan, accounts))
+    contacts = None
+    if accounts is not None and read is not None:
+        contacts = problems.run(lambda: load_history(history, accounts, before=read.date))
+    if problems.lines or rules is None or cap is None or contacts is None or read is None:
         return problems.exit_code()
-    planned, date = read
-    options, costs = _plan_context(Path(plan))
-    day = day_number(date)
-    resources = day_resources(inputs.capacity, options, inputs.portfolio, day, costs)
-    window = ContactWindow.from_history(inputs.history, inputs.portfolio.n, day)
-    rules = with_legal_floor(inputs.ruleset, _legal_floor(Path(plan)))
-    violations = validate_plan(planned, inputs.portfolio, window, rules, options, resources)
+    rules = with_legal_floor(rules, _legal_floor(Path(plan)))
+    inputs = DayInputs(accounts, contacts, cap, rules, read.date)  # type: ignore[arg-type]
+    violations = _file_violations(Path(plan), read, inputs)
     for v in violations:
         print(f"{v.account_id}, {v.rule_id}, {v.sentence}")
     print(f"{plan}: {len(violations)} violation(s) in {inputs.portfolio.n:,} rows", file=sys.stderr)
@@ -401,7 +612,10 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_OK",
     "EXIT_VIOLATIONS",
+    "ValueTraining",
     "export_policy",
+    "fit_value_model",
+    "fitted_value_model",
     "make_plan",
     "parse_date",
     "plan_for_day",

@@ -1,17 +1,13 @@
-"""Writing a daily plan file (SCHEMAS.md "Daily plan file — schema version 1") and its manifest.
+"""Writing a daily plan file (docs/plan_schema.md, schema version 2) and its manifest.
 
 :func:`write_plan` validates the plan (every rule of the rule set, the operating slots,
 every resource's capacity and the money budget) and writes nothing if anything is
-violated.  Otherwise it writes, atomically:
-
-1. the plan (Parquet, or CSV on request) to a temporary file beside the target;
-2. the manifest ``<stem>.manifest.json`` (with the plan's sha256) to a temporary file;
-3. renames the plan onto its name, then the manifest onto its name.
-
-Between the two renames a reader sees the new plan with the old manifest (or none):
-:func:`collsim.export.read_plan` refuses it (checksum mismatch or missing manifest).
-After the second rename the pair is consistent.  On any error both temporary files
-are removed and the previous pair, if any, is untouched.
+violated.  Otherwise it writes the plan (Parquet, or CSV on request) and its
+manifest ``<file name>.manifest.json`` (with the plan's sha256) into a new generation
+folder and publishes both in one atomic step under an advisory lock
+(:func:`collsim.export.publish.publish`): a crash or a concurrent writer never leaves
+a plan without its matching manifest, and the previous pair stays readable until
+the new one is complete.
 
 Everything is vectorised: text columns are built by indexing small tables of
 distinct texts (channel names, ``HH:MM`` strings, reasons, memos) with arrow ``take``.
@@ -21,26 +17,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from collsim import __version__
 from collsim.compliance import ContactWindow, RuleSet, Violation, validate_plan
+from collsim.export.publish import publish
 from collsim.export.reader import (
+    FORMULA_START,
     PLAN_SCHEMA,
     SCHEMA_VERSION,
     SCHEMA_VERSION_KEY,
     PlanError,
-    manifest_path,
     sha256_of,
 )
 from collsim.plan import OptionSpace, Plan, Resources
@@ -99,27 +95,70 @@ _RECENT = ("No contact in the last 7 days.", "Contacted 1-2 times in the last 7 
 _PROMISE = ("", " Open promise to pay: confirm it rather than ask again.")
 
 
+RESTRICTED_RULE_WORDS = ("cease", "dispute", "vulnerab", "hardship")
+"""A rule whose id contains one of these reveals a restriction on the account (personal
+status); without ``memo_detail`` plans name it only as ``blocked.restricted``."""
+
+_BLOCKED_RE = re.compile(r"blocked by ([A-Za-z0-9_.\-]+)")
+_TIER_RE = re.compile(r"^tier ([^:]+):")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:60] or "unknown"
+
+
+def public_reason(text: str, detail: bool) -> tuple[str, str]:
+    """Return (reason text, reason code) of a policy's reason, as a plan shows it.
+
+    Codes: ``blocked.<rule id>`` (``blocked.restricted`` for a cease, dispute,
+    vulnerability or hardship rule unless ``detail``), ``holdout``, ``tier.<name>``,
+    else a slug of the text (``value_model_no_option_worth_its_capacity``).
+    """
+    if text.startswith("holdout"):
+        inner, _ = public_reason(text.partition("policy chose: ")[2], detail)
+        return f"holdout (control group); policy chose: {inner}", "holdout"
+    blocked = _BLOCKED_RE.search(text)
+    if blocked:
+        rule = blocked.group(1).rstrip(".")
+        if not detail and any(word in rule for word in RESTRICTED_RULE_WORDS):
+            shown = text[: blocked.start()] + "blocked by a restriction on the account"
+            return shown, "blocked.restricted"
+        return text, f"blocked.{rule}"
+    tier = _TIER_RE.match(text)
+    if tier:
+        return text, f"tier.{_slug(tier.group(1))}"
+    return text, _slug(text)
+
+
 def _memo_and_reason(
-    plan: Plan, portfolio: Portfolio, window: ContactWindow | None
-) -> tuple[pa.Array, pa.Array]:
-    """Memo and reason columns, built once per distinct combination of their parts.
+    plan: Plan, portfolio: Portfolio, window: ContactWindow | None, detail: bool = False
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Memo, reason and reason_code columns, built once per distinct combination of parts.
 
     The memo is the collector's note for a contact: the approach for the channel, the
-    offer and tone, what recent history suggests (contacts in the last 7 days, an open
-    promise) and why the policy chose it.  It holds no personal data.
+    offer and tone, what recent history suggests (contacts in the last 7 days) and why
+    the policy chose it.  It holds no personal data; an open promise and the name of a
+    restriction (cease, dispute, vulnerability, hardship) appear only with ``detail``.
     """
+    shown = [public_reason(text, detail) for text in plan.reasons]
+    texts = [text for text, _ in shown]
     channel = np.asarray(plan.channel, dtype=np.int64)
+    promise = (portfolio.promise_due_day >= 0) if detail else np.zeros(plan.n, dtype=bool)
     parts = {
         "reason": np.asarray(plan.reason, dtype=np.int64),
         "channel": np.where(channel < 0, len(CHANNELS), channel),
         "offer": np.asarray(plan.offer, dtype=np.int64),
         "variant": np.asarray(plan.variant, dtype=np.int64),
         "recent": _recent_contacts(window, plan.n),
-        "promise": (portfolio.promise_due_day >= 0).astype(np.int64),
+        "promise": promise.astype(np.int64),
     }
     combos, inverse = np.unique(np.stack(list(parts.values()), axis=1), axis=0, return_inverse=True)
-    memos = [_memo_text(plan, *row) for row in combos.tolist()]
-    return _take(memos, inverse.reshape(-1)), _take(plan.reasons, parts["reason"])
+    memos = [_memo_text(texts, *row) for row in combos.tolist()]
+    return (
+        _take(memos, inverse.reshape(-1)),
+        _take(texts, parts["reason"]),
+        _take([code for _, code in shown], parts["reason"]),
+    )
 
 
 def _recent_contacts(window: ContactWindow | None, n: int) -> np.ndarray:
@@ -130,17 +169,17 @@ def _recent_contacts(window: ContactWindow | None, n: int) -> np.ndarray:
     return np.minimum(np.where(attempts >= 3, 2, np.where(attempts >= 1, 1, 0)), 2)
 
 
-def _memo_text(plan: Plan, reason: int, channel: int, offer: int, variant: int,
+def _memo_text(reasons: list[str], reason: int, channel: int, offer: int, variant: int,
                recent: int, promise: int) -> str:  # fmt: skip
     name = CHANNEL_NAMES[channel]
     text = f"{APPROACH[name]}."
     if name == "none":
-        return f"{text} Why: {plan.reasons[reason]}."
+        return f"{text} Why: {reasons[reason]}."
     if offer:
         text += f" Offer: {OFFERS[offer].replace('_', ' ')}."
     text += _TONE[VARIANTS[variant]]
     text += f" {_RECENT[recent]}{_PROMISE[promise]}" if _RECENT[recent] else _PROMISE[promise]
-    return f"{text} Why: {plan.reasons[reason]}."
+    return f"{text} Why: {reasons[reason]}."
 
 
 def _utc_windows(
@@ -165,11 +204,13 @@ def plan_table(
     date: dt.date,
     policy_id: str,
     window: ContactWindow | None = None,
+    memo_detail: bool = False,
 ) -> pa.Table:
     """Return the plan as a table with exactly :data:`PLAN_SCHEMA` (one row per account).
 
     ``window`` (contact counts ending on the plan date) feeds the memo's note on
-    recent contact; without it the memo says nothing about it.
+    recent contact; without it the memo says nothing about it.  ``memo_detail`` lets
+    memos and reasons name restrictions and open promises (:func:`public_reason`).
 
     ``slot_start_local``/``slot_end_local`` are ``HH:MM`` for timed channels and empty
     for ``none``, ``letter`` and ``legal``; the UTC window is null for those.
@@ -187,7 +228,7 @@ def plan_table(
     is_call = channel == int(Channel.AGENT_CALL)
     pools = [*resources.pool_of_resource, None]
     pool_index = np.where(is_call & (resource >= 0), resource, len(pools) - 1)
-    memo, reason = _memo_and_reason(plan, portfolio, window)
+    memo, reason, reason_code = _memo_and_reason(plan, portfolio, window, memo_detail)
     value = np.asarray(plan.expected_value, dtype=np.float64)
     columns = {
         "plan_date": pa.array(np.full(n, day, dtype=np.int32)).cast(pa.date32()),
@@ -204,8 +245,10 @@ def plan_table(
         "propensity": pa.array(np.asarray(plan.propensity, dtype=np.float64)),
         "holdout": pa.array(np.asarray(plan.holdout, dtype=bool)),
         "offer": _take(OFFERS, plan.offer),
+        "variant": _take(VARIANTS, plan.variant),
         "memo": memo,
         "reason": reason,
+        "reason_code": reason_code,
         "policy_id": pa.repeat(pa.scalar(policy_id, pa.string()), n),
     }
     return pa.table(columns, schema=PLAN_SCHEMA)
@@ -263,7 +306,11 @@ def plan_manifest(
         "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "collsim_version": __version__,
         "policy_id": policy_id,
-        "ruleset": {"id": ruleset.id, "version": ruleset.version},
+        "ruleset": {
+            "id": ruleset.id,
+            "version": ruleset.version,
+            "content_sha256": ruleset.content_sha256,
+        },
         "seed": int(seed),
         "sha256": {name: sha256_of(path) for name, path in sorted(inputs.items())},
         "rows": plan.n,
@@ -275,32 +322,31 @@ def plan_manifest(
         },
         "capacity": capacity_usage(plan, portfolio, options, resources),
         "violations": 0,
+        "memo_detail": False,
     }
     manifest.update(extra or {})
     return manifest
 
 
 # ----------------------------------------------------------------------------- writing
-@contextmanager
-def _temp_beside(path: Path) -> Iterator[Path]:
-    """Yield a temporary file beside ``path`` that is removed unless renamed away."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temp = Path(name)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp creates 0600; plans are shared files
-        yield temp
-    finally:
-        if temp.exists():
-            temp.unlink()
+def neutralise_formulas(table: pa.Table) -> pa.Table:
+    """Prefix ``'`` to text cells a spreadsheet would run as a formula (CSV plans).
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, tab, carriage return or ``'`` gets
+    one leading ``'``; :func:`collsim.export.read_plan` removes it again.
+    """
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type):
+            column = table.column(i)
+            risky = pc.match_substring_regex(column, FORMULA_START)
+            quoted = pc.binary_join_element_wise("'", column, "")
+            table = table.set_column(i, field, pc.if_else(risky, quoted, column))
+    return table
 
 
 def _write_table(table: pa.Table, path: Path, csv: bool) -> None:
     if csv:
-        pacsv.write_csv(table, path)
+        pacsv.write_csv(neutralise_formulas(table), path)
     else:
         metadata = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()}
         pq.write_table(table.replace_schema_metadata(metadata), path, compression="zstd")
@@ -310,7 +356,8 @@ def _raise_violations(violations: list[Violation], out_path: Path) -> None:
     shown = "\n".join(f"{v.account_id}, {v.rule_id}, {v.sentence}" for v in violations[:20])
     more = f"\n... and {len(violations) - 20} more" if len(violations) > 20 else ""
     raise PlanError(
-        f"{out_path}: not written: the plan has {len(violations)} violation(s):\n{shown}{more}"
+        f"{out_path}: not written: the plan has {len(violations)} violation(s):\n{shown}{more}",
+        violations=len(violations),
     )
 
 
@@ -329,6 +376,7 @@ def write_plan(
     *,
     window: ContactWindow,
     extra: Mapping[str, Any] | None = None,
+    memo_detail: bool = False,
 ) -> dict[str, Any]:
     """Validate a plan and write it with its manifest, atomically; or write nothing.
 
@@ -347,6 +395,7 @@ def write_plan(
         csv: write CSV instead of Parquet.
         window: contact counts ending on ``date`` (from the history).
         extra: more manifest fields (e.g. ``holdout_share``).
+        memo_detail: let memos and reasons name restrictions (recorded in the manifest).
 
     Returns:
         The manifest written.
@@ -358,21 +407,19 @@ def write_plan(
     violations = validate_plan(plan, portfolio, window, ruleset, options, resources)
     if violations:
         _raise_violations(violations, out_path)
-    table = plan_table(plan, portfolio, options, resources, date, policy_id, window)
+    table = plan_table(plan, portfolio, options, resources, date, policy_id, window, memo_detail)
     manifest = plan_manifest(
         plan, portfolio, options, resources, date, ruleset, policy_id, inputs, seed,
-        "csv" if csv else "parquet", extra,
+        "csv" if csv else "parquet", {**(extra or {}), "memo_detail": memo_detail},
     )  # fmt: skip
-    final_manifest = manifest_path(out_path)
-    with ExitStack() as stack:
-        temp_plan = stack.enter_context(_temp_beside(out_path))
-        temp_manifest = stack.enter_context(_temp_beside(final_manifest))
-        _write_table(table, temp_plan, csv)
-        manifest["sha256"]["plan"] = sha256_of(temp_plan)
+
+    def write(plan_file: Path, manifest_file: Path) -> None:
+        _write_table(table, plan_file, csv)
+        manifest["sha256"]["plan"] = sha256_of(plan_file)
         text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
-        temp_manifest.write_text(text, encoding="utf-8")
-        os.replace(temp_plan, out_path)
-        os.replace(temp_manifest, final_manifest)
+        manifest_file.write_text(text, encoding="utf-8")
+
+    publish(out_path, write)
     return manifest
 
 

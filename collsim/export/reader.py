@@ -9,14 +9,15 @@ pydantic, OR-Tools or any RL library::
     table = read_plan("plans/2026-03-09/plan.parquet")
 
 :func:`read_plan` refuses a plan (raises :class:`PlanError`) unless its manifest
-``<stem>.manifest.json`` is beside it, the manifest's ``schema_version`` is 1, the
+``<file name>.manifest.json`` is beside it, the manifest's ``schema_version`` is 2, the
 plan file's sha256 equals the manifest's ``sha256.plan``, the columns and their types
 are exactly :data:`PLAN_SCHEMA` and the row count equals the manifest's ``rows``.
 
-Writers (:func:`collsim.export.write_plan`) rename the plan file first and the
-manifest last, so a reader that races a writer sees either the previous consistent
-pair, or a plan whose manifest is missing or does not match (refused), never a plan
-accepted with the wrong manifest.  Trigger production on the manifest, not the plan.
+Writers (:func:`collsim.export.write_plan`) publish the plan and its manifest
+``<file name>.manifest.json`` as one unit (:mod:`collsim.export.publish`): both names
+are links into one generation folder that is swapped in by a single rename.  A
+reader resolves the plan's link first and reads the manifest beside the resolved
+file, so it always gets one consistent pair.
 """
 
 from __future__ import annotations
@@ -31,8 +32,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
-"""The plan file schema version written and accepted (SCHEMAS.md, "Daily plan file")."""
+SCHEMA_VERSION = 2
+"""The plan file schema version written and accepted (docs/plan_schema.md).
+
+Version 2 (from version 1): adds ``variant`` (the message variant, after ``offer``)
+and ``reason_code`` (machine-readable reason, after ``reason``); the manifest is named
+``<file name>.manifest.json`` and records ``memo_detail``.  Version-1 plans are
+refused: re-plan the day with this collsim.
+"""
 
 SCHEMA_VERSION_KEY = b"collsim.schema_version"
 """Parquet schema metadata key holding the schema version."""
@@ -53,12 +60,14 @@ PLAN_SCHEMA = pa.schema(
         ("propensity", pa.float64()),
         ("holdout", pa.bool_()),
         ("offer", pa.string()),
+        ("variant", pa.string()),
         ("memo", pa.string()),
         ("reason", pa.string()),
+        ("reason_code", pa.string()),
         ("policy_id", pa.string()),
     ]
 )
-"""Columns and types of a schema-version-1 plan file, in file order."""
+"""Columns and types of a schema-version-2 plan file, in file order."""
 
 PLAN_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "plan_date": "the local day the plan is for",
@@ -77,21 +86,31 @@ PLAN_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "propensity": "probability that the policy chose this action (1.0 if deterministic)",
     "holdout": "the account was randomly held out as a control (channel `none`)",
     "offer": "`none`, `instalment_plan`, `settlement`, `payment_holiday`: the treatment offered",
-    "memo": "the collector's note: suggested approach (no personal data)",
-    "reason": "the rule, tier or model that chose it, or the rule that blocked the preferred one",
+    "variant": "`standard`, `empathetic`, `firm`: the message variant (tone and template)",
+    "memo": (
+        "the collector's note: suggested approach (no personal data; no cease, dispute, "
+        "vulnerability or promise status unless the manifest's `memo_detail` is true)"
+    ),
+    "reason": "human-readable: the tier or model that chose it, or why the preferred one "
+    "was blocked (a restriction on the account is not named unless `memo_detail`)",
+    "reason_code": (
+        "machine-readable reason: `tier.<name>`, `blocked.<rule id>`, "
+        "`blocked.restricted` (a cease/dispute/vulnerability/hardship rule, unless "
+        "`memo_detail`), `holdout`, or the policy's own code"
+    ),
     "policy_id": "the artifact id of the policy",
 }
-"""Meaning of each plan column (SCHEMAS.md, schema version 1)."""
+"""Meaning of each plan column (schema version 2)."""
 assert set(PLAN_COLUMN_DESCRIPTIONS) == set(PLAN_SCHEMA.names)
 
 MANIFEST_FIELDS: dict[str, str] = {
-    "schema_version": "plan schema version (1)",
+    "schema_version": "plan schema version (2)",
     "format": "`parquet` or `csv`",
     "plan_date": "the local day the plan is for",
     "created_utc": "when the plan was written (UTC)",
     "collsim_version": "version of collsim that wrote it",
     "policy_id": "artifact id of the policy",
-    "ruleset": "rule set id and version the plan was validated against",
+    "ruleset": "rule set id, version and content_sha256 the plan was validated against",
     "seed": "seed of the holdout draw",
     "sha256": "sha256 of the artifact manifest, portfolio, history, capacity and plan files",
     "rows": "rows in the plan (one per portfolio account)",
@@ -101,24 +120,63 @@ MANIFEST_FIELDS: dict[str, str] = {
     "cost_per_attempt": "cost of one attempt per channel",
     "capacity": "capacity used and available per pool-hour, budget and money budget",
     "violations": "always 0: a plan with a violation is never written",
+    "memo_detail": (
+        "whether memos and reasons may name restrictions (cease, dispute, vulnerability, "
+        "hardship, open promise): `collsim plan --memo-detail`"
+    ),
     "holdout_share": "share of planned contacts held out (added by `collsim plan`)",
     "artifact_kind": "kind of the policy artifact (added by `collsim plan`)",
+    "ruleset_override": (
+        "null, or the artifact's own rule set (`artifact_ruleset`, `artifact_ruleset_sha256`) "
+        "when `--ruleset-override` planned with another one"
+    ),
 }
-"""Fields of the plan manifest ``<plan stem>.manifest.json``."""
+"""Fields of the plan manifest ``<plan file name>.manifest.json``."""
+
+FORMULA_START = r"^[=+\-@\t\r']"
+"""A CSV text cell matching this is written with one leading ``'`` (spreadsheet safety)."""
 
 NULLABLE_TEXT = ("agent_pool",)
 """Text columns where an empty CSV cell means null."""
 
 
+CHANNEL_VALUES = (
+    "agent_call",
+    "voice_bot",
+    "sms",
+    "email",
+    "app_push",
+    "letter",
+    "field_visit",
+    "legal",
+    "none",
+)
+"""Values of the ``channel`` column (``collsim.vocab.CHANNELS`` and ``none``)."""
+OFFER_VALUES = ("none", "instalment_plan", "settlement", "payment_holiday")
+"""Values of the ``offer`` column (``collsim.vocab.OFFERS``)."""
+VARIANT_VALUES = ("standard", "empathetic", "firm")
+"""Values of the ``variant`` column (``collsim.vocab.VARIANTS``)."""
+NULLABLE = ("window_start_utc", "window_end_utc", "agent_pool", "expected_value")
+"""Columns that may hold nulls; every other column is required in every row."""
+
+
 class PlanError(ValueError):
     """A plan that must not be used (missing manifest, wrong checksum or schema), or
-    one that cannot be written (it would contain a violation)."""
+    one that cannot be written (it would contain ``violations`` violations, > 0)."""
+
+    def __init__(self, message: str, violations: int = 0) -> None:
+        super().__init__(message)
+        self.violations = violations
 
 
 def manifest_path(plan_path: str | Path) -> Path:
-    """Return the manifest path of a plan file: ``plan.parquet`` → ``plan.manifest.json``."""
+    """Return the manifest path of a plan file: ``plan.parquet`` → ``plan.parquet.manifest.json``.
+
+    Each plan file has its own manifest, so ``plan.parquet`` and ``plan.csv`` in one
+    folder never share one.
+    """
     path = Path(plan_path)
-    return path.with_name(f"{path.stem}.manifest.json")
+    return path.with_name(f"{path.name}.manifest.json")
 
 
 def sha256_of(path: str | Path) -> str:
@@ -134,7 +192,7 @@ def read_manifest(plan_path: str | Path) -> dict[str, Any]:
     """Return the manifest of a plan file as a dict.
 
     Raises:
-        PlanError: the manifest is missing, not JSON, not an object, or not version 1.
+        PlanError: the manifest is missing, not JSON, not an object, or not version 2.
     """
     path = manifest_path(plan_path)
     if not path.is_file():
@@ -144,7 +202,7 @@ def read_manifest(plan_path: str | Path) -> dict[str, Any]:
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise PlanError(f"{path}: manifest is not readable JSON: {exc}") from None
     if not isinstance(manifest, dict):
         raise PlanError(f"{path}: manifest must be a JSON object")
@@ -216,6 +274,17 @@ def _check_parquet_version(table: pa.Table, source: str) -> None:
         raise PlanError(f"{source}: file schema_version {stored.decode()!r} is not supported")
 
 
+def unquote_formulas(table: pa.Table) -> pa.Table:
+    """Undo the CSV writer's spreadsheet-safety ``'`` prefix on text cells."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type):
+            column = table.column(i)
+            quoted = pc.match_substring_regex(column, "^'" + FORMULA_START[1:])
+            stripped = pc.utf8_slice_codeunits(column, 1)
+            table = table.set_column(i, field, pc.if_else(quoted, stripped, column))
+    return table
+
+
 def _null_empty_text(table: pa.Table) -> pa.Table:
     for name in NULLABLE_TEXT:
         i = table.schema.get_field_index(name)
@@ -227,23 +296,65 @@ def _null_empty_text(table: pa.Table) -> pa.Table:
     return table
 
 
+def _first_row(mask: pa.Array) -> int:
+    return int(pc.index(mask, True).as_py()) + 1
+
+
+def check_values(table: pa.Table, source: str, plan_date: object = None) -> None:
+    """Raise PlanError unless nulls, enumerations, uniqueness and ranges are valid.
+
+    Every column but :data:`NULLABLE` is non-null; ``channel``, ``offer`` and
+    ``variant`` hold known values; ``account_id`` is unique; ``plan_date`` is one date
+    (the manifest's, if given); ``priority`` >= 0; ``propensity`` in (0, 1].
+    """
+    for name in table.column_names:
+        nulls = table.column(name).null_count
+        if nulls and name not in NULLABLE:
+            first = _first_row(pc.is_null(table.column(name)).combine_chunks())
+            raise PlanError(f"{source}: column {name} has {nulls} null(s) (first at row {first})")
+    for name, values in (("channel", CHANNEL_VALUES), ("offer", OFFER_VALUES),
+                         ("variant", VARIANT_VALUES)):  # fmt: skip
+        known = pc.is_in(table.column(name), value_set=pa.array(values)).combine_chunks()
+        if not pc.all(known).as_py():
+            row = _first_row(pc.invert(known))
+            value = table.column(name)[row - 1].as_py()
+            raise PlanError(f"{source}: row {row}, column {name}: unknown value {value!r}")
+    if pc.count_distinct(table.column("account_id")).as_py() != table.num_rows:
+        raise PlanError(f"{source}: account_id is not unique")
+    dates = pc.unique(table.column("plan_date")).to_pylist()
+    if len(dates) > 1 or (plan_date is not None and dates and str(dates[0]) != str(plan_date)):
+        raise PlanError(f"{source}: plan_date {dates} is not the manifest's {plan_date}")
+    if table.num_rows and pc.min(table.column("priority")).as_py() < 0:
+        raise PlanError(f"{source}: priority must be >= 0")
+    propensity = table.column("propensity")
+    if (
+        table.num_rows
+        and not pc.all(pc.and_(pc.greater(propensity, 0.0), pc.less_equal(propensity, 1.0))).as_py()
+    ):
+        raise PlanError(f"{source}: propensity must be in (0, 1]")
+
+
 def read_plan(path: str | Path) -> pa.Table:
     """Read a daily plan file (Parquet or CSV) after checking manifest, checksum and schema.
 
     Args:
-        path: the plan file; its manifest ``<stem>.manifest.json`` must be beside it.
+        path: the plan file; its manifest ``<file name>.manifest.json`` must be beside it.
 
     Returns:
         The plan as a table with exactly the columns and types of :data:`PLAN_SCHEMA`.
 
     Raises:
         PlanError: the file or its manifest is missing, the checksum differs from the
-            manifest, the schema or row count does not match, or the manifest reports
-            violations.
+            manifest, the schema or row count does not match, a value is invalid
+            (:func:`check_values`: nulls, unknown channel/offer/variant, duplicate
+            account, another plan date), or the manifest reports violations.
     """
     path = Path(path)
     if not path.is_file():
         raise PlanError(f"{path}: plan file not found")
+    if not manifest_path(path).is_file():
+        read_manifest(path)  # raises: the manifest is missing
+    path = path.resolve()  # the published generation: plan and manifest of one pair
     manifest = read_manifest(path)
     if manifest.get("violations") != 0:
         raise PlanError(f"{path}: manifest reports violations={manifest.get('violations')!r}")
@@ -251,10 +362,11 @@ def read_plan(path: str | Path) -> pa.Table:
     kind = manifest.get("format") or ("csv" if path.suffix.lower() == ".csv" else "parquet")
     table = _read_table(path, str(kind))
     if kind == "csv":
-        table = _null_empty_text(table)
+        table = _null_empty_text(unquote_formulas(table))
     else:
         _check_parquet_version(table, str(path))
     check_schema(table, str(path))
+    check_values(table, str(path), manifest.get("plan_date"))
     if table.num_rows != manifest.get("rows"):
         raise PlanError(
             f"{path}: the file has {table.num_rows} rows, the manifest says {manifest.get('rows')}"
@@ -267,6 +379,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "PlanError",
     "check_schema",
+    "check_values",
     "manifest_path",
     "read_manifest",
     "read_plan",
