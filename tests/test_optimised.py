@@ -170,6 +170,11 @@ def test_oracle_beats_champion_paired() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    reason="on the recalibrated borrower model (issue 15) the portfolio_value-trained value "
+    "model does not beat the champion (README, Results); kept to flag when it does again",
+    strict=False,
+)
 def test_learned_optimised_beats_champion_paired() -> None:
     """Direction of the headline on a smaller size (3,000 accounts × 90 days, 3 seeds)."""
     from collsim.policies.models.training import TrainingSettings, train_value_model
