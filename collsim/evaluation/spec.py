@@ -373,7 +373,8 @@ def build_policy(policy_id: str, params: dict[str, Any], scenario: Scenario) -> 
     """Build a policy from its registry id and constructor params.
 
     ``params`` go to the policy class's constructor (e.g. ``contact_rate`` for
-    ``random``; ``tree`` for ``champion``, default the scenario's tree), except
+    ``random``; ``tree`` for ``champion``, default the scenario's tree; ``fallbacks``
+    or ``priority`` for ``rl:PATH``, whose model path comes first), except
     ``training`` of the value-model ids (``greedy``, ``optimised``): a mapping of
     :class:`~collsim.policies.models.training.TrainingSettings` fields, e.g.
     ``{seeds: [101, 102], n_accounts: 1000}``, that says how their model is trained.
@@ -392,8 +393,9 @@ def build_policy(policy_id: str, params: dict[str, Any], scenario: Scenario) -> 
         return policy
     if policy_id == "champion":
         kwargs.setdefault("tree", scenario.champion)
+    args = [policy_id.partition(":")[2]] if policy_id.startswith(("rl:", "hybrid:")) else []
     try:
-        built: Policy = type(policy)(**kwargs)
+        built: Policy = type(policy)(*args, **kwargs)
     except TypeError as exc:
         raise ValueError(
             f"policy {policy_id!r} does not accept params {sorted(params)}: {exc}"
