@@ -102,6 +102,7 @@ def main(argv: list[str]) -> None:
             led = ledgers[arm] = sim.run(days=days)
             k, tk = kpis(led), treatment_kpis(led, rate)
             rows[(seed, arm)] = {
+                "portfolio_value": k["portfolio_value"],
                 "npv": tk["npv_recovered"],
                 "complaints_per_1000": k["complaints_per_1000"],
                 "discount": tk["discount_given"],
@@ -116,6 +117,7 @@ def main(argv: list[str]) -> None:
     for arm in ("treated", "offers_only", "tone_only", "champion_us"):
         print(f"\n{arm} - none (paired, 95% t-interval):")
         for key in (
+            "portfolio_value",
             "npv",
             "complaints_per_1000",
             "discount",
