@@ -61,7 +61,7 @@ from collsim.config import (
     load_scenario,
     read_yaml,
 )
-from collsim.evaluation.spec import PolicySpec, build_policy
+from collsim.evaluation.spec import PolicySpec, build_policy, check_seeds
 from collsim.evaluation.stats import paired_interval
 from collsim.io import atomic_write, atomic_write_text
 
@@ -144,16 +144,7 @@ class SensitivitySpec(Frozen):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     assumptions: list[Assumption] = Field(min_length=1)
 
-    @field_validator("seeds")
-    @classmethod
-    def _seeds(cls, value: int | list[int]) -> int | list[int]:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("a seed count must be at least 1")
-        if isinstance(value, list) and (
-            not value or len(set(value)) != len(value) or min(value) < 0
-        ):
-            raise ValueError("seeds must be a non-empty list of distinct non-negative integers")
-        return value
+    _seeds = field_validator("seeds")(classmethod(lambda cls, v: check_seeds(v)))
 
     @field_validator("assumptions")
     @classmethod

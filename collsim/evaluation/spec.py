@@ -95,6 +95,15 @@ class Axis(Frozen):
         return self
 
 
+def check_seeds(value: int | list[int]) -> int | list[int]:
+    """Validate a seed count (at least 1) or a non-empty list of distinct seeds >= 0."""
+    if isinstance(value, int) and value < 1:
+        raise ValueError("a seed count must be at least 1")
+    if isinstance(value, list) and (not value or len(set(value)) != len(value) or min(value) < 0):
+        raise ValueError("seeds must be a non-empty list of distinct non-negative integers")
+    return value
+
+
 class PolicySpec(Frozen):
     """A policy under test: a label for the reports, a registry id and constructor params."""
 
@@ -122,16 +131,7 @@ class ExperimentSpec(Frozen):
         description="the KPI of the headline table and its paired differences",
     )
 
-    @field_validator("seeds")
-    @classmethod
-    def _seeds(cls, value: int | list[int]) -> int | list[int]:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("a seed count must be at least 1")
-        if isinstance(value, list) and (
-            not value or len(set(value)) != len(value) or min(value) < 0
-        ):
-            raise ValueError("seeds must be a non-empty list of distinct non-negative integers")
-        return value
+    _seeds = field_validator("seeds")(classmethod(lambda cls, v: check_seeds(v)))
 
     @field_validator("policies")
     @classmethod
