@@ -26,7 +26,7 @@ import polars as pl
 from collsim.config import load_scenario
 from collsim.evaluation import plots
 from collsim.evaluation.report import Table, channel_mixes, fmt
-from collsim.evaluation.runner import run_experiment
+from collsim.evaluation.runner import one_openmp_thread, run_experiment
 from collsim.evaluation.spec import (
     Experiment,
     ExperimentSpec,
@@ -150,6 +150,7 @@ def run_demo(
     workers: int | None = None,
 ) -> DemoResult:
     """Train if needed, run the cells afresh, write the tables and plots; return them."""
+    one_openmp_thread()
     spec = demo_spec(size, training)
     ensure_value_model(spec, training, say)
     experiment = build_experiment(spec, "collsim demo", Path.cwd())

@@ -70,6 +70,15 @@ class CellTask:
     scenario: Scenario = field(repr=False)
 
 
+def one_openmp_thread() -> None:
+    """Use one OpenMP thread per process unless the user set ``OMP_NUM_THREADS``.
+
+    Call before scikit-learn loads: worker processes already use the cores, and OpenMP
+    threads spinning on a shared 2-core machine slowed value-model training about tenfold.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
 def cell_key(
     config_hash: str, label: str, policy_id: str, params: dict[str, Any], seed: int, days: int
 ) -> str:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -61,6 +60,7 @@ from collsim.config import (
     load_scenario,
     read_yaml,
 )
+from collsim.evaluation.runner import one_openmp_thread
 from collsim.evaluation.spec import PolicySpec, build_policy, check_seeds
 from collsim.evaluation.stats import paired_interval
 from collsim.io import atomic_write, atomic_write_text
@@ -698,9 +698,7 @@ def sensitivity_command(
     from collsim.compliance.ruleset import RulesetError
     from collsim.evaluation.commands import EXIT_BAD_INPUT, EXIT_OK, _error_lines
 
-    # one OpenMP thread per process (before sklearn loads): workers run whole cases in
-    # parallel, and OpenMP threads spinning on a shared 2-core machine slow training ~10x
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    one_openmp_thread()
     console, err = Console(), Console(stderr=True)
     if workers < 1:
         _error_lines(f"--workers: must be at least 1, got {workers}", err)
