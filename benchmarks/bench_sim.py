@@ -13,9 +13,9 @@ import os
 import time
 
 from collsim.config import load_scenario
+from collsim.ledger import EVENT
 from collsim.policies.champion import TieredChampion
 from collsim.sim import Simulation
-from collsim.sim.ledger import EVENT
 
 
 def run(n_accounts: int, days: int) -> tuple[float, float, float, Simulation]:

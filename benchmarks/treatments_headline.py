@@ -37,10 +37,10 @@ import numpy as np
 from scipy import stats
 
 from collsim.config import load_scenario
+from collsim.ledger import EVENT, Ledger
 from collsim.metrics import kpis, treatment_kpis
 from collsim.policies.champion import StrategyTree, TieredChampion, load_tree
 from collsim.sim.engine import Simulation
-from collsim.sim.ledger import EVENT, Ledger
 
 
 def restricted(tree: StrategyTree, offers: bool, variants: bool, suffix: str) -> StrategyTree:

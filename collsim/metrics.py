@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from collsim.sim.ledger import EVENT, Ledger
+from collsim.ledger import EVENT, Ledger
 from collsim.treatments import daily_discount_factors
 from collsim.valuation import portfolio_value_parts, valuation_of
 from collsim.vocab import BUCKETS, CHANNELS, IS_CONVERSATION, OFFERS, VARIANTS, Outcome

@@ -38,7 +38,7 @@ import numpy as np
 
 from collsim.behaviour import CHARGED_OFF, CLOSED, CURED, LEGAL
 from collsim.config import TERMINAL_STATES, ValuationConfig
-from collsim.sim.ledger import EVENT, Ledger
+from collsim.ledger import EVENT, Ledger
 from collsim.treatments import daily_discount_factors
 from collsim.vocab import Channel, Outcome, bucket_of
 

@@ -21,10 +21,10 @@ from collsim.behaviour import (
     hour_profile,
 )
 from collsim.config import load_scenario
+from collsim.ledger import EVENT
 from collsim.policies.baselines import NoContact
 from collsim.portfolio import generate
 from collsim.sim import Simulation
-from collsim.sim.ledger import EVENT
 from collsim.valuation import CURRENT, open_receivables
 from collsim.vocab import BUCKETS, Channel, Outcome, bucket_of
 

@@ -33,10 +33,10 @@ from collsim.evaluation.calibrate import (
     run_experiment,
 )
 from collsim.evaluation.calibration_targets import METRICS, Target, TargetsFile, load_targets
+from collsim.ledger import COLUMNS, EVENT
 from collsim.metrics import kpis
 from collsim.policies.champion import TieredChampion
 from collsim.sim import Simulation
-from collsim.sim.ledger import COLUMNS, EVENT
 from collsim.vocab import Channel, Outcome
 
 ACCOUNTS, DAYS = 1_500, 40

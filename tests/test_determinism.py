@@ -7,12 +7,12 @@ import dataclasses
 import numpy as np
 import pytest
 
+from collsim.ledger import EVENT
 from collsim.plan import Snapshot
 from collsim.policies.baselines import NoContact, RandomPolicy
 from collsim.policies.champion import TieredChampion
 from collsim.portfolio import Latent
 from collsim.sim import Simulation
-from collsim.sim.ledger import EVENT
 
 
 def ledger_bytes(scenario, policy, seed, tmp_path, name):

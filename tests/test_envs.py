@@ -14,8 +14,8 @@ from collsim.config import load_scenario
 from collsim.envs.sb3 import SB3VecEnv
 from collsim.envs.wrappers import EpisodeStats, VectorEpisodeStats
 from collsim.features import FEATURE_NAMES
+from collsim.ledger import EVENT
 from collsim.portfolio import generate
-from collsim.sim.ledger import EVENT
 from collsim.vocab import Channel
 
 POOL = 64  # small population pools keep resets fast

@@ -90,7 +90,7 @@ def test_log_outcome_without_contact_is_payments_only(scenario: Scenario) -> Non
 
 def test_log_outcome_matches_ledger_totals(scenario: Scenario) -> None:
     """With H = days, the outcome of day-0 rows is each account's whole value change."""
-    from collsim.sim.ledger import EVENT
+    from collsim.ledger import EVENT
     from collsim.valuation import account_values
 
     days = 6

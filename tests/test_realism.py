@@ -18,12 +18,12 @@ from collsim.compliance import (
 )
 from collsim.config import Scenario, load_scenario
 from collsim.export.commands import _legal_floor, export_policy
+from collsim.ledger import EVENT
 from collsim.metrics import kpis
 from collsim.plan import Plan, Snapshot
 from collsim.policies.baselines import NoContact
 from collsim.portfolio import generate, risk_score_noise, score_auc
 from collsim.sim.engine import Simulation
-from collsim.sim.ledger import EVENT
 from collsim.vocab import Channel, Outcome
 
 

@@ -369,6 +369,7 @@ def test_redial_headroom_masks_agent_calls(trained: Any) -> None:
 
 def test_rl_policy_with_treatments_plans_only_allowed_offers(trained: Any) -> None:
     """RL chooses channel and slot; the treatment chooser adds offers the rules allow."""
+    from collsim.ledger import EVENT
     from collsim.policies.models.treatment import (
         CHANNEL_GROUP,
         N_TREATMENTS,
@@ -377,7 +378,6 @@ def test_rl_policy_with_treatments_plans_only_allowed_offers(trained: Any) -> No
         treatment_code,
     )
     from collsim.policies.rl import RLPolicy
-    from collsim.sim.ledger import EVENT
     from collsim.vocab import N_CHANNELS, Offer, Variant
 
     class SettleFirst:

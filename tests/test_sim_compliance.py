@@ -13,10 +13,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collsim.ledger import EVENT
 from collsim.plan import Plan, Snapshot
 from collsim.portfolio import generate
 from collsim.sim import Simulation
-from collsim.sim.ledger import EVENT
 from collsim.vocab import IS_CONVERSATION, IS_TELEPHONE, IS_TIMED, Channel, Outcome
 from tests.conftest import scenario_with
 

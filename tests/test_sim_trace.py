@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from collsim.config import load_scenario
+from collsim.ledger import EVENT, EVENTS
 from collsim.plan import Plan, Snapshot
 from collsim.portfolio import generate
 from collsim.sim import Simulation
-from collsim.sim.ledger import EVENT, EVENTS
 from collsim.vocab import CHANNELS, OUTCOMES, Channel
 
 

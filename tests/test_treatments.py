@@ -12,12 +12,12 @@ import pytest
 from collsim.behaviour import ACTIVE, BorrowerModel, BorrowerState
 from collsim.compliance import ContactWindow, load_ruleset, validate_plan
 from collsim.config import load_scenario
+from collsim.ledger import EVENT
 from collsim.metrics import treatment_kpis
 from collsim.plan import Plan, Snapshot
 from collsim.policies.champion import TieredChampion
 from collsim.portfolio import generate
 from collsim.sim.engine import Simulation
-from collsim.sim.ledger import EVENT
 from collsim.treatments import TreatmentTables
 from collsim.vocab import Channel, Offer, Outcome, Variant
 

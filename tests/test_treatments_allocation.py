@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from collsim.config import load_scenario
+from collsim.ledger import EVENT
 from collsim.plan import Snapshot
 from collsim.policies.allocation import allocate
 from collsim.policies.champion import TieredChampion
@@ -22,7 +23,6 @@ from collsim.policies.models.treatment import (
 )
 from collsim.policies.optimised import OptimisedAllocation
 from collsim.sim.engine import Simulation
-from collsim.sim.ledger import EVENT
 from collsim.vocab import N_CHANNELS, OFFERS, VARIANTS, Channel, Offer, Variant
 
 SCENARIO = load_scenario("default")

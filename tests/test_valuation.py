@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from collsim.config import ConfigError, Scenario, ValuationConfig, load_scenario
+from collsim.ledger import EVENT, Ledger
 from collsim.metrics import kpis
 from collsim.policies.baselines import NoContact
 from collsim.sim import Simulation
-from collsim.sim.ledger import EVENT, Ledger
 from collsim.valuation import (
     account_portfolio_values,
     open_receivables,

@@ -14,11 +14,11 @@ import numpy as np
 
 from collsim.compliance import RuleSet, load_ruleset
 from collsim.config import Scenario, ValuationConfig, load_scenario
+from collsim.ledger import EVENT
 from collsim.plan import Plan, Resources, Snapshot
 from collsim.policies.baselines import NoContact
 from collsim.portfolio import Latent, Portfolio, generate
 from collsim.sim.engine import Simulation
-from collsim.sim.ledger import EVENT
 from collsim.valuation import step_value
 from collsim.vocab import Outcome
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from collsim.config import ConfigError, Scenario
 from collsim.evaluation.calibration_targets import Target, TargetsFile
+from collsim.ledger import EVENT
 from collsim.metrics import kpis
 from collsim.plan import Policy
 from collsim.policies.baselines import NoContact
@@ -41,7 +42,6 @@ from collsim.policies.champion import TieredChampion
 from collsim.policies.one_touch import FirstDayOnly, SpreadHours
 from collsim.rng import RunRandom
 from collsim.sim import Simulation
-from collsim.sim.ledger import EVENT
 from collsim.vocab import IS_CONVERSATION, Channel, Outcome, bucket_of
 
 CURE_WINDOW_DAYS = 30

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from collsim.features import observable_features
+from collsim.ledger import EVENT
 from collsim.plan import Plan, Policy, Snapshot
-from collsim.sim.ledger import EVENT
 
 HOLDOUT_REASON = "holdout (random control)"
 

@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 
 from collsim.io import atomic_path
+from collsim.ledger import EVENT, Ledger
 from collsim.metrics import daily_series
-from collsim.sim.ledger import EVENT, Ledger
 from collsim.vocab import BUCKETS, CHANNELS
 
 

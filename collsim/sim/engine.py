@@ -51,11 +51,11 @@ from collsim.capacity import build_resources, centre_hour_of
 from collsim.compliance import ContactWindow, RuleSet, load_ruleset, with_legal_floor
 from collsim.config import Scenario
 from collsim.history import History
+from collsim.ledger import EVENT, Ledger
 from collsim.plan import OptionSpace, Plan, Policy, Resources, Snapshot
 from collsim.portfolio import ContactState, Latent, Portfolio, day_number, generate
 from collsim.rng import RunRandom
 from collsim.sim.centre import AgentPool, Courts, FieldTeam, Post
-from collsim.sim.ledger import EVENT, Ledger
 from collsim.treatments import SCENARIO_RULE_ID, TreatmentTables
 from collsim.vocab import (
     CHANNELS,

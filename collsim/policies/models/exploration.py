@@ -40,10 +40,10 @@ import numpy as np
 
 from collsim.config import Scenario
 from collsim.features import observable_features
+from collsim.ledger import EVENT
 from collsim.plan import Plan, Policy, Snapshot
 from collsim.policies.baselines import RandomPolicy
 from collsim.policies.champion import TieredChampion
-from collsim.sim.ledger import EVENT
 from collsim.treatments import daily_discount_factors
 from collsim.valuation import account_values
 from collsim.vocab import N_CHANNELS, VARIANTS, Channel, Outcome
