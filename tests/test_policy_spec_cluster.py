@@ -8,6 +8,7 @@ resolved a relative tree path or trained a value model itself would fail or dive
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import subprocess
@@ -75,6 +76,9 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
     sched_dir.mkdir()
     worker_dir.mkdir()
     sched_file = sched_dir / "scheduler.json"
+    blocked_cache = worker_dir / "no-cache"  # a file: a worker that tried to train would fail
+    blocked_cache.write_text("", encoding="utf-8")
+    worker_env = {**os.environ, "COLLSIM_CACHE": str(blocked_cache)}
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(
@@ -92,7 +96,8 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
             subprocess.Popen(
                 [str(dask), "worker", "--scheduler-file", str(sched_file),
                  "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
-                cwd=worker_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=worker_dir, env=worker_env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
         )  # fmt: skip
         from distributed import Client
@@ -111,9 +116,16 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
                 proc.kill()
 
 
-def test_real_cluster_equals_local(tmp_path: Path, cache: Path, dask_cluster: str) -> None:
-    """The experiment on a real scheduler + worker (other cwd) equals the local run."""
-    experiment = load_experiment(_experiment_folder(tmp_path) / "spec.yaml")
+def test_real_cluster_equals_local(
+    tmp_path: Path, cache: Path, dask_cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The experiment on a real scheduler + worker (other cwd) equals the local run.
+
+    The experiment is loaded by a relative path, as ``collsim compare exp/spec.yaml`` does.
+    """
+    _experiment_folder(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    experiment = load_experiment(Path("exp/spec.yaml"))
     local = run_experiment(experiment, tmp_path / "local", workers=1, progress=False)
     remote = run_experiment(experiment, tmp_path / "remote", scheduler=dask_cluster, progress=False)
     for name in ("runs", "daily", "channel_mix"):
