@@ -50,6 +50,7 @@ import polars as pl
 from collsim.config import Scenario
 from collsim.evaluation.spec import Experiment, Value, build_policy
 from collsim.io import atomic_write, atomic_write_text
+from collsim.policies.spec import ResolvedPolicy, resolve_policy
 from collsim.vocab import BUCKETS, CHANNELS
 
 LOCAL_CLUSTER = "local-cluster"
@@ -68,6 +69,7 @@ class CellTask:
     seed: int
     days: int
     scenario: Scenario = field(repr=False)
+    policy: ResolvedPolicy | None = field(default=None, repr=False)
 
 
 def one_openmp_thread() -> None:
@@ -98,12 +100,26 @@ def cell_key(
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
-def plan_cells(experiment: Experiment) -> list[CellTask]:
-    """All cells of an experiment, in report order: variant, then seed, then policy."""
+def plan_cells(experiment: Experiment, *, resolve: bool = True) -> list[CellTask]:
+    """All cells of an experiment, in report order: variant, then seed, then policy.
+
+    Args:
+        experiment: a loaded experiment.
+        resolve: resolve every (variant, policy) once, here on the client, into a
+            self-contained :class:`~collsim.policies.spec.ResolvedPolicy` carried by the
+            cells (tree content, value-model bytes: ``greedy`` / ``optimised`` train or load
+            their model now, as an explicit first stage, never on a worker).
+    """
     spec = experiment.spec
     tasks = []
     for variant in experiment.variants:
         config_hash = variant.scenario.config_hash()
+        resolved: dict[str, ResolvedPolicy] = {}
+        if resolve:
+            for p in spec.policies:
+                resolved[p.label] = resolve_policy(
+                    p.id, dict(p.params), variant.scenario, experiment.base_dir
+                )
         for seed in spec.seed_list():
             for p in spec.policies:
                 policy_id = experiment.policy_ref(p)
@@ -118,6 +134,7 @@ def plan_cells(experiment: Experiment) -> list[CellTask]:
                         seed,
                         experiment.days,
                         variant.scenario,
+                        resolved.get(p.label),
                     )
                 )
     return tasks
@@ -133,7 +150,10 @@ def run_cell(task: CellTask) -> dict[str, Any]:
     from collsim.metrics import daily_series, kpis
     from collsim.sim import Simulation
 
-    policy = build_policy(task.policy_id, task.params, task.scenario)
+    if task.policy is not None:
+        policy = task.policy.build(task.scenario)
+    else:
+        policy = build_policy(task.policy_id, task.params, task.scenario)
     sim = Simulation(task.scenario, policy, task.seed)
     sim.run(task.days)
     series = daily_series(sim.ledger, sim.first_day, task.days)
@@ -247,8 +267,10 @@ def run_experiment(
         name → path of ``runs``, ``daily``, ``channel_mix`` and ``manifest``.
     """
     out = Path(out)
-    tasks = plan_cells(experiment)
-    pending = [t for t in tasks if not cell_path(out, t.key).exists()]
+    keys = plan_cells(experiment, resolve=False)
+    pending_keys = {t.key for t in keys if not cell_path(out, t.key).exists()}
+    tasks = plan_cells(experiment) if pending_keys else keys
+    pending = [t for t in tasks if t.key in pending_keys]
     workers = workers or default_workers()
     show = sys.stderr.isatty() if progress is None else progress
     if not pending:
