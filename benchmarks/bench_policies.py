@@ -6,7 +6,7 @@ Two parts:
   with onnxruntime + exact allocation) on day-0 snapshots of the default scenario at
   100,000 and 1,000,000 accounts (best of ``--repeat``).
 * ``--headline``: OptimisedAllocation (learned value model, trained by
-  :func:`collsim.policies.models.training.load_or_train` with default settings)
+  :func:`collsim.research.training.load_or_train` with default settings)
   against the champion on the default scenario, paired seeds (common random
   numbers): mean paired difference in net recovery with a 95 % t-interval, and
   blocked (compliance-gate) events of each policy.
@@ -29,8 +29,8 @@ from collsim.config import load_scenario
 from collsim.metrics import kpis
 from collsim.policies.baselines import NoContact
 from collsim.policies.champion import TieredChampion
-from collsim.policies.models.training import load_or_train
 from collsim.policies.optimised import OptimisedAllocation
+from collsim.research.training import load_or_train
 from collsim.sim.engine import Simulation
 
 

@@ -6,7 +6,7 @@ Run::
 
 defaults ``5000 90 11 10``.  Trains a value model and a treatment-effect model on
 exploration runs that randomise treatments
-(:func:`collsim.policies.models.treatment.train_with_treatments`; seeds 101-104,
+(:func:`collsim.research.treatment.train_with_treatments`; seeds 101-104,
 5,000 accounts, 90 days, H = 14; every contact carries a random allowed treatment,
 (none, standard) for half of them), prints the treatments the effect model finds
 better than none (lower bound at z = 2 standard errors, per channel group and DPD
@@ -41,16 +41,16 @@ from scipy import stats
 from collsim.config import load_scenario
 from collsim.metrics import kpis, treatment_kpis
 from collsim.plan import Policy
-from collsim.policies.models.training import TrainingSettings
 from collsim.policies.models.treatment import (
     TREATMENT_OFFER,
     TREATMENT_VARIANT,
     TreatmentChooser,
     TreatmentSupport,
-    train_with_treatments,
 )
 from collsim.policies.optimised import OptimisedAllocation
 from collsim.policies.rl import RLPolicy
+from collsim.research.training import TrainingSettings
+from collsim.research.treatment import train_with_treatments
 from collsim.sim.engine import Simulation
 from collsim.vocab import OFFERS, VARIANTS
 

@@ -96,7 +96,7 @@ def run_policy(
     label: str | None = None,
 ) -> Any:
     """Simulate one policy with a progress bar; return the Simulation."""
-    from collsim.policies.registry import make_policy
+    from collsim.research.registry import make_policy
     from collsim.sim import Simulation
 
     scenario = load_scenario(scenario_name)

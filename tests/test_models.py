@@ -13,18 +13,11 @@ from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import Snapshot
 from collsim.policies.baselines import NoContact
 from collsim.policies.champion import TieredChampion
-from collsim.policies.models import (
-    OnnxRepaymentModel,
-    OnnxValueModel,
-    RepaymentModel,
-    TrainingLog,
-    ValueModel,
-    collect_log,
-)
-from collsim.policies.models.exploration import NONE_CHANNEL, ExplorationPolicy
-from collsim.policies.models.oracle import OracleExportError, OracleValue
-from collsim.policies.models.training import TrainingSettings, load_or_train
-from collsim.policies.models.value import hour_multipliers
+from collsim.policies.models import OnnxRepaymentModel, OnnxValueModel
+from collsim.research.exploration import NONE_CHANNEL, ExplorationPolicy, TrainingLog, collect_log
+from collsim.research.oracle import OracleExportError, OracleValue
+from collsim.research.training import TrainingSettings, load_or_train
+from collsim.research.value import RepaymentModel, ValueModel, hour_multipliers
 from collsim.sim.engine import Simulation
 from collsim.vocab import N_CHANNELS, Channel, Outcome
 
@@ -285,7 +278,7 @@ def test_legal_long_horizon_model_and_onnx(scenario: Scenario, tmp_path: Path) -
 
 
 def test_training_objective_cash_or_portfolio_value(scenario: Scenario) -> None:
-    from collsim.policies.models.training import training_log
+    from collsim.research.training import training_log
 
     settings = TrainingSettings(seeds=(1,), n_accounts=300, days=12, horizon=5)
     valued = training_log(scenario, settings)

@@ -12,7 +12,8 @@ from collsim.config import Scenario, load_scenario
 from collsim.metrics import kpis
 from collsim.plan import Plan, Policy, Snapshot
 from collsim.policies.champion import TieredChampion
-from collsim.policies.optimised import GreedyScore, OptimisedAllocation, OraclePolicy
+from collsim.policies.optimised import GreedyScore, OptimisedAllocation
+from collsim.research.oracle import OraclePolicy
 from collsim.sim.engine import Simulation
 from collsim.vocab import Channel
 
@@ -131,15 +132,39 @@ def test_oracle_policy_needs_binding_and_the_simulation_binds_it(small: Scenario
     assert bound.step().planned > 0
 
 
-def test_registry_ids(small: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_core_registry_builds_value_ids_over_a_given_model_and_never_trains(
+    small: Scenario,
+) -> None:
     from collsim.policies import registry
-    from collsim.policies.models import training
 
-    monkeypatch.setattr(training, "load_or_train", lambda scenario: RandomValues(0))
+    model = RandomValues(0)
+    assert isinstance(registry.make_policy("optimised", small, model), OptimisedAllocation)
+    assert isinstance(registry.make_policy("greedy", small, model), GreedyScore)
+    assert isinstance(registry.make_policy("champion", small), TieredChampion)
+    with pytest.raises(ValueError, match="fit-value-model"):
+        registry.make_policy("optimised", small)
+    with pytest.raises(ValueError, match="research-only"):
+        registry.make_policy("oracle", small)
+
+
+def test_research_registry_trains_value_ids_and_builds_the_oracle(
+    small: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collsim.research import registry
+
+    trained: list[Any] = []
+
+    def fake_training(scenario: Scenario, settings: Any) -> RandomValues:
+        trained.append(settings)
+        return RandomValues(0)
+
+    monkeypatch.setattr(registry, "load_or_train", fake_training)
     assert isinstance(registry.make_policy("optimised", small), OptimisedAllocation)
     assert isinstance(registry.make_policy("greedy", small), GreedyScore)
+    assert len(trained) == 2
     assert isinstance(registry.make_policy("oracle", small), OraclePolicy)
     assert isinstance(registry.make_policy("champion", small), TieredChampion)
+    assert len(trained) == 2
 
 
 def _value(scenario: Scenario, policy: Policy, seed: int, days: int) -> float:
@@ -177,7 +202,7 @@ def test_oracle_beats_champion_paired() -> None:
 )
 def test_learned_optimised_beats_champion_paired() -> None:
     """Direction of the headline on a smaller size (3,000 accounts × 90 days, 3 seeds)."""
-    from collsim.policies.models.training import TrainingSettings, train_value_model
+    from collsim.research.training import TrainingSettings, train_value_model
 
     scenario = load_scenario("default").scaled_to(3000)
     model = train_value_model(scenario, TrainingSettings())

@@ -10,7 +10,6 @@ from collsim.ledger import EVENT
 from collsim.plan import Snapshot
 from collsim.policies.allocation import allocate
 from collsim.policies.champion import TieredChampion
-from collsim.policies.models.exploration import collect_log
 from collsim.policies.models.treatment import (
     CHANNEL_GROUP,
     N_TREATMENTS,
@@ -22,6 +21,7 @@ from collsim.policies.models.treatment import (
     treatment_code,
 )
 from collsim.policies.optimised import OptimisedAllocation
+from collsim.research.exploration import collect_log
 from collsim.sim.engine import Simulation
 from collsim.vocab import N_CHANNELS, OFFERS, VARIANTS, Channel, Offer, Variant
 
@@ -195,7 +195,7 @@ class _ZeroValue:
 def _synthetic_log(seed: int, n: int = 80_000):
     """Randomised treatments; settlement on agent calls at DPD >= 151 earns 5% of balance."""
     from collsim.features import FEATURE_NAMES
-    from collsim.policies.models.exploration import TrainingLog
+    from collsim.research.exploration import TrainingLog
 
     rng = np.random.default_rng(seed)
     f = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
@@ -234,7 +234,7 @@ def _synthetic_log(seed: int, n: int = 80_000):
 
 
 def test_effect_model_finds_the_effective_treatment_only() -> None:
-    from collsim.policies.models.treatment import TreatmentEffectModel
+    from collsim.research.treatment import TreatmentEffectModel
 
     log, features, balance = _synthetic_log(0)
     model = TreatmentEffectModel(min_rows=100).fit(log, _ZeroValue())
@@ -262,7 +262,7 @@ def test_effect_model_finds_the_effective_treatment_only() -> None:
 
 
 def test_complaint_cost_trades_complaints_against_cash() -> None:
-    from collsim.policies.models.treatment import TreatmentEffectModel
+    from collsim.research.treatment import TreatmentEffectModel
 
     log, features, _ = _synthetic_log(1)
     rng = np.random.default_rng(7)

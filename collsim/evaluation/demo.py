@@ -36,7 +36,7 @@ from collsim.evaluation.spec import (
 )
 from collsim.evaluation.stats import paired_differences, summarise
 from collsim.io import atomic_write_text
-from collsim.policies.models.training import TrainingSettings, cache_dir
+from collsim.research.training import TrainingSettings, cache_dir
 
 DEMO_POLICIES: tuple[str, ...] = ("no_contact", "champion", "optimised")
 """Policies of the demo, in table order."""
@@ -127,7 +127,7 @@ def ensure_value_model(
     spec: ExperimentSpec, training: TrainingSettings, say: Callable[[str], None]
 ) -> None:
     """Train (and cache) the optimised policy's value model unless it is cached."""
-    from collsim.policies.models.training import load_or_train
+    from collsim.research.training import load_or_train
 
     scenario, path = model_path(spec, training)
     if path.exists() and path.with_suffix(".json").exists():

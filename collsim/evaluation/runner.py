@@ -50,7 +50,7 @@ import polars as pl
 from collsim.config import Scenario
 from collsim.evaluation.spec import Experiment, Value, build_policy
 from collsim.io import atomic_write, atomic_write_text
-from collsim.policies.spec import ResolvedPolicy, resolve_policy
+from collsim.research.spec import ResolvedPolicy, resolve_policy
 from collsim.vocab import BUCKETS, CHANNELS
 
 LOCAL_CLUSTER = "local-cluster"
@@ -106,7 +106,7 @@ def plan_cells(experiment: Experiment, *, resolve: bool = True) -> list[CellTask
     Args:
         experiment: a loaded experiment.
         resolve: resolve every (variant, policy) once, here on the client, into a
-            self-contained :class:`~collsim.policies.spec.ResolvedPolicy` carried by the
+            self-contained :class:`~collsim.research.spec.ResolvedPolicy` carried by the
             cells (tree content, value-model bytes: ``greedy`` / ``optimised`` train or load
             their model now, as an explicit first stage, never on a worker).
     """

@@ -443,7 +443,7 @@ def _make_policy(policy: PolicySpec, spec: SensitivitySpec, scenario: Scenario) 
     if policy.id not in MODEL_POLICY_IDS:
         return build_policy(policy.id, policy.params, scenario)
     from collsim.policies import optimised
-    from collsim.policies.models.training import TrainingSettings, load_or_train
+    from collsim.research.training import TrainingSettings, load_or_train
 
     t = spec.training
     settings = TrainingSettings(

@@ -376,17 +376,17 @@ def build_policy(policy_id: str, params: dict[str, Any], scenario: Scenario) -> 
     ``random``; ``tree`` for ``champion``, default the scenario's tree; ``fallbacks``
     or ``priority`` for ``rl:PATH``, whose model path comes first), except
     ``training`` of the value-model ids (``greedy``, ``optimised``): a mapping of
-    :class:`~collsim.policies.models.training.TrainingSettings` fields, e.g.
+    :class:`~collsim.research.training.TrainingSettings` fields, e.g.
     ``{seeds: [101, 102], n_accounts: 1000}``, that says how their model is trained.
 
     Raises:
         ValueError: unknown id or params the class does not accept.
     """
-    from collsim.policies.registry import VALUE_POLICY_IDS, make_policy
+    from collsim.research.registry import TRAINED_POLICY_IDS, make_policy
 
     kwargs = dict(params)
     training = None
-    if policy_id in VALUE_POLICY_IDS and "training" in kwargs:
+    if policy_id in TRAINED_POLICY_IDS and "training" in kwargs:
         training = _training_settings(kwargs.pop("training"))
     policy = make_policy(policy_id, scenario, training)
     if not kwargs:
@@ -409,7 +409,7 @@ def _training_settings(value: Any) -> Any:
     Raises:
         ValueError: not a mapping, or a field the settings do not have.
     """
-    from collsim.policies.models.training import TrainingSettings
+    from collsim.research.training import TrainingSettings
 
     if not isinstance(value, dict):
         raise ValueError(f"params.training must be a mapping, got {value!r}")

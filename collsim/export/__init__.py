@@ -9,7 +9,6 @@ Modules:
 * :mod:`collsim.export.onnx_policies` — runners of the ``rl_onnx`` and ``value_model`` kinds;
 * :mod:`collsim.export.daily` — a day's Snapshot from the files, holdout, priorities;
 * :mod:`collsim.export.planread` — a plan file back into a :class:`collsim.plan.Plan`;
-* :mod:`collsim.export.distill` — a strategy tree distilled from any policy (research side);
 * :mod:`collsim.export.commands` — ``export``, ``plan`` and ``validate-plan`` as functions
   returning exit codes.
 
@@ -32,7 +31,6 @@ _LAZY = {
     "export_tree_artifact": "collsim.export.artifact",
     "export_onnx_artifact": "collsim.export.artifact",
     "load_artifact": "collsim.export.artifact",
-    "distill": "collsim.export.distill",
     "export_policy": "collsim.export.commands",
     "make_plan": "collsim.export.commands",
     "validate_plan_files": "collsim.export.commands",

@@ -182,11 +182,11 @@ def fitted_value_model(scenario: Scenario, training: ValueTraining) -> Path:
     """Fit (or load from the cache) the scenario's value model; return its ONNX path.
 
     The model is the one the ``optimised`` policy id uses in research
-    (:func:`collsim.policies.models.training.load_or_train`): exploration runs of the
-    scenario, a :class:`~collsim.policies.models.value.ValueModel` fitted on them and
+    (:func:`collsim.research.training.load_or_train`): exploration runs of the
+    scenario, a :class:`~collsim.research.value.ValueModel` fitted on them and
     exported to ONNX with its JSON sidecar (never pickle).
     """
-    from collsim.policies.models.training import TrainingSettings, load_or_train
+    from collsim.research.training import TrainingSettings, load_or_train
 
     default = TrainingSettings()
     settings = TrainingSettings(
@@ -247,7 +247,7 @@ def _tree_for(policy: str, scenario: Scenario) -> StrategyTree | None:
 def _distilled(
     policy: Policy, scenario: Scenario, seed: int, days: int, max_depth: int, accounts: int | None
 ) -> tuple[StrategyTree, dict[str, Any]]:
-    from collsim.export.distill import distill
+    from collsim.research.distill import distill
 
     tree, fidelity = distill(policy, scenario, seed, days, max_depth, n_accounts=accounts)
     info = {"fidelity": round(fidelity, 6), "days": days, "seed": seed, "max_depth": max_depth}

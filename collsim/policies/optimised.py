@@ -2,9 +2,9 @@
 
 Both policies take a *value model*: any object with
 ``predict_value(snapshot) -> float [N, K]`` (the net value of option k for account n
-over no contact; see :class:`collsim.policies.models.ValueModel`,
-:class:`~collsim.policies.models.OnnxValueModel` and, for research upper bounds
-only, :class:`~collsim.policies.models.oracle.OracleValue`).  Options that are
+over no contact; see :class:`collsim.policies.models.value.OnnxValueModel`, the
+research side's :class:`collsim.research.value.ValueModel` and, for research upper
+bounds only, :class:`collsim.research.oracle.OracleValue`).  Options that are
 masked by the snapshot or have a value ≤ 0 are never chosen.
 
 * :class:`GreedyScore` ranks each account's options by value and fills capacity
@@ -16,9 +16,9 @@ masked by the snapshot or have a value ≤ 0 are never chosen.
   and channel budgets per time zone; with a money budget,
   :func:`~collsim.policies.allocation.allocate_with_budget`).  Its plan's total
   model value is therefore ≥ that of :class:`GreedyScore` with the same model.
-* :class:`OraclePolicy` is :class:`OptimisedAllocation` over
-  :class:`~collsim.policies.models.oracle.OracleValue`: it needs the simulation,
-  given through :meth:`OraclePolicy.bind` (research only).
+
+The oracle (the same allocation over the simulator's true values) is research-only:
+:class:`collsim.research.oracle.OraclePolicy`.
 """
 
 from __future__ import annotations
@@ -265,41 +265,3 @@ class OptimisedAllocation:
             offer=offer,
             variant=variant,
         )
-
-
-class OraclePolicy:
-    """RESEARCH ONLY: :class:`OptimisedAllocation` over the simulator's true values.
-
-    The policy must be bound to its simulation before the first decision:
-    ``policy.bind(sim)`` (the engine calls ``bind`` when a policy has one).
-    """
-
-    policy_id = "oracle"
-    research_only = True
-
-    def __init__(self) -> None:
-        self._inner: OptimisedAllocation | None = None
-
-    def bind(self, sim: Any) -> None:
-        """Read values from ``sim`` (a :class:`~collsim.sim.engine.Simulation`)."""
-        from collsim.policies.models.oracle import OracleValue
-
-        self._inner = OptimisedAllocation(OracleValue(sim), policy_id=self.policy_id)
-
-    @property
-    def last_report(self) -> dict[str, Any]:
-        """The inner allocation's report."""
-        return {} if self._inner is None else self._inner.last_report
-
-    def decide(self, snapshot: Snapshot) -> Plan:
-        """Return the oracle's optimal plan.
-
-        Raises:
-            RuntimeError: not bound to a simulation.
-        """
-        if self._inner is None:
-            raise RuntimeError(
-                "the oracle policy reads the simulator's latent state: call policy.bind(sim) "
-                "with its Simulation first"
-            )
-        return self._inner.decide(snapshot)

@@ -11,15 +11,22 @@ from collsim.policies.baselines import NoContact, RandomPolicy
 from collsim.policies.champion import TieredChampion
 
 if TYPE_CHECKING:
-    from collsim.policies.models.training import TrainingSettings
+    from collsim.policies.optimised import ValueFunction
 
 POLICY_IDS = ("no_contact", "random", "champion")
 """Built-in policy ids (a strategy-tree YAML path is accepted too)."""
 
-VALUE_POLICY_IDS = ("greedy", "optimised", "oracle")
-"""Model-based ids: ``greedy`` / ``optimised`` train (or load from the cache) a value
-model for the scenario; ``oracle`` reads the simulator's truth (research only; it must
-be bound to its Simulation, see :class:`collsim.policies.optimised.OraclePolicy`)."""
+VALUE_POLICY_IDS = ("greedy", "optimised")
+"""Model-based ids: score-order filling / exact allocation over a given value model.
+
+The core never trains: pass the model (``value_model=``, e.g. an
+:class:`~collsim.policies.models.value.OnnxValueModel` of a file written by
+``collsim fit-value-model``).  The research side's
+:func:`collsim.research.registry.make_policy` trains (or loads from the cache) the
+scenario's model for these ids and also knows the research-only ``oracle``."""
+
+RESEARCH_ONLY_IDS = ("oracle",)
+"""Ids resolved only on the research side (:mod:`collsim.research.registry`)."""
 
 MODEL_PREFIXES = ("rl:", "hybrid:")
 """Prefixes of policy ids that load a trained model: ``rl:PATH``, ``hybrid:PATH``."""
@@ -40,38 +47,37 @@ def _model_policy(spec: str) -> Policy:
     return HybridPolicy(path)
 
 
-def _value_policy(
-    spec: str, scenario: Scenario, training: TrainingSettings | None = None
-) -> Policy:
-    """``greedy`` / ``optimised`` over the scenario's cached value model; ``oracle``."""
+def _value_policy(spec: str, value_model: ValueFunction | None) -> Policy:
+    """``greedy`` / ``optimised`` over the given value model (never trained here)."""
     from collsim.policies import optimised
 
-    if spec == "oracle":
-        return optimised.OraclePolicy()
-    from collsim.policies.models.training import load_or_train
-
-    model = load_or_train(scenario) if training is None else load_or_train(scenario, training)
+    if value_model is None:
+        raise ValueError(
+            f"policy {spec!r} needs a value model: pass value_model= (e.g. "
+            "OnnxValueModel('value.onnx') of a file written by `collsim fit-value-model`), "
+            "or build it with collsim.research.registry.make_policy, which trains one"
+        )
     if spec == "greedy":
-        return optimised.GreedyScore(model)
-    return optimised.OptimisedAllocation(model)
+        return optimised.GreedyScore(value_model)
+    return optimised.OptimisedAllocation(value_model)
 
 
-def make_policy(spec: str, scenario: Scenario, training: TrainingSettings | None = None) -> Policy:
-    """Build a policy from its command-line id.
+def make_policy(spec: str, scenario: Scenario, value_model: ValueFunction | None = None) -> Policy:
+    """Build a policy from its command-line id (the core never trains a model).
 
     Args:
         spec: ``no_contact``, ``random``, ``champion`` (the scenario's tree),
-            ``greedy``, ``optimised``, ``oracle`` (see ``VALUE_POLICY_IDS``),
-            ``rl:PATH`` / ``hybrid:PATH`` (a trained model: MaskablePPO ``.zip``, its
-            ``.onnx`` export or an ``rl_onnx`` artifact directory), or a path to a
-            strategy-tree YAML.
+            ``greedy``, ``optimised`` (see ``VALUE_POLICY_IDS``; they need
+            ``value_model``), ``rl:PATH`` / ``hybrid:PATH`` (a trained model:
+            MaskablePPO ``.zip``, its ``.onnx`` export or an ``rl_onnx`` artifact
+            directory), or a path to a strategy-tree YAML.
         scenario: the scenario (selects the champion tree).
-        training: how ``greedy`` / ``optimised`` train their value model (default:
-            :class:`~collsim.policies.models.training.TrainingSettings`); ignored by
-            the other ids.
+        value_model: the model ``greedy`` / ``optimised`` allocate over (anything with
+            ``predict_value(snapshot)``); ignored by the other ids.
 
     Raises:
-        ValueError: unknown id; the message lists the known ones.
+        ValueError: unknown or research-only id, or a value id without a model; the
+            message says what to do.
     """
     if spec == "no_contact":
         return NoContact()
@@ -80,7 +86,12 @@ def make_policy(spec: str, scenario: Scenario, training: TrainingSettings | None
     if spec == "champion":
         return TieredChampion(scenario.champion)
     if spec in VALUE_POLICY_IDS:
-        return _value_policy(spec, scenario, training)
+        return _value_policy(spec, value_model)
+    if spec in RESEARCH_ONLY_IDS:
+        raise ValueError(
+            f"policy {spec!r} is research-only (it reads the simulator's latent state): "
+            "build it with collsim.research.registry.make_policy"
+        )
     if spec.startswith(MODEL_PREFIXES):
         return _model_policy(spec)
     path = Path(spec)
@@ -88,7 +99,8 @@ def make_policy(spec: str, scenario: Scenario, training: TrainingSettings | None
         if not path.exists():
             raise ValueError(f"{path}: strategy tree file not found")
         return TieredChampion(path)
+    known = POLICY_IDS + VALUE_POLICY_IDS + RESEARCH_ONLY_IDS
     raise ValueError(
-        f"unknown policy {spec!r}; expected one of {', '.join(POLICY_IDS + VALUE_POLICY_IDS)}, "
+        f"unknown policy {spec!r}; expected one of {', '.join(known)}, "
         "rl:PATH, hybrid:PATH or a tree YAML path"
     )

@@ -106,7 +106,7 @@ def default_policies(
     8 fallback options per account, serving accounts by ``priority``) and hybrid."""
     from collsim.policies.baselines import NoContact
     from collsim.policies.champion import TieredChampion
-    from collsim.policies.registry import make_policy
+    from collsim.research.registry import make_policy
 
     out: dict[str, Callable[[], Policy]] = {
         "champion": lambda: TieredChampion(scenario.champion),
@@ -132,8 +132,8 @@ def default_policies(
 def _optimised(scenario: Scenario) -> Callable[[], Policy] | None:
     """OptimisedAllocation over the scenario's cached value model, if that code is present."""
     try:
-        from collsim.policies.models.training import load_or_train
         from collsim.policies.optimised import OptimisedAllocation
+        from collsim.research.training import load_or_train
 
         model = load_or_train(load_scenario(scenario.name))
     except Exception as exc:  # another engineer's module, still in progress

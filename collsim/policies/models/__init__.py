@@ -1,27 +1,11 @@
-"""Response models for model-based policies: value/uplift, repayment propensity, oracle.
+"""Response models at decide-time (onnxruntime only; fitted on the research side).
 
-* :mod:`.exploration` — exploration runs and their training logs (H-day net cash).
-* :mod:`.value` — :class:`ValueModel` (uplift S-learner + hour multipliers),
-  :class:`RepaymentModel`, ONNX export and onnxruntime predictors.
-* :mod:`.oracle` — :class:`OracleValue`, the simulator's own expected values
-  (research upper bound; never exported).
-* :mod:`.training` — train a value model for a scenario, cached on disk as ONNX + JSON.
+* :mod:`.value` — :class:`OnnxValueModel` and :class:`OnnxRepaymentModel`, the ONNX
+  exports of the value and repayment models (fitted by :mod:`collsim.research.value`).
+* :mod:`.treatment` — treatment codes, support, pruning and :class:`TreatmentChooser`
+  (the effect model it reads is fitted by :mod:`collsim.research.treatment`).
 """
 
-from collsim.policies.models.exploration import ExplorationPolicy, TrainingLog, collect_log
-from collsim.policies.models.value import (
-    OnnxRepaymentModel,
-    OnnxValueModel,
-    RepaymentModel,
-    ValueModel,
-)
+from collsim.policies.models.value import OnnxRepaymentModel, OnnxValueModel
 
-__all__ = [
-    "ExplorationPolicy",
-    "OnnxRepaymentModel",
-    "OnnxValueModel",
-    "RepaymentModel",
-    "TrainingLog",
-    "ValueModel",
-    "collect_log",
-]
+__all__ = ["OnnxRepaymentModel", "OnnxValueModel"]

@@ -44,6 +44,12 @@ from collsim.ledger import EVENT
 from collsim.plan import Plan, Policy, Snapshot
 from collsim.policies.baselines import RandomPolicy
 from collsim.policies.champion import TieredChampion
+from collsim.policies.models.treatment import (
+    TREATMENT_OFFER,
+    TREATMENT_VARIANT,
+    TreatmentSupport,
+    rule_allowed,
+)
 from collsim.treatments import daily_discount_factors
 from collsim.valuation import account_values
 from collsim.vocab import N_CHANNELS, VARIANTS, Channel, Outcome
@@ -180,8 +186,6 @@ class ExplorationPolicy:
         self.support = None
         self.none_share = none_share
         if treatments:
-            from collsim.policies.models.treatment import TreatmentSupport
-
             self.support = TreatmentSupport.from_scenario(scenario)
 
     def decide(self, snapshot: Snapshot) -> Plan:
@@ -201,12 +205,6 @@ class ExplorationPolicy:
 
     def _randomise_treatments(self, snapshot: Snapshot, plan: Plan) -> None:
         """Give every planned contact a random allowed treatment (see the class doc)."""
-        from collsim.policies.models.treatment import (
-            TREATMENT_OFFER,
-            TREATMENT_VARIANT,
-            rule_allowed,
-        )
-
         assert self.support is not None
         plan.offer = np.zeros(plan.n, dtype=np.int8)
         plan.variant = np.zeros(plan.n, dtype=np.int8)

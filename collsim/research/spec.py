@@ -10,7 +10,7 @@ file relative to its cwd and without training.
 
 ``greedy`` / ``optimised`` are trained (or loaded from the ``$COLLSIM_CACHE`` cache) on
 the client while resolving, by
-:func:`~collsim.policies.models.training.load_or_train`, with the same settings as before,
+:func:`~collsim.research.training.load_or_train`, with the same settings as before,
 so the numbers are unchanged; the model bytes then travel inside the spec.
 
 Not yet content-based: ``rl:PATH`` / ``hybrid:PATH`` still carry their (absolute) path
@@ -30,7 +30,7 @@ from collsim.plan import Policy
 
 if TYPE_CHECKING:
     from collsim.policies.champion import StrategyTree
-    from collsim.policies.models.training import TrainingSettings
+    from collsim.research.training import TrainingSettings
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def resolve_policy(
     """Resolve a policy reference on the client into a self-contained spec.
 
     Args:
-        policy_id: a registry id (see :func:`collsim.policies.registry.make_policy`) or a
+        policy_id: a registry id (see :func:`collsim.research.registry.make_policy`) or a
             strategy-tree YAML path (relative paths are taken against ``base_dir``).
         params: the experiment's constructor params for it.
         scenario: the scenario (selects the champion tree; keys the value model).
@@ -157,7 +157,7 @@ def _resolve_value(
     settings: TrainingSettings | None,
 ) -> ResolvedPolicy:
     """Train (or load from the cache) the scenario's value model on the client; ship bytes."""
-    from collsim.policies.models.training import load_or_train
+    from collsim.research.training import load_or_train
 
     log.info("policy %s: training / loading its value model on the client", policy_id)
     model = load_or_train(scenario) if settings is None else load_or_train(scenario, settings)

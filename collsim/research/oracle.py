@@ -1,4 +1,7 @@
-"""OracleValue: the simulator's own expected value of each option — RESEARCH ONLY.
+"""The oracle: the simulator's own expected value of each option — RESEARCH ONLY.
+
+:class:`OraclePolicy` is :class:`~collsim.policies.optimised.OptimisedAllocation` over
+:class:`OracleValue`: it needs the simulation, given through :meth:`OraclePolicy.bind`.
 
 .. warning::
    :class:`OracleValue` reads the simulator's hidden truth (``sim.latent``,
@@ -56,7 +59,8 @@ from typing import Any
 import numpy as np
 
 from collsim.behaviour import ACTIVE
-from collsim.plan import Snapshot
+from collsim.plan import Plan, Snapshot
+from collsim.policies.optimised import OptimisedAllocation
 from collsim.valuation import CHARGED_OFF_STATE, CURRENT, LEGAL_PENDING, terminal_rates
 from collsim.vocab import CHANNELS, MESSAGES, N_CHANNELS, Channel, bucket_of
 
@@ -228,3 +232,39 @@ class OracleValue:
                 values[:, cols] = (sued - kept - legal.cost_per_case - per_attempt)[:, None]
         values[:, ~opts.valid] = 0.0
         return values.astype(np.float32)
+
+
+class OraclePolicy:
+    """RESEARCH ONLY: :class:`OptimisedAllocation` over the simulator's true values.
+
+    The policy must be bound to its simulation before the first decision:
+    ``policy.bind(sim)`` (the engine calls ``bind`` when a policy has one).
+    """
+
+    policy_id = "oracle"
+    research_only = True
+
+    def __init__(self) -> None:
+        self._inner: OptimisedAllocation | None = None
+
+    def bind(self, sim: Any) -> None:
+        """Read values from ``sim`` (a :class:`~collsim.sim.engine.Simulation`)."""
+        self._inner = OptimisedAllocation(OracleValue(sim), policy_id=self.policy_id)
+
+    @property
+    def last_report(self) -> dict[str, Any]:
+        """The inner allocation's report."""
+        return {} if self._inner is None else self._inner.last_report
+
+    def decide(self, snapshot: Snapshot) -> Plan:
+        """Return the oracle's optimal plan.
+
+        Raises:
+            RuntimeError: not bound to a simulation.
+        """
+        if self._inner is None:
+            raise RuntimeError(
+                "the oracle policy reads the simulator's latent state: call policy.bind(sim) "
+                "with its Simulation first"
+            )
+        return self._inner.decide(snapshot)

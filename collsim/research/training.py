@@ -2,8 +2,8 @@
 
 :func:`load_or_train` is what the ``greedy`` and ``optimised`` policy ids use: it
 simulates a few small exploration runs of the scenario
-(:class:`~collsim.policies.models.exploration.ExplorationPolicy`), fits a
-:class:`~collsim.policies.models.value.ValueModel`, exports it to
+(:class:`~collsim.research.exploration.ExplorationPolicy`), fits a
+:class:`~collsim.research.value.ValueModel`, exports it to
 ``<cache>/<key>.onnx`` (+ ``<key>.json``) and returns the onnxruntime-backed
 :class:`~collsim.policies.models.value.OnnxValueModel`, so a cached and a freshly
 trained model give the same decisions.  The key is the sha256 of the scenario's
@@ -27,8 +27,9 @@ import numpy as np
 
 from collsim.config import Scenario, ValuationConfig
 from collsim.features import FEATURE_NAMES
-from collsim.policies.models.exploration import ExplorationPolicy, TrainingLog, collect_log
-from collsim.policies.models.value import OnnxValueModel, ValueModel
+from collsim.policies.models.value import OnnxValueModel
+from collsim.research.exploration import ExplorationPolicy, TrainingLog, collect_log
+from collsim.research.value import ValueModel
 
 FORMAT_VERSION = 1
 
@@ -50,7 +51,7 @@ class TrainingSettings:
         contact_rate: contact probability of the random part.
         random_state: the estimators' seed.
         objective: what the outcome measures: ``"portfolio_value"`` (the change in
-            portfolio value, :mod:`collsim.policies.models.exploration`) or ``"cash"``
+            portfolio value, :mod:`collsim.research.exploration`) or ``"cash"``
             (payments − the account's costs, undiscounted: the objective before issue
             15, kept for comparison).
     """
