@@ -318,7 +318,7 @@ def fit_value_model_cmd(
     force: Annotated[bool, typer.Option(help="replace an existing model file")] = False,
 ) -> None:
     """Fit (or load from the cache) the scenario's value model and write it as ONNX."""
-    from collsim.export.commands import ValueTraining, fit_value_model
+    from collsim.research.commands import ValueTraining, fit_value_model
 
     training = ValueTraining(train_accounts, train_days, train_seeds, retrain)
     raise typer.Exit(fit_value_model(scenario, out, training, force))
@@ -352,7 +352,7 @@ def export_cmd(
     ``--policy optimised`` fits the scenario's value model (or loads it from the cache)
     and exports it with the exact allocation; no Python needs to be written.
     """
-    from collsim.export.commands import ValueTraining, export_policy
+    from collsim.research.commands import ValueTraining, export_policy
 
     raise typer.Exit(
         export_policy(

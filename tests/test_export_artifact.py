@@ -158,6 +158,10 @@ def test_feature_names_must_match(tmp_path: Path) -> None:
 def test_unknown_policy_spec_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert export_policy("greedy", tmp_path / "a", "default") == 2
     assert "cannot export policy 'greedy'" in capsys.readouterr().err
+    assert export_policy("optimised", tmp_path / "a", "default") == 2  # the core never trains
+    assert "collsim export" in capsys.readouterr().err
+    assert export_policy("champion", tmp_path / "a", "default", distill_days=3) == 2
+    assert "--distill-days simulates the policy" in capsys.readouterr().err
     assert export_policy("champion", tmp_path / "a", "no_such_scenario") == 2
     assert not (tmp_path / "a").exists()
 

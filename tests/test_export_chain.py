@@ -194,8 +194,10 @@ def test_artifact_loads_by_kind(artifacts: dict[str, Path]) -> None:
 
 
 def test_distilled_tree_is_exported_and_runs(tmp_path: Path, generated: Path) -> None:
+    from collsim.research.commands import export_policy as export_researched
+
     out = tmp_path / "art"
-    code = export_policy(
+    code = export_researched(
         "champion", out, "default", distill_days=4, distill_accounts=300, max_depth=3
     )
     assert code == 0

@@ -31,6 +31,7 @@ CORE = (
     "policies.base", "policies.allocation", "policies.champion", "policies.optimised",
     "policies.baselines", "policies.registry", "policies.models",
     "export.artifact", "export.onnx_policies", "export.planfile", "export.daily",
+    "export.commands",
 )  # fmt: skip
 
 FORBIDDEN_COLLSIM = (
@@ -46,7 +47,6 @@ RESEARCH_WING = ("research", "sim", "envs", "evaluation", "rl")
 
 RESEARCH_IMPORTERS_OUTSIDE_THE_WING = (
     "cli",  # the command line wires research commands (lazily, per command)
-    "export.commands",  # `fit-value-model`, `export --policy optimised`, `--distill-days`
 )  # fmt: skip
 """Entry points outside the research wing allowed to import :mod:`collsim.research`."""
 

@@ -154,82 +154,10 @@ def parse_date(text: str | dt.date) -> dt.date:
 POLICY_SPECS = (
     "champion",
     "no_contact",
-    "optimised",
     "TREE.yaml",
     "rl_onnx:MODEL.onnx",
     "value_model:MODEL.onnx",
 )
-
-
-@dataclass(frozen=True)
-class ValueTraining:
-    """How ``collsim fit-value-model`` / ``export --policy optimised`` train the value model.
-
-    Attributes:
-        accounts: accounts per exploration run (default: the research default, 3,000).
-        days: days per exploration run (default 90).
-        seeds: number of exploration runs (default 3).
-        retrain: train even if the model is in the cache.
-    """
-
-    accounts: int | None = None
-    days: int | None = None
-    seeds: int | None = None
-    retrain: bool = False
-
-
-def fitted_value_model(scenario: Scenario, training: ValueTraining) -> Path:
-    """Fit (or load from the cache) the scenario's value model; return its ONNX path.
-
-    The model is the one the ``optimised`` policy id uses in research
-    (:func:`collsim.research.training.load_or_train`): exploration runs of the
-    scenario, a :class:`~collsim.research.value.ValueModel` fitted on them and
-    exported to ONNX with its JSON sidecar (never pickle).
-    """
-    from collsim.research.training import TrainingSettings, load_or_train
-
-    default = TrainingSettings()
-    settings = TrainingSettings(
-        seeds=tuple(range(101, 101 + training.seeds)) if training.seeds else default.seeds,
-        n_accounts=training.accounts or default.n_accounts,
-        days=training.days or default.days,
-    )
-    if settings.days <= settings.horizon:
-        raise ValueError(
-            f"--train-days: {settings.days} must exceed the {settings.horizon}-day outcome horizon"
-        )
-    return load_or_train(scenario, settings, retrain=training.retrain).path
-
-
-def _write_bytes_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, then rename)."""
-    from collsim.io import atomic_write
-
-    def write(temp: Path) -> None:
-        temp.write_bytes(data)
-
-    atomic_write(path, write)
-
-
-def fit_value_model(scenario: str, out: Path, training: ValueTraining, force: bool = False) -> int:
-    """Write the scenario's value model as ``out`` (ONNX) and its ``.json`` sidecar.
-
-    Returns:
-        0 written, 2 bad input (unknown scenario, existing file without ``force``...).
-    """
-    try:
-        if out.suffix != ".onnx":
-            raise ValueError(f"--out {out}: the model file must end in .onnx")
-        if not force and (out.exists() or out.with_suffix(".json").exists()):
-            raise ValueError(f"--out {out}: exists; pass --force to replace it")
-        model = fitted_value_model(load_scenario(scenario), training)
-        for suffix in (".onnx", ".json"):
-            _write_bytes_atomically(out.with_suffix(suffix), model.with_suffix(suffix).read_bytes())
-    except BAD_INPUT as exc:
-        report(error_lines(exc))
-        return EXIT_BAD_INPUT
-    print(f"wrote {out} and {out.with_suffix('.json').name} (value model of {scenario})")
-    return EXIT_OK
 
 
 def _tree_for(policy: str, scenario: Scenario) -> StrategyTree | None:
@@ -244,12 +172,26 @@ def _tree_for(policy: str, scenario: Scenario) -> StrategyTree | None:
     return None
 
 
-def _distilled(
-    policy: Policy, scenario: Scenario, seed: int, days: int, max_depth: int, accounts: int | None
-) -> tuple[StrategyTree, dict[str, Any]]:
-    from collsim.research.distill import distill
+Distiller = Callable[..., tuple[StrategyTree, float]]
+"""``distiller(policy, scenario, seed, days, max_depth, n_accounts=...)`` → (tree,
+fidelity): simulates the policy (research side, e.g. :func:`collsim.research.distill.distill`)."""
 
-    tree, fidelity = distill(policy, scenario, seed, days, max_depth, n_accounts=accounts)
+
+def _distilled(
+    distiller: Distiller | None,
+    policy: Policy,
+    scenario: Scenario,
+    seed: int,
+    days: int,
+    max_depth: int,
+    accounts: int | None,
+) -> tuple[StrategyTree, dict[str, Any]]:
+    if distiller is None:
+        raise ValueError(
+            "--distill-days simulates the policy: export through the research side "
+            "(`collsim export`, collsim.research.commands.export_policy)"
+        )
+    tree, fidelity = distiller(policy, scenario, seed, days, max_depth, n_accounts=accounts)
     info = {"fidelity": round(fidelity, 6), "days": days, "seed": seed, "max_depth": max_depth}
     return tree, info
 
@@ -263,23 +205,26 @@ def export_policy(
     distill_days: int = 0,
     max_depth: int = 4,
     distill_accounts: int | None = None,
-    training: ValueTraining = ValueTraining(),
+    name: str | None = None,
+    distiller: Distiller | None = None,
 ) -> int:
     """Export a policy as an artifact directory (``collsim export``).
 
     Args:
-        policy: ``champion`` (the scenario's tree), ``no_contact``, ``optimised`` (the
-            scenario's value model, fitted or loaded from the cache, then the exact
-            allocation), a strategy-tree YAML path, ``rl_onnx:MODEL.onnx`` or
-            ``value_model:MODEL.onnx``.
+        policy: ``champion`` (the scenario's tree), ``no_contact``, a strategy-tree
+            YAML path, ``rl_onnx:MODEL.onnx`` or ``value_model:MODEL.onnx`` (``optimised``,
+            which trains its model first, is exported by
+            :func:`collsim.research.commands.export_policy`).
         out: the artifact directory.
         scenario: bundled scenario name or YAML path (option space, costs, rule set).
         seed: seed of the distillation run.
         distill_days: if > 0, simulate that many days, distil a strategy tree and
-            write it beside the policy with its fidelity.
+            write it beside the policy with its fidelity (needs ``distiller``).
         max_depth: depth of the distilled tree.
         distill_accounts: portfolio size of the distillation run (default: scenario's).
-        training: how ``optimised`` trains its value model.
+        name: the artifact's policy name (default: its kind).
+        distiller: what distils the tree (research side); required with
+            ``distill_days``.
 
     Returns:
         0 on success, 2 on bad input.
@@ -288,12 +233,10 @@ def export_policy(
         scen = load_scenario(scenario)
         tree = _tree_for(policy, scen)
         kind, _, model = policy.partition(":")
-        name = None
-        if policy == "optimised":
-            kind, model, name = "value_model", str(fitted_value_model(scen, training)), policy
         if tree is None and (kind not in {"rl_onnx", "value_model"} or not model):
             raise ValueError(
-                f"cannot export policy {policy!r}; expected one of {', '.join(POLICY_SPECS)}"
+                f"cannot export policy {policy!r}; expected one of {', '.join(POLICY_SPECS)} "
+                "(or optimised, which `collsim export` trains first)"
             )
         runner: Policy
         if tree is not None:
@@ -304,7 +247,7 @@ def export_policy(
         if tree is not None:
             if distill_days > 0:
                 distilled = _distilled(
-                    runner, scen, seed, distill_days, max_depth, distill_accounts
+                    distiller, runner, scen, seed, distill_days, max_depth, distill_accounts
                 )
             manifest = export_tree_artifact(tree, out, scen, distilled)
         else:
@@ -312,7 +255,7 @@ def export_policy(
             if distill_days > 0:
                 loaded = load_artifact(out)
                 distilled = _distilled(
-                    loaded, scen, seed, distill_days, max_depth, distill_accounts
+                    distiller, loaded, scen, seed, distill_days, max_depth, distill_accounts
                 )
                 manifest = export_onnx_artifact(
                     model, kind, out, scen, name=name, distilled=distilled
@@ -612,10 +555,8 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_OK",
     "EXIT_VIOLATIONS",
-    "ValueTraining",
+    "POLICY_SPECS",
     "export_policy",
-    "fit_value_model",
-    "fitted_value_model",
     "make_plan",
     "parse_date",
     "plan_for_day",
