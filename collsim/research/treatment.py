@@ -27,7 +27,7 @@ from collsim.features import FEATURE_NAMES
 from collsim.policies.models.treatment import CHANNEL_GROUP, N_GROUPS, N_TREATMENTS
 from collsim.research.exploration import TrainingLog
 from collsim.research.training import TrainingSettings, training_log
-from collsim.research.value import ValueModel, _threads
+from collsim.research.value import ValueModel, openmp_threads
 from collsim.vocab import N_CHANNELS
 
 _DPD = FEATURE_NAMES.index("dpd_30")
@@ -109,7 +109,7 @@ class TreatmentEffectModel:
         if sel.size == 0:
             raise ValueError("the log has no contacts on channels that carry treatments")
         x = log.features[sel].astype(np.float32)
-        with _threads(getattr(value_model, "n_threads", 1)):
+        with openmp_threads(getattr(value_model, "n_threads", 1)):
             uplift = value_model.predict_uplift(x)[np.arange(sel.size), log.channel[sel]]
             predicted = value_model.baseline_.predict(x) + uplift
         scaled = (log.outcome[sel] - predicted) / np.maximum(self._balance(x), self.balance_floor)

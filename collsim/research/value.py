@@ -67,7 +67,7 @@ DEFAULT_SLOT_HOURS = tuple(range(8, 21))
 _LOG_BALANCE = FEATURE_NAMES.index("log_balance")
 
 
-def _threads(n: int | None) -> Any:
+def openmp_threads(n: int | None) -> Any:
     """Context limiting OpenMP threads (no-op for None)."""
     from contextlib import nullcontext
 
@@ -159,7 +159,7 @@ class _ArmModel:
     def predict_arms(self, features: np.ndarray) -> np.ndarray:
         """float64 [N, 9]: the estimator's output for each account and arm (none last)."""
         self._check_fitted()
-        with _threads(self.n_threads):
+        with openmp_threads(self.n_threads):
             return self._predict_arms(features)
 
     def _predict_arms(self, features: np.ndarray) -> np.ndarray:
@@ -271,7 +271,7 @@ class ValueModel:
 
     def fit(self, log: TrainingLog) -> ValueModel:
         """Fit the baseline, the per-channel uplift regressors and the hour multipliers."""
-        with _threads(self.n_threads):
+        with openmp_threads(self.n_threads):
             return self._fit(log)
 
     def _fit(self, log: TrainingLog) -> ValueModel:
@@ -362,7 +362,7 @@ class ValueModel:
         if features.ndim != 2 or features.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"features must be [N, {len(FEATURE_NAMES)}], got {features.shape}")
         out = np.repeat(self.offset_[None, :], features.shape[0], axis=0)
-        with _threads(self.n_threads):
+        with openmp_threads(self.n_threads):
             for c, model in self.uplift_models_.items():
                 for lo in range(0, features.shape[0], CHUNK):
                     out[lo : lo + CHUNK, c] += model.predict(features[lo : lo + CHUNK])
@@ -453,7 +453,7 @@ class RepaymentModel(_ArmModel):
         """Fit the classifier on ``log.paid``."""
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        with _threads(self.n_threads):
+        with openmp_threads(self.n_threads):
             return self._fit(log, HistGradientBoostingClassifier)
 
     def _fit(self, log: TrainingLog, estimator: Any) -> RepaymentModel:
