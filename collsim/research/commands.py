@@ -1,5 +1,4 @@
-"""Research-side commands: fit a value model, export a policy that needs training or
-distillation.
+"""Research-side commands: fit a value model; export what needs training or distilling.
 
 ``collsim fit-value-model`` and ``collsim export`` call these functions; they return
 exit codes like :mod:`collsim.export.commands` (0 success, 2 bad input) and leave the
@@ -16,9 +15,6 @@ from collsim.config import Scenario, load_scenario
 from collsim.export import commands as core
 from collsim.export.commands import BAD_INPUT, EXIT_BAD_INPUT, EXIT_OK, error_lines, report
 from collsim.research.training import TrainingSettings, load_or_train
-
-POLICY_SPECS = ("optimised", *core.POLICY_SPECS)
-"""What ``collsim export --policy`` accepts: ``optimised`` and the core's specs."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +142,6 @@ def export_policy(
 
 
 __all__ = [
-    "POLICY_SPECS",
     "ValueTraining",
     "export_policy",
     "fit_value_model",
