@@ -5,9 +5,8 @@ import numpy, pyarrow, ortools, onnxruntime, pydantic, yaml and the standard lib
 never the simulator, the environments, the evaluation harness, the RL/research code,
 or the research-only third-party packages.
 
-``collsim.policies.rl`` is not in the list yet: it still loads SB3 ``.zip`` models
-(sb3_contrib, torch) lazily and must first be split into a core ONNX runner and a
-research-side loader (issue 16).
+The RL runner (``policies.rl``, ``policies.hybrid``) is core: a MaskablePPO ``.zip``
+is loaded on the research side (:mod:`collsim.rl.logits`).
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ CORE = (
     "vocab", "config", "rng", "portfolio", "tables", "behaviour", "compliance", "plan",
     "capacity", "features", "ledger", "metrics", "valuation", "treatments",
     "policies.base", "policies.allocation", "policies.champion", "policies.optimised",
+    "policies.onnx", "policies.rl", "policies.hybrid",
     "policies.models.value", "export.artifact", "export.onnx_policies",
     "export.planfile", "export.daily",
 )  # fmt: skip

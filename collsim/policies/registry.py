@@ -31,13 +31,18 @@ def _model_policy(spec: str) -> Policy:
     path = Path(target)
     if not target or not path.exists():
         raise ValueError(f"{spec}: model {target!r} not found (a .zip, .onnx or artifact dir)")
+    model: object = path
+    if path.suffix in {".zip", ".json"}:  # a MaskablePPO .zip (or ensemble of them): torch
+        from collsim.rl.logits import load_logit_model
+
+        model = load_logit_model(path)
     if kind == "rl":
         from collsim.policies.rl import RLPolicy
 
-        return RLPolicy(path)
+        return RLPolicy(model, policy_id=f"rl:{path.name}")
     from collsim.policies.hybrid import HybridPolicy
 
-    return HybridPolicy(path)
+    return HybridPolicy(model, policy_id=f"hybrid:{path.name}")
 
 
 def _value_policy(
