@@ -22,6 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "collsim"
 
 CORE = (
     "vocab", "config", "rng", "portfolio", "tables", "behaviour", "compliance", "plan",
+    "snapshot",
     "capacity", "features", "ledger", "metrics", "valuation", "treatments",
     "policies.base", "policies.allocation", "policies.champion", "policies.optimised",
     "policies.onnx", "policies.rl", "policies.hybrid",

@@ -400,10 +400,10 @@ class RLPolicy:
         priority: the order in which accounts are served when they compete for a
             resource: ``log_odds`` (the default: log-probability of the chosen action
             over no contact, i.e. how much the agent prefers contacting this account to
-            leaving it alone), ``confidence`` (probability of the chosen action; the
-            rule before 2026-11-25, measured worse: collsim/rl/COMPARISON.md) or
-            ``value`` (the critic's value of the account's state; needs a MaskablePPO
-            ``.zip`` or an ensemble of them) or ``exposure`` (``balance × (1 + dpd / 30)``,
+            leaving it alone), ``confidence`` (probability of the chosen action;
+            measured worse: collsim/rl/COMPARISON.md), ``value`` (the critic's value of
+            the account's state; needs a MaskablePPO ``.zip`` or an ensemble of them) or
+            ``exposure`` (``balance × (1 + dpd / 30)``,
             for a graph that outputs neither ``logits`` nor ``score``).
         treatments: optional
             :class:`~collsim.policies.models.treatment.TreatmentChooser`: each contact
