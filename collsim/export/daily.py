@@ -6,7 +6,7 @@ The Snapshot a policy sees in production is built by the simulator's own builder
 * ``window``: :meth:`ContactWindow.from_history` ending on the plan's local day D;
 * ``contact``: the observable contact summary (:func:`contact_state`);
 * ``active``: accounts in collection, i.e. ``dpd > 0``;
-* ``mask``, ``blocking_rule``, ``treatment_rule``: the rule set's on day D, within ``active``;
+* ``mask``, ``blocking_rule``, ``treatment_rule``: the rule set on day D, within ``active``;
 * ``resources``: :func:`collsim.capacity.build_resources` for day D.
 
 After the policy decides, :func:`fit_money_budget` drops the last contacts in
