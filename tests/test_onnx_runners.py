@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from collsim.config import load_scenario
+from collsim.evaluation.spec import build_policy
 from collsim.export.artifact import export_onnx_artifact
 from collsim.export.onnx_policies import make_onnx_policy
 from collsim.export.testing import tiny_rl_onnx, tiny_value_onnx
@@ -100,6 +101,9 @@ def test_rl_policy_verifies_an_artifact_and_refuses_a_zip(tmp_path: Path) -> Non
     out = tmp_path / "artifact"
     export_onnx_artifact(tmp_path / "rl.onnx", "rl_onnx", out, load_scenario("default"))
     assert RLPolicy(out).policy_id == "rl:artifact"
+    built = build_policy(f"rl:{out}", {"priority": "confidence"}, load_scenario("default"))
+    assert isinstance(built, RLPolicy) and built.priority == "confidence"
+    assert built.policy_id == "rl:artifact"
     (out / "model.onnx").write_bytes(tiny_rl_onnx(F, A, 6, score=True))
     with pytest.raises(ValueError, match="checksum"):
         RLPolicy(out)

@@ -86,6 +86,7 @@ def test_ensemble_logits_are_log_mean_masked_probabilities(runs: list[Path]) -> 
 def test_ensemble_file_roundtrip_checksums_and_registry(runs: list[Path], tmp_path: Path) -> None:
     import shutil
 
+    from collsim.evaluation.spec import build_policy
     from collsim.policies.registry import make_policy
     from collsim.policies.rl import EnsembleLogits, RLPolicy
     from collsim.rl.logits import load_logit_model
@@ -105,6 +106,9 @@ def test_ensemble_file_roundtrip_checksums_and_registry(runs: list[Path], tmp_pa
     option = snap.options.encode(plan.channel, plan.slot_hour)
     rows = np.flatnonzero(option >= 0)
     assert snap.option_mask()[rows, option[rows]].all()
+    built = build_policy(f"rl:{path}", {"fallbacks": 2}, load_scenario("default"))
+    assert isinstance(built, RLPolicy) and isinstance(built.model, EnsembleLogits)
+    assert built.fallbacks == 2 and built.policy_id == "rl:ens.json"
     members[1].write_bytes(members[1].read_bytes() + b"x")
     with pytest.raises(ValueError, match="sha256"):
         RLPolicy(load_logit_model(path))

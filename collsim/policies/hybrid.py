@@ -39,7 +39,7 @@ import numpy as np
 
 from collsim.plan import Plan, Snapshot
 from collsim.policies.allocation import allocate_day
-from collsim.policies.rl import RLPolicy, load_logit_model, model_name
+from collsim.policies.rl import LogitModel, RLPolicy, load_logit_model, model_name
 from collsim.vocab import CHANNELS
 
 __all__ = ["DayPrices", "HybridPolicy"]
@@ -96,6 +96,11 @@ class HybridPolicy:
         self.prices: np.ndarray | None = None
         self.resource_names: tuple[str, ...] = ()
         self.price_history: list[DayPrices] = []
+
+    @property
+    def model(self) -> LogitModel:
+        """The RL model whose logits are scored."""
+        return self.rl.model
 
     def scores(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
         """Return (score float64 [N, K], mask bool [N, K]): log-odds of each option over none."""
