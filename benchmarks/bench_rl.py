@@ -49,10 +49,12 @@ def bench_decide(n: int, model: Any, repeats: int = 3) -> tuple[float, float, in
     """Return (RLPolicy s, HybridPolicy s, contacts planned by each) at N accounts."""
     from collsim.policies.hybrid import HybridPolicy
     from collsim.policies.rl import RLPolicy
+    from collsim.rl.logits import load_logit_model
 
     scenario = load_scenario("default").scaled_to(n)
     snap = Simulation(scenario, NoContact(), seed=0).begin_day()
-    rl, hybrid = RLPolicy(model), HybridPolicy(model)
+    loaded = load_logit_model(model)
+    rl, hybrid = RLPolicy(loaded), HybridPolicy(loaded)
     times: dict[str, list[float]] = {"rl": [], "hybrid": []}
     planned = {}
     for name, policy in (("rl", rl), ("hybrid", hybrid)):

@@ -51,6 +51,7 @@ from collsim.policies.optimised import OptimisedAllocation
 from collsim.policies.rl import RLPolicy
 from collsim.research.training import TrainingSettings
 from collsim.research.treatment import train_with_treatments
+from collsim.rl.logits import load_logit_model
 from collsim.sim.engine import Simulation
 from collsim.vocab import OFFERS, VARIANTS
 
@@ -99,7 +100,12 @@ def main(argv: list[str]) -> None:
                 value, treatments=chooser, policy_id=f"optimised_{arm}"
             )
             if rl_model is not None:
-                policy = RLPolicy(rl_model, fallbacks=8, treatments=chooser, policy_id=f"rl_{arm}")
+                policy = RLPolicy(
+                    load_logit_model(rl_model),
+                    fallbacks=8,
+                    treatments=chooser,
+                    policy_id=f"rl_{arm}",
+                )
             led = Simulation(scenario, policy, seed=seed, n_accounts=n).run(days=days)
             k, tk = kpis(led), treatment_kpis(led, rate)
             rows[(seed, arm)] = {

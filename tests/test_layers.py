@@ -8,9 +8,8 @@ scikit-learn, skl2onnx, onnx).  Only the research wing and the CLI entry points 
 import :mod:`collsim.research`, and the package as a whole has no import cycle (lazy
 imports count: a cycle through a function-level import is still a cycle).
 
-``collsim.policies.rl`` is not in the list yet: it still loads SB3 ``.zip`` models
-(sb3_contrib, torch) lazily and must first be split into a core ONNX runner and a
-research-side loader (issue 16).
+The RL runner (``policies.rl``, ``policies.hybrid``) is core: a MaskablePPO ``.zip``
+is loaded on the research side (:mod:`collsim.rl.logits`).
 """
 
 from __future__ import annotations
@@ -27,9 +26,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "collsim"
 
 CORE = (
     "vocab", "config", "rng", "portfolio", "tables", "behaviour", "compliance", "plan",
+    "snapshot",
     "capacity", "features", "ledger", "metrics", "valuation", "treatments",
     "policies.base", "policies.allocation", "policies.champion", "policies.optimised",
     "policies.baselines", "policies.registry", "policies.models",
+    "policies.onnx", "policies.rl", "policies.hybrid",
     "export.artifact", "export.onnx_policies", "export.planfile", "export.daily",
     "export.commands",
 )  # fmt: skip
@@ -50,10 +51,7 @@ RESEARCH_IMPORTERS_OUTSIDE_THE_WING = (
 )  # fmt: skip
 """Entry points outside the research wing allowed to import :mod:`collsim.research`."""
 
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (
-    # being removed in the runners branch
-    frozenset({"collsim.export.artifact", "collsim.export.onnx_policies", "collsim.policies.rl"}),
-)
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 """Import cycles tolerated for now; each must still exist (a stale allowance fails)."""
 
 

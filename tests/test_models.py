@@ -253,9 +253,7 @@ def test_load_or_train_caches_onnx(scenario: Scenario, tmp_path: Path) -> None:
 
 
 def test_legal_long_horizon_model_and_onnx(scenario: Scenario, tmp_path: Path) -> None:
-    log = collect_log(
-        scenario, 3, days=56, horizon=5, policy=ExplorationPolicy(scenario, 0.9, 0.9)
-    )
+    log = collect_log(scenario, 3, days=56, horizon=5, policy=ExplorationPolicy(scenario, 0.9, 0.9))
     assert log.long_horizon == 5 + scenario.legal.duration_days
     has_long = np.isfinite(log.outcome_long)
     assert has_long.any() and not has_long.all()

@@ -20,6 +20,7 @@ from collsim.sim.engine import Simulation
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
+from collsim.rl.logits import TorchLogits  # noqa: E402
 from collsim.rl.training import TrainConfig, train_model  # noqa: E402
 
 TINY_RUN = TrainConfig(
@@ -136,7 +137,7 @@ def test_rl_onnx_artifact_loads_and_plans_like_rl_policy(trained: Any, tmp_path:
     manifest = export_artifact(trained.model, tmp_path / "artifact", scenario)
     assert manifest["kind"] == "rl_onnx" and (tmp_path / "policy.onnx").is_file()
     artifact = load_artifact(tmp_path / "artifact")
-    torch_policy = RLPolicy(trained.model)
+    torch_policy = RLPolicy(TorchLogits(trained.model))
     onnx_policy = RLPolicy(tmp_path / "artifact")
     for snap in snapshots(days=3):
         a, b, c = artifact.decide(snap), torch_policy.decide(snap), onnx_policy.decide(snap)
@@ -156,8 +157,8 @@ def test_rl_onnx_artifact_with_fallbacks_plans_like_rl_policy(trained: Any, tmp_
     manifest = export_artifact(trained.model, tmp_path / "artifact", scenario, fallbacks=3)
     assert manifest["policy"]["fallbacks"] == 3
     artifact = load_artifact(tmp_path / "artifact")
-    torch_policy = RLPolicy(trained.model, fallbacks=3)
-    single = RLPolicy(trained.model)
+    torch_policy = RLPolicy(TorchLogits(trained.model), fallbacks=3)
+    single = RLPolicy(TorchLogits(trained.model))
     more = 0
     for snap in snapshots(n=2000, days=3):
         a, b, c = artifact.decide(snap), torch_policy.decide(snap), single.decide(snap)
@@ -172,7 +173,7 @@ def test_rl_onnx_artifact_with_fallbacks_plans_like_rl_policy(trained: Any, tmp_
 def test_rl_policy_respects_mask_and_capacity(trained: Any, fallbacks: int) -> None:
     from collsim.policies.rl import RLPolicy
 
-    policy = RLPolicy(trained.model, fallbacks=fallbacks)
+    policy = RLPolicy(TorchLogits(trained.model), fallbacks=fallbacks)
     for snap in snapshots(days=3):
         plan = policy.decide(snap)
         option = snap.options.encode(plan.channel, plan.slot_hour)
@@ -187,8 +188,8 @@ def test_rl_policy_fallbacks_fill_more_capacity(trained: Any) -> None:
     from collsim.policies.rl import RLPolicy
 
     snap = snapshots(n=2000, days=1)[0]
-    plain = RLPolicy(trained.model).decide(snap).contacted().sum()
-    more = RLPolicy(trained.model, fallbacks=3).decide(snap).contacted().sum()
+    plain = RLPolicy(TorchLogits(trained.model)).decide(snap).contacted().sum()
+    more = RLPolicy(TorchLogits(trained.model), fallbacks=3).decide(snap).contacted().sum()
     assert more >= plain
 
 
@@ -196,7 +197,7 @@ def test_stochastic_rl_policy_reports_propensities(trained: Any) -> None:
     from collsim.policies.rl import RLPolicy
 
     snap = snapshots(days=1)[0]
-    plan = RLPolicy(trained.model, deterministic=False).decide(snap)
+    plan = RLPolicy(TorchLogits(trained.model), deterministic=False).decide(snap)
     assert np.all((plan.propensity > 0) & (plan.propensity <= 1))
     assert np.any(plan.propensity < 1)
 
@@ -205,7 +206,7 @@ def test_hybrid_allocates_exactly_within_capacity_and_prices_move(trained: Any) 
     from collsim.policies.hybrid import HybridPolicy
 
     scenario = load_scenario("default").scaled_to(1500)
-    policy = HybridPolicy(trained.model, step_size=0.5)
+    policy = HybridPolicy(TorchLogits(trained.model), step_size=0.5)
     sim = Simulation(scenario, NoContact(), seed=4)
     for _ in range(5):
         snap = sim.begin_day()
@@ -230,7 +231,7 @@ def test_hybrid_without_prices_uses_raw_scores(trained: Any) -> None:
     from collsim.policies.hybrid import HybridPolicy
 
     snap = snapshots(days=1)[0]
-    policy = HybridPolicy(trained.model, use_prices=False)
+    policy = HybridPolicy(TorchLogits(trained.model), use_prices=False)
     plan = policy.decide(snap)
     score, allowed = policy.scores(snap)
     res = snap.resources
@@ -247,7 +248,7 @@ def test_rl_and_hybrid_simulate_with_zero_plan_violations(trained: Any) -> None:
     from collsim.rl.compare import run_policy
 
     scenario = load_scenario("default").scaled_to(500)
-    for policy in (RLPolicy(trained.model), HybridPolicy(trained.model)):
+    for policy in (RLPolicy(TorchLogits(trained.model)), HybridPolicy(TorchLogits(trained.model))):
         record = run_policy(policy, scenario, seed=2, days=8)
         assert record.plan_violations == 0 and record.planned > 0
         assert record.kpis["attempts"] > 0
@@ -256,8 +257,8 @@ def test_rl_and_hybrid_simulate_with_zero_plan_violations(trained: Any) -> None:
 # --------------------------------------------------------------------------- registry
 def test_registry_builds_rl_and_hybrid(trained: Any, tmp_path: Path, onnx_file: Path) -> None:
     from collsim.policies.hybrid import HybridPolicy
-    from collsim.policies.registry import make_policy
     from collsim.policies.rl import RLPolicy
+    from collsim.research.registry import make_policy
 
     scenario = load_scenario("default")
     trained.model.save(str(tmp_path / "m.zip"))
@@ -325,7 +326,7 @@ def test_deploy_evaluation_is_the_policy_on_a_portfolio(trained: Any) -> None:
     net = evaluate_deployment(trained.model, cfg)
     assert net.shape == (300,)
     scenario = load_scenario("default").scaled_to(300)
-    sim = Simulation(scenario, RLPolicy(trained.model, fallbacks=8), cfg.eval_seed)
+    sim = Simulation(scenario, RLPolicy(TorchLogits(trained.model), fallbacks=8), cfg.eval_seed)
     sim.run(cfg.horizon)
     assert net.sum() == pytest.approx(kpis(sim.ledger)["portfolio_value"], rel=1e-9, abs=1e-6)
 
@@ -360,10 +361,10 @@ def test_redial_headroom_masks_agent_calls(trained: Any) -> None:
     from collsim.vocab import Channel
 
     for snap in snapshots(days=3):
-        logits, mask = RLPolicy(trained.model, redial_headroom=0).logits(snap)
+        logits, mask = RLPolicy(TorchLogits(trained.model), redial_headroom=0).logits(snap)
         agent = 1 + np.flatnonzero(snap.options.channel == Channel.AGENT_CALL)
         assert not mask[:, agent].any()
-        plan = RLPolicy(trained.model, fallbacks=3, redial_headroom=0).decide(snap)
+        plan = RLPolicy(TorchLogits(trained.model), fallbacks=3, redial_headroom=0).decide(snap)
         assert not np.any(np.asarray(plan.channel) == Channel.AGENT_CALL)
 
 
@@ -390,8 +391,8 @@ def test_rl_policy_with_treatments_plans_only_allowed_offers(trained: Any) -> No
 
     scenario = load_scenario("default")
     chooser = TreatmentChooser(SettleFirst(), TreatmentSupport.from_scenario(scenario))
-    plain = RLPolicy(trained.model, fallbacks=8)
-    treated = RLPolicy(trained.model, fallbacks=8, treatments=chooser)
+    plain = RLPolicy(TorchLogits(trained.model), fallbacks=8)
+    treated = RLPolicy(TorchLogits(trained.model), fallbacks=8, treatments=chooser)
     sim = Simulation(scenario, treated, seed=4, n_accounts=800, ruleset="treatments_example")
     offers = 0
     for _ in range(5):

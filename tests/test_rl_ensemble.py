@@ -46,11 +46,12 @@ def test_train_keeps_a_checkpoint_per_evaluation(runs: list[Path]) -> None:
 
 
 def test_one_member_ensemble_decides_like_the_member(runs: list[Path]) -> None:
-    from collsim.policies.rl import EnsembleLogits, RLPolicy, load_logit_model
+    from collsim.policies.rl import EnsembleLogits, RLPolicy
+    from collsim.rl.logits import load_logit_model
 
     member = runs[0] / "best_model.zip"
     single, ensemble = (
-        RLPolicy(member, fallbacks=3),
+        RLPolicy(load_logit_model(member), fallbacks=3),
         RLPolicy(EnsembleLogits([load_logit_model(member)]), fallbacks=3),
     )
     for snap in snapshots(n=300, days=4):
@@ -63,10 +64,10 @@ def test_ensemble_logits_are_log_mean_masked_probabilities(runs: list[Path]) -> 
     from collsim.policies.rl import (
         MASKED_LOGIT,
         EnsembleLogits,
-        load_logit_model,
         masked_softmax,
         snapshot_inputs,
     )
+    from collsim.rl.logits import load_logit_model
 
     members = [load_logit_model(r / "best_model.zip") for r in runs]
     ensemble = EnsembleLogits(members)
@@ -85,8 +86,10 @@ def test_ensemble_logits_are_log_mean_masked_probabilities(runs: list[Path]) -> 
 def test_ensemble_file_roundtrip_checksums_and_registry(runs: list[Path], tmp_path: Path) -> None:
     import shutil
 
-    from collsim.policies.registry import make_policy
+    from collsim.evaluation.spec import build_policy
     from collsim.policies.rl import EnsembleLogits, RLPolicy
+    from collsim.research.registry import make_policy
+    from collsim.rl.logits import load_logit_model
 
     for r in runs:
         shutil.copytree(r, tmp_path / r.name)
@@ -103,9 +106,14 @@ def test_ensemble_file_roundtrip_checksums_and_registry(runs: list[Path], tmp_pa
     option = snap.options.encode(plan.channel, plan.slot_hour)
     rows = np.flatnonzero(option >= 0)
     assert snap.option_mask()[rows, option[rows]].all()
+    built = build_policy(f"rl:{path}", {"fallbacks": 2}, load_scenario("default"))
+    assert isinstance(built, RLPolicy) and isinstance(built.model, EnsembleLogits)
+    assert built.fallbacks == 2 and built.policy_id == "rl:ens.json"
     members[1].write_bytes(members[1].read_bytes() + b"x")
     with pytest.raises(ValueError, match="sha256"):
-        RLPolicy(path)
+        RLPolicy(load_logit_model(path))
+    with pytest.raises(ValueError, match="collsim.rl.logits"):
+        RLPolicy(path)  # the core runner does not load a MaskablePPO .zip (torch)
     (tmp_path / "bad.json").write_text('{"kind": "other"}')
     with pytest.raises(ValueError, match="rl_ensemble"):
         RLPolicy(tmp_path / "bad.json")
@@ -165,8 +173,11 @@ def test_compare_cli_adds_labelled_policies(runs: list[Path], tmp_path: Path) ->
 @pytest.mark.parametrize("priority", ["log_odds", "confidence", "value"])
 def test_capacity_goes_to_the_highest_priority_accounts(runs: list[Path], priority: str) -> None:
     from collsim.policies.rl import RLPolicy, masked_softmax
+    from collsim.rl.logits import load_logit_model
 
-    policy = RLPolicy(runs[0] / "best_model.zip", priority=priority)  # no fallbacks
+    policy = RLPolicy(
+        load_logit_model(runs[0] / "best_model.zip"), priority=priority
+    )  # no fallbacks
     snap = snapshots(n=3000, days=1)[0]
     plan = policy.decide(snap)
     logits, _ = policy.logits(snap)
@@ -198,7 +209,7 @@ def test_priority_is_validated(runs: list[Path], tmp_path: Path) -> None:
     from collsim.policies.rl import RLPolicy
 
     with pytest.raises(ValueError, match="unknown priority"):
-        RLPolicy(runs[0] / "best_model.zip", priority="balance")
+        RLPolicy(runs[0] / "policy.onnx", priority="balance")
     onnx = runs[0] / "policy.onnx"
     assert onnx.is_file()
     with pytest.raises(ValueError, match="critic"):

@@ -22,6 +22,8 @@ from collsim.treatments import TreatmentTables
 from collsim.vocab import Channel, Offer, Outcome, Variant
 
 SCENARIO = load_scenario("default")
+
+
 def _ledger_sha256(scenario, ruleset: str, tmp_path: Path, name: str) -> str:
     sim = Simulation(
         scenario, TieredChampion("champion_us"), seed=5, n_accounts=400, ruleset=ruleset

@@ -31,7 +31,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -393,7 +393,10 @@ def build_policy(policy_id: str, params: dict[str, Any], scenario: Scenario) -> 
         return policy
     if policy_id == "champion":
         kwargs.setdefault("tree", scenario.champion)
-    args = [policy_id.partition(":")[2]] if policy_id.startswith(("rl:", "hybrid:")) else []
+    args = []
+    if policy_id.startswith(("rl:", "hybrid:")):  # reuse the model the registry loaded
+        args = [cast(Any, policy).model]
+        kwargs.setdefault("policy_id", policy.policy_id)
     try:
         built: Policy = type(policy)(*args, **kwargs)
     except TypeError as exc:

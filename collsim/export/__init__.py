@@ -6,7 +6,8 @@ Modules:
 * :mod:`collsim.export.planfile` — :func:`write_plan`: the plan table and its manifest;
 * :mod:`collsim.export.artifact` — policy artifacts: :func:`export_tree_artifact`,
   :func:`export_onnx_artifact`, :func:`load_artifact` (checksums, no pickle);
-* :mod:`collsim.export.onnx_policies` — runners of the ``rl_onnx`` and ``value_model`` kinds;
+* :mod:`collsim.export.onnx_policies` — the runners of the ``rl_onnx`` and ``value_model``
+  kinds: the simulation's own ``RLPolicy`` and ``OptimisedAllocation``;
 * :mod:`collsim.export.daily` — a day's Snapshot from the files, holdout, priorities;
 * :mod:`collsim.export.planread` — a plan file back into a :class:`collsim.plan.Plan`;
 * :mod:`collsim.export.commands` — ``export``, ``plan`` and ``validate-plan`` as functions

@@ -28,7 +28,7 @@ Kinds:
 * ``rl_onnx`` — an ONNX graph ``(obs float32 [N, F], mask bool [N, 1 + K]) → action
   int64 [N]`` (masked argmax inside the graph; action 0 = no contact, ``a`` = option
   ``a − 1``), optionally a second output ``score`` float32 [N] that orders accounts
-  for capacity; see :mod:`collsim.export.onnx_policies`;
+  for capacity; see :mod:`collsim.policies.onnx` and :mod:`collsim.export.onnx_policies`;
 * ``value_model`` — an ONNX graph ``features float32 [N, F] → value float32 [N, K]``
   followed by the exact allocation :func:`collsim.policies.allocation.allocate`.
 
@@ -58,11 +58,13 @@ from pydantic import ValidationError
 
 from collsim import __version__
 from collsim.config import Scenario
+from collsim.export.onnx_policies import make_onnx_policy
 from collsim.export.publish import fsync_dir, fsync_file
 from collsim.export.reader import sha256_of
 from collsim.features import FEATURE_NAMES
 from collsim.plan import OptionSpace, Plan, Policy, Snapshot
 from collsim.policies.champion import StrategyTree, TieredChampion
+from collsim.policies.onnx import SIGNATURES, OnnxSignatureError
 from collsim.vocab import CHANNELS, IS_TIMED
 
 FORMAT = "collsim.policy_artifact"
@@ -279,13 +281,12 @@ def export_onnx_artifact(
     :data:`~collsim.features.FEATURE_NAMES` before anything is written.  ``rl_onnx``
     with ``fallbacks`` > 0 (the graph must output ``logits``) records
     ``policy.fallbacks`` in the manifest: the runner then gives an account whose
-    resource is full its next-best options (:class:`~collsim.export.onnx_policies.RLOnnxPolicy`).
+    resource is full its next-best options (``RLPolicy(fallbacks=...)``, see
+    :func:`~collsim.export.onnx_policies.make_onnx_policy`).
 
     Raises:
         ArtifactError: unknown kind, unreadable model or wrong signature.
     """
-    from collsim.export.onnx_policies import SIGNATURES, OnnxSignatureError, make_onnx_policy
-
     if kind not in SIGNATURES:
         raise ArtifactError(
             f"kind {kind!r} is not an ONNX kind; expected one of {list(SIGNATURES)}"
@@ -451,8 +452,6 @@ def _load_champion(path: Path, manifest: dict[str, Any], options: OptionSpace) -
 
 def _load_onnx(kind: str) -> Callable[[Path, dict[str, Any], OptionSpace], Policy]:
     def load(path: Path, manifest: dict[str, Any], options: OptionSpace) -> Policy:
-        from collsim.export.onnx_policies import OnnxSignatureError, make_onnx_policy
-
         names = manifest.get("feature_names")
         if names != list(FEATURE_NAMES):
             raise ArtifactError(

@@ -1,12 +1,12 @@
 """One production day: the Snapshot from the input files, then holdout and priorities.
 
-The Snapshot a policy sees in production is built exactly as in simulation, from
-files instead of simulator state:
+The Snapshot a policy sees in production is built by the simulator's own builder,
+:func:`collsim.snapshot.build_snapshot`, from files instead of simulator state:
 
 * ``window``: :meth:`ContactWindow.from_history` ending on the plan's local day D;
 * ``contact``: the observable contact summary (:func:`contact_state`);
 * ``active``: accounts in collection, i.e. ``dpd > 0``;
-* ``mask``: the rule set's mask on day D, and ``active``;
+* ``mask``, ``blocking_rule``, ``treatment_rule``: the rule set on day D, within ``active``;
 * ``resources``: :func:`collsim.capacity.build_resources` for day D.
 
 After the policy decides, :func:`fit_money_budget` drops the last contacts in
@@ -36,6 +36,7 @@ from collsim.history import History
 from collsim.plan import OptionSpace, Plan, Resources, Snapshot, rank_within_groups
 from collsim.portfolio import ContactState, Portfolio
 from collsim.rng import RunRandom
+from collsim.snapshot import build_snapshot as core_snapshot
 from collsim.vocab import CHANNELS, Outcome
 
 HOLDOUT_PURPOSE = "holdout"
@@ -104,22 +105,9 @@ def build_snapshot(
     """
     n = portfolio.n
     window = ContactWindow.from_history(history, n, day)
-    active = np.asarray(portfolio.dpd) > 0
-    mask, channels = ruleset.mask_and_channels(portfolio, window, options.slot_hours, within=active)
-    snapshot = Snapshot(
-        day=day,
-        accounts=portfolio,
-        contact=contact_state(history, window, n, day),
-        active=active,
-        mask=mask,
-        options=options,
-        resources=resources,
-        rng=RunRandom(seed).generator("policy"),
-        channel_allowed=channels,
-        treatment_rule=lambda account, offer, variant: ruleset.treatment_allowed(
-            portfolio, window, account, offer, variant
-        )[1],
-    )
+    contact = contact_state(history, window, n, day)
+    rng = RunRandom(seed).generator("policy")
+    snapshot = core_snapshot(day, portfolio, contact, window, ruleset, options, resources, rng)
     return snapshot, window
 
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from collsim.plan import Plan, Snapshot
 from collsim.policies.allocation import allocate_day
-from collsim.policies.rl import RLPolicy, load_logit_model
+from collsim.policies.rl import LogitModel, RLPolicy, load_logit_model, model_name
 from collsim.vocab import CHANNELS
 
 __all__ = ["DayPrices", "HybridPolicy"]
@@ -68,7 +68,8 @@ class HybridPolicy:
     """RL scores fed into the exact allocation, with dual prices for capacity.
 
     Args:
-        model_path: as :class:`collsim.policies.rl.RLPolicy`.
+        model_path: as :class:`collsim.policies.rl.RLPolicy` (a LogitModel, ``.onnx``,
+            ``rl_onnx`` artifact directory or ensemble ``.json``).
         step_size: η of the dual-price step (score units per unit of relative excess).
         use_prices: charge the prices in the allocation (False: prices are still
             computed and reported, the allocation uses the raw scores).
@@ -87,7 +88,7 @@ class HybridPolicy:
         use_prices: bool = True,
         policy_id: str | None = None,
     ) -> None:
-        name = Path(model_path).name if isinstance(model_path, (str, Path)) else "model"
+        name = model_name(model_path)
         self.rl = RLPolicy(load_logit_model(model_path), policy_id=f"rl:{name}")
         self.policy_id = policy_id or f"hybrid:{name}"
         self.step_size = float(step_size)
@@ -95,6 +96,11 @@ class HybridPolicy:
         self.prices: np.ndarray | None = None
         self.resource_names: tuple[str, ...] = ()
         self.price_history: list[DayPrices] = []
+
+    @property
+    def model(self) -> LogitModel:
+        """The RL model whose logits are scored."""
+        return self.rl.model
 
     def scores(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
         """Return (score float64 [N, K], mask bool [N, K]): log-odds of each option over none."""

@@ -32,19 +32,30 @@ MODEL_PREFIXES = ("rl:", "hybrid:")
 """Prefixes of policy ids that load a trained model: ``rl:PATH``, ``hybrid:PATH``."""
 
 
-def _model_policy(spec: str) -> Policy:
-    """``rl:PATH`` → RLPolicy, ``hybrid:PATH`` → HybridPolicy (torch only for a ``.zip``)."""
+def model_policy(spec: str, model: object | None = None) -> Policy:
+    """``rl:PATH`` → RLPolicy, ``hybrid:PATH`` → HybridPolicy.
+
+    Args:
+        spec: ``rl:PATH`` or ``hybrid:PATH`` (an exported ``.onnx``, an ``rl_onnx``
+            artifact directory or an ensemble ``.json`` of them).
+        model: the model already loaded from PATH (a LogitModel); the research
+            registry passes one for a MaskablePPO ``.zip``, which needs torch.
+
+    Raises:
+        ValueError: PATH does not exist, or is a ``.zip`` and no model was given.
+    """
     kind, _, target = spec.partition(":")
     path = Path(target)
     if not target or not path.exists():
         raise ValueError(f"{spec}: model {target!r} not found (a .zip, .onnx or artifact dir)")
+    loaded: object = path if model is None else model
     if kind == "rl":
         from collsim.policies.rl import RLPolicy
 
-        return RLPolicy(path)
+        return RLPolicy(loaded, policy_id=f"rl:{path.name}")
     from collsim.policies.hybrid import HybridPolicy
 
-    return HybridPolicy(path)
+    return HybridPolicy(loaded, policy_id=f"hybrid:{path.name}")
 
 
 def _value_policy(spec: str, value_model: ValueFunction | None) -> Policy:
@@ -93,7 +104,7 @@ def make_policy(spec: str, scenario: Scenario, value_model: ValueFunction | None
             "build it with collsim.research.registry.make_policy"
         )
     if spec.startswith(MODEL_PREFIXES):
-        return _model_policy(spec)
+        return model_policy(spec)
     path = Path(spec)
     if path.suffix in {".yaml", ".yml"}:
         if not path.exists():

@@ -18,13 +18,16 @@ resource is full gets no contact (reason "rl: capacity full").  With
 order of probability, among those the policy prefers to no contact.
 :class:`collsim.policies.hybrid.HybridPolicy` instead allocates exactly.
 
-**Models.**  ``model_path`` is a MaskablePPO ``.zip`` (research side: torch and
-stable-baselines3 are imported lazily, only then), an ONNX file exported by
-:func:`collsim.rl.export.export_onnx` (needs its ``logits`` output), an
-``rl_onnx`` artifact directory written by ``collsim train`` (its checksums are
-verified by :func:`collsim.export.artifact.load_artifact` first), or an ensemble
-file (``.json``, :class:`EnsembleLogits`: several of those, their masked action
-probabilities averaged).  The ONNX paths need only onnxruntime.
+**Models.**  A model is a :class:`LogitModel`: an ``rl_onnx`` graph (an ``.onnx``
+file exported by :func:`collsim.rl.export.export_onnx`, or an ``rl_onnx`` artifact
+directory, whose manifest and model checksums are verified first), an ensemble file
+(``.json``, :class:`EnsembleLogits`: several models, their masked action
+probabilities averaged), or any object with ``logits`` and ``n_actions``.  This
+module needs only onnxruntime: a MaskablePPO ``.zip`` (torch, stable-baselines3) is
+loaded on the research side by :func:`collsim.rl.logits.load_logit_model`.  The
+production runner of an ``rl_onnx`` artifact is this class too
+(:func:`collsim.export.onnx_policies.make_onnx_policy`), so a plan made from files
+is the plan the simulation's policy makes.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,12 +44,14 @@ import numpy as np
 from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import Plan, Snapshot
 from collsim.policies.base import fill_capacity, redial_crowded
+from collsim.policies.onnx import artifact_model, output_names
+from collsim.policies.onnx import session as onnx_session
 from collsim.vocab import CHANNELS, Channel
 
 MASKED_LOGIT = -1e8
 """Logit of a masked action (as sb3-contrib's MaskableCategorical and the ONNX graph)."""
 
-PRIORITIES = ("confidence", "log_odds", "value")
+PRIORITIES = ("confidence", "log_odds", "value", "exposure")
 """How :class:`RLPolicy` orders accounts competing for a resource."""
 
 CHUNK = 65_536
@@ -61,8 +66,10 @@ __all__ = [
     "OnnxLogits",
     "PRIORITIES",
     "RLPolicy",
-    "TorchLogits",
+    "ZipLoader",
+    "candidate_table",
     "load_logit_model",
+    "model_name",
     "masked_softmax",
     "snapshot_inputs",
 ]
@@ -78,77 +85,50 @@ class LogitModel(Protocol):
         ...
 
 
-class TorchLogits:
-    """Masked logits of a MaskablePPO model (torch; CPU, no gradients).
-
-    Args:
-        model: a ``sb3_contrib.MaskablePPO`` or a path to its ``.zip``.
-    """
-
-    def __init__(self, model: Any) -> None:
-        from sb3_contrib import MaskablePPO
-
-        if isinstance(model, (str, Path)):
-            model = MaskablePPO.load(str(model), device="cpu")
-        self.model = model
-        self.n_actions = int(model.action_space.n)
-
-    def logits(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Return masked logits [N, A] from the actor network."""
-        import torch
-
-        policy = self.model.policy
-        out = np.empty((obs.shape[0], self.n_actions), dtype=np.float32)
-        with torch.no_grad():
-            for start in range(0, obs.shape[0], CHUNK):
-                x = torch.as_tensor(obs[start : start + CHUNK], dtype=torch.float32)
-                features = policy.extract_features(x, policy.pi_features_extractor)
-                latent = policy.mlp_extractor.forward_actor(features)
-                out[start : start + CHUNK] = policy.action_net(latent).numpy()
-        return np.where(mask, out, np.float32(MASKED_LOGIT))
-
-    def values(self, obs: np.ndarray) -> np.ndarray:
-        """Return the critic's value of each observation [N] (training reward units)."""
-        import torch
-
-        policy = self.model.policy
-        out = np.empty(obs.shape[0], dtype=np.float64)
-        with torch.no_grad():
-            for start in range(0, obs.shape[0], CHUNK):
-                x = torch.as_tensor(obs[start : start + CHUNK], dtype=torch.float32)
-                out[start : start + CHUNK] = policy.predict_values(x).numpy().reshape(-1)
-        return out
+ZipLoader = Callable[[Path], LogitModel]
+"""Loads a MaskablePPO ``.zip`` (research side: :func:`collsim.rl.logits.load_logit_model`)."""
 
 
 class OnnxLogits:
-    """Masked logits from an exported ONNX graph's ``logits`` output (onnxruntime only).
+    """Masked logits of an ``rl_onnx`` graph (onnxruntime only).
+
+    A graph with a ``logits`` output (as :func:`collsim.rl.export.export_onnx` writes)
+    gives its masked logits.  A graph with only ``action`` (and optionally ``score``)
+    gives the logits of that decision: 0 for no contact, ``MASKED_LOGIT`` for every
+    option but the action, and for the action its log-odds over no contact, which is
+    ``score`` (the exporter's definition); if some contacted account's ``score`` is not
+    positive, every contacted account's score is shifted by one constant so that the
+    smallest is 1 (same order); without ``score`` every contact has log-odds 1.  An
+    action the mask forbids (or outside the option range) becomes no contact.
 
     Args:
-        data: the ONNX model bytes (see :func:`collsim.rl.export.export_onnx`).
+        data: the ONNX model bytes.
         source: file name for messages.
 
-    Raises:
-        ValueError: the graph has no ``logits`` output.
+    Attributes:
+        name: the model file name (for policy ids).
+        has_logits: the graph outputs ``logits``.
+        has_score: the graph outputs ``score``.
     """
 
     def __init__(self, data: bytes, source: str = "model.onnx") -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        outputs = {o.name: o for o in self.session.get_outputs()}
-        if "logits" not in outputs:
+        self.session = onnx_session(data, source)
+        outputs = output_names(self.session)
+        if "logits" not in outputs and "action" not in outputs:
             raise ValueError(
-                f"{source}: the ONNX graph has no 'logits' output (found {sorted(outputs)}); "
-                "export it with collsim.rl.export.export_onnx"
+                f"{source}: the ONNX graph has neither 'logits' nor 'action' outputs "
+                f"(found {sorted(outputs)}); export it with collsim.rl.export.export_onnx"
             )
+        self.has_logits = "logits" in outputs
+        self.has_score = "score" in outputs
+        self.name = Path(source).name
         width = self.session.get_inputs()[1].shape[1]
         self.n_actions = int(width) if isinstance(width, int) else -1
 
     def logits(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Return masked logits [N, A] (the graph masks them itself)."""
+        """Return masked logits [N, A] (see the class doc for graphs without ``logits``)."""
+        if not self.has_logits:
+            return self._decision_logits(obs, mask)
         parts = [
             np.asarray(
                 self.session.run(
@@ -160,6 +140,27 @@ class OnnxLogits:
         if not parts:
             return np.zeros((0, mask.shape[1]), dtype=np.float32)
         return np.where(mask, np.concatenate(parts), np.float32(MASKED_LOGIT))
+
+    def _decision_logits(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Logits of the graph's ``action`` (and ``score``) output."""
+        n = obs.shape[0]
+        names = ["action", "score"] if self.has_score else ["action"]
+        action = np.zeros(n, dtype=np.int64)
+        odds = np.ones(n, dtype=np.float32)
+        for s in range(0, n, CHUNK):
+            out = self.session.run(names, {"obs": obs[s : s + CHUNK], "mask": mask[s : s + CHUNK]})
+            action[s : s + CHUNK] = np.asarray(out[0]).reshape(-1)
+            if self.has_score:
+                odds[s : s + CHUNK] = np.asarray(out[1], dtype=np.float32).reshape(-1)
+        rows = np.arange(n)
+        inside = (action >= 1) & (action < mask.shape[1])
+        contact = inside & mask[rows, np.where(inside, action, 0)]
+        if contact.any() and odds[contact].min() <= 0:
+            odds = odds - odds[contact].min() + np.float32(1.0)
+        logits = np.full(mask.shape, np.float32(MASKED_LOGIT), dtype=np.float32)
+        logits[:, 0] = 0.0
+        logits[rows[contact], action[contact]] = odds[contact]
+        return logits
 
 
 ENSEMBLE_KIND = "rl_ensemble"
@@ -201,10 +202,15 @@ class EnsembleLogits:
             raise ValueError(f"ensemble members disagree on the number of actions: {widths}")
         self.members = members
         self.n_actions = widths.pop() if widths else -1
+        self.name = "model"
 
     @classmethod
-    def from_file(cls, path: str | Path) -> EnsembleLogits:
+    def from_file(cls, path: str | Path, zip_loader: ZipLoader | None = None) -> EnsembleLogits:
         """Load an ensemble file (checks ``kind`` and every member's sha256).
+
+        Args:
+            path: the ``.json`` file.
+            zip_loader: loads MaskablePPO ``.zip`` members (see :func:`load_logit_model`).
 
         Raises:
             ValueError: not an ensemble file, a missing member or a checksum mismatch.
@@ -226,8 +232,10 @@ class EnsembleLogits:
             expected = entry.get("sha256") if isinstance(entry, dict) else None
             if expected and member.is_file() and _sha256(member) != expected:
                 raise ValueError(f"{path}: member {member} does not match its sha256")
-            members.append(load_logit_model(member))
-        return cls(members)
+            members.append(load_logit_model(member, zip_loader))
+        ensemble = cls(members)
+        ensemble.name = path.name
+        return ensemble
 
     @staticmethod
     def write(path: str | Path, members: Sequence[str | Path], **extra: Any) -> Path:
@@ -279,38 +287,57 @@ class EnsembleLogits:
         return total / len(self.members)
 
 
-def load_logit_model(model_path: str | Path | Any) -> LogitModel:
-    """Load a MaskablePPO ``.zip``, an exported ``.onnx``, an ``rl_onnx`` artifact directory or
-    an ensemble ``.json`` (:class:`EnsembleLogits`).
+def load_logit_model(
+    model_path: str | Path | Any, zip_loader: ZipLoader | None = None
+) -> LogitModel:
+    """Load an exported ``.onnx``, an ``rl_onnx`` artifact directory or an ensemble ``.json``
+    (:class:`EnsembleLogits`); a :class:`LogitModel` is returned as is.
 
-    A :class:`LogitModel` is returned as is; a loaded MaskablePPO is wrapped.
+    Args:
+        model_path: the model file or directory, or a LogitModel.
+        zip_loader: loads a MaskablePPO ``.zip`` (torch); without it a ``.zip`` is
+            refused: use :func:`collsim.rl.logits.load_logit_model`.
 
     Raises:
-        ValueError: unknown file kind or missing file.
+        ValueError: unknown file kind, missing file, a ``.zip`` without ``zip_loader``
+            or an object that is not a LogitModel.
     """
     if not isinstance(model_path, (str, Path)):
         if hasattr(model_path, "logits") and hasattr(model_path, "n_actions"):
             return model_path
-        return TorchLogits(model_path)
+        raise ValueError(
+            f"{type(model_path).__name__} is not a LogitModel; wrap a MaskablePPO with "
+            "collsim.rl.logits.TorchLogits"
+        )
     path = Path(model_path)
     if path.is_dir():
-        from collsim.export.artifact import load_artifact
-
-        artifact = load_artifact(path)  # verifies the manifest and every sha256
-        model = path / str(artifact.manifest.get("policy", {}).get("model", "model.onnx"))
-        return OnnxLogits(model.read_bytes(), str(model))
+        model = OnnxLogits(*artifact_model(path))
+        model.name = path.name
+        return model
     if not path.is_file():
         raise ValueError(f"{path}: model file not found")
     if path.suffix == ".zip":
-        return TorchLogits(path)
+        if zip_loader is None:
+            raise ValueError(
+                f"{path}: a MaskablePPO .zip needs torch; load it with "
+                "collsim.rl.logits.load_logit_model"
+            )
+        return zip_loader(path)
     if path.suffix == ".onnx":
         return OnnxLogits(path.read_bytes(), str(path))
     if path.suffix == ".json":
-        return EnsembleLogits.from_file(path)
+        return EnsembleLogits.from_file(path, zip_loader)
     raise ValueError(
-        f"{path}: expected a MaskablePPO .zip, an .onnx file, an ensemble .json or an "
-        "artifact directory"
+        f"{path}: expected an .onnx file, an ensemble .json, an artifact directory or "
+        "(with collsim.rl.logits) a MaskablePPO .zip"
     )
+
+
+def model_name(model_path: str | Path | Any) -> str:
+    """The name of a model in policy ids: its file name, or the model's ``name``."""
+    if isinstance(model_path, (str, Path)):
+        return Path(model_path).name
+    return str(getattr(model_path, "name", "model"))
 
 
 def snapshot_inputs(snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
@@ -353,9 +380,12 @@ class RLPolicy:
     """A trained RL policy deciding one action per account, fitted to capacity.
 
     Args:
-        model_path: MaskablePPO ``.zip``, exported ``.onnx``, ``rl_onnx`` artifact
-            directory, ensemble ``.json``, or a loaded MaskablePPO or LogitModel.
-        policy_id: id written in plans (default ``rl:<file name>``).
+        model_path: a :class:`LogitModel`, an exported ``.onnx``, an ``rl_onnx``
+            artifact directory or an ensemble ``.json`` (see :func:`load_logit_model`;
+            a MaskablePPO or its ``.zip`` is loaded by
+            :func:`collsim.rl.logits.load_logit_model`).
+        policy_id: id written in plans (default ``rl:<file name>``, or
+            ``rl:<model name>`` for a model object).
         deterministic: masked argmax (True) or a sample from the masked softmax drawn
             with ``snapshot.rng`` (False; the plan's ``propensity`` is then the
             probability of the chosen action, for off-policy evaluation).
@@ -370,10 +400,11 @@ class RLPolicy:
         priority: the order in which accounts are served when they compete for a
             resource: ``log_odds`` (the default: log-probability of the chosen action
             over no contact, i.e. how much the agent prefers contacting this account to
-            leaving it alone), ``confidence`` (probability of the chosen action; the
-            rule before 2026-11-25, measured worse: collsim/rl/COMPARISON.md) or
-            ``value`` (the critic's value of the account's state; needs a MaskablePPO
-            ``.zip`` or an ensemble of them).
+            leaving it alone), ``confidence`` (probability of the chosen action;
+            measured worse: collsim/rl/COMPARISON.md), ``value`` (the critic's value of
+            the account's state; needs a MaskablePPO ``.zip`` or an ensemble of them) or
+            ``exposure`` (``balance × (1 + dpd / 30)``,
+            for a graph that outputs neither ``logits`` nor ``score``).
         treatments: optional
             :class:`~collsim.policies.models.treatment.TreatmentChooser`: each contact
             the RL policy plans gets the best allowed treatment (offer, variant) of its
@@ -402,8 +433,7 @@ class RLPolicy:
             raise ValueError("priority='value' needs a model with a critic (a MaskablePPO .zip)")
         self.priority = priority
         self.redial_headroom = redial_headroom
-        name = Path(model_path).name if isinstance(model_path, (str, Path)) else "model"
-        self.policy_id = policy_id or f"rl:{name}"
+        self.policy_id = policy_id or f"rl:{model_name(model_path)}"
         self.deterministic = deterministic
         self.fallbacks = fallbacks
         self.treatments = treatments
@@ -445,6 +475,9 @@ class RLPolicy:
         elif self.priority == "log_odds":
             # float32 difference, as the exported graph's ``score`` output
             priority = (logits[rows, action] - logits[:, 0]).astype(np.float64)
+        elif self.priority == "exposure":
+            a = snapshot.accounts
+            priority = np.asarray(a.balance * (1.0 + a.dpd / 30.0), dtype=np.float64)
         else:
             priority = np.asarray(self.model.values(observable_features(snapshot)))  # type: ignore[attr-defined]
         fitted, _ = fill_capacity(snapshot, table, np.where(option >= 0, rows, -1), priority)

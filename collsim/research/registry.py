@@ -4,11 +4,15 @@ The core registry (:func:`collsim.policies.registry.make_policy`) never trains a
 not know the oracle.  This module is what experiments and the CLI use: for
 ``greedy`` / ``optimised`` it trains the scenario's value model, or loads it from the
 ``$COLLSIM_CACHE`` cache (:func:`collsim.research.training.load_or_train`), and hands
-it to the core; ``oracle`` is :class:`collsim.research.oracle.OraclePolicy`; every
+it to the core; an ``rl:`` / ``hybrid:`` MaskablePPO ``.zip`` (or an ensemble
+``.json`` that may hold them) is loaded with torch (:mod:`collsim.rl.logits`);
+``oracle`` is :class:`collsim.research.oracle.OraclePolicy`; every
 other id goes to the core unchanged.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from collsim.config import Scenario
 from collsim.plan import Policy
@@ -16,6 +20,7 @@ from collsim.policies import registry
 from collsim.policies.registry import VALUE_POLICY_IDS
 from collsim.research.oracle import OraclePolicy
 from collsim.research.training import TrainingSettings, load_or_train
+from collsim.rl.logits import load_logit_model
 
 RESEARCH_POLICY_IDS = registry.RESEARCH_ONLY_IDS
 """Ids only this registry builds (``oracle``)."""
@@ -44,4 +49,8 @@ def make_policy(spec: str, scenario: Scenario, training: TrainingSettings | None
     if spec in VALUE_POLICY_IDS:
         model = load_or_train(scenario, training or TrainingSettings())
         return registry.make_policy(spec, scenario, value_model=model)
+    if spec.startswith(registry.MODEL_PREFIXES) and spec.endswith((".zip", ".json")):
+        path = spec.partition(":")[2]
+        loaded = load_logit_model(path) if Path(path).exists() else None
+        return registry.model_policy(spec, loaded)
     return registry.make_policy(spec, scenario)

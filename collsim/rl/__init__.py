@@ -7,6 +7,8 @@ Modules (import the one you need; nothing heavy is imported here):
   deterministic single-threaded torch), the masked evaluation and the training curve;
 * :mod:`collsim.rl.commands` — :func:`~collsim.rl.commands.train`, the ``collsim train``
   command as a function returning an exit code;
+* :mod:`collsim.rl.logits` — a MaskablePPO (or its ``.zip``) as the LogitModel that
+  :class:`~collsim.policies.rl.RLPolicy` runs (``TorchLogits``, ``load_logit_model``);
 * :mod:`collsim.rl.export` — the trained policy as an ONNX graph in the ``rl_onnx``
   signature and as a policy artifact;
 * :mod:`collsim.rl.select` — checkpoint selection on several validation seeds, the way
@@ -18,5 +20,5 @@ Modules (import the one you need; nothing heavy is imported here):
 
 The deciding policies live in :mod:`collsim.policies.rl` (``RLPolicy``) and
 :mod:`collsim.policies.hybrid` (``HybridPolicy``); both run from an ONNX export
-without torch.
+without torch, and production runs ``rl_onnx`` artifacts through ``RLPolicy`` too.
 """

@@ -122,10 +122,12 @@ def default_policies(
     if model is not None:
         from collsim.policies.hybrid import HybridPolicy
         from collsim.policies.rl import RLPolicy
+        from collsim.rl.logits import load_logit_model
 
-        out["rl"] = lambda: RLPolicy(model, priority=priority)
-        out["rl+fallbacks"] = lambda: RLPolicy(model, fallbacks=8, priority=priority)
-        out["hybrid"] = lambda: HybridPolicy(model)
+        loaded = load_logit_model(model)
+        out["rl"] = lambda: RLPolicy(loaded, priority=priority)
+        out["rl+fallbacks"] = lambda: RLPolicy(loaded, fallbacks=8, priority=priority)
+        out["hybrid"] = lambda: HybridPolicy(loaded)
     return out
 
 
@@ -303,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from collsim.policies.hybrid import HybridPolicy
     from collsim.policies.rl import RLPolicy
+    from collsim.rl.logits import load_logit_model
 
     torch.set_num_threads(1)
     scenario = load_scenario(args.scenario).scaled_to(args.accounts)
@@ -312,9 +315,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("the champion is the baseline and cannot be skipped")
         policies.pop(label, None)
     for label, path in args.rl:
-        policies[label] = functools.partial(RLPolicy, path, fallbacks=8, priority=args.priority)
+        policies[label] = functools.partial(
+            RLPolicy, load_logit_model(path), fallbacks=8, priority=args.priority
+        )
     for label, path in args.hybrid:
-        policies[label] = functools.partial(HybridPolicy, path)
+        policies[label] = functools.partial(HybridPolicy, load_logit_model(path))
     started = time.perf_counter()
     records = compare(policies, scenario, args.seeds, args.days, print)
     elapsed = time.perf_counter() - started

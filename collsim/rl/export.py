@@ -12,8 +12,8 @@ Graph (opset of the default torch exporter; needs ``onnxscript``)::
              logits  float32 [N, 1 + K]  masked logits (-1e8 where not allowed),
                                          for HybridPolicy
 
-``action`` (and optionally ``score``) is what :mod:`collsim.export.onnx_policies`
-reads for kind ``rl_onnx``; the extra ``logits`` output is ignored there.
+The production runner of kind ``rl_onnx`` (:mod:`collsim.export.onnx_policies`) is
+:class:`collsim.policies.rl.RLPolicy` over the ``logits`` output.
 """
 
 from __future__ import annotations

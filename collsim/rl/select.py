@@ -108,6 +108,7 @@ def select(
     from collsim.io import atomic_write_text
     from collsim.policies.champion import TieredChampion
     from collsim.policies.rl import EnsembleLogits, RLPolicy
+    from collsim.rl.logits import load_logit_model
 
     scenario = load_scenario(scenario_name).scaled_to(accounts)
     out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +150,9 @@ def select(
         rows = []
         for step, path in found:
             name = str(path)
-            make = functools.partial(RLPolicy, path, fallbacks=fallbacks, priority=priority)
+            make = functools.partial(
+                RLPolicy, load_logit_model(path), fallbacks=fallbacks, priority=priority
+            )
             values = np.array([score(name, s, make) for s in seeds])
             rows.append(
                 {

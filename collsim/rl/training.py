@@ -318,11 +318,14 @@ def evaluate_deployment(
         (:func:`collsim.valuation.account_portfolio_values`; they sum to it).
     """
     from collsim.policies.rl import RLPolicy
+    from collsim.rl.logits import load_logit_model
     from collsim.sim.engine import Simulation
     from collsim.valuation import account_portfolio_values
 
     scenario = (scenario or load_scenario(cfg.scenario)).scaled_to(cfg.eval_accounts)
-    policy = RLPolicy(model, fallbacks=cfg.eval_fallbacks, priority=cfg.eval_priority)
+    policy = RLPolicy(
+        load_logit_model(model), fallbacks=cfg.eval_fallbacks, priority=cfg.eval_priority
+    )
     sim = Simulation(scenario, policy, cfg.eval_seed)
     sim.run(cfg.horizon)
     return account_portfolio_values(sim.ledger, cfg.eval_accounts)

@@ -268,23 +268,18 @@ class Simulation:
 
     def snapshot(self) -> Snapshot:
         """What the policy may see today (no latent state)."""
-        active = self.active()
-        mask, channels = self.ruleset.mask_and_channels(
-            self.portfolio, self.window, self.options.slot_hours, within=active
-        )
-        self.contact.attempts_7d, self.contact.rpc_7d = self.window.totals_before_today()
-        return Snapshot(
-            day=self.day,
-            accounts=self.portfolio,
-            contact=self.contact,
-            active=active,
-            mask=mask,
-            options=self.options,
-            resources=self.resources(),
-            rng=self.policy_rng,
-            blocking_rule=self._blocking_rule,
-            treatment_rule=self._treatment_rule,
-            channel_allowed=channels,
+        from collsim.snapshot import build_snapshot
+
+        return build_snapshot(
+            self.day,
+            self.portfolio,
+            self.contact,
+            self.window,
+            self.ruleset,
+            self.options,
+            self.resources(),
+            self.policy_rng,
+            active=self.active(),
         )
 
     def _treatment_rule(

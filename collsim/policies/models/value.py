@@ -58,38 +58,51 @@ class OnnxValueModel:
     Args:
         path: the ``.onnx`` file written by
             :meth:`collsim.research.value.ValueModel.to_onnx` (its ``.json``
-            sidecar must sit beside it).
+            sidecar must sit beside it), or the bytes of a ``value_model`` graph (e.g.
+            from a policy artifact; no sidecar, no ``uplift`` output needed).
         threads: onnxruntime intra-op threads (default 1, no spinning: the machine is
             shared; None = onnxruntime's choice).
+        slot_hours: with bytes: the slot hours of the graph's options.
     """
 
-    def __init__(self, path: str | Path, threads: int | None = 1) -> None:
+    def __init__(
+        self, path: str | Path | bytes, threads: int | None = 1, slot_hours: Any = None
+    ) -> None:
         import onnxruntime as ort
 
-        self.path = Path(path)
-        self.metadata_ = json.loads(self.path.with_suffix(".json").read_text())
-        if self.metadata_.get("kind") != "collsim.value_model":
-            raise ValueError(f"{self.path}: not a collsim value model")
-        if tuple(self.metadata_["feature_names"]) != FEATURE_NAMES:
-            raise ValueError(f"{self.path}: feature names differ from collsim.features")
+        if isinstance(path, bytes):
+            self.path = Path("model.onnx")
+            source: str | bytes = path
+            self.metadata_: dict[str, Any] = {"slot_hours": list(slot_hours), "horizon_days": 0}
+        else:
+            self.path = Path(path)
+            source = str(self.path)
+            self.metadata_ = json.loads(self.path.with_suffix(".json").read_text())
+            if self.metadata_.get("kind") != "collsim.value_model":
+                raise ValueError(f"{self.path}: not a collsim value model")
+            if tuple(self.metadata_["feature_names"]) != FEATURE_NAMES:
+                raise ValueError(f"{self.path}: feature names differ from collsim.features")
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(self.path), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self.slot_hours = np.asarray(self.metadata_["slot_hours"], dtype=np.int64)
         self.horizon_ = int(self.metadata_["horizon_days"])
+        self._outputs = [o.name for o in self.session.get_outputs() if o.name == "uplift"]
 
     def _run(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         features = np.ascontiguousarray(features, dtype=np.float32)
         value = np.empty((features.shape[0], N_CHANNELS * self.slot_hours.size), np.float32)
-        uplift = np.empty((features.shape[0], N_CHANNELS), np.float32)
+        uplift = np.full((features.shape[0], N_CHANNELS), np.nan, np.float32)
         step = max(CHUNK // N_ARMS, 1)
         for lo in range(0, features.shape[0], step):
-            v, u = self.session.run(["value", "uplift"], {"features": features[lo : lo + step]})
-            value[lo : lo + step], uplift[lo : lo + step] = v, u
+            out = self.session.run(
+                ["value", *self._outputs], {"features": features[lo : lo + step]}
+            )
+            value[lo : lo + step] = out[0]
+            if self._outputs:
+                uplift[lo : lo + step] = out[1]
         return value, uplift
 
     def predict_uplift(self, features: np.ndarray) -> np.ndarray:
