@@ -20,7 +20,6 @@ from typing import Any
 import torch
 
 from collsim.config import load_scenario
-from collsim.policies.baselines import NoContact
 from collsim.rl.training import TrainConfig, build_model, deterministic_torch, make_train_env
 from collsim.sim.engine import Simulation
 
@@ -51,7 +50,7 @@ def bench_decide(n: int, model: Any, repeats: int = 3) -> tuple[float, float, in
     from collsim.policies.rl import RLPolicy
 
     scenario = load_scenario("default").scaled_to(n)
-    snap = Simulation(scenario, NoContact(), seed=0).begin_day()
+    snap = Simulation(scenario, seed=0).begin_day()
     rl, hybrid = RLPolicy(model), HybridPolicy(model)
     times: dict[str, list[float]] = {"rl": [], "hybrid": []}
     planned = {}

@@ -17,8 +17,8 @@ masked by the snapshot or have a value ≤ 0 are never chosen.
   :func:`~collsim.policies.allocation.allocate_with_budget`).  Its plan's total
   model value is therefore ≥ that of :class:`GreedyScore` with the same model.
 * :class:`OraclePolicy` is :class:`OptimisedAllocation` over
-  :class:`~collsim.policies.models.oracle.OracleValue`: it needs the simulation,
-  given through :meth:`OraclePolicy.bind` (research only).
+  :class:`~collsim.policies.models.oracle.OracleValue`: it reads the simulation's
+  latent state through :meth:`OraclePolicy.observe_latent` (research only).
 """
 
 from __future__ import annotations
@@ -270,8 +270,10 @@ class OptimisedAllocation:
 class OraclePolicy:
     """RESEARCH ONLY: :class:`OptimisedAllocation` over the simulator's true values.
 
-    The policy must be bound to its simulation before the first decision:
-    ``policy.bind(sim)`` (the engine calls ``bind`` when a policy has one).
+    The policy must see its simulation's latent state before the first decision:
+    ``policy.observe_latent(sim.latent_view)`` (the engine does this in
+    :meth:`~collsim.sim.engine.Simulation.step` for every
+    :class:`~collsim.sim.latent.LatentAware` policy).
     """
 
     policy_id = "oracle"
@@ -279,12 +281,15 @@ class OraclePolicy:
 
     def __init__(self) -> None:
         self._inner: OptimisedAllocation | None = None
+        self._view: Any = None
 
-    def bind(self, sim: Any) -> None:
-        """Read values from ``sim`` (a :class:`~collsim.sim.engine.Simulation`)."""
+    def observe_latent(self, view: Any) -> None:
+        """Read values from ``view`` (a :class:`~collsim.sim.latent.LatentView`)."""
         from collsim.policies.models.oracle import OracleValue
 
-        self._inner = OptimisedAllocation(OracleValue(sim), policy_id=self.policy_id)
+        if view is not self._view:
+            self._view = view
+            self._inner = OptimisedAllocation(OracleValue(view), policy_id=self.policy_id)
 
     @property
     def last_report(self) -> dict[str, Any]:
@@ -295,11 +300,11 @@ class OraclePolicy:
         """Return the oracle's optimal plan.
 
         Raises:
-            RuntimeError: not bound to a simulation.
+            RuntimeError: no latent view observed yet.
         """
         if self._inner is None:
             raise RuntimeError(
-                "the oracle policy reads the simulator's latent state: call policy.bind(sim) "
-                "with its Simulation first"
+                "the oracle policy reads the simulator's latent state: call "
+                "policy.observe_latent(sim.latent_view) first (Simulation.step does)"
             )
         return self._inner.decide(snapshot)

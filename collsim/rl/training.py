@@ -323,8 +323,8 @@ def evaluate_deployment(
 
     scenario = (scenario or load_scenario(cfg.scenario)).scaled_to(cfg.eval_accounts)
     policy = RLPolicy(model, fallbacks=cfg.eval_fallbacks, priority=cfg.eval_priority)
-    sim = Simulation(scenario, policy, cfg.eval_seed)
-    sim.run(cfg.horizon)
+    sim = Simulation(scenario, cfg.eval_seed)
+    sim.run(policy, cfg.horizon)
     return account_portfolio_values(sim.ledger, cfg.eval_accounts)
 
 

@@ -56,6 +56,7 @@ from collsim.plan import OptionSpace, Plan, Policy, Resources, Snapshot
 from collsim.portfolio import ContactState, Latent, Portfolio, day_number, generate
 from collsim.rng import RunRandom
 from collsim.sim.centre import AgentPool, Courts, FieldTeam, Post
+from collsim.sim.latent import LatentAware, LatentView
 from collsim.treatments import SCENARIO_RULE_ID, TreatmentTables
 from collsim.vocab import (
     CHANNELS,
@@ -93,11 +94,10 @@ class DayStats:
 
 
 class Simulation:
-    """A scenario simulated day by day under one policy.
+    """A scenario simulated day by day; the policy is given to :meth:`run` or :meth:`step`.
 
     Args:
         scenario: the scenario.
-        policy: the policy deciding each day's plan.
         seed: the run's seed (one SeedSequence for everything).
         n_accounts: portfolio size (default: the scenario's); capacity scales with it.
         ruleset: rule set name or path (default: the scenario's).
@@ -107,8 +107,8 @@ class Simulation:
     Example:
         >>> from collsim.config import load_scenario
         >>> from collsim.policies.baselines import NoContact
-        >>> sim = Simulation(load_scenario("default"), NoContact(), seed=1, n_accounts=200)
-        >>> ledger = sim.run(days=3)
+        >>> sim = Simulation(load_scenario("default"), seed=1, n_accounts=200)
+        >>> ledger = sim.run(NoContact(), days=3)
         >>> len(ledger) > 0
         True
     """
@@ -116,7 +116,6 @@ class Simulation:
     def __init__(
         self,
         scenario: Scenario,
-        policy: Policy,
         seed: int,
         *,
         n_accounts: int | None = None,
@@ -128,7 +127,6 @@ class Simulation:
         if n_accounts is not None and n_accounts != scenario.portfolio.n_accounts:
             scenario = scenario.scaled_to(n_accounts)
         self.scenario = scenario
-        self.policy = policy
         self.random = RunRandom(seed)
         if portfolio is None or latent is None:
             portfolio, latent = generate(scenario, seed)
@@ -180,9 +178,8 @@ class Simulation:
         self._resources_cache: dict[tuple[int, ...], Resources] = {}
         self._snapshot: Snapshot | None = None
         self._mark = (0, 0.0, 0)
-        bind = getattr(policy, "bind", None)
-        if callable(bind):  # policies that need the simulation (research oracles) bind here
-            bind(self)
+        self.policy_id: str | None = None  # the policy last given to step()
+        self._latent_view = LatentView(self)
         self._start_events()
 
     # ------------------------------------------------------------------ public
@@ -196,16 +193,33 @@ class Simulation:
         """Days simulated so far."""
         return self.day - self.first_day
 
+    @property
+    def latent_view(self) -> LatentView:
+        """RESEARCH ONLY: the read-only view handed to LatentAware policies."""
+        return self._latent_view
+
     def active(self) -> np.ndarray:
         """bool [N]: accounts in collection today."""
         return self.state.status == ACTIVE
 
     def run(
-        self, days: int | None = None, progress: Callable[[DayStats], None] | None = None
+        self,
+        policy: Policy,
+        days: int | None = None,
+        progress: Callable[[DayStats], None] | None = None,
     ) -> Ledger:
-        """Simulate ``days`` days (default: the scenario's) and return the ledger."""
+        """Simulate ``days`` days (default: the scenario's) under ``policy``.
+
+        Args:
+            policy: the policy deciding each day's plan.
+            days: days to simulate (default: the scenario's).
+            progress: called with each day's :class:`DayStats`.
+
+        Returns:
+            The ledger (all days simulated so far).
+        """
         for _ in range(days if days is not None else self.scenario.sim.days):
-            stats = self.step()
+            stats = self.step(policy)
             if progress is not None:
                 progress(stats)
         return self.ledger
@@ -304,10 +318,17 @@ class Simulation:
         names = np.asarray((*self.ruleset.rule_ids, ""), dtype=object)
         return names[np.where(first >= 0, first, len(self.ruleset.rule_ids))]
 
-    def step(self) -> DayStats:
-        """Simulate one day: begin it, let the policy decide, finish it."""
+    def step(self, policy: Policy) -> DayStats:
+        """Simulate one day: begin it, let ``policy`` decide, finish it.
+
+        A research policy implementing :class:`~collsim.sim.latent.LatentAware` is
+        handed the :class:`~collsim.sim.latent.LatentView` before it decides.
+        """
+        self.policy_id = policy.policy_id
         snapshot = self.begin_day()
-        return self.finish_day(self.policy.decide(snapshot))
+        if isinstance(policy, LatentAware):
+            policy.observe_latent(self._latent_view)
+        return self.finish_day(policy.decide(snapshot))
 
     def begin_day(self) -> Snapshot:
         """Start the day (post, courts, promises and instalments due); return its Snapshot.
@@ -374,15 +395,15 @@ class Simulation:
             value = getattr(plan, name)
             if not isinstance(value, np.ndarray) or value.shape != (self.n,):
                 raise PolicyError(
-                    f"policy {self.policy.policy_id}: plan.{name} must have shape ({self.n},)"
+                    f"policy {plan.policy_id}: plan.{name} must have shape ({self.n},)"
                 )
         if np.any((plan.channel < -1) | (plan.channel >= N_CHANNELS)):
-            raise PolicyError(f"policy {self.policy.policy_id}: plan has an unknown channel code")
+            raise PolicyError(f"policy {plan.policy_id}: plan has an unknown channel code")
         for name, table in (("offer", OFFERS), ("variant", VARIANTS)):
             value = np.asarray(getattr(plan, name))
             if value.shape != (self.n,) or np.any((value < 0) | (value >= len(table))):
                 raise PolicyError(
-                    f"policy {self.policy.policy_id}: plan.{name} must be ({self.n},) codes "
+                    f"policy {plan.policy_id}: plan.{name} must be ({self.n},) codes "
                     f"0..{len(table) - 1}"
                 )
 
@@ -569,7 +590,7 @@ class Simulation:
         try:
             option = self.options.encode(plan.channel, plan.slot_hour)
         except ValueError as exc:
-            raise PolicyError(f"policy {self.policy.policy_id}: {exc}") from None
+            raise PolicyError(f"policy {plan.policy_id}: {exc}") from None
         rows = np.flatnonzero(option >= 0)
         opt = option[rows]
         channel = opt // self.options.n_slots

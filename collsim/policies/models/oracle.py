@@ -6,7 +6,7 @@
    channel responsiveness, current excitation and fatigue.  No lender can observe
    these.  It exists to give research upper bounds ("how good could a policy be
    with a perfect response model?") and must never drive a production plan: it is
-   built from a :class:`~collsim.sim.engine.Simulation` (not from a Snapshot), and
+   built from a :class:`~collsim.sim.latent.LatentView` (not from a Snapshot), and
    :meth:`OracleValue.to_onnx` / :meth:`OracleValue.export` raise
    :class:`OracleExportError`.
 
@@ -69,7 +69,8 @@ class OracleValue:
     """RESEARCH ONLY: true expected option values read from a running Simulation.
 
     Args:
-        sim: the :class:`~collsim.sim.engine.Simulation` whose hidden state is read.
+        sim: the :class:`~collsim.sim.latent.LatentView` of the simulation whose
+            hidden state is read.
 
     Attributes:
         research_only: always True (marks the object for checkers).
@@ -79,10 +80,10 @@ class OracleValue:
     exportable = False
 
     def __init__(self, sim: Any) -> None:
-        from collsim.sim.engine import Simulation
+        from collsim.sim.latent import LatentView
 
-        if not isinstance(sim, Simulation):
-            raise TypeError("OracleValue is built from a Simulation (it reads latent state)")
+        if not isinstance(sim, LatentView):
+            raise TypeError("OracleValue is built from a LatentView (it reads latent state)")
         self._sim = sim
 
     def to_onnx(self, *args: object, **kwargs: object) -> None:
