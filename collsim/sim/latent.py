@@ -16,27 +16,27 @@ if TYPE_CHECKING:
     from collsim.behaviour import BorrowerModel, BorrowerState
     from collsim.config import Scenario
     from collsim.portfolio import Latent, Portfolio
-    from collsim.sim.engine import Simulation
+    from collsim.sim.state import SimState
 
 
 class LatentView:
     """Read-only view of a running simulation's latent and behavioural state.
 
     Args:
-        sim: the simulation viewed.
+        state: the state of the simulation viewed.
     """
 
     __slots__ = ("_state",)
 
     research_only = True
 
-    def __init__(self, sim: Simulation) -> None:
-        self._state = sim
+    def __init__(self, state: SimState) -> None:
+        self._state = state
 
     @property
     def n(self) -> int:
         """Number of accounts."""
-        return self._state.portfolio.n
+        return self._state.n
 
     @property
     def day(self) -> int:
@@ -46,7 +46,7 @@ class LatentView:
     @property
     def day_index(self) -> int:
         """Days simulated so far."""
-        return self._state.day - self._state.first_day
+        return self._state.day_index
 
     @property
     def scenario(self) -> Scenario:
@@ -66,7 +66,7 @@ class LatentView:
     @property
     def state(self) -> BorrowerState:
         """The borrowers' behavioural state (status, excitation, plans)."""
-        return self._state.state
+        return self._state.borrowers
 
     @property
     def portfolio(self) -> Portfolio:
