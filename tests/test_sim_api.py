@@ -6,11 +6,14 @@ import inspect
 
 import numpy as np
 
+from collsim.behaviour import CHARGED_OFF
 from collsim.config import Scenario
+from collsim.ledger import EVENT
 from collsim.plan import Plan, Snapshot
 from collsim.policies.baselines import RandomPolicy
 from collsim.sim import Simulation
 from collsim.sim.latent import LatentAware, LatentView
+from collsim.sim.stages import ageing
 
 
 def test_constructor_takes_no_policy() -> None:
@@ -53,3 +56,14 @@ def test_step_hands_the_latent_view_to_latent_aware_policies(small_default: Scen
     assert peeker.seen == [(sim.first_day, sim.n), (sim.first_day + 1, sim.n)]
     assert peeker.view is sim.latent_view
     assert peeker.view.latent is sim.latent and sim.policy_id == peeker.policy_id
+
+
+def test_stages_operate_on_the_explicit_state(small_default: Scenario) -> None:
+    sim = Simulation(small_default, seed=2)
+    state = sim.sim_state
+    idx = np.array([0, 5, 9])
+    ageing.charge_off(state, idx)
+    assert np.all(sim.state.status[idx] == CHARGED_OFF)
+    c = sim.ledger.columns()
+    charged = c["account"][c["event"] == EVENT["charge_off"]]
+    assert np.array_equal(np.sort(charged), idx)
