@@ -369,7 +369,8 @@ class Simulation:
     def begin_day(self) -> Snapshot:
         """Start the day (post, courts, promises and instalments due); return its Snapshot.
 
-        Environments call this and :meth:`finish_day` instead of :meth:`step`.
+        Environments call this and :meth:`finish_day` instead of :meth:`step`.  The
+        morning stages run in the order documented in :mod:`collsim.sim.stages`.
         """
         if self.day > self.first_day:
             self.window.advance(self.day)
@@ -380,7 +381,10 @@ class Simulation:
         return self._snapshot
 
     def finish_day(self, plan: Plan) -> DayStats:
-        """Execute ``plan`` through the gate, the channels and the borrowers; end the day."""
+        """Execute ``plan`` through the gate, the channels and the borrowers; end the day.
+
+        The stages run in the order documented in :mod:`collsim.sim.stages`.
+        """
         if self._snapshot is None:
             raise RuntimeError("finish_day() called without begin_day()")
         snapshot, self._snapshot = self._snapshot, None

@@ -4,6 +4,7 @@
 :meth:`~collsim.sim.engine.Simulation.finish_day` call them in this fixed order:
 
 Morning (before the decision):
+    0. from the second day on: the contact window advances, excitation decays.
     1. :func:`post.letters_arrive` — letters delivered today are read; link payments.
     2. :func:`legal.judgments` — court judgments: costs, awards, charge-off of lost cases.
     3. :func:`legal.garnishments` — garnishment instalments due.
