@@ -27,7 +27,6 @@ from scipy import stats
 
 from collsim.config import load_scenario
 from collsim.metrics import kpis
-from collsim.policies.baselines import NoContact
 from collsim.policies.champion import TieredChampion
 from collsim.policies.optimised import OptimisedAllocation
 from collsim.research.training import load_or_train
@@ -40,7 +39,7 @@ def bench_decide(sizes: list[int], repeat: int) -> None:
     model = load_or_train(scenario)
     for n in sizes:
         t0 = time.perf_counter()
-        sim = Simulation(scenario, NoContact(), seed=1, n_accounts=n)
+        sim = Simulation(scenario, seed=1, n_accounts=n)
         snapshot = sim.begin_day()
         setup = time.perf_counter() - t0
         policy = OptimisedAllocation(model)
@@ -77,8 +76,8 @@ def bench_headline(n_accounts: int, days: int, seeds: list[int]) -> None:
             ("optimised", OptimisedAllocation(model)),
         ):
             t = time.perf_counter()
-            sim = Simulation(scenario, policy, seed=seed, n_accounts=n_accounts)
-            figures = kpis(sim.run(days=days))
+            sim = Simulation(scenario, seed=seed, n_accounts=n_accounts)
+            figures = kpis(sim.run(policy, days=days))
             row[name] = figures
             print(
                 f"seed {seed} {name:9s} net {figures['net_recovery']:14,.0f}  "

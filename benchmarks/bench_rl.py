@@ -20,7 +20,6 @@ from typing import Any
 import torch
 
 from collsim.config import load_scenario
-from collsim.policies.baselines import NoContact
 from collsim.rl.training import TrainConfig, build_model, deterministic_torch, make_train_env
 from collsim.sim.engine import Simulation
 
@@ -52,7 +51,7 @@ def bench_decide(n: int, model: Any, repeats: int = 3) -> tuple[float, float, in
     from collsim.rl.logits import load_logit_model
 
     scenario = load_scenario("default").scaled_to(n)
-    snap = Simulation(scenario, NoContact(), seed=0).begin_day()
+    snap = Simulation(scenario, seed=0).begin_day()
     loaded = load_logit_model(model)
     rl, hybrid = RLPolicy(loaded), HybridPolicy(loaded)
     times: dict[str, list[float]] = {"rl": [], "hybrid": []}

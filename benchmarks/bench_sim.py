@@ -21,10 +21,10 @@ from collsim.sim import Simulation
 def run(n_accounts: int, days: int) -> tuple[float, float, float, Simulation]:
     """(set-up s, run s, run CPU s, simulation) for the champion on the default scenario."""
     started = time.perf_counter()
-    sim = Simulation(load_scenario("default"), TieredChampion(), seed=1, n_accounts=n_accounts)
+    sim = Simulation(load_scenario("default"), seed=1, n_accounts=n_accounts)
     setup_s = time.perf_counter() - started
     started, cpu_started = time.perf_counter(), time.process_time()
-    sim.run(days)
+    sim.run(TieredChampion(), days)
     return setup_s, time.perf_counter() - started, time.process_time() - cpu_started, sim
 
 

@@ -98,8 +98,8 @@ def main(argv: list[str]) -> None:
     for seed in seeds:
         ledgers = {}
         for arm, t in arms.items():
-            sim = Simulation(scenario, TieredChampion(t), seed=seed, n_accounts=n)
-            led = ledgers[arm] = sim.run(days=days)
+            sim = Simulation(scenario, seed=seed, n_accounts=n)
+            led = ledgers[arm] = sim.run(TieredChampion(t), days=days)
             k, tk = kpis(led), treatment_kpis(led, rate)
             rows[(seed, arm)] = {
                 "portfolio_value": k["portfolio_value"],

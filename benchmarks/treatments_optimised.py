@@ -106,7 +106,7 @@ def main(argv: list[str]) -> None:
                     treatments=chooser,
                     policy_id=f"rl_{arm}",
                 )
-            led = Simulation(scenario, policy, seed=seed, n_accounts=n).run(days=days)
+            led = Simulation(scenario, seed=seed, n_accounts=n).run(policy, days=days)
             k, tk = kpis(led), treatment_kpis(led, rate)
             rows[(seed, arm)] = {
                 "npv": tk["npv_recovered"],

@@ -100,13 +100,13 @@ def run_policy(
     from collsim.sim import Simulation
 
     scenario = load_scenario(scenario_name)
-    sim = Simulation(
-        scenario, make_policy(policy, scenario), seed, n_accounts=n_accounts, ruleset=ruleset
-    )
+    sim = Simulation(scenario, seed, n_accounts=n_accounts, ruleset=ruleset)
     total = days or sim.scenario.sim.days
     with _progress() as progress:
         task = progress.add_task(label or policy, total=total)
-        sim.run(total, progress=lambda _stats: progress.advance(task))
+        sim.run(
+            make_policy(policy, scenario), total, progress=lambda _stats: progress.advance(task)
+        )
     return sim
 
 
@@ -125,7 +125,7 @@ def write_run(sim: Any, out: Path, policy: str, seed: int) -> dict[str, float]:
         scenario=sim.scenario.name,
         config_hash=sim.scenario.config_hash(),
         policy=policy,
-        policy_id=sim.policy.policy_id,
+        policy_id=sim.policy_id,
         seed=seed,
         accounts=sim.n,
         days=sim.day_index,
@@ -484,8 +484,8 @@ def synthetic_portfolio(
     scenario = load_scenario(scenario_name)
     start = as_of - dt.timedelta(days=history_days)
     scenario = scenario.with_overrides({"sim.start_date": start.isoformat()})
-    sim = Simulation(scenario, make_policy("champion", scenario), seed, n_accounts=accounts)
-    sim.run(history_days, progress=progress)
+    sim = Simulation(scenario, seed, n_accounts=accounts)
+    sim.run(make_policy("champion", scenario), history_days, progress=progress)
     keep = (sim.state.status == ACTIVE).nonzero()[0]
     history = history_from_ledger(sim.ledger)
     remap = np.full(sim.n, -1, dtype=np.int64)

@@ -158,8 +158,8 @@ def test_cured_accounts_redefault_in_the_simulator(scenario) -> None:
     data = scenario.model_dump(mode="json")
     data["behaviour"]["redefault_within_180d"] = {"after_payment": 0.9, "after_plan": 0.9}
     data["sim"]["days"] = 20
-    sim = Simulation(type(scenario).model_validate(data), NoContact(), 5, n_accounts=2000)
-    sim.run()
+    sim = Simulation(type(scenario).model_validate(data), 5, n_accounts=2000)
+    sim.run(NoContact())
     c = sim.ledger.columns()
     again = c["event"] == EVENT["redefault"]
     assert again.sum() > 0

@@ -311,8 +311,8 @@ def scenario() -> Any:
 
 
 def test_rpc_and_promise_rates_match_the_kpis_of_the_champion_ledger(scenario: Any) -> None:
-    sim = Simulation(scenario, TieredChampion(scenario.champion), 3, n_accounts=800)
-    sim.run(days=40)
+    sim = Simulation(scenario, 3, n_accounts=800)
+    sim.run(TieredChampion(scenario.champion), days=40)
     values = kpis(sim.ledger)
     cols = dict(sim.ledger.columns())
     cols["day"] = cols["day"].astype(np.int64) - sim.first_day

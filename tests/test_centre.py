@@ -71,8 +71,8 @@ def test_simulation_identical_with_simpy_reference(monkeypatch: pytest.MonkeyPat
     scenario = load_scenario("default")
 
     def ledger_columns() -> dict[str, np.ndarray]:
-        sim = Simulation(scenario, TieredChampion(), seed=3, n_accounts=3_000)
-        sim.run(days=6)
+        sim = Simulation(scenario, seed=3, n_accounts=3_000)
+        sim.run(TieredChampion(), days=6)
         return sim.ledger.columns()
 
     fast = ledger_columns()

@@ -22,17 +22,17 @@ def test_champion_beats_no_contact_on_paired_seeds(small_default):
     for seed in (1, 2, 3):
         results = {}
         for policy in (NoContact(), TieredChampion()):
-            sim = Simulation(small_default, policy, seed)
-            sim.run()
+            sim = Simulation(small_default, seed)
+            sim.run(policy)
             results[policy.policy_id] = kpis(sim.ledger)["net_recovery"]
         differences.append(results["champion:champion_us"] - results["no_contact"])
     assert min(differences) > 0, differences
 
 
 def test_champion_plan_respects_mask_and_capacity(small_default):
-    sim = Simulation(small_default, TieredChampion(), seed=4)
+    sim = Simulation(small_default, seed=4)
     snapshot = sim.snapshot()
-    plan = sim.policy.decide(snapshot)
+    plan = TieredChampion().decide(snapshot)
     option = snapshot.options.encode(plan.channel, plan.slot_hour)
     rows = np.flatnonzero(option >= 0)
     assert rows.size > 0
@@ -44,14 +44,15 @@ def test_champion_plan_respects_mask_and_capacity(small_default):
 
 
 def test_reason_names_the_rule_that_blocked_the_preferred_action(small_default):
-    sim = Simulation(small_default, TieredChampion(), seed=5)
+    policy = TieredChampion()
+    sim = Simulation(small_default, seed=5)
     sim.portfolio.cease_communication[:60] = True
     for flag in ("has_phone", "has_mobile", "has_email", "has_app", "has_address"):
         getattr(sim.portfolio, flag)[:60] = True  # so that reach is not the first rule to fail
     snapshot = sim.begin_day()
-    plan = sim.policy.decide(snapshot)
+    plan = policy.decide(snapshot)
     text = plan.reason_text()
-    ceased = np.arange(60)[sim.policy.tier_of(snapshot)[:60] >= 0]
+    ceased = np.arange(60)[policy.tier_of(snapshot)[:60] >= 0]
     assert ceased.size > 20
     assert not plan.contacted()[ceased].any()
     assert set(text[ceased]) == {"preferred action blocked by us_reg_f.cease"}

@@ -16,8 +16,8 @@ from collsim.sim import Simulation
 
 
 def ledger_bytes(scenario, policy, seed, tmp_path, name):
-    sim = Simulation(scenario, policy, seed)
-    sim.run()
+    sim = Simulation(scenario, seed)
+    sim.run(policy)
     path = tmp_path / f"{name}.parquet"
     sim.ledger.write_parquet(path, sim.portfolio.account_id)
     return path.read_bytes()
@@ -46,10 +46,10 @@ def cure_day(sim: Simulation) -> np.ndarray:
 
 def test_common_random_numbers_self_cure(small_default):
     """A self-cure under NoContact happens no later under a policy that never contacts them."""
-    base = Simulation(small_default, NoContact(), seed=11)
-    base.run()
-    champ = Simulation(small_default, RandomPolicy(contact_rate=0.03), seed=11)
-    champ.run()
+    base = Simulation(small_default, seed=11)
+    base.run(NoContact())
+    champ = Simulation(small_default, seed=11)
+    champ.run(RandomPolicy(contact_rate=0.03))
     c = champ.ledger.columns()
     touched = np.unique(
         c["account"][
@@ -82,8 +82,8 @@ class SnapshotSpy:
 
 def test_snapshot_exposes_no_latent_trait(small_default):
     spy = SnapshotSpy()
-    sim = Simulation(small_default, spy, seed=2)
-    sim.run(days=2)
+    sim = Simulation(small_default, seed=2)
+    sim.run(spy, days=2)
     latent_names = {f.name for f in dataclasses.fields(Latent)}
     latent_arrays = [
         getattr(sim.latent, name)

@@ -43,8 +43,8 @@ def model(log: TrainingLog) -> ValueModel:
 
 @pytest.fixture(scope="module")
 def snapshot(scenario: Scenario) -> Snapshot:
-    sim = Simulation(scenario, TieredChampion(scenario.champion), seed=9)
-    sim.run(days=5)
+    sim = Simulation(scenario, seed=9)
+    sim.run(TieredChampion(scenario.champion), days=5)
     return sim.begin_day()
 
 
@@ -91,11 +91,12 @@ def test_log_outcome_matches_ledger_totals(scenario: Scenario) -> None:
     scenario = scenario.model_copy(update={"valuation": undiscounted})
     policy = ExplorationPolicy(scenario, random_share=1.0, contact_rate=0.8)
     log = collect_log(scenario, 5, days=days + 1, horizon=days, policy=policy)
-    sim = Simulation(scenario, ExplorationPolicy(scenario, 1.0, 0.8), seed=5)
+    explorer = ExplorationPolicy(scenario, 1.0, 0.8)
+    sim = Simulation(scenario, seed=5)
     snapshot = sim.begin_day()
     start = account_values(sim)
-    sim.finish_day(sim.policy.decide(snapshot))
-    sim.run(days=days - 1)
+    sim.finish_day(explorer.decide(snapshot))
+    sim.run(explorer, days=days - 1)
     sim.begin_day()  # the morning after the last day belongs to the last epoch
     end = account_values(sim)
     # Rows of day 0 cover epochs 0..days-1: every event after the first plan.
@@ -209,9 +210,9 @@ def test_repayment_model_and_onnx(log: TrainingLog, snapshot: Snapshot, tmp_path
 
 
 def test_oracle_values_and_refuses_export(scenario: Scenario) -> None:
-    sim = Simulation(scenario, NoContact(), seed=3)
-    sim.run(days=2)
-    oracle = OracleValue(sim)
+    sim = Simulation(scenario, seed=3)
+    sim.run(NoContact(), days=2)
+    oracle = OracleValue(sim.latent_view)
     assert oracle.research_only
     snap = sim.begin_day()
     value = oracle.predict_value(snap)
@@ -230,7 +231,7 @@ def test_oracle_values_and_refuses_export(scenario: Scenario) -> None:
     assert early.sum() > 10 and np.all(value[early, legal] < 0)
     with pytest.raises(OracleExportError):
         oracle.to_onnx("x.onnx")
-    with pytest.raises(TypeError, match="Simulation"):
+    with pytest.raises(TypeError, match="LatentView"):
         OracleValue(snap)
     sim.finish_day(NoContact().decide(snap))
     with pytest.raises(ValueError, match="today's snapshot"):

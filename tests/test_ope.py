@@ -34,7 +34,7 @@ def logged_run(
     logger = LoggingPolicy(
         RandomPolicy(contact_rate=0.5), holdout_share=HOLDOUT, target=target, seed=seed
     )
-    sim = Simulation(scenario, logger, seed)
+    sim = Simulation(scenario, seed)
     run_logged(sim, logger, DAYS)
     return logger, sim, LoggedData.from_logger(logger, sim.options.n_slots)
 

@@ -15,6 +15,7 @@ from collsim.policies.champion import TieredChampion
 from collsim.policies.optimised import GreedyScore, OptimisedAllocation
 from collsim.research.oracle import OraclePolicy
 from collsim.sim.engine import Simulation
+from collsim.sim.latent import LatentAware
 from collsim.vocab import Channel
 
 
@@ -56,7 +57,7 @@ def small() -> Scenario:
 @pytest.mark.parametrize("kind", [GreedyScore, OptimisedAllocation])
 def test_policies_respect_mask_and_capacity(small: Scenario, kind: Any) -> None:
     policy = kind(RandomValues(0))
-    sim = Simulation(small, policy, seed=2)
+    sim = Simulation(small, seed=2)
     for day in range(8):
         snapshot = sim.begin_day()
         policy.model.rng = np.random.default_rng(day)
@@ -67,8 +68,8 @@ def test_policies_respect_mask_and_capacity(small: Scenario, kind: Any) -> None:
 
 
 def test_optimised_value_at_least_greedy(small: Scenario) -> None:
-    sim = Simulation(small, TieredChampion(small.champion), seed=3)
-    sim.run(days=4)
+    sim = Simulation(small, seed=3)
+    sim.run(TieredChampion(small.champion), days=4)
     snapshot = sim.begin_day()
     values = RandomValues(5).predict_value(snapshot)
 
@@ -88,7 +89,7 @@ def test_optimised_value_at_least_greedy(small: Scenario) -> None:
 
 
 def test_redial_headroom_drops_crowded_agent_calls(small: Scenario) -> None:
-    sim = Simulation(small, TieredChampion(small.champion), seed=4)
+    sim = Simulation(small, seed=4)
     snapshot = sim.begin_day()
     agent = snapshot.options.channel == Channel.AGENT_CALL
     crowded = np.flatnonzero(snapshot.option_mask()[:, agent].any(axis=1))[:10]
@@ -111,7 +112,7 @@ def test_redial_headroom_drops_crowded_agent_calls(small: Scenario) -> None:
 def test_money_budget_reports_price_and_gap(small: Scenario) -> None:
     scenario = small.with_overrides({"capacity.money_budget": 20.0})
     policy = OptimisedAllocation(RandomValues(1))
-    sim = Simulation(scenario, policy, seed=5)
+    sim = Simulation(scenario, seed=5)
     snapshot = sim.begin_day()
     plan = policy.decide(snapshot)
     report = policy.last_report
@@ -123,13 +124,14 @@ def test_money_budget_reports_price_and_gap(small: Scenario) -> None:
     assert cost.sum() <= 20.0 + 1e-9
 
 
-def test_oracle_policy_needs_binding_and_the_simulation_binds_it(small: Scenario) -> None:
-    unbound = OraclePolicy()
-    snapshot = Simulation(small, TieredChampion(), seed=1).begin_day()
-    with pytest.raises(RuntimeError, match="bind"):
-        unbound.decide(snapshot)
-    bound = Simulation(small, OraclePolicy(), seed=1)
-    assert bound.step().planned > 0
+def test_oracle_policy_needs_the_latent_view_and_step_hands_it_over(small: Scenario) -> None:
+    unseeing = OraclePolicy()
+    snapshot = Simulation(small, seed=1).begin_day()
+    with pytest.raises(RuntimeError, match="observe_latent"):
+        unseeing.decide(snapshot)
+    oracle = OraclePolicy()
+    assert isinstance(oracle, LatentAware)
+    assert Simulation(small, seed=1).step(oracle).planned > 0
 
 
 def test_core_registry_builds_value_ids_over_a_given_model_and_never_trains(
@@ -169,11 +171,8 @@ def test_research_registry_trains_value_ids_and_builds_the_oracle(
 
 def _value(scenario: Scenario, policy: Policy, seed: int, days: int) -> float:
     """The run's portfolio_value (the objective)."""
-    sim = Simulation(scenario, policy, seed=seed)
-    bind = getattr(policy, "bind", None)
-    if bind is not None:
-        bind(sim)
-    ledger = sim.run(days=days)
+    sim = Simulation(scenario, seed=seed)
+    ledger = sim.run(policy, days=days)
     figures = kpis(ledger)
     if isinstance(policy, OraclePolicy):
         assert figures["blocked"] == 0

@@ -92,8 +92,8 @@ def _messages_scenario(**messages: object) -> Scenario:
 def test_an_sms_opt_out_is_honoured_from_the_next_day_and_ledgered() -> None:
     s = _messages_scenario(opt_out={"sms": 0.3, "email": 0.0, "app_push": 0.0})
     policy = SendAllowed(int(Channel.SMS))
-    sim = Simulation(s, policy, seed=5, n_accounts=1_500)
-    sim.run(days=2)
+    sim = Simulation(s, seed=5, n_accounts=1_500)
+    sim.run(policy, days=2)
     c = sim.ledger.columns()
     day0 = sim.first_day
     opted = c["account"][(c["event"] == EVENT["opt_out"]) & (c["day"] == day0)]
@@ -111,9 +111,9 @@ def test_an_sms_opt_out_is_honoured_from_the_next_day_and_ledgered() -> None:
 def test_an_app_push_opt_out_removes_the_app() -> None:
     s = _messages_scenario(opt_out={"sms": 0.0, "email": 0.0, "app_push": 0.5})
     s = s.with_overrides({"capacity.channel_budgets.app_push": 10**6})
-    sim = Simulation(s, SendAllowed(int(Channel.APP_PUSH)), seed=2, n_accounts=1_000)
+    sim = Simulation(s, seed=2, n_accounts=1_000)
     had_app = sim.portfolio.has_app.copy()
-    sim.run(days=1)
+    sim.run(SendAllowed(int(Channel.APP_PUSH)), days=1)
     c = sim.ledger.columns()
     opted = c["account"][c["event"] == EVENT["opt_out"]]
     assert opted.size > 20 and had_app[opted].all() and not sim.portfolio.has_app[opted].any()
@@ -122,8 +122,8 @@ def test_an_app_push_opt_out_removes_the_app() -> None:
 def test_message_complaints_count_in_complaints_per_1000() -> None:
     zero = {"sms": 0.0, "email": 0.0, "app_push": 0.0}
     s = _messages_scenario(opt_out=zero, complaint={**zero, "sms": 0.2})
-    sim = Simulation(s, SendAllowed(int(Channel.SMS), days=1), seed=3, n_accounts=1_000)
-    ledger = sim.run(days=1)
+    sim = Simulation(s, seed=3, n_accounts=1_000)
+    ledger = sim.run(SendAllowed(int(Channel.SMS), days=1), days=1)
     c = ledger.columns()
     complaints = int(((c["event"] == EVENT["attempt"]) & (c["outcome"] == Outcome.COMPLAINT)).sum())
     assert complaints > 20
@@ -157,8 +157,8 @@ def test_a_single_plain_sms_changes_30_day_cure_by_0_to_5_points() -> None:
     s = load_scenario("default").with_overrides({"capacity.channel_budgets.sms": 10**6})
     cure = []
     for policy in (NoContact(), SendAllowed(int(Channel.SMS), days=1)):
-        sim = Simulation(s, policy, seed=11, n_accounts=4_000)
-        c = sim.run(days=30).columns()
+        sim = Simulation(s, seed=11, n_accounts=4_000)
+        c = sim.run(policy, days=30).columns()
         cured = np.unique(c["account"][c["event"] == EVENT["cure"]])
         cure.append(cured.size / sim.n)
     assert -0.005 <= cure[1] - cure[0] <= 0.05
@@ -191,9 +191,9 @@ def _legal_scenario(**legal: object) -> Scenario:
 def test_no_policy_can_sue_below_the_minimum_dpd() -> None:
     s = _legal_scenario(min_dpd=90)
     policy = SueEveryone()
-    sim = Simulation(s, policy, seed=4, n_accounts=800)
+    sim = Simulation(s, seed=4, n_accounts=800)
     dpd = sim.portfolio.dpd.copy()
-    sim.run(days=1)
+    sim.run(policy, days=1)
     c = sim.ledger.columns()
     filed = c["account"][c["event"] == EVENT["legal_filed"]]
     assert filed.size > 0 and np.all(dpd[filed] >= 90)
@@ -223,9 +223,9 @@ def test_no_policy_can_sue_below_the_minimum_dpd() -> None:
 
 
 def test_without_a_floor_legal_is_allowed_at_any_dpd() -> None:
-    sim = Simulation(_legal_scenario(min_dpd=0), SueEveryone(), seed=4, n_accounts=300)
+    sim = Simulation(_legal_scenario(min_dpd=0), seed=4, n_accounts=300)
     assert LEGAL_MIN_DPD_RULE_ID not in sim.ruleset.rule_ids
-    sim.run(days=1)
+    sim.run(SueEveryone(), days=1)
     c = sim.ledger.columns()
     assert (sim.portfolio.dpd[c["account"][c["event"] == EVENT["legal_filed"]]] < 90).any()
 
@@ -242,9 +242,9 @@ def test_recoveries_come_in_garnishment_instalments_with_court_costs() -> None:
         cost_per_case=100.0,
         court_cost_per_case=250.0,
     )
-    sim = Simulation(s, SueEveryone(), seed=8, n_accounts=1_000)
+    sim = Simulation(s, seed=8, n_accounts=1_000)
     balance = sim.portfolio.balance.copy()
-    ledger = sim.run(days=20)
+    ledger = sim.run(SueEveryone(), days=20)
     c = ledger.columns()
     closed = c["event"] == EVENT["legal_closed"]
     filed = c["event"] == EVENT["legal_filed"]
@@ -276,8 +276,8 @@ def test_instalments_stop_at_the_horizon() -> None:
         min_dpd=0, duration_days=1, success_rate=1.0, recovery_instalments=4,
         recovery_interval_days=30,
     )  # fmt: skip
-    sim = Simulation(s, SueEveryone(), seed=8, n_accounts=400)
-    c = sim.run(days=40).columns()
+    sim = Simulation(s, seed=8, n_accounts=400)
+    c = sim.run(SueEveryone(), days=40).columns()
     won = c["account"][(c["event"] == EVENT["legal_closed"]) & (c["outcome"] == Outcome.PAYMENT)]
     pay = (c["event"] == EVENT["payment"]) & (c["channel"] == Channel.LEGAL)
     assert won.size > 20
@@ -287,8 +287,8 @@ def test_instalments_stop_at_the_horizon() -> None:
 
 def test_an_untreated_run_with_opt_outs_writes_them_and_stays_untreated() -> None:
     s = _messages_scenario(opt_out={"sms": 0.3, "email": 0.0, "app_push": 0.0})
-    sim = Simulation(s, SendAllowed(int(Channel.SMS)), seed=5, n_accounts=300)
-    ledger = sim.run(days=1)
+    sim = Simulation(s, seed=5, n_accounts=300)
+    ledger = sim.run(SendAllowed(int(Channel.SMS)), days=1)
     assert not ledger.treated()
     table = ledger.to_table(sim.portfolio.account_id)
     assert "offer" not in table.column_names

@@ -13,7 +13,6 @@ import pytest
 
 from collsim.config import load_scenario
 from collsim.plan import Snapshot
-from collsim.policies.baselines import NoContact
 from collsim.policies.champion import TieredChampion
 from collsim.sim.engine import Simulation
 
@@ -53,12 +52,13 @@ def onnx_file(trained: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def snapshots(n: int = 400, days: int = 6, seed: int = 3) -> list[Snapshot]:
     """Snapshots of a champion run (contact history varies from day to day)."""
     scenario = load_scenario("default").scaled_to(n)
-    sim = Simulation(scenario, TieredChampion(scenario.champion), seed)
+    policy = TieredChampion(scenario.champion)
+    sim = Simulation(scenario, seed)
     out = []
     for _ in range(days):
         snap = sim.begin_day()
         out.append(snap)
-        sim.finish_day(sim.policy.decide(snap))
+        sim.finish_day(policy.decide(snap))
     return out
 
 
@@ -207,7 +207,7 @@ def test_hybrid_allocates_exactly_within_capacity_and_prices_move(trained: Any) 
 
     scenario = load_scenario("default").scaled_to(1500)
     policy = HybridPolicy(TorchLogits(trained.model), step_size=0.5)
-    sim = Simulation(scenario, NoContact(), seed=4)
+    sim = Simulation(scenario, seed=4)
     for _ in range(5):
         snap = sim.begin_day()
         plan = policy.decide(snap)
@@ -326,8 +326,8 @@ def test_deploy_evaluation_is_the_policy_on_a_portfolio(trained: Any) -> None:
     net = evaluate_deployment(trained.model, cfg)
     assert net.shape == (300,)
     scenario = load_scenario("default").scaled_to(300)
-    sim = Simulation(scenario, RLPolicy(TorchLogits(trained.model), fallbacks=8), cfg.eval_seed)
-    sim.run(cfg.horizon)
+    sim = Simulation(scenario, cfg.eval_seed)
+    sim.run(RLPolicy(TorchLogits(trained.model), fallbacks=8), cfg.horizon)
     assert net.sum() == pytest.approx(kpis(sim.ledger)["portfolio_value"], rel=1e-9, abs=1e-6)
 
 
@@ -393,7 +393,7 @@ def test_rl_policy_with_treatments_plans_only_allowed_offers(trained: Any) -> No
     chooser = TreatmentChooser(SettleFirst(), TreatmentSupport.from_scenario(scenario))
     plain = RLPolicy(TorchLogits(trained.model), fallbacks=8)
     treated = RLPolicy(TorchLogits(trained.model), fallbacks=8, treatments=chooser)
-    sim = Simulation(scenario, treated, seed=4, n_accounts=800, ruleset="treatments_example")
+    sim = Simulation(scenario, seed=4, n_accounts=800, ruleset="treatments_example")
     offers = 0
     for _ in range(5):
         snapshot = sim.begin_day()

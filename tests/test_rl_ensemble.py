@@ -152,8 +152,8 @@ def test_portfolio_net_matches_the_ledger_kpi() -> None:
 
     scenario = load_scenario("default").scaled_to(200)
     net = portfolio_net(TieredChampion(scenario.champion), scenario, 5, 4)
-    sim = Simulation(scenario, TieredChampion(scenario.champion), 5)
-    sim.run(4)
+    sim = Simulation(scenario, 5)
+    sim.run(TieredChampion(scenario.champion), 4)
     assert net * 200 == pytest.approx(kpis(sim.ledger)["portfolio_value"], rel=1e-9)
 
 

@@ -134,10 +134,8 @@ def test_simulated_runs_record_no_violating_contact(seed, ruleset, redials):
         behaviour__conversation__dispute=0.1,
     ).scaled_to(150)
     initial, latent = generate(scenario, seed)
-    sim = Simulation(
-        scenario, Everything(), seed, ruleset=ruleset, portfolio=initial, latent=latent
-    )
-    sim.run()
+    sim = Simulation(scenario, seed, ruleset=ruleset, portfolio=initial, latent=latent)
+    sim.run(Everything())
     c = sim.ledger.columns()
     attempts = int((c["event"] == EVENT["attempt"]).sum())
     blocked = int((c["event"] == EVENT["blocked"]).sum())
@@ -159,8 +157,6 @@ def test_reference_replay_catches_a_violation():
         np.ones((portfolio.n, 8), dtype=bool),
     )
     permissive.first_violation = lambda p, w, a, c, h: np.full(len(a), -1, np.int16)  # type: ignore[method-assign]
-    sim = Simulation(
-        scenario, Everything(), 1, ruleset=permissive, portfolio=initial, latent=latent
-    )
-    sim.run()
+    sim = Simulation(scenario, 1, ruleset=permissive, portfolio=initial, latent=latent)
+    sim.run(Everything())
     assert replay_violations(sim, initial, "us_reg_f", 30)

@@ -81,8 +81,8 @@ def _write_inputs(sim: Simulation, listed: np.ndarray, date: dt.date, folder: Pa
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory) -> Day:
     scenario = load_scenario("default")
-    sim = Simulation(scenario, TieredChampion(scenario.champion), seed=5, n_accounts=N_ACCOUNTS)
-    sim.run(HISTORY_DAYS)
+    sim = Simulation(scenario, seed=5, n_accounts=N_ACCOUNTS)
+    sim.run(TieredChampion(scenario.champion), HISTORY_DAYS)
     snapshot = sim.begin_day()
     status = sim.state.status
     listed = np.flatnonzero((status == ACTIVE) | (status == CURED))

@@ -97,8 +97,8 @@ class ScriptedPolicy:
 def test_exact_event_trace_two_days():
     scenario = deterministic_scenario()
     portfolio, latent = tiny_population(scenario)
-    sim = Simulation(scenario, ScriptedPolicy(), seed=3, portfolio=portfolio, latent=latent)
-    sim.run()
+    sim = Simulation(scenario, seed=3, portfolio=portfolio, latent=latent)
+    sim.run(ScriptedPolicy())
     c = sim.ledger.columns()
     keep = c["event"] != EVENT["agent_capacity"]
     day1 = sim.first_day

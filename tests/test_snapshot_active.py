@@ -21,7 +21,7 @@ from collsim.sim.engine import Simulation
 def test_in_collection_equals_listed_and_past_due() -> None:
     scenario = load_scenario("default")
     policy = make_policy("champion", scenario)
-    sim = Simulation(scenario, policy, seed=3, n_accounts=600)
+    sim = Simulation(scenario, seed=3, n_accounts=600)
     for _ in range(30):
         snapshot = sim.begin_day()
         status, dpd = sim.state.status, sim.portfolio.dpd

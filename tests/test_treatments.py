@@ -25,10 +25,8 @@ SCENARIO = load_scenario("default")
 
 
 def _ledger_sha256(scenario, ruleset: str, tmp_path: Path, name: str) -> str:
-    sim = Simulation(
-        scenario, TieredChampion("champion_us"), seed=5, n_accounts=400, ruleset=ruleset
-    )
-    ledger = sim.run(days=25)
+    sim = Simulation(scenario, seed=5, n_accounts=400, ruleset=ruleset)
+    ledger = sim.run(TieredChampion("champion_us"), days=25)
     path = tmp_path / f"{name}.parquet"
     ledger.write_parquet(path, sim.portfolio.account_id)
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -126,8 +124,8 @@ class _OfferEveryone:
 
 
 def _run(policy: _OfferEveryone, days: int = 12, n: int = 1500, ruleset: str | None = None):
-    sim = Simulation(SCENARIO, policy, seed=4, n_accounts=n, ruleset=ruleset)
-    return sim, sim.run(days=days)
+    sim = Simulation(SCENARIO, seed=4, n_accounts=n, ruleset=ruleset)
+    return sim, sim.run(policy, days=days)
 
 
 def test_sim_instalment_offer_taken_by_struggling_and_hardship() -> None:
@@ -152,7 +150,7 @@ def test_sim_empathetic_lowers_complaints_paired() -> None:
 
 def test_offered_plans_break_and_return_to_collection() -> None:
     policy = _OfferEveryone(Offer.INSTALMENT_PLAN)
-    sim = Simulation(SCENARIO, policy, seed=4, n_accounts=1200)
+    sim = Simulation(SCENARIO, seed=4, n_accounts=1200)
     seen = 0
     for _ in range(40):
         snapshot = sim.begin_day()  # the morning: instalments due are paid or broken
@@ -173,8 +171,8 @@ def test_offered_plans_break_and_return_to_collection() -> None:
 
 def test_settlement_closes_and_records_discount() -> None:
     scenario = SCENARIO.with_overrides({"treatments.settlement.min_dpd": 1})
-    sim = Simulation(scenario, _OfferEveryone(Offer.SETTLEMENT), seed=4, n_accounts=1500)
-    ledger = sim.run(days=8)
+    sim = Simulation(scenario, seed=4, n_accounts=1500)
+    ledger = sim.run(_OfferEveryone(Offer.SETTLEMENT), days=8)
     c = ledger.columns()
     settled = c["event"] == EVENT["settlement"]
     assert settled.any()
@@ -202,7 +200,7 @@ def test_validate_plan_flags_forbidden_offers() -> None:
     portfolio.vulnerable[:] = [True, False, False, False, False, False]
     portfolio.hardship_plan[:] = [False, True, False, False, False, False]
     ruleset = load_ruleset("treatments_example")
-    sim = Simulation(SCENARIO, _OfferEveryone(0), seed=1, n_accounts=6)
+    sim = Simulation(SCENARIO, seed=1, n_accounts=6)
     n = portfolio.n
     plan = Plan.from_options(
         np.full(n, int(Channel.SMS) * sim.options.n_slots + 4),

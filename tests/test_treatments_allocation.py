@@ -100,7 +100,7 @@ class _GreedyEffects:
 
 def _run(chooser: TreatmentChooser, ruleset: str, days: int = 6, n: int = 1200):
     policy = OptimisedAllocation(_FlatValues(), treatments=chooser)
-    sim = Simulation(SCENARIO, policy, seed=5, n_accounts=n, ruleset=ruleset)
+    sim = Simulation(SCENARIO, seed=5, n_accounts=n, ruleset=ruleset)
     plans = []
     for _ in range(days):
         snapshot = sim.begin_day()
@@ -284,10 +284,8 @@ def test_choose_gives_the_best_allowed_treatment_of_the_chosen_channel() -> None
     """For options chosen elsewhere (RL): best allowed treatment, none where nothing helps."""
     support = TreatmentSupport.from_scenario(SCENARIO)
     chooser = TreatmentChooser(_GreedyEffects(), support)
-    sim = Simulation(
-        SCENARIO, TieredChampion(), seed=5, n_accounts=1500, ruleset="treatments_example"
-    )
-    sim.run(days=3)
+    sim = Simulation(SCENARIO, seed=5, n_accounts=1500, ruleset="treatments_example")
+    sim.run(TieredChampion(), days=3)
     snapshot = sim.begin_day()
     allowed_options = snapshot.option_mask()
     option = np.where(allowed_options.any(axis=1), allowed_options.argmax(axis=1), -1)

@@ -28,8 +28,8 @@ def test_champion_with_treatments_beats_itself_without_on_npv_and_complaints() -
     for seed in (31, 32, 33):
         figures = []
         for t in (tree, _without_treatments(tree)):
-            ledger = Simulation(scenario, TieredChampion(t), seed=seed, n_accounts=2000).run(
-                days=90
+            ledger = Simulation(scenario, seed=seed, n_accounts=2000).run(
+                TieredChampion(t), days=90
             )
             figures.append(
                 (treatment_kpis(ledger, rate)["npv_recovered"], kpis(ledger)["complaints_per_1000"])

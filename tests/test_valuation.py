@@ -164,8 +164,8 @@ def test_without_a_valuation_portfolio_value_is_net_recovery() -> None:
 def test_staffed_agent_hours_are_charged_and_handle_minutes_are_not() -> None:
     scenario = load_scenario("default")
     days = 3
-    sim = Simulation(scenario, NoContact(), seed=2, n_accounts=300)
-    sim.run(days)
+    sim = Simulation(scenario, seed=2, n_accounts=300)
+    sim.run(NoContact(), days)
     pool = sim.scenario.capacity.agent_pools[0]
     staffed_hours = days * sum(pool.agents_by_hour.values())
     values = kpis(sim.ledger)
@@ -179,8 +179,8 @@ def test_agent_calls_cost_their_telecom_price_only() -> None:
     from collsim.policies.registry import make_policy
 
     scenario = load_scenario("default")
-    sim = Simulation(scenario, make_policy("champion", scenario), seed=1, n_accounts=400)
-    sim.run(5)
+    sim = Simulation(scenario, seed=1, n_accounts=400)
+    sim.run(make_policy("champion", scenario), 5)
     c = sim.ledger.columns()
     calls = (c["event"] == EVENT["attempt"]) & (c["channel"] == int(Channel.AGENT_CALL))
     assert calls.any() and np.all(c["duration_s"][calls] > 0)
@@ -213,8 +213,8 @@ def test_ledger_and_simulator_agree_on_every_open_account() -> None:
     from collsim.valuation import terminal_value as value_of
 
     scenario = load_scenario("default")
-    sim = Simulation(scenario, make_policy("champion", scenario), seed=4, n_accounts=1500)
-    sim.run(75)
+    sim = Simulation(scenario, seed=4, n_accounts=1500)
+    sim.run(make_policy("champion", scenario), 75)
     balance, state = open_receivables(sim.ledger.columns())
     live_state = state_of(sim.state.status, sim.portfolio.dpd)
     garnishing = (live_state == LEGAL_PENDING) & (sim._garnish_left > 0)

@@ -16,7 +16,6 @@ from collsim.compliance import RuleSet, load_ruleset
 from collsim.config import Scenario, ValuationConfig, load_scenario
 from collsim.ledger import EVENT
 from collsim.plan import Plan, Resources, Snapshot
-from collsim.policies.baselines import NoContact
 from collsim.portfolio import Latent, Portfolio, generate
 from collsim.sim.engine import Simulation
 from collsim.valuation import step_value
@@ -66,7 +65,6 @@ def new_simulation(
     portfolio, latent = source.take(k, rng)
     return Simulation(
         scenario,
-        NoContact(),
         seed=draw_seed(rng),
         ruleset=ruleset,
         portfolio=portfolio,

@@ -26,7 +26,6 @@ from collsim.envs._common import (
 from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import OptionSpace, Snapshot
 from collsim.policies.base import fill_capacity
-from collsim.policies.baselines import NoContact
 from collsim.portfolio import Latent, Portfolio, day_number, generate
 from collsim.sim.engine import Simulation
 from collsim.treatments import daily_discount_factors
@@ -147,7 +146,6 @@ class PortfolioEnv(gym.Env[dict[str, Any], np.ndarray]):
             portfolio, latent = generate(self.scenario, draw_seed(self.np_random), self.n)
         self.sim = Simulation(
             self.scenario,
-            NoContact(),
             seed=draw_seed(self.np_random),
             ruleset=self.ruleset,
             portfolio=portfolio,

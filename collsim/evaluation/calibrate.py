@@ -212,11 +212,15 @@ def run_experiment(
     else:
         calls = experiment in ("one_call", "hour_spread")
         run_scenario = experiment_scenario(scenario, n_accounts, calls)
-    sim = Simulation(run_scenario, _policy(experiment, scenario), seed)
+    sim = Simulation(run_scenario, seed)
     start_dpd = sim.portfolio.dpd.astype(np.int64).copy()
     start_due = sim.portfolio.amount_due.astype(np.float64).copy()
     first = sim.first_day
-    sim.run(days=days, progress=None if tick is None else (lambda _stats: tick()))
+    sim.run(
+        _policy(experiment, scenario),
+        days=days,
+        progress=None if tick is None else (lambda _stats: tick()),
+    )
     cols = dict(sim.ledger.columns())
     cols["day"] = cols["day"].astype(np.int64) - first
     return Arm(

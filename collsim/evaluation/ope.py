@@ -50,7 +50,7 @@ from scipy import stats
 
 from collsim.config import Scenario
 from collsim.evaluation.logging import LoggedDay, LoggingPolicy, day_rewards
-from collsim.plan import Plan, Snapshot
+from collsim.plan import Plan
 from collsim.sim import Simulation
 from collsim.vocab import N_CHANNELS
 
@@ -295,20 +295,11 @@ def evaluate(
 
 
 # ---------------------------------------------------------------------------- truth
-class _Replay:
-    """A placeholder policy for replay simulations (plans are given, never decided)."""
-
-    policy_id = "replay"
-
-    def decide(self, snapshot: Snapshot) -> Plan:
-        raise RuntimeError("replay simulations are driven with recorded plans")
-
-
 def replay(
     scenario: Scenario, seed: int, plans: list[Plan], n_accounts: int | None = None
 ) -> Simulation:
     """Simulate with recorded plans; the same seed reproduces the logged run exactly."""
-    sim = Simulation(scenario, _Replay(), seed, n_accounts=n_accounts)
+    sim = Simulation(scenario, seed, n_accounts=n_accounts)
     for plan in plans:
         sim.begin_day()
         sim.finish_day(plan)

@@ -154,14 +154,14 @@ def run_cell(task: CellTask) -> dict[str, Any]:
         policy = task.policy.build(task.scenario)
     else:
         policy = build_policy(task.policy_id, task.params, task.scenario)
-    sim = Simulation(task.scenario, policy, task.seed)
-    sim.run(task.days)
+    sim = Simulation(task.scenario, task.seed)
+    sim.run(policy, task.days)
     series = daily_series(sim.ledger, sim.first_day, task.days)
     return {
         "key": task.key,
         "variant": task.variant,
         "policy": task.label,
-        "policy_id": sim.policy.policy_id,
+        "policy_id": policy.policy_id,
         "seed": task.seed,
         "days": task.days,
         "n_accounts": sim.n,

@@ -477,8 +477,8 @@ def run_case(task: CaseTask, step: Callable[[], None] | None = None) -> dict[str
     runs = []
     for seed in spec.seed_list():
         for policy in (spec.baseline, spec.challenger):
-            sim = Simulation(task.scenario, _make_policy(policy, spec, task.scenario), seed)
-            sim.run(task.days)
+            sim = Simulation(task.scenario, seed)
+            sim.run(_make_policy(policy, spec, task.scenario), task.days)
             runs.append({"policy": policy.label, "seed": seed, "kpis": kpis(sim.ledger)})
             tick()
     return {"key": task.key, "runs": runs}

@@ -227,7 +227,7 @@ def distill(
 
     scen = load_scenario(scenario) if isinstance(scenario, str) else scenario
     recorder = Recorder(policy)
-    Simulation(scen, recorder, seed, n_accounts=n_accounts).run(days)
+    Simulation(scen, seed, n_accounts=n_accounts).run(recorder, days)
     x, y = dataset(recorder)
     classifier = DecisionTreeClassifier(max_depth=max_depth, random_state=seed, min_samples_leaf=5)
     classifier.fit(x, y)

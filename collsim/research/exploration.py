@@ -271,7 +271,7 @@ def collect_log(
     recorder = _Recorder(
         policy if policy is not None else ExplorationPolicy(scenario, treatments=treatments)
     )
-    sim = Simulation(scenario, recorder, seed=seed, n_accounts=n_accounts)
+    sim = Simulation(scenario, seed=seed, n_accounts=n_accounts)
     n_days = days if days is not None else scenario.sim.days
     if n_days <= horizon:
         raise ValueError(f"days ({n_days}) must exceed the horizon ({horizon})")

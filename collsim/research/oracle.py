@@ -1,7 +1,8 @@
 """The oracle: the simulator's own expected value of each option — RESEARCH ONLY.
 
 :class:`OraclePolicy` is :class:`~collsim.policies.optimised.OptimisedAllocation` over
-:class:`OracleValue`: it needs the simulation, given through :meth:`OraclePolicy.bind`.
+:class:`OracleValue`: it reads the simulation's latent state through
+:meth:`OraclePolicy.observe_latent` (a :class:`~collsim.sim.latent.LatentView`).
 
 .. warning::
    :class:`OracleValue` reads the simulator's hidden truth (``sim.latent``,
@@ -9,7 +10,7 @@
    channel responsiveness, current excitation and fatigue.  No lender can observe
    these.  It exists to give research upper bounds ("how good could a policy be
    with a perfect response model?") and must never drive a production plan: it is
-   built from a :class:`~collsim.sim.engine.Simulation` (not from a Snapshot), and
+   built from a :class:`~collsim.sim.latent.LatentView` (not from a Snapshot), and
    :meth:`OracleValue.to_onnx` / :meth:`OracleValue.export` raise
    :class:`OracleExportError`.
 
@@ -73,7 +74,8 @@ class OracleValue:
     """RESEARCH ONLY: true expected option values read from a running Simulation.
 
     Args:
-        sim: the :class:`~collsim.sim.engine.Simulation` whose hidden state is read.
+        sim: the :class:`~collsim.sim.latent.LatentView` of the simulation whose
+            hidden state is read.
 
     Attributes:
         research_only: always True (marks the object for checkers).
@@ -83,10 +85,10 @@ class OracleValue:
     exportable = False
 
     def __init__(self, sim: Any) -> None:
-        from collsim.sim.engine import Simulation
+        from collsim.sim.latent import LatentView
 
-        if not isinstance(sim, Simulation):
-            raise TypeError("OracleValue is built from a Simulation (it reads latent state)")
+        if not isinstance(sim, LatentView):
+            raise TypeError("OracleValue is built from a LatentView (it reads latent state)")
         self._sim = sim
 
     def to_onnx(self, *args: object, **kwargs: object) -> None:
@@ -237,8 +239,10 @@ class OracleValue:
 class OraclePolicy:
     """RESEARCH ONLY: :class:`OptimisedAllocation` over the simulator's true values.
 
-    The policy must be bound to its simulation before the first decision:
-    ``policy.bind(sim)`` (the engine calls ``bind`` when a policy has one).
+    The policy must see its simulation's latent state before the first decision:
+    ``policy.observe_latent(sim.latent_view)`` (the engine does this in
+    :meth:`~collsim.sim.engine.Simulation.step` for every
+    :class:`~collsim.sim.latent.LatentAware` policy).
     """
 
     policy_id = "oracle"
@@ -246,10 +250,13 @@ class OraclePolicy:
 
     def __init__(self) -> None:
         self._inner: OptimisedAllocation | None = None
+        self._view: Any = None
 
-    def bind(self, sim: Any) -> None:
-        """Read values from ``sim`` (a :class:`~collsim.sim.engine.Simulation`)."""
-        self._inner = OptimisedAllocation(OracleValue(sim), policy_id=self.policy_id)
+    def observe_latent(self, view: Any) -> None:
+        """Read values from ``view`` (a :class:`~collsim.sim.latent.LatentView`)."""
+        if view is not self._view:
+            self._view = view
+            self._inner = OptimisedAllocation(OracleValue(view), policy_id=self.policy_id)
 
     @property
     def last_report(self) -> dict[str, Any]:
@@ -260,11 +267,11 @@ class OraclePolicy:
         """Return the oracle's optimal plan.
 
         Raises:
-            RuntimeError: not bound to a simulation.
+            RuntimeError: no latent view observed yet.
         """
         if self._inner is None:
             raise RuntimeError(
-                "the oracle policy reads the simulator's latent state: call policy.bind(sim) "
-                "with its Simulation first"
+                "the oracle policy reads the simulator's latent state: call "
+                "policy.observe_latent(sim.latent_view) first (Simulation.step does)"
             )
         return self._inner.decide(snapshot)

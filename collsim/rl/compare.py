@@ -86,8 +86,8 @@ def run_policy(policy: Policy, scenario: Scenario, seed: int, days: int) -> RunR
 
     audited = AuditedPolicy(policy)
     started = time.perf_counter()
-    sim = Simulation(scenario, audited, seed)
-    sim.run(days)
+    sim = Simulation(scenario, seed)
+    sim.run(audited, days)
     return RunRecord(
         policy=policy.policy_id,
         seed=seed,

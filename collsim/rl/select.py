@@ -66,8 +66,8 @@ def portfolio_net(policy: Policy, scenario: Scenario, seed: int, days: int) -> f
     from collsim.sim.engine import Simulation
     from collsim.valuation import account_portfolio_values
 
-    sim = Simulation(scenario, policy, seed)
-    sim.run(days)
+    sim = Simulation(scenario, seed)
+    sim.run(policy, days)
     return float(np.mean(account_portfolio_values(sim.ledger, scenario.portfolio.n_accounts)))
 
 

@@ -326,8 +326,8 @@ def evaluate_deployment(
     policy = RLPolicy(
         load_logit_model(model), fallbacks=cfg.eval_fallbacks, priority=cfg.eval_priority
     )
-    sim = Simulation(scenario, policy, cfg.eval_seed)
-    sim.run(cfg.horizon)
+    sim = Simulation(scenario, cfg.eval_seed)
+    sim.run(policy, cfg.horizon)
     return account_portfolio_values(sim.ledger, cfg.eval_accounts)
 
 

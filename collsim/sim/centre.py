@@ -3,7 +3,7 @@
 Only work that queues for a scarce resource becomes SimPy events: agent calls
 (pool agents on shifts, a priority queue per pool), field visits (field agents),
 letters in the post and legal cases that take weeks.  Per-account arithmetic
-stays in numpy in :mod:`collsim.sim.engine`.
+stays in numpy in the stages of :mod:`collsim.sim.stages`.
 
 Time is in hours since 00:00 of the first simulated day in the centre's zone.
 """
