@@ -44,7 +44,7 @@ from collsim.export.daily import (
     fit_money_budget,
     reprioritise,
 )
-from collsim.export.planfile import write_plan
+from collsim.export.planfile import PlanDay, PlanWriteOptions, write_plan
 from collsim.export.planread import (
     PlanFile,
     at_hours,
@@ -486,16 +486,24 @@ def make_plan(
     try:
         day = plan_for_day(policy, inputs, holdout_share, seed)
         manifest = write_plan(
-            day.plan, inputs.portfolio, policy.options, day.resources, inputs.date,
-            inputs.ruleset, policy.policy_id, out, files, seed, csv, window=day.window,
-            extra={
-                "holdout_share": holdout_share,
-                "artifact_kind": policy.kind,
-                "legal_min_dpd": floor,
-                "ruleset_override": _override_record(policy, inputs.ruleset, ruleset_override),
-            },
-            memo_detail=memo_detail,
-        )  # fmt: skip
+            day.plan,
+            PlanDay(inputs.portfolio, policy.options, day.resources, inputs.date, day.window),
+            inputs.ruleset,
+            out,
+            PlanWriteOptions(
+                policy_id=policy.policy_id,
+                seed=seed,
+                inputs=files,
+                csv=csv,
+                memo_detail=memo_detail,
+                extra={
+                    "holdout_share": holdout_share,
+                    "artifact_kind": policy.kind,
+                    "legal_min_dpd": floor,
+                    "ruleset_override": _override_record(policy, inputs.ruleset, ruleset_override),
+                },
+            ),
+        )
     except PlanError as exc:
         if not exc.violations:
             report(error_lines(exc))
