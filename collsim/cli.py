@@ -294,7 +294,8 @@ def train_cmd(
     """Train an RL policy on collsim/AccountBatch-v0; write the model, curve, ONNX artifact."""
     from collsim.rl.commands import train
 
-    raise typer.Exit(train(scenario, algo, steps, seed, out, n_envs))
+    overrides = {"scenario": scenario, "algo": algo, "steps": steps, "seed": seed}
+    raise typer.Exit(train(out, {**overrides, "n_envs": n_envs}))
 
 
 # ---------------------------------------------------------------------------- export

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -18,7 +17,7 @@ torch.set_num_threads(1)
 
 from tests.test_rl import TINY_RUN, snapshots  # noqa: E402
 
-TINY = dataclasses.replace(TINY_RUN, eval_accounts=200, net_arch=(32, 32))
+TINY = TINY_RUN.replace(eval_accounts=200, net_arch=(32, 32))
 """Two evaluations (checkpoints) in a few seconds."""
 
 
@@ -31,7 +30,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     out = []
     for seed in (0, 1):
         run = root / f"s{seed}"
-        assert train("default", "maskable_ppo", 2048, seed, run, 64, config=TINY) == 0
+        overrides = {"scenario": "default", "steps": 2048, "seed": seed, "n_envs": 64}
+        assert train(run, overrides, config=TINY) == 0
         out.append(run)
     return out
 
