@@ -118,19 +118,20 @@ def plan_cells(experiment: Experiment, *, resolve: bool = True) -> list[CellTask
         if resolve:
             for p in spec.policies:
                 resolved[p.label] = resolve_policy(
-                    p.id, dict(p.params), variant.scenario, experiment.base_dir
+                    p.id, p.params.kwargs(), variant.scenario, experiment.base_dir
                 )
         for seed in spec.seed_list():
             for p in spec.policies:
                 policy_id = experiment.policy_ref(p)
-                key = cell_key(config_hash, p.label, policy_id, p.params, seed, experiment.days)
+                params = p.params.kwargs()
+                key = cell_key(config_hash, p.label, policy_id, params, seed, experiment.days)
                 tasks.append(
                     CellTask(
                         key,
                         variant.index,
                         p.label,
                         policy_id,
-                        dict(p.params),
+                        params,
                         seed,
                         experiment.days,
                         variant.scenario,
