@@ -524,12 +524,11 @@ def calibrate_cmd(
     ] = None,
 ) -> None:
     """Measure the calibration targets in the simulator; write calibration.json and .png."""
-    from collsim.evaluation.calibration_report import calibrate_command, verdict
+    from collsim.evaluation.calibration_report import CalibrateOptions, calibrate_command, verdict
 
+    options = CalibrateOptions(accounts, days, champion_days, seeds, seed, hour_accounts)
     with bad_input_is_exit_2():
-        results = calibrate_command(
-            scenario, accounts, days, champion_days, seeds, seed, out, targets, hour_accounts
-        )
+        results = calibrate_command(scenario, out, options, targets)
     if strict and any(verdict(t, m) is False for t, m in results):
         raise typer.Exit(EXIT_PROBLEMS)
 
