@@ -353,17 +353,14 @@ def export_cmd(
     ``--policy optimised`` fits the scenario's value model (or loads it from the cache)
     and exports it with the exact allocation; no Python needs to be written.
     """
-    from collsim.export.commands import ValueTraining, export_policy
+    from collsim.export.commands import Distillation, ValueTraining, export_policy
 
     raise typer.Exit(
         export_policy(
             policy,
             out,
             scenario,
-            seed=seed,
-            distill_days=distill_days,
-            max_depth=max_depth,
-            distill_accounts=distill_accounts,
+            distill=Distillation(distill_days, max_depth, distill_accounts, seed),
             training=ValueTraining(train_accounts, train_days, train_seeds, retrain),
         )
     )
@@ -395,12 +392,12 @@ def plan_cmd(
     raise typer.Exit(
         make_plan(
             artifact,
-            portfolio,
-            history,
-            capacity,
-            date,
-            ruleset,
-            out,
+            portfolio=portfolio,
+            history=history,
+            capacity=capacity,
+            date=date,
+            ruleset=ruleset,
+            out=out,
             holdout_share=holdout_share,
             seed=seed,
             csv=csv,

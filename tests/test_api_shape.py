@@ -47,8 +47,6 @@ ALLOWED: dict[str, str] = {
     "collsim.behaviour.BorrowerModel.message": "simulator hot path (vectorised arrays)",
     "collsim.sim.engine.Simulation.__init__": "simulator core; owned by the stages branch",
     # Not yet reduced on this branch (issue 16 follow-up).
-    "collsim.export.commands.export_policy": "issue 16 follow-up",
-    "collsim.export.commands.make_plan": "issue 16 follow-up",
     "collsim.export.daily.build_snapshot": "issue 16 follow-up",
     "collsim.rl.select.select": "issue 16 follow-up",
 }

@@ -16,6 +16,7 @@ from collsim.compliance import validate_plan
 from collsim.export import read_plan
 from collsim.export.artifact import load_artifact
 from collsim.export.commands import (
+    Distillation,
     _Problems,
     export_policy,
     load_inputs,
@@ -196,7 +197,7 @@ def test_artifact_loads_by_kind(artifacts: dict[str, Path]) -> None:
 def test_distilled_tree_is_exported_and_runs(tmp_path: Path, generated: Path) -> None:
     out = tmp_path / "art"
     code = export_policy(
-        "champion", out, "default", distill_days=4, distill_accounts=300, max_depth=3
+        "champion", out, "default", distill=Distillation(days=4, max_depth=3, accounts=300)
     )
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())

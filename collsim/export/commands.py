@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar, Unpack
 
 import numpy as np
 
@@ -244,13 +244,38 @@ def _tree_for(policy: str, scenario: Scenario) -> StrategyTree | None:
     return None
 
 
+@dataclass(frozen=True)
+class Distillation:
+    """Whether and how ``collsim export`` distils a readable tree beside the policy.
+
+    Attributes:
+        days: if > 0, simulate that many days, distil a strategy tree and write it
+            beside the policy with its fidelity (0: no tree).
+        max_depth: depth of the distilled tree.
+        accounts: portfolio size of the distillation run (default: the scenario's).
+        seed: seed of the distillation run.
+    """
+
+    days: int = 0
+    max_depth: int = 4
+    accounts: int | None = None
+    seed: int = 0
+
+
 def _distilled(
-    policy: Policy, scenario: Scenario, seed: int, days: int, max_depth: int, accounts: int | None
+    policy: Policy, scenario: Scenario, how: Distillation
 ) -> tuple[StrategyTree, dict[str, Any]]:
     from collsim.export.distill import distill
 
-    tree, fidelity = distill(policy, scenario, seed, days, max_depth, n_accounts=accounts)
-    info = {"fidelity": round(fidelity, 6), "days": days, "seed": seed, "max_depth": max_depth}
+    tree, fidelity = distill(
+        policy, scenario, how.seed, how.days, how.max_depth, n_accounts=how.accounts
+    )
+    info = {
+        "fidelity": round(fidelity, 6),
+        "days": how.days,
+        "seed": how.seed,
+        "max_depth": how.max_depth,
+    }
     return tree, info
 
 
@@ -259,10 +284,7 @@ def export_policy(
     out: Path,
     scenario: str,
     *,
-    seed: int = 0,
-    distill_days: int = 0,
-    max_depth: int = 4,
-    distill_accounts: int | None = None,
+    distill: Distillation = Distillation(),
     training: ValueTraining = ValueTraining(),
 ) -> int:
     """Export a policy as an artifact directory (``collsim export``).
@@ -274,11 +296,7 @@ def export_policy(
             ``value_model:MODEL.onnx``.
         out: the artifact directory.
         scenario: bundled scenario name or YAML path (option space, costs, rule set).
-        seed: seed of the distillation run.
-        distill_days: if > 0, simulate that many days, distil a strategy tree and
-            write it beside the policy with its fidelity.
-        max_depth: depth of the distilled tree.
-        distill_accounts: portfolio size of the distillation run (default: scenario's).
+        distill: whether and how a readable tree is distilled (:class:`Distillation`).
         training: how ``optimised`` trains its value model.
 
     Returns:
@@ -302,18 +320,14 @@ def export_policy(
             runner = ChampionRunner(tree)
         distilled = None
         if tree is not None:
-            if distill_days > 0:
-                distilled = _distilled(
-                    runner, scen, seed, distill_days, max_depth, distill_accounts
-                )
+            if distill.days > 0:
+                distilled = _distilled(runner, scen, distill)
             manifest = export_tree_artifact(tree, out, scen, distilled)
         else:
             manifest = export_onnx_artifact(model, kind, out, scen, name=name)
-            if distill_days > 0:
+            if distill.days > 0:
                 loaded = load_artifact(out)
-                distilled = _distilled(
-                    loaded, scen, seed, distill_days, max_depth, distill_accounts
-                )
+                distilled = _distilled(loaded, scen, distill)
                 manifest = export_onnx_artifact(
                     model, kind, out, scen, name=name, distilled=distilled
                 )
@@ -420,55 +434,87 @@ def plan_for_day(
     return DayPlan(plan, snapshot, window, resources)
 
 
-def make_plan(
-    artifact: str | Path,
-    portfolio: str | Path,
-    history: str | Path,
-    capacity: str | Path,
-    date: str | dt.date,
-    ruleset: str | Path,
-    out: str | Path,
-    holdout_share: float = 0.0,
-    seed: int = 0,
-    csv: bool = False,
-    force: bool = False,
-    ruleset_override: bool = False,
-    memo_detail: bool = False,
-) -> int:
-    """Decide and write the daily plan (``collsim plan``).
+class PlanRequest(TypedDict):
+    """The keyword arguments of :func:`make_plan` (the options of ``collsim plan``).
 
-    Args:
-        artifact: the policy artifact directory.
+    Attributes:
         portfolio, history, capacity: the input files (docs/input_formats.md).
         date: the local day planned, ``YYYY-MM-DD``.
         ruleset: bundled rule set name or YAML path.
         out: the plan file; ``<file name>.manifest.json`` is published beside it
             (:mod:`collsim.export.publish`).  Refused if it is an input, inside the
             artifact, a folder or device, or exists (unless ``force``).
-        holdout_share: probability that a planned contact is held out as a control.
-        seed: seed of the holdout draw (and of a stochastic policy).
-        csv: write CSV instead of Parquet.
-        force: replace an existing plan or file at ``out``.
+        holdout_share: probability that a planned contact is held out as a control (0).
+        seed: seed of the holdout draw (and of a stochastic policy) (0).
+        csv: write CSV instead of Parquet (False).
+        force: replace an existing plan or file at ``out`` (False).
         ruleset_override: allow a rule set other than the artifact's (recorded in the
-            manifest as ``ruleset_override``).
+            manifest as ``ruleset_override``) (False).
         memo_detail: let memos and reasons name restrictions (cease, dispute,
-            vulnerability, hardship) and open promises; recorded in the manifest.
+            vulnerability, hardship) and open promises; recorded in the manifest (False).
+    """
+
+    portfolio: str | Path
+    history: str | Path
+    capacity: str | Path
+    date: str | dt.date
+    ruleset: str | Path
+    out: str | Path
+    holdout_share: NotRequired[float]
+    seed: NotRequired[int]
+    csv: NotRequired[bool]
+    force: NotRequired[bool]
+    ruleset_override: NotRequired[bool]
+    memo_detail: NotRequired[bool]
+
+
+@dataclass(frozen=True)
+class _PlanArgs:
+    """A :class:`PlanRequest` with its defaults filled in (unknown or missing keys: TypeError)."""
+
+    portfolio: str | Path
+    history: str | Path
+    capacity: str | Path
+    date: str | dt.date
+    ruleset: str | Path
+    out: str | Path
+    holdout_share: float = 0.0
+    seed: int = 0
+    csv: bool = False
+    force: bool = False
+    ruleset_override: bool = False
+    memo_detail: bool = False
+
+
+def make_plan(artifact: str | Path, **request: Unpack[PlanRequest]) -> int:
+    """Decide and write the daily plan (``collsim plan``).
+
+    Args:
+        artifact: the policy artifact directory.
+        **request: the input files, date, rule set, output file and options
+            (:class:`PlanRequest`).
 
     Returns:
         0 written; 1 the plan would contain a violation (nothing written; each
         violation on stderr as ``account_id, rule_id, sentence``); 2 bad input.
+
+    Raises:
+        TypeError: a keyword :class:`PlanRequest` does not have, or a missing one.
     """
+    args = _PlanArgs(**request)
+    portfolio, history, capacity = args.portfolio, args.history, args.capacity
+    date, ruleset, out = args.date, args.ruleset, Path(args.out)
+    holdout_share, seed, csv = args.holdout_share, args.seed, args.csv
     problems = _Problems()
     policy = problems.run(lambda: load_artifact(artifact))
     inputs = load_inputs(portfolio, history, capacity, ruleset, date, problems)
     if not 0.0 <= holdout_share < 1.0:
         problems.lines.append(f"--holdout-share: {holdout_share} is not in [0, 1)")
-    out = Path(out)
     sources = [Path(p) for p in (artifact, portfolio, history, capacity)]
     if Path(str(ruleset)).suffix in {".yaml", ".yml"}:
         sources.append(Path(str(ruleset)))
-    problems.lines.extend(output_problems(out, sources, force))
-    if policy is not None and inputs is not None and not ruleset_override:
+    problems.lines.extend(output_problems(out, sources, args.force))
+    if policy is not None and inputs is not None and not args.ruleset_override:
         problems.lines.extend(ruleset_pin_problems(policy, inputs.ruleset))
     suffix = ".csv" if csv else ".parquet"
     if out.suffix.lower() != suffix:
@@ -495,12 +541,14 @@ def make_plan(
                 seed=seed,
                 inputs=files,
                 csv=csv,
-                memo_detail=memo_detail,
+                memo_detail=args.memo_detail,
                 extra={
                     "holdout_share": holdout_share,
                     "artifact_kind": policy.kind,
                     "legal_min_dpd": floor,
-                    "ruleset_override": _override_record(policy, inputs.ruleset, ruleset_override),
+                    "ruleset_override": _override_record(
+                        policy, inputs.ruleset, args.ruleset_override
+                    ),
                 },
             ),
         )
