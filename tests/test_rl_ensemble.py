@@ -114,11 +114,11 @@ def test_ensemble_file_roundtrip_checksums_and_registry(runs: list[Path], tmp_pa
 
 
 def test_select_ranks_checkpoints_on_validation_seeds(runs: list[Path], tmp_path: Path) -> None:
-    from collsim.rl.select import checkpoints, select
+    from collsim.rl.select import SelectionOptions, checkpoints, select
 
     lines: list[str] = []
-    record = select(runs, tmp_path, accounts=150, days=3, seeds=(11, 12), top=1,
-                    progress=lines.append)  # fmt: skip
+    options = SelectionOptions(accounts=150, days=3, seeds=(11, 12), top=1)
+    record = select(runs, tmp_path, options, progress=lines.append)
     n_ckpt = sum(len(checkpoints(r)) for r in runs)
     assert len(lines) == 2 * (n_ckpt + 1)  # champion + every checkpoint, on both seeds
     champion = np.array(record["champion_net"])
@@ -133,8 +133,8 @@ def test_select_ranks_checkpoints_on_validation_seeds(runs: list[Path], tmp_path
         assert len(spec["members"]) == 1 and spec["selection"]["validation_seeds"] == [11, 12]
     assert len(json.loads((tmp_path / "ensemble.json").read_text())["members"]) == 2
     again: list[str] = []
-    assert select(runs, tmp_path, accounts=150, days=3, seeds=(11, 12), top=1,
-                  progress=again.append)["selected"] == record["selected"]  # fmt: skip
+    repeated = select(runs, tmp_path, options, progress=again.append)
+    assert repeated["selected"] == record["selected"]
     assert again == []  # every score came from selection.json
 
 
