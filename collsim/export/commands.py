@@ -37,6 +37,7 @@ from collsim.export.artifact import (
     load_artifact,
 )
 from collsim.export.daily import (
+    SnapshotSource,
     apply_holdout,
     build_snapshot,
     day_resources,
@@ -421,9 +422,8 @@ def plan_for_day(
     resources = day_resources(
         inputs.capacity, options, inputs.portfolio, day, policy.cost_per_attempt
     )
-    snapshot, window = build_snapshot(
-        inputs.portfolio, inputs.history, inputs.ruleset, options, resources, day, seed
-    )
+    source = SnapshotSource(inputs.portfolio, inputs.history, inputs.ruleset)
+    snapshot, window = build_snapshot(source, options, resources, day, seed)
     plan = policy.decide(snapshot)
     preferred = policy.preferred_option(snapshot)
     if preferred is not None:

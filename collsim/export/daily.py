@@ -26,6 +26,7 @@ policy itself left alone.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -82,10 +83,23 @@ def day_resources(
     return build_resources(capacity, options, portfolio.timezones, day, channels)
 
 
+@dataclass(frozen=True, eq=False)
+class SnapshotSource:
+    """What a snapshot is built from: the accounts, their history and the rules.
+
+    Attributes:
+        portfolio: the accounts.
+        history: their contact history (local days).
+        ruleset: the rule set whose mask the snapshot carries.
+    """
+
+    portfolio: Portfolio
+    history: History
+    ruleset: RuleSet
+
+
 def build_snapshot(
-    portfolio: Portfolio,
-    history: History,
-    ruleset: RuleSet,
+    source: SnapshotSource,
     options: OptionSpace,
     resources: Resources,
     day: int,
@@ -94,14 +108,13 @@ def build_snapshot(
     """Return the Snapshot of local day ``day`` and its contact window.
 
     Args:
-        portfolio: the accounts.
-        history: their contact history (local days).
-        ruleset: the rule set whose mask the snapshot carries.
+        source: the portfolio, its contact history and the rule set.
         options: the operating slots.
         resources: the day's capacity.
         day: the local day number D.
         seed: seeds the snapshot's ``rng`` (``policy`` stream) for stochastic policies.
     """
+    portfolio, history, ruleset = source.portfolio, source.history, source.ruleset
     n = portfolio.n
     window = ContactWindow.from_history(history, n, day)
     active = np.asarray(portfolio.dpd) > 0
@@ -270,6 +283,7 @@ def explain_blocked(
 __all__ = [
     "HOLDOUT_PURPOSE",
     "apply_holdout",
+    "SnapshotSource",
     "build_snapshot",
     "contact_state",
     "day_resources",
