@@ -93,9 +93,8 @@ def run_policy(
     n_accounts: int | None,
     days: int | None,
     ruleset: str | None = None,
-    label: str | None = None,
 ) -> Any:
-    """Simulate one policy with a progress bar; return the Simulation."""
+    """Simulate one policy with a progress bar (labelled with its id); return the Simulation."""
     from collsim.policies.registry import make_policy
     from collsim.sim import Simulation
 
@@ -105,7 +104,7 @@ def run_policy(
     )
     total = days or sim.scenario.sim.days
     with _progress() as progress:
-        task = progress.add_task(label or policy, total=total)
+        task = progress.add_task(policy, total=total)
         sim.run(total, progress=lambda _stats: progress.advance(task))
     return sim
 

@@ -31,7 +31,6 @@ ALLOWED: dict[str, str] = {
     "collsim.cli.export_cmd": "typer command (CLI options)",
     "collsim.cli.fit_value_model_cmd": "typer command (CLI options)",
     "collsim.cli.plan_cmd": "typer command (CLI options)",
-    "collsim.cli.run_policy": "typer command (CLI options)",
     "collsim.cli.simulate": "typer command (CLI options)",
     # gymnasium envs: gym.make(id, **kwargs) passes the env's options as keywords.
     "collsim.envs.account.AccountEnv.__init__": "gymnasium env options (gym.make kwargs)",
