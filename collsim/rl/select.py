@@ -122,27 +122,16 @@ def select(
     from collsim.policies.champion import TieredChampion
     from collsim.policies.rl import EnsembleLogits, RLPolicy
 
-    scenario_name, seeds, accounts, days = (
-        options.scenario,
-        options.seeds,
-        options.accounts,
-        options.days,
-    )
-    top, min_step, fallbacks, priority = (
-        options.top,
-        options.min_step,
-        options.fallbacks,
-        options.priority,
-    )
-    scenario = load_scenario(scenario_name).scaled_to(accounts)
+    seeds, days, top = options.seeds, options.days, options.top
+    scenario = load_scenario(options.scenario).scaled_to(options.accounts)
     out.mkdir(parents=True, exist_ok=True)
     record_path = out / "selection.json"
     key = {
-        "scenario": scenario_name,
-        "accounts": accounts,
+        "scenario": options.scenario,
+        "accounts": options.accounts,
         "days": days,
-        "fallbacks": fallbacks,
-        "priority": priority,
+        "fallbacks": options.fallbacks,
+        "priority": options.priority,
     }
     cache: dict[str, dict[str, float]] = {}
     if record_path.exists():
@@ -168,13 +157,15 @@ def select(
     selected: dict[str, list[str]] = {}
     table: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
-        found = checkpoints(run, min_step)
+        found = checkpoints(run, options.min_step)
         if not found:
             raise ValueError(f"{run}: no checkpoints (train with keep_checkpoints)")
         rows = []
         for step, path in found:
             name = str(path)
-            make = functools.partial(RLPolicy, path, fallbacks=fallbacks, priority=priority)
+            make = functools.partial(
+                RLPolicy, path, fallbacks=options.fallbacks, priority=options.priority
+            )
             values = np.array([score(name, s, make) for s in seeds])
             rows.append(
                 {
@@ -198,7 +189,7 @@ def select(
         "validation_seeds": list(seeds),
         "champion_net": champion.tolist(),
         "top": top,
-        "min_step": min_step,
+        "min_step": options.min_step,
         "ranked": table,
         "selected": selected,
         "scores": cache,
