@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from collsim.policies.allocation import allocate, allocate_with_budget
+from collsim.policies.allocation import BudgetOptions, allocate, allocate_with_budget
 
 CHANNELS = ("agent_call", "voice_bot", "sms", "email", "app_push", "letter", "field_visit", "legal")
 N_SLOTS = 13
@@ -112,9 +112,7 @@ def run(n: int, seed: int = 0) -> dict[str, float]:
         inst.resource_of,
         inst.capacity,
         inst.cost,
-        budget,
-        group=inst.group,
-        exact_bound=False,
+        BudgetOptions(budget, group=inst.group, exact_bound=False),
     )
     t_budget = time.perf_counter() - t0
     out = {

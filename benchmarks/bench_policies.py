@@ -92,8 +92,10 @@ def bench_headline(n_accounts: int, days: int, seeds: list[int]) -> None:
     mean = float(d.mean())
     half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
     print(f"paired differences: {[round(x) for x in d]}")
-    print(f"mean paired difference (optimised - champion): {mean:,.0f}  "
-          f"95% CI [{mean - half:,.0f}, {mean + half:,.0f}]  (n = {d.size} seeds)")
+    print(
+        f"mean paired difference (optimised - champion): {mean:,.0f}  "
+        f"95% CI [{mean - half:,.0f}, {mean + half:,.0f}]  (n = {d.size} seeds)"
+    )
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from collsim.config import bundled_scenarios
-from collsim.evaluation.calibration_report import calibrate_command
+from collsim.evaluation.calibration_report import CalibrateOptions, calibrate_command
 
 
 def main() -> None:
@@ -25,16 +25,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("calibration_output"))
     args = parser.parse_args()
     for name in bundled_scenarios():
-        calibrate_command(
-            name,
-            args.accounts,
-            args.days,
-            args.champion_days,
-            args.seeds,
-            0,
-            args.out / name,
-            None,
-        )
+        options = CalibrateOptions(args.accounts, args.days, args.champion_days, args.seeds)
+        calibrate_command(name, args.out / name, options)
 
 
 if __name__ == "__main__":

@@ -93,9 +93,8 @@ def run_policy(
     n_accounts: int | None,
     days: int | None,
     ruleset: str | None = None,
-    label: str | None = None,
 ) -> Any:
-    """Simulate one policy with a progress bar; return the Simulation."""
+    """Simulate one policy with a progress bar (labelled with its id); return the Simulation."""
     from collsim.research.registry import make_policy
     from collsim.sim import Simulation
 
@@ -103,7 +102,7 @@ def run_policy(
     sim = Simulation(scenario, seed, n_accounts=n_accounts, ruleset=ruleset)
     total = days or sim.scenario.sim.days
     with _progress() as progress:
-        task = progress.add_task(label or policy, total=total)
+        task = progress.add_task(policy, total=total)
         sim.run(
             make_policy(policy, scenario), total, progress=lambda _stats: progress.advance(task)
         )
@@ -294,7 +293,8 @@ def train_cmd(
     """Train an RL policy on collsim/AccountBatch-v0; write the model, curve, ONNX artifact."""
     from collsim.rl.commands import train
 
-    raise typer.Exit(train(scenario, algo, steps, seed, out, n_envs))
+    overrides = {"scenario": scenario, "algo": algo, "steps": steps, "seed": seed}
+    raise typer.Exit(train(out, {**overrides, "n_envs": n_envs}))
 
 
 # ---------------------------------------------------------------------------- export
@@ -352,6 +352,7 @@ def export_cmd(
     ``--policy optimised`` fits the scenario's value model (or loads it from the cache)
     and exports it with the exact allocation; no Python needs to be written.
     """
+    from collsim.export.commands import Distillation
     from collsim.research.commands import ValueTraining, export_policy
 
     raise typer.Exit(
@@ -359,10 +360,7 @@ def export_cmd(
             policy,
             out,
             scenario,
-            seed=seed,
-            distill_days=distill_days,
-            max_depth=max_depth,
-            distill_accounts=distill_accounts,
+            distill=Distillation(distill_days, max_depth, distill_accounts, seed),
             training=ValueTraining(train_accounts, train_days, train_seeds, retrain),
         )
     )
@@ -394,12 +392,12 @@ def plan_cmd(
     raise typer.Exit(
         make_plan(
             artifact,
-            portfolio,
-            history,
-            capacity,
-            date,
-            ruleset,
-            out,
+            portfolio=portfolio,
+            history=history,
+            capacity=capacity,
+            date=date,
+            ruleset=ruleset,
+            out=out,
             holdout_share=holdout_share,
             seed=seed,
             csv=csv,
@@ -523,12 +521,11 @@ def calibrate_cmd(
     ] = None,
 ) -> None:
     """Measure the calibration targets in the simulator; write calibration.json and .png."""
-    from collsim.evaluation.calibration_report import calibrate_command, verdict
+    from collsim.evaluation.calibration_report import CalibrateOptions, calibrate_command, verdict
 
+    options = CalibrateOptions(accounts, days, champion_days, seeds, seed, hour_accounts)
     with bad_input_is_exit_2():
-        results = calibrate_command(
-            scenario, accounts, days, champion_days, seeds, seed, out, targets, hour_accounts
-        )
+        results = calibrate_command(scenario, out, options, targets)
     if strict and any(verdict(t, m) is False for t, m in results):
         raise typer.Exit(EXIT_PROBLEMS)
 

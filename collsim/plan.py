@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypedDict, Unpack, runtime_checkable
 
 import numpy as np
 
@@ -172,6 +172,27 @@ class Snapshot:
         return self.channel_allowed
 
 
+class PlanColumns(TypedDict, total=False):
+    """Optional per-account columns of :meth:`Plan.from_options` (keyword arguments).
+
+    Each is an array [N] or None (the default):
+
+    Attributes:
+        expected_value: float expected net value over no contact (default NaN).
+        priority_score: ranks contacts within each (channel, slot), highest first
+            (default: ``expected_value``, else balance order).
+        propensity: probability that the policy chose the action (default 1).
+        offer: codes into ``vocab.OFFERS`` (default none).
+        variant: codes into ``vocab.VARIANTS`` (default standard).
+    """
+
+    expected_value: np.ndarray | None
+    priority_score: np.ndarray | None
+    propensity: np.ndarray | None
+    offer: np.ndarray | None
+    variant: np.ndarray | None
+
+
 @dataclass
 class Plan:
     """One action per account for one day (arrays of length N).
@@ -231,11 +252,7 @@ class Plan:
         policy_id: str,
         reasons: list[str],
         reason: np.ndarray,
-        expected_value: np.ndarray | None = None,
-        priority_score: np.ndarray | None = None,
-        propensity: np.ndarray | None = None,
-        offer: np.ndarray | None = None,
-        variant: np.ndarray | None = None,
+        **columns: Unpack[PlanColumns],
     ) -> Plan:
         """Build a plan from chosen option indices (-1 = no contact).
 
@@ -243,7 +260,24 @@ class Plan:
         (default: expected value, else balance order) first.  ``offer`` and
         ``variant`` (codes into ``vocab.OFFERS`` / ``vocab.VARIANTS``) default to
         none / standard; rows without contact always get none / standard.
+
+        Args:
+            option: int [N] chosen option per account, -1 for no contact.
+            options: the day's option space (decodes ``option``).
+            policy_id: the policy that made the plan.
+            reasons: table of reason texts.
+            reason: int [N] codes into ``reasons``.
+            **columns: the optional columns of :class:`PlanColumns`.
+
+        Raises:
+            TypeError: a keyword that is not a :class:`PlanColumns` key.
         """
+        unknown = sorted(set(columns) - PlanColumns.__optional_keys__)
+        if unknown:
+            raise TypeError(f"Plan.from_options got unknown column(s) {unknown}")
+        expected_value = columns.get("expected_value")
+        priority_score = columns.get("priority_score")
+        propensity = columns.get("propensity")
         n = int(option.shape[0])
         channel, hour = options.decode(option)
         score = priority_score if priority_score is not None else expected_value
@@ -263,11 +297,11 @@ class Plan:
             ),
             propensity=np.ones(n) if propensity is None else np.asarray(propensity, float),
             holdout=np.zeros(n, dtype=bool),
-            offer=_treatment_codes(offer, option),
+            offer=_treatment_codes(columns.get("offer"), option),
             reason=np.asarray(reason, dtype=np.int16),
             reasons=tuple(reasons),
             policy_id=policy_id,
-            variant=_treatment_codes(variant, option),
+            variant=_treatment_codes(columns.get("variant"), option),
         )
 
     def contacted(self) -> np.ndarray:

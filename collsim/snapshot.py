@@ -18,6 +18,7 @@ same state:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from collsim.compliance import ContactWindow, RuleSet
 from collsim.plan import OptionSpace, Resources, Snapshot
 from collsim.portfolio import ContactState, Portfolio
 
-__all__ = ["blocking_rule", "build_snapshot", "treatment_rule"]
+__all__ = ["ObservedAccounts", "blocking_rule", "build_snapshot", "treatment_rule"]
 
 RuleLookup = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """``(account, a, b) -> rule ids`` (object array, "" where allowed)."""
@@ -51,31 +52,48 @@ def treatment_rule(ruleset: RuleSet, portfolio: Portfolio, window: ContactWindow
     return lookup
 
 
+@dataclass(frozen=True)
+class ObservedAccounts:
+    """What the lender observes of its accounts on one day.
+
+    Attributes:
+        portfolio: the observable accounts.
+        contact: their contact summary; :func:`build_snapshot` sets its
+            ``attempts_7d`` and ``rpc_7d`` from ``window``.
+        window: the contact window ending on the day.
+        active: bool [N], accounts in collection (default: ``dpd > 0``).
+    """
+
+    portfolio: Portfolio
+    contact: ContactState
+    window: ContactWindow
+    active: np.ndarray | None = None
+
+
 def build_snapshot(
     day: int,
-    portfolio: Portfolio,
-    contact: ContactState,
-    window: ContactWindow,
+    observed: ObservedAccounts,
     ruleset: RuleSet,
     options: OptionSpace,
     resources: Resources,
     rng: np.random.Generator,
-    active: np.ndarray | None = None,
 ) -> Snapshot:
     """Return what a policy may see on local day ``day``.
 
     Args:
         day: the local day number.
-        portfolio: the observable accounts.
-        contact: their contact summary; its ``attempts_7d`` and ``rpc_7d`` are set
-            from ``window`` (:meth:`ContactWindow.totals_before_today`).
-        window: the contact window ending on ``day``.
+        observed: the accounts, their contact summary and window, and which are active.
         ruleset: the rule set whose mask the snapshot carries.
         options: the operating slots.
         resources: the day's capacity.
         rng: the run's ``policy`` stream, for stochastic policies.
-        active: bool [N], accounts in collection (default: ``dpd > 0``).
     """
+    portfolio, contact, window, active = (
+        observed.portfolio,
+        observed.contact,
+        observed.window,
+        observed.active,
+    )
     if active is None:
         active = np.asarray(portfolio.dpd) > 0
     mask, channels = ruleset.mask_and_channels(portfolio, window, options.slot_hours, within=active)

@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from collsim.policies import allocation
-from collsim.policies.allocation import allocate, allocate_with_budget
+from collsim.policies.allocation import (
+    AllocationResult,
+    BudgetOptions,
+    allocate,
+    allocate_with_budget,
+)
 
 
 def lp_optimum(value, mask, res2, group, cap, cost=None, budget=None) -> float:
@@ -214,9 +219,9 @@ def test_budget_feasible_and_bounded(seed: int) -> None:
     group = rng.integers(0, n_groups, n)
     cap = rng.integers(n // 10, n // 2, n_res)
     cost = rng.uniform(0.0, 2.0, k) if seed % 2 else rng.uniform(0.0, 2.0, (n, k))
-    free = allocate_with_budget(value, mask, res2, cap, cost, np.inf, group=group)
+    free = allocate_with_budget(value, mask, res2, cap, cost, BudgetOptions(np.inf, group=group))
     budget = free.spend * rng.uniform(0.2, 0.9)
-    res = allocate_with_budget(value, mask, res2, cap, cost, budget, group=group)
+    res = allocate_with_budget(value, mask, res2, cap, cost, BudgetOptions(budget, group=group))
     check_feasible(res.choice, mask, res2, group, cap)
     spend = cost[res.choice] if cost.ndim == 1 else cost[np.arange(n), res.choice]
     assert float(spend[res.choice >= 0].sum()) <= budget + 1e-9
@@ -228,7 +233,7 @@ def test_budget_feasible_and_bounded(seed: int) -> None:
     # Measured: ≤ 0.3% on these instances (300-800 accounts); asserted with margin.
     assert res.gap <= 0.01
     lagrangian = allocate_with_budget(
-        value, mask, res2, cap, cost, budget, group=group, exact_bound=False
+        value, mask, res2, cap, cost, BudgetOptions(budget, group=group, exact_bound=False)
     )
     assert lagrangian.bound_method == "lagrangian"
     assert lagrangian.lp_bound >= ref * (1 - 1e-9)
@@ -244,7 +249,7 @@ def test_budget_gap_mid_size() -> None:
     group = rng.integers(0, 2, n)
     cap = np.array([500, 800, 1200, 300])
     cost = rng.uniform(0.1, 2.0, k)
-    res = allocate_with_budget(value, mask, res2, cap, cost, 1500.0, group=group)
+    res = allocate_with_budget(value, mask, res2, cap, cost, BudgetOptions(1500.0, group=group))
     assert res.gap <= 1e-3
     assert res.lp_bound >= res.objective
 
@@ -252,16 +257,23 @@ def test_budget_gap_mid_size() -> None:
 def test_budget_unbinding_and_errors() -> None:
     value = np.array([[1.0, 2.0], [3.0, 1.0]])
     mask = np.ones_like(value, dtype=bool)
-    res = allocate_with_budget(value, mask, np.array([-1, -1]), np.zeros(0, int), np.ones(2), 10.0)
+
+    def run(cost: np.ndarray, budget: float) -> AllocationResult:
+        no_resource, no_capacity = np.array([-1, -1]), np.zeros(0, int)
+        return allocate_with_budget(
+            value, mask, no_resource, no_capacity, cost, BudgetOptions(budget)
+        )
+
+    res = run(np.ones(2), 10.0)
     assert np.array_equal(res.choice, [1, 0]) and res.gap == 0 and res.price == 0
-    zero = allocate_with_budget(value, mask, np.array([-1, -1]), np.zeros(0, int), np.ones(2), 0.0)
+    zero = run(np.ones(2), 0.0)
     assert np.array_equal(zero.choice, [-1, -1])
     with pytest.raises(ValueError, match="cost must be"):
-        allocate_with_budget(value, mask, np.array([-1, -1]), np.zeros(0, int), np.ones(3), 1.0)
+        run(np.ones(3), 1.0)
     with pytest.raises(ValueError, match=">= 0"):
-        allocate_with_budget(value, mask, np.array([-1, -1]), np.zeros(0, int), -np.ones(2), 1.0)
+        run(-np.ones(2), 1.0)
     with pytest.raises(ValueError, match="budget"):
-        allocate_with_budget(value, mask, np.array([-1, -1]), np.zeros(0, int), np.ones(2), -1.0)
+        run(np.ones(2), -1.0)
 
 
 @pytest.mark.parametrize("share", [0.3, 0.7, 1.5])
@@ -276,9 +288,9 @@ def test_budget_sampled_price_path(monkeypatch: pytest.MonkeyPatch, share: float
     group = rng.integers(0, 2, n)
     cap = np.array([400, 700, 900, 250])
     cost = rng.uniform(0.1, 2.0, k)
-    free = allocate_with_budget(value, mask, res2, cap, cost, np.inf, group=group)
+    free = allocate_with_budget(value, mask, res2, cap, cost, BudgetOptions(np.inf, group=group))
     budget = free.spend * share
-    res = allocate_with_budget(value, mask, res2, cap, cost, budget, group=group)
+    res = allocate_with_budget(value, mask, res2, cap, cost, BudgetOptions(budget, group=group))
     check_feasible(res.choice, mask, res2, group, cap)
     assert res.spend <= budget + 1e-9
     if share >= 1:  # the budget does not bind: the unbudgeted optimum
@@ -287,5 +299,5 @@ def test_budget_sampled_price_path(monkeypatch: pytest.MonkeyPatch, share: float
     ref = lp_optimum(value, mask, res2, group, cap, cost, budget)
     assert res.lp_bound == pytest.approx(ref, rel=1e-7)
     assert res.gap <= 1e-3
-    again = allocate_with_budget(value, mask, res2, cap, cost, budget, group=group)
+    again = allocate_with_budget(value, mask, res2, cap, cost, BudgetOptions(budget, group=group))
     assert np.array_equal(again.choice, res.choice)  # deterministic

@@ -215,9 +215,8 @@ def test_dask_local_cluster_gives_identical_results(
         experiment,
         out,
         workers=2,
-        scheduler="local-cluster",
+        scheduler="local-cluster-threads",
         progress=False,
-        cluster_processes=False,
     )
     for name in ("runs", "daily", "channel_mix"):
         assert_frame_equal(

@@ -16,6 +16,7 @@ from collsim.compliance import validate_plan
 from collsim.export import read_plan
 from collsim.export.artifact import load_artifact
 from collsim.export.commands import (
+    Distillation,
     _Problems,
     export_policy,
     load_inputs,
@@ -23,7 +24,7 @@ from collsim.export.commands import (
     plan_for_day,
     validate_plan_files,
 )
-from collsim.export.planfile import plan_table
+from collsim.export.planfile import PlanDay, plan_table
 from collsim.export.reader import PLAN_SCHEMA
 from collsim.export.testing import tiny_rl_onnx, tiny_value_onnx
 from collsim.features import FEATURE_NAMES
@@ -175,7 +176,7 @@ def test_dst_slot_nine_maps_to_utc() -> None:
             scenario.capacity, options, portfolio.timezones, day, scenario.channels
         )
         plan = Plan.from_options(np.array([1]), options, "t", ["x"], np.zeros(1, np.int16))  # 09:00
-        table = plan_table(plan, portfolio, options, resources, date, "t")
+        table = plan_table(plan, PlanDay(portfolio, options, resources, date), "t")
         start = table.column("window_start_utc")[0].as_py()
         assert table.column("slot_start_local")[0].as_py() == "09:00"
         assert start == dt.datetime(date.year, date.month, date.day, utc_hour, tzinfo=dt.UTC)
@@ -198,7 +199,7 @@ def test_distilled_tree_is_exported_and_runs(tmp_path: Path, generated: Path) ->
 
     out = tmp_path / "art"
     code = export_researched(
-        "champion", out, "default", distill_days=4, distill_accounts=300, max_depth=3
+        "champion", out, "default", distill=Distillation(days=4, max_depth=3, accounts=300)
     )
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())

@@ -894,7 +894,8 @@ def test_a_writer_killed_between_steps_leaves_the_previous_plan(
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "publish.crash_point = kill\n"
         "a = sys.argv[1:]\n"
-        "make_plan(a[0], a[1], a[2], a[3], a[4], 'us_reg_f', a[5], 0.5, 3, force=True)\n"
+        "make_plan(a[0], portfolio=a[1], history=a[2], capacity=a[3], date=a[4],\n"
+        "          ruleset='us_reg_f', out=a[5], holdout_share=0.5, seed=3, force=True)\n"
     )
     store = publish.store_of(out)
     before = [p.name for p in store.iterdir() if p.name.startswith("g-")]

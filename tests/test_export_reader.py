@@ -19,7 +19,7 @@ from collsim.compliance import ContactWindow, load_ruleset
 from collsim.config import load_scenario
 from collsim.export import PlanError, read_plan
 from collsim.export.commands import export_policy
-from collsim.export.planfile import write_plan
+from collsim.export.planfile import PlanDay, PlanWriteOptions, write_plan
 from collsim.export.reader import manifest_path, sha256_of
 from collsim.export.testing import tiny_rl_onnx
 from collsim.features import FEATURE_NAMES
@@ -65,9 +65,12 @@ def _small_plan(tmp_path: Path, channel: Channel = Channel.EMAIL, **flags: bool)
     out = tmp_path / "plan.parquet"
     (tmp_path / "in.txt").write_text("x")
     write_plan(
-        plan, portfolio, OPTIONS, resources, DATE, load_ruleset("us_reg_f"), "p", out,
-        {"portfolio": tmp_path / "in.txt"}, 0, window=ContactWindow.empty(3, day),
-    )  # fmt: skip
+        plan,
+        PlanDay(portfolio, OPTIONS, resources, DATE, ContactWindow.empty(3, day)),
+        load_ruleset("us_reg_f"),
+        out,
+        PlanWriteOptions(policy_id="p", inputs={"portfolio": tmp_path / "in.txt"}),
+    )
     return out
 
 

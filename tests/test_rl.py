@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from collsim.config import load_scenario
 from collsim.plan import Snapshot
@@ -293,7 +294,8 @@ def test_train_command_writes_everything(tmp_path: Path) -> None:
 
     out = tmp_path / "run"
     config = TrainConfig(**{**TINY_RUN.to_dict(), "net_arch": (32, 32)})
-    code = train("default", "maskable_ppo", 1024, 7, out, n_envs=64, config=config, progress=False)
+    overrides = {"scenario": "default", "steps": 1024, "seed": 7, "n_envs": 64}
+    code = train(out, overrides, config=config, progress=False)
     assert code == 0
     for name in ("model.zip", "best_model.zip", "policy.onnx", "training_curve.png",
                  "evaluations.json", "manifest.json"):  # fmt: skip
@@ -308,10 +310,12 @@ def test_train_command_writes_everything(tmp_path: Path) -> None:
 def test_train_command_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from collsim.rl.commands import train
 
-    assert train("default", "dqn", 100, 0, tmp_path) == 2
+    assert train(tmp_path, {"algo": "dqn", "steps": 100}) == 2
     assert "unknown algorithm" in capsys.readouterr().err
-    assert train("default", "maskable_ppo", 0, 0, tmp_path) == 2
-    assert train("no_such_scenario", "maskable_ppo", 100, 0, tmp_path) == 2
+    assert train(tmp_path, {"steps": 0}) == 2
+    assert train(tmp_path, {"scenario": "no_such_scenario", "steps": 100}) == 2
+    assert train(tmp_path, {"eval_mode": "fast"}) == 2
+    assert "config: eval_mode: Input should be 'env' or 'deploy'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
 
@@ -335,12 +339,15 @@ def test_linear_schedule_and_bad_options() -> None:
     from collsim.rl.training import _linear, build_model, make_train_env
 
     assert _linear(3e-4)(1.0) == pytest.approx(3e-4) and _linear(3e-4)(0.0) == 0.0
-    cfg = TrainConfig(**{**TINY_RUN.to_dict(), "lr_schedule": "cosine"})
-    venv = make_train_env(TrainConfig(**TINY_RUN.to_dict()))
-    with pytest.raises(ValueError, match="lr_schedule"):
-        build_model(cfg, venv)
-    with pytest.raises(ValueError, match="eval_mode"):
-        build_model(TrainConfig(**{**TINY_RUN.to_dict(), "eval_mode": "x"}), venv)
+    with pytest.raises(ValidationError, match="lr_schedule"):
+        TINY_RUN.replace(lr_schedule="cosine")
+    with pytest.raises(ValidationError, match="eval_mode"):
+        TrainConfig(**{**TINY_RUN.to_dict(), "eval_mode": "x"})
+    with pytest.raises(ValidationError, match="learning_rat"):
+        TrainConfig(learning_rat=0.1)  # type: ignore[call-arg]
+    linear = TINY_RUN.replace(lr_schedule="linear")
+    venv = make_train_env(linear)
+    assert build_model(linear, venv).lr_schedule(0.0) == 0.0
     venv.close()
 
 

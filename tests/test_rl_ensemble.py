@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -18,7 +17,7 @@ torch.set_num_threads(1)
 
 from tests.test_rl import TINY_RUN, snapshots  # noqa: E402
 
-TINY = dataclasses.replace(TINY_RUN, eval_accounts=200, net_arch=(32, 32))
+TINY = TINY_RUN.replace(eval_accounts=200, net_arch=(32, 32))
 """Two evaluations (checkpoints) in a few seconds."""
 
 
@@ -31,7 +30,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     out = []
     for seed in (0, 1):
         run = root / f"s{seed}"
-        assert train("default", "maskable_ppo", 2048, seed, run, 64, config=TINY) == 0
+        overrides = {"scenario": "default", "steps": 2048, "seed": seed, "n_envs": 64}
+        assert train(run, overrides, config=TINY) == 0
         out.append(run)
     return out
 
@@ -122,11 +122,11 @@ def test_ensemble_file_roundtrip_checksums_and_registry(runs: list[Path], tmp_pa
 
 
 def test_select_ranks_checkpoints_on_validation_seeds(runs: list[Path], tmp_path: Path) -> None:
-    from collsim.rl.select import checkpoints, select
+    from collsim.rl.select import SelectionOptions, checkpoints, select
 
     lines: list[str] = []
-    record = select(runs, tmp_path, accounts=150, days=3, seeds=(11, 12), top=1,
-                    progress=lines.append)  # fmt: skip
+    options = SelectionOptions(accounts=150, days=3, seeds=(11, 12), top=1)
+    record = select(runs, tmp_path, options, progress=lines.append)
     n_ckpt = sum(len(checkpoints(r)) for r in runs)
     assert len(lines) == 2 * (n_ckpt + 1)  # champion + every checkpoint, on both seeds
     champion = np.array(record["champion_net"])
@@ -141,8 +141,8 @@ def test_select_ranks_checkpoints_on_validation_seeds(runs: list[Path], tmp_path
         assert len(spec["members"]) == 1 and spec["selection"]["validation_seeds"] == [11, 12]
     assert len(json.loads((tmp_path / "ensemble.json").read_text())["members"]) == 2
     again: list[str] = []
-    assert select(runs, tmp_path, accounts=150, days=3, seeds=(11, 12), top=1,
-                  progress=again.append)["selected"] == record["selected"]  # fmt: skip
+    repeated = select(runs, tmp_path, options, progress=again.append)
+    assert repeated["selected"] == record["selected"]
     assert again == []  # every score came from selection.json
 
 

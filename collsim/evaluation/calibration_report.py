@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -167,33 +168,54 @@ def _panel(ax: Any, t: Target, m: Measured) -> None:
     ax.tick_params(axis="x", labelsize=7)
 
 
-__all__ = ["band_text", "fmt", "rich_table", "rows", "verdict", "write_json", "write_png"]
+__all__ = [
+    "CalibrateOptions",
+    "band_text",
+    "calibrate_command",
+    "fmt",
+    "rich_table",
+    "rows",
+    "verdict",
+    "write_json",
+    "write_png",
+]
 
 
-def calibrate_command(
-    scenario_name: str,
-    n_accounts: int | None,
-    days: int,
-    champion_days: int | None,
-    seeds: int,
-    seed: int,
-    out: Path,
-    targets_file: str | None,
-    hour_accounts: int | None = None,
-) -> list[tuple[Target, Measured]]:
-    """Run ``collsim calibrate``: experiments, measurements, table, JSON and PNG.
+@dataclass(frozen=True)
+class CalibrateOptions:
+    """How big ``collsim calibrate`` runs are.
 
-    Args:
-        scenario_name: bundled scenario name or YAML path.
+    Attributes:
         n_accounts: accounts per run (default: the scenario's).
         days: days of the no-contact and one-touch runs (at least 30).
         champion_days: days of the champion run (default: max(days, scenario's days),
             and 270 when re-default is a target and the ledger records it).
         seeds: number of seeds (``seed``, ``seed + 1``, ...).
         seed: first seed.
-        out: output folder for calibration.json and calibration.png.
-        targets_file: targets YAML (default: the scenario's bundled targets).
         hour_accounts: accounts of the hour-spread run (default: at least 50,000).
+    """
+
+    n_accounts: int | None = None
+    days: int = 60
+    champion_days: int | None = None
+    seeds: int = 1
+    seed: int = 0
+    hour_accounts: int | None = None
+
+
+def calibrate_command(
+    scenario_name: str,
+    out: Path,
+    options: CalibrateOptions = CalibrateOptions(),
+    targets_file: str | None = None,
+) -> list[tuple[Target, Measured]]:
+    """Run ``collsim calibrate``: experiments, measurements, table, JSON and PNG.
+
+    Args:
+        scenario_name: bundled scenario name or YAML path.
+        out: output folder for calibration.json and calibration.png.
+        options: run sizes and seeds (:class:`CalibrateOptions`).
+        targets_file: targets YAML (default: the scenario's bundled targets).
 
     Returns:
         (target, measurement) pairs in file order.
@@ -215,6 +237,7 @@ def calibrate_command(
     )
     from collsim.evaluation.calibration_targets import load_targets
 
+    n_accounts, days, seeds = options.n_accounts, options.days, options.seeds
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
     if n_accounts is not None and n_accounts < 1:
@@ -224,9 +247,9 @@ def calibrate_command(
     settings = CalibrationSettings(
         n_accounts=n_accounts or scenario.portfolio.n_accounts,
         days=days,
-        champion_days=champion_days or default_champion_days(scenario, targets, days),
-        seeds=tuple(range(seed, seed + seeds)),
-        hour_accounts=hour_accounts,
+        champion_days=options.champion_days or default_champion_days(scenario, targets, days),
+        seeds=tuple(range(options.seed, options.seed + seeds)),
+        hour_accounts=options.hour_accounts,
     )
     total = seeds * sum(
         experiment_days(e, settings.days, settings.champion_days)
@@ -244,7 +267,7 @@ def calibrate_command(
     ) as progress:
         task = progress.add_task("days simulated", total=total)
         runs, experiments = run_all(scenario, targets, settings, lambda: progress.advance(task))
-    results = measure_all(targets, runs, seed)
+    results = measure_all(targets, runs, options.seed)
     title = (
         f"calibration of {scenario.name}: {settings.n_accounts:,} accounts, "
         f"{len(settings.seeds)} seed(s), one-touch {settings.days} d, "

@@ -36,6 +36,13 @@ from collsim.evaluation.spec import (
 )
 from collsim.evaluation.stats import paired_differences, summarise
 from collsim.io import atomic_write_text
+from collsim.policies.params import (
+    AnyPolicyParams,
+    NoParams,
+    TrainingParams,
+    ValueModelParams,
+    ValuePolicyParams,
+)
 from collsim.research.training import TrainingSettings, cache_dir
 
 DEMO_POLICIES: tuple[str, ...] = ("no_contact", "champion", "optimised")
@@ -58,7 +65,7 @@ MONEY_KPIS = frozenset({"portfolio_value", "net_recovery", "total_cost"})
 """KPIs in currency units."""
 
 DEMO_TRAINING = TrainingSettings(
-    seeds=(101, 102, 103), n_accounts=800, days=90, model_params={"max_iter": 60}
+    seeds=(101, 102, 103), n_accounts=800, days=90, model_params=ValueModelParams(max_iter=60)
 )
 """The demo's value-model training: 3 exploration runs of 800 accounts × 90 days, 60
 boosting rounds at most (the library default trains on 3 × 3,000 accounts with 150: 129 s
@@ -103,12 +110,15 @@ class DemoResult:
 
 def demo_spec(size: DemoSize, training: TrainingSettings = DEMO_TRAINING) -> ExperimentSpec:
     """The demo as an experiment spec (no contact, champion, optimised; paired seeds)."""
-    params: dict[str, dict[str, Any]] = {"optimised": {"training": asdict(training)}}
+    trained = ValuePolicyParams(training=TrainingParams.model_validate(asdict(training)))
+    params: dict[str, AnyPolicyParams] = {"optimised": trained}
     return ExperimentSpec(
         name="demo",
         description="make demo: the decision against the champion and no contact",
         scenario="default",
-        policies=[PolicySpec(label=p, id=p, params=params.get(p, {})) for p in DEMO_POLICIES],
+        policies=[
+            PolicySpec(label=p, id=p, params=params.get(p, NoParams())) for p in DEMO_POLICIES
+        ],
         baseline=BASELINE,
         seeds=list(range(size.first_seed, size.first_seed + size.seeds)),
         days=size.days,

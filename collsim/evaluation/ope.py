@@ -262,20 +262,32 @@ def outcome_predictions(
     return q_logged, q_target
 
 
+@dataclass(frozen=True)
+class OutcomeModel:
+    """The cross-fitted outcome model of :func:`doubly_robust`.
+
+    Attributes:
+        kind: the regressor (see :func:`outcome_predictions`), e.g. ``hgb``.
+        folds: cross-fitting folds.
+    """
+
+    kind: str = "hgb"
+    folds: int = 2
+
+
 def doubly_robust(
     data: LoggedData,
     level: float = 0.95,
     method: Literal["clt", "bootstrap"] = "clt",
-    model: str = "hgb",
-    folds: int = 2,
+    outcome: OutcomeModel = OutcomeModel(),
     n_boot: int = 500,
     seed: int = 0,
 ) -> Estimate:
     """Doubly robust: mean(q̂(x, π(x)) + w (r − q̂(x, a))) with a cross-fitted model."""
-    q_logged, q_target = outcome_predictions(data, model, folds, seed)
+    q_logged, q_target = outcome_predictions(data, outcome.kind, outcome.folds, seed)
     psi = q_target + weights(data) * (data.reward - q_logged)
     return _ratio_estimate(
-        f"dr_{model}", psi, np.ones(data.n), data.account, level, method, n_boot, seed
+        f"dr_{outcome.kind}", psi, np.ones(data.n), data.account, level, method, n_boot, seed
     )
 
 
@@ -290,7 +302,7 @@ def evaluate(
     return {
         "ipw": ipw(data, level, method, seed=seed),
         "snipw": snipw(data, level, method, seed=seed),
-        "dr": doubly_robust(data, level, method, model=model, seed=seed),
+        "dr": doubly_robust(data, level, method, OutcomeModel(model), seed=seed),
     }
 
 

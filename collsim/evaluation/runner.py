@@ -56,6 +56,9 @@ from collsim.vocab import BUCKETS, CHANNELS
 LOCAL_CLUSTER = "local-cluster"
 """``scheduler`` value that starts a dask.distributed LocalCluster."""
 
+LOCAL_THREADS = "local-cluster-threads"
+"""``scheduler`` value that starts a LocalCluster whose workers are threads (tests)."""
+
 
 @dataclass(frozen=True)
 class CellTask:
@@ -118,19 +121,20 @@ def plan_cells(experiment: Experiment, *, resolve: bool = True) -> list[CellTask
         if resolve:
             for p in spec.policies:
                 resolved[p.label] = resolve_policy(
-                    p.id, dict(p.params), variant.scenario, experiment.base_dir
+                    p.id, p.params.kwargs(), variant.scenario, experiment.base_dir
                 )
         for seed in spec.seed_list():
             for p in spec.policies:
                 policy_id = experiment.policy_ref(p)
-                key = cell_key(config_hash, p.label, policy_id, p.params, seed, experiment.days)
+                params = p.params.kwargs()
+                key = cell_key(config_hash, p.label, policy_id, params, seed, experiment.days)
                 tasks.append(
                     CellTask(
                         key,
                         variant.index,
                         p.label,
                         policy_id,
-                        dict(p.params),
+                        params,
                         seed,
                         experiment.days,
                         variant.scenario,
@@ -204,18 +208,18 @@ def _start_processes(tasks: list[CellTask], workers: int) -> tuple[Results, Call
 
 
 def _start_dask(
-    tasks: list[CellTask], scheduler: str, workers: int, cluster_processes: bool
+    tasks: list[CellTask], scheduler: str, workers: int
 ) -> tuple[Results, Callable[[], None]]:
     """Submit every cell to a Dask LocalCluster or to the scheduler at ``scheduler``."""
     from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
 
     cluster = None
-    if scheduler == LOCAL_CLUSTER:
+    if scheduler in (LOCAL_CLUSTER, LOCAL_THREADS):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
-            processes=cluster_processes,
+            processes=scheduler == LOCAL_CLUSTER,
             dashboard_address=None,
         )
         client = Client(cluster)
@@ -246,7 +250,6 @@ def run_experiment(
     scheduler: str | None = None,
     progress: bool | None = None,
     on_cell_done: Callable[[dict[str, Any]], None] | None = None,
-    cluster_processes: bool = True,
 ) -> dict[str, Path]:
     """Run (or resume) every cell, then assemble the result tables and the manifest.
 
@@ -255,13 +258,13 @@ def run_experiment(
         out: output folder.
         workers: local processes or LocalCluster workers (default ``min(2, CPUs)``);
             1 runs the cells in this process.
-        scheduler: None (local processes), ``"local-cluster"`` (a Dask LocalCluster)
-            or the address of a Dask scheduler.  The same cell function runs
-            everywhere, so the results are identical.
+        scheduler: None (local processes), ``"local-cluster"`` (a Dask LocalCluster),
+            ``"local-cluster-threads"`` (one whose workers are threads) or the address
+            of a Dask scheduler.  The same cell function runs everywhere, so the
+            results are identical.
         progress: show a rich progress bar (default: when stderr is a terminal).
         on_cell_done: called with each cell result after its file is written (a hook
             for tests and notebooks; an exception stops the run, finished cells stay).
-        cluster_processes: LocalCluster workers are processes (else threads).
 
     Returns:
         name → path of ``runs``, ``daily``, ``channel_mix`` and ``manifest``.
@@ -276,7 +279,7 @@ def run_experiment(
     if not pending:
         stream, close = _start_inline([])
     elif scheduler is not None:
-        stream, close = _start_dask(pending, scheduler, workers, cluster_processes)
+        stream, close = _start_dask(pending, scheduler, workers)
     elif workers == 1 or len(pending) == 1:
         stream, close = _start_inline(pending)
     else:

@@ -64,6 +64,7 @@ from collsim.evaluation.runner import one_openmp_thread
 from collsim.evaluation.spec import PolicySpec, build_policy, check_seeds
 from collsim.evaluation.stats import paired_interval
 from collsim.io import atomic_write, atomic_write_text
+from collsim.policies.params import ValueModelParams
 
 BASE = "base"
 """Assumption name and side of the unperturbed case."""
@@ -118,8 +119,8 @@ class TrainingSpec(Frozen):
     n_accounts: int = Field(default=3000, gt=0)
     days: int = Field(default=90, gt=0)
     horizon: int = Field(default=14, gt=0)
-    model_params: dict[str, float | int] = Field(
-        default_factory=dict, description="ValueModel keyword arguments (e.g. max_iter)"
+    model_params: ValueModelParams = Field(
+        default_factory=ValueModelParams, description="ValueModel keyword arguments (e.g. max_iter)"
     )
 
 
@@ -387,11 +388,11 @@ def _check_policies(
 ) -> None:
     for key, policy in (("baseline", spec.baseline), ("challenger", spec.challenger)):
         if policy.id in MODEL_POLICY_IDS:
-            if policy.params:
+            if policy.params.kwargs():
                 problems.append(f"{source}: {key}: {policy.id!r} takes no params")
             continue
         try:
-            build_policy(policy.id, policy.params, scenario)
+            build_policy(policy.id, policy.params.kwargs(), scenario)
         except (ConfigError, ValueError) as exc:
             problems.append(f"{source}: {key} ({policy.label}): {str(exc).splitlines()[0]}")
 
@@ -441,7 +442,7 @@ def steps_per_case(spec: SensitivitySpec) -> int:
 def _make_policy(policy: PolicySpec, spec: SensitivitySpec, scenario: Scenario) -> Any:
     """A fresh policy; a model policy's value model is trained on ``scenario`` (cached)."""
     if policy.id not in MODEL_POLICY_IDS:
-        return build_policy(policy.id, policy.params, scenario)
+        return build_policy(policy.id, policy.params.kwargs(), scenario)
     from collsim.policies import optimised
     from collsim.research.training import TrainingSettings, load_or_train
 
@@ -451,7 +452,7 @@ def _make_policy(policy: PolicySpec, spec: SensitivitySpec, scenario: Scenario) 
         n_accounts=t.n_accounts,
         days=t.days,
         horizon=t.horizon,
-        model_params=dict(t.model_params),
+        model_params=t.model_params,
     )
     model = load_or_train(scenario, settings)
     if policy.id == "greedy":

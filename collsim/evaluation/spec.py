@@ -44,6 +44,7 @@ from collsim.config import (
     read_yaml,
 )
 from collsim.plan import Policy
+from collsim.policies.params import AnyPolicyParams, NoParams, PolicyParams, params_model
 
 Value = float | int | str | bool
 
@@ -95,6 +96,12 @@ class Axis(Frozen):
         return self
 
 
+def _error_line(where: str, item: Any) -> str:
+    """``<where>.<field>: <message>`` of one pydantic error."""
+    field = ".".join(str(part) for part in item["loc"])
+    return f"{where}.{field}: {item['msg']}" if field else f"{where}: {item['msg']}"
+
+
 def check_seeds(value: int | list[int]) -> int | list[int]:
     """Validate a seed count (at least 1) or a non-empty list of distinct seeds >= 0."""
     if isinstance(value, int) and value < 1:
@@ -105,11 +112,37 @@ def check_seeds(value: int | list[int]) -> int | list[int]:
 
 
 class PolicySpec(Frozen):
-    """A policy under test: a label for the reports, a registry id and constructor params."""
+    """A policy under test: a label for the reports, a registry id and constructor params.
+
+    ``params`` are validated into the model of the id's kind
+    (:func:`collsim.policies.params.params_model`): a key the kind does not have is an
+    error naming the policy and the key.
+    """
 
     label: str = Field(min_length=1)
     id: str = Field(min_length=1, description="no_contact | random | champion | tree YAML path")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: AnyPolicyParams = Field(
+        default_factory=NoParams, description="typed per kind: see collsim.policies.params"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_params(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            return data
+        model = params_model(data["id"])
+        params = data.get("params", {})
+        if isinstance(params, model):
+            return data
+        if isinstance(params, PolicyParams):
+            params = params.kwargs()
+        try:
+            typed = model.model_validate(params)
+        except ValidationError as exc:
+            where = f"policy {data.get('label')!r} ({data['id']}): params"
+            problems = [_error_line(where, item) for item in exc.errors()]
+            raise ValueError("; ".join(problems)) from None
+        return {**data, "params": typed}
 
 
 class ExperimentSpec(Frozen):
@@ -428,7 +461,7 @@ def _check_policies(
 ) -> None:
     for i, p in enumerate(spec.policies):
         try:
-            build_policy(_resolve_path(p.id, base_dir), p.params, scenario)
+            build_policy(_resolve_path(p.id, base_dir), p.params.kwargs(), scenario)
         except (ConfigError, ValueError) as exc:
             first = str(exc).splitlines()[0]
             problems.append(f"{source}: policies[{i}] ({p.label}): {first}")

@@ -3,7 +3,8 @@
 Modules:
 
 * :mod:`collsim.export.reader` — :func:`read_plan` and :class:`PlanError` (pyarrow only);
-* :mod:`collsim.export.planfile` — :func:`write_plan`: the plan table and its manifest;
+* :mod:`collsim.export.planfile` — :func:`write_plan` (with :class:`PlanDay` and
+  :class:`PlanWriteOptions`): the plan table and its manifest;
 * :mod:`collsim.export.artifact` — policy artifacts: :func:`export_tree_artifact`,
   :func:`export_onnx_artifact`, :func:`load_artifact` (checksums, no pickle);
 * :mod:`collsim.export.onnx_policies` — the runners of the ``rl_onnx`` and ``value_model``
@@ -27,6 +28,8 @@ from collsim.export.reader import PLAN_SCHEMA, SCHEMA_VERSION, PlanError, read_p
 _LAZY = {
     "write_plan": "collsim.export.planfile",
     "plan_table": "collsim.export.planfile",
+    "PlanDay": "collsim.export.planfile",
+    "PlanWriteOptions": "collsim.export.planfile",
     "ArtifactError": "collsim.export.artifact",
     "ArtifactPolicy": "collsim.export.artifact",
     "export_tree_artifact": "collsim.export.artifact",

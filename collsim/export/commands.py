@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar, Unpack
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from collsim.export.artifact import (
     load_artifact,
 )
 from collsim.export.daily import (
+    SnapshotSource,
     apply_holdout,
     build_snapshot,
     day_resources,
@@ -44,7 +45,7 @@ from collsim.export.daily import (
     fit_money_budget,
     reprioritise,
 )
-from collsim.export.planfile import write_plan
+from collsim.export.planfile import PlanDay, PlanWriteOptions, write_plan
 from collsim.export.planread import (
     PlanFile,
     at_hours,
@@ -177,22 +178,45 @@ Distiller = Callable[..., tuple[StrategyTree, float]]
 fidelity): simulates the policy (research side, e.g. :func:`collsim.research.distill.distill`)."""
 
 
+@dataclass(frozen=True)
+class Distillation:
+    """Whether and how ``collsim export`` distils a readable tree beside the policy.
+
+    Attributes:
+        days: if > 0, simulate that many days, distil a strategy tree and write it
+            beside the policy with its fidelity (0: no tree; needs a distiller).
+        max_depth: depth of the distilled tree.
+        accounts: portfolio size of the distillation run (default: the scenario's).
+        seed: seed of the distillation run.
+    """
+
+    days: int = 0
+    max_depth: int = 4
+    accounts: int | None = None
+    seed: int = 0
+
+
+NO_DISTILLATION = Distillation()
+"""The default: export the policy without a distilled tree."""
+
+
 def _distilled(
-    distiller: Distiller | None,
-    policy: Policy,
-    scenario: Scenario,
-    seed: int,
-    days: int,
-    max_depth: int,
-    accounts: int | None,
+    distiller: Distiller | None, policy: Policy, scenario: Scenario, how: Distillation
 ) -> tuple[StrategyTree, dict[str, Any]]:
     if distiller is None:
         raise ValueError(
             "--distill-days simulates the policy: export through the research side "
             "(`collsim export`, collsim.research.commands.export_policy)"
         )
-    tree, fidelity = distiller(policy, scenario, seed, days, max_depth, n_accounts=accounts)
-    info = {"fidelity": round(fidelity, 6), "days": days, "seed": seed, "max_depth": max_depth}
+    tree, fidelity = distiller(
+        policy, scenario, how.seed, how.days, how.max_depth, n_accounts=how.accounts
+    )
+    info = {
+        "fidelity": round(fidelity, 6),
+        "days": how.days,
+        "seed": how.seed,
+        "max_depth": how.max_depth,
+    }
     return tree, info
 
 
@@ -201,10 +225,7 @@ def export_policy(
     out: Path,
     scenario: str,
     *,
-    seed: int = 0,
-    distill_days: int = 0,
-    max_depth: int = 4,
-    distill_accounts: int | None = None,
+    distill: Distillation = NO_DISTILLATION,
     name: str | None = None,
     distiller: Distiller | None = None,
 ) -> int:
@@ -217,14 +238,11 @@ def export_policy(
             :func:`collsim.research.commands.export_policy`).
         out: the artifact directory.
         scenario: bundled scenario name or YAML path (option space, costs, rule set).
-        seed: seed of the distillation run.
-        distill_days: if > 0, simulate that many days, distil a strategy tree and
-            write it beside the policy with its fidelity (needs ``distiller``).
-        max_depth: depth of the distilled tree.
-        distill_accounts: portfolio size of the distillation run (default: scenario's).
+        distill: whether and how a readable tree is distilled (:class:`Distillation`;
+            needs ``distiller``).
         name: the artifact's policy name (default: its kind).
         distiller: what distils the tree (research side); required with
-            ``distill_days``.
+            ``distill.days > 0``.
 
     Returns:
         0 on success, 2 on bad input.
@@ -245,18 +263,14 @@ def export_policy(
             runner = ChampionRunner(tree)
         distilled = None
         if tree is not None:
-            if distill_days > 0:
-                distilled = _distilled(
-                    distiller, runner, scen, seed, distill_days, max_depth, distill_accounts
-                )
+            if distill.days > 0:
+                distilled = _distilled(distiller, runner, scen, distill)
             manifest = export_tree_artifact(tree, out, scen, distilled)
         else:
             manifest = export_onnx_artifact(model, kind, out, scen, name=name)
-            if distill_days > 0:
+            if distill.days > 0:
                 loaded = load_artifact(out)
-                distilled = _distilled(
-                    distiller, loaded, scen, seed, distill_days, max_depth, distill_accounts
-                )
+                distilled = _distilled(distiller, loaded, scen, distill)
                 manifest = export_onnx_artifact(
                     model, kind, out, scen, name=name, distilled=distilled
                 )
@@ -350,9 +364,8 @@ def plan_for_day(
     resources = day_resources(
         inputs.capacity, options, inputs.portfolio, day, policy.cost_per_attempt
     )
-    snapshot, window = build_snapshot(
-        inputs.portfolio, inputs.history, inputs.ruleset, options, resources, day, seed
-    )
+    source = SnapshotSource(inputs.portfolio, inputs.history, inputs.ruleset)
+    snapshot, window = build_snapshot(source, options, resources, day, seed)
     plan = policy.decide(snapshot)
     preferred = policy.preferred_option(snapshot)
     if preferred is not None:
@@ -363,55 +376,87 @@ def plan_for_day(
     return DayPlan(plan, snapshot, window, resources)
 
 
-def make_plan(
-    artifact: str | Path,
-    portfolio: str | Path,
-    history: str | Path,
-    capacity: str | Path,
-    date: str | dt.date,
-    ruleset: str | Path,
-    out: str | Path,
-    holdout_share: float = 0.0,
-    seed: int = 0,
-    csv: bool = False,
-    force: bool = False,
-    ruleset_override: bool = False,
-    memo_detail: bool = False,
-) -> int:
-    """Decide and write the daily plan (``collsim plan``).
+class PlanRequest(TypedDict):
+    """The keyword arguments of :func:`make_plan` (the options of ``collsim plan``).
 
-    Args:
-        artifact: the policy artifact directory.
+    Attributes:
         portfolio, history, capacity: the input files (docs/input_formats.md).
         date: the local day planned, ``YYYY-MM-DD``.
         ruleset: bundled rule set name or YAML path.
         out: the plan file; ``<file name>.manifest.json`` is published beside it
             (:mod:`collsim.export.publish`).  Refused if it is an input, inside the
             artifact, a folder or device, or exists (unless ``force``).
-        holdout_share: probability that a planned contact is held out as a control.
-        seed: seed of the holdout draw (and of a stochastic policy).
-        csv: write CSV instead of Parquet.
-        force: replace an existing plan or file at ``out``.
+        holdout_share: probability that a planned contact is held out as a control (0).
+        seed: seed of the holdout draw (and of a stochastic policy) (0).
+        csv: write CSV instead of Parquet (False).
+        force: replace an existing plan or file at ``out`` (False).
         ruleset_override: allow a rule set other than the artifact's (recorded in the
-            manifest as ``ruleset_override``).
+            manifest as ``ruleset_override``) (False).
         memo_detail: let memos and reasons name restrictions (cease, dispute,
-            vulnerability, hardship) and open promises; recorded in the manifest.
+            vulnerability, hardship) and open promises; recorded in the manifest (False).
+    """
+
+    portfolio: str | Path
+    history: str | Path
+    capacity: str | Path
+    date: str | dt.date
+    ruleset: str | Path
+    out: str | Path
+    holdout_share: NotRequired[float]
+    seed: NotRequired[int]
+    csv: NotRequired[bool]
+    force: NotRequired[bool]
+    ruleset_override: NotRequired[bool]
+    memo_detail: NotRequired[bool]
+
+
+@dataclass(frozen=True)
+class _PlanArgs:
+    """A :class:`PlanRequest` with its defaults filled in (unknown or missing keys: TypeError)."""
+
+    portfolio: str | Path
+    history: str | Path
+    capacity: str | Path
+    date: str | dt.date
+    ruleset: str | Path
+    out: str | Path
+    holdout_share: float = 0.0
+    seed: int = 0
+    csv: bool = False
+    force: bool = False
+    ruleset_override: bool = False
+    memo_detail: bool = False
+
+
+def make_plan(artifact: str | Path, **request: Unpack[PlanRequest]) -> int:
+    """Decide and write the daily plan (``collsim plan``).
+
+    Args:
+        artifact: the policy artifact directory.
+        **request: the input files, date, rule set, output file and options
+            (:class:`PlanRequest`).
 
     Returns:
         0 written; 1 the plan would contain a violation (nothing written; each
         violation on stderr as ``account_id, rule_id, sentence``); 2 bad input.
+
+    Raises:
+        TypeError: a keyword :class:`PlanRequest` does not have, or a missing one.
     """
+    args = _PlanArgs(**request)
+    portfolio, history, capacity = args.portfolio, args.history, args.capacity
+    date, ruleset, out = args.date, args.ruleset, Path(args.out)
+    holdout_share, seed, csv = args.holdout_share, args.seed, args.csv
     problems = _Problems()
     policy = problems.run(lambda: load_artifact(artifact))
     inputs = load_inputs(portfolio, history, capacity, ruleset, date, problems)
     if not 0.0 <= holdout_share < 1.0:
         problems.lines.append(f"--holdout-share: {holdout_share} is not in [0, 1)")
-    out = Path(out)
     sources = [Path(p) for p in (artifact, portfolio, history, capacity)]
     if Path(str(ruleset)).suffix in {".yaml", ".yml"}:
         sources.append(Path(str(ruleset)))
-    problems.lines.extend(output_problems(out, sources, force))
-    if policy is not None and inputs is not None and not ruleset_override:
+    problems.lines.extend(output_problems(out, sources, args.force))
+    if policy is not None and inputs is not None and not args.ruleset_override:
         problems.lines.extend(ruleset_pin_problems(policy, inputs.ruleset))
     suffix = ".csv" if csv else ".parquet"
     if out.suffix.lower() != suffix:
@@ -429,16 +474,26 @@ def make_plan(
     try:
         day = plan_for_day(policy, inputs, holdout_share, seed)
         manifest = write_plan(
-            day.plan, inputs.portfolio, policy.options, day.resources, inputs.date,
-            inputs.ruleset, policy.policy_id, out, files, seed, csv, window=day.window,
-            extra={
-                "holdout_share": holdout_share,
-                "artifact_kind": policy.kind,
-                "legal_min_dpd": floor,
-                "ruleset_override": _override_record(policy, inputs.ruleset, ruleset_override),
-            },
-            memo_detail=memo_detail,
-        )  # fmt: skip
+            day.plan,
+            PlanDay(inputs.portfolio, policy.options, day.resources, inputs.date, day.window),
+            inputs.ruleset,
+            out,
+            PlanWriteOptions(
+                policy_id=policy.policy_id,
+                seed=seed,
+                inputs=files,
+                csv=csv,
+                memo_detail=args.memo_detail,
+                extra={
+                    "holdout_share": holdout_share,
+                    "artifact_kind": policy.kind,
+                    "legal_min_dpd": floor,
+                    "ruleset_override": _override_record(
+                        policy, inputs.ruleset, args.ruleset_override
+                    ),
+                },
+            ),
+        )
     except PlanError as exc:
         if not exc.violations:
             report(error_lines(exc))

@@ -26,6 +26,7 @@ policy itself left alone.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from collsim.history import History
 from collsim.plan import OptionSpace, Plan, Resources, Snapshot, rank_within_groups
 from collsim.portfolio import ContactState, Portfolio
 from collsim.rng import RunRandom
+from collsim.snapshot import ObservedAccounts
 from collsim.snapshot import build_snapshot as core_snapshot
 from collsim.vocab import CHANNELS, Outcome
 
@@ -83,10 +85,23 @@ def day_resources(
     return build_resources(capacity, options, portfolio.timezones, day, channels)
 
 
+@dataclass(frozen=True, eq=False)
+class SnapshotSource:
+    """What a snapshot is built from: the accounts, their history and the rules.
+
+    Attributes:
+        portfolio: the accounts.
+        history: their contact history (local days).
+        ruleset: the rule set whose mask the snapshot carries.
+    """
+
+    portfolio: Portfolio
+    history: History
+    ruleset: RuleSet
+
+
 def build_snapshot(
-    portfolio: Portfolio,
-    history: History,
-    ruleset: RuleSet,
+    source: SnapshotSource,
     options: OptionSpace,
     resources: Resources,
     day: int,
@@ -95,19 +110,19 @@ def build_snapshot(
     """Return the Snapshot of local day ``day`` and its contact window.
 
     Args:
-        portfolio: the accounts.
-        history: their contact history (local days).
-        ruleset: the rule set whose mask the snapshot carries.
+        source: the portfolio, its contact history and the rule set.
         options: the operating slots.
         resources: the day's capacity.
         day: the local day number D.
         seed: seeds the snapshot's ``rng`` (``policy`` stream) for stochastic policies.
     """
+    portfolio, history, ruleset = source.portfolio, source.history, source.ruleset
     n = portfolio.n
     window = ContactWindow.from_history(history, n, day)
     contact = contact_state(history, window, n, day)
     rng = RunRandom(seed).generator("policy")
-    snapshot = core_snapshot(day, portfolio, contact, window, ruleset, options, resources, rng)
+    observed = ObservedAccounts(portfolio, contact, window)
+    snapshot = core_snapshot(day, observed, ruleset, options, resources, rng)
     return snapshot, window
 
 
@@ -258,6 +273,7 @@ def explain_blocked(
 __all__ = [
     "HOLDOUT_PURPOSE",
     "apply_holdout",
+    "SnapshotSource",
     "build_snapshot",
     "contact_state",
     "day_resources",

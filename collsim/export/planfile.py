@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field
 
 from collsim import __version__
 from collsim.compliance import ContactWindow, RuleSet, Violation, validate_plan
@@ -62,6 +64,55 @@ APPROACH: dict[str, str] = {
 
 _HHMM = np.array([f"{h:02d}:00" for h in range(25)] + [""], dtype=object)
 _US_PER_S = 1_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class PlanDay:
+    """What a plan is checked and written against.
+
+    Attributes:
+        portfolio: the accounts (the plan has one row per account, in this order).
+        options: the day's option space (operating slots).
+        resources: the day's capacity (checked, and reported in the manifest).
+        date: the local day the plan is for.
+        window: contact counts ending on ``date`` (from the history); feeds the
+            compliance check and the memo's note on recent contact.
+    """
+
+    portfolio: Portfolio
+    options: OptionSpace
+    resources: Resources
+    date: dt.date
+    window: ContactWindow | None = None
+
+
+class PlanWriteOptions(BaseModel):
+    """How a plan is written and what its manifest records (immutable).
+
+    Attributes:
+        policy_id: the artifact id written in every row and the manifest.
+        seed: the seed of the plan's randomness (holdout).
+        inputs: files whose sha256 the manifest records, by name (``artifact``,
+            ``portfolio``, ``history``, ``capacity``).
+        csv: write CSV instead of Parquet.
+        memo_detail: let memos and reasons name restrictions and open promises
+            (:func:`public_reason`; recorded in the manifest).
+        extra: more manifest fields (e.g. ``holdout_share``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    policy_id: str
+    seed: int = 0
+    inputs: Mapping[str, str | Path] = Field(default_factory=dict)
+    csv: bool = False
+    memo_detail: bool = False
+    extra: Mapping[str, Any] = Field(default_factory=dict)
+
+    @property
+    def plan_format(self) -> str:
+        """``csv`` or ``parquet``."""
+        return "csv" if self.csv else "parquet"
 
 
 # ----------------------------------------------------------------------------- columns
@@ -196,19 +247,10 @@ def _utc_windows(
     )
 
 
-def plan_table(
-    plan: Plan,
-    portfolio: Portfolio,
-    options: OptionSpace,
-    resources: Resources,
-    date: dt.date,
-    policy_id: str,
-    window: ContactWindow | None = None,
-    memo_detail: bool = False,
-) -> pa.Table:
+def plan_table(plan: Plan, day: PlanDay, policy_id: str, memo_detail: bool = False) -> pa.Table:
     """Return the plan as a table with exactly :data:`PLAN_SCHEMA` (one row per account).
 
-    ``window`` (contact counts ending on the plan date) feeds the memo's note on
+    ``day.window`` (contact counts ending on the plan date) feeds the memo's note on
     recent contact; without it the memo says nothing about it.  ``memo_detail`` lets
     memos and reasons name restrictions and open promises (:func:`public_reason`).
 
@@ -217,21 +259,22 @@ def plan_table(
     ``agent_pool`` is the pool of the pool-hour resource of an ``agent_call``, else
     null.  ``expected_value`` is null where the policy gave none (NaN).
     """
-    n, day = plan.n, day_number(date)
+    portfolio, options, resources = day.portfolio, day.options, day.resources
+    n, day_no = plan.n, day_number(day.date)
     channel = np.asarray(plan.channel, dtype=np.int64)
     contacted = channel >= 0
     timed = contacted & IS_TIMED[np.maximum(channel, 0)]
     hour = np.where(timed, plan.slot_hour, len(_HHMM) - 1).astype(np.int64)
     end_hour = np.where(timed, hour + 1, len(_HHMM) - 1)
-    window_start, window_end = _utc_windows(plan, portfolio, day, timed)
+    window_start, window_end = _utc_windows(plan, portfolio, day_no, timed)
     resource = _option_resource(plan, portfolio, options, resources)
     is_call = channel == int(Channel.AGENT_CALL)
     pools = [*resources.pool_of_resource, None]
     pool_index = np.where(is_call & (resource >= 0), resource, len(pools) - 1)
-    memo, reason, reason_code = _memo_and_reason(plan, portfolio, window, memo_detail)
+    memo, reason, reason_code = _memo_and_reason(plan, portfolio, day.window, memo_detail)
     value = np.asarray(plan.expected_value, dtype=np.float64)
     columns = {
-        "plan_date": pa.array(np.full(n, day, dtype=np.int32)).cast(pa.date32()),
+        "plan_date": pa.array(np.full(n, day_no, dtype=np.int32)).cast(pa.date32()),
         "account_id": pa.array(portfolio.account_id, type=pa.string()),
         "channel": _take(CHANNEL_NAMES, np.where(contacted, channel, len(CHANNELS))),
         "slot_start_local": _take(_HHMM, hour),
@@ -286,33 +329,27 @@ def counts_by_channel(plan: Plan) -> dict[str, int]:
 
 
 def plan_manifest(
-    plan: Plan,
-    portfolio: Portfolio,
-    options: OptionSpace,
-    resources: Resources,
-    date: dt.date,
-    ruleset: RuleSet,
-    policy_id: str,
-    inputs: Mapping[str, str | Path],
-    seed: int,
-    plan_format: str,
-    extra: Mapping[str, Any] | None = None,
+    plan: Plan, day: PlanDay, ruleset: RuleSet, settings: PlanWriteOptions
 ) -> dict[str, Any]:
-    """Return the plan manifest (without ``sha256.plan``, added once the file exists)."""
+    """Return the plan manifest (without ``sha256.plan``, added once the file exists).
+
+    ``settings.extra`` is merged last, then ``memo_detail`` is recorded.
+    """
+    options, resources = day.options, day.resources
     manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "format": plan_format,
-        "plan_date": date.isoformat(),
+        "format": settings.plan_format,
+        "plan_date": day.date.isoformat(),
         "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "collsim_version": __version__,
-        "policy_id": policy_id,
+        "policy_id": settings.policy_id,
         "ruleset": {
             "id": ruleset.id,
             "version": ruleset.version,
             "content_sha256": ruleset.content_sha256,
         },
-        "seed": int(seed),
-        "sha256": {name: sha256_of(path) for name, path in sorted(inputs.items())},
+        "seed": int(settings.seed),
+        "sha256": {name: sha256_of(path) for name, path in sorted(settings.inputs.items())},
         "rows": plan.n,
         "counts_by_channel": counts_by_channel(plan),
         "holdout_rows": int(np.count_nonzero(plan.holdout)),
@@ -320,11 +357,11 @@ def plan_manifest(
         "cost_per_attempt": {
             c: float(v) for c, v in zip(CHANNELS, resources.cost_per_attempt, strict=True)
         },
-        "capacity": capacity_usage(plan, portfolio, options, resources),
+        "capacity": capacity_usage(plan, day.portfolio, options, resources),
         "violations": 0,
         "memo_detail": False,
     }
-    manifest.update(extra or {})
+    manifest.update({**settings.extra, "memo_detail": settings.memo_detail})
     return manifest
 
 
@@ -363,58 +400,40 @@ def _raise_violations(violations: list[Violation], out_path: Path) -> None:
 
 def write_plan(
     plan: Plan,
-    portfolio: Portfolio,
-    options: OptionSpace,
-    resources: Resources,
-    date: dt.date,
+    day: PlanDay,
     ruleset: RuleSet,
-    policy_id: str,
     out_path: str | Path,
-    inputs: Mapping[str, str | Path],
-    seed: int,
-    csv: bool = False,
-    *,
-    window: ContactWindow,
-    extra: Mapping[str, Any] | None = None,
-    memo_detail: bool = False,
+    settings: PlanWriteOptions,
 ) -> dict[str, Any]:
     """Validate a plan and write it with its manifest, atomically; or write nothing.
 
     Args:
-        plan: one row per account of ``portfolio``, in portfolio order.
-        portfolio: the accounts.
-        options: the day's option space (operating slots).
-        resources: the day's capacity (checked, and reported in the manifest).
-        date: the local day the plan is for.
+        plan: one row per account of ``day.portfolio``, in portfolio order.
+        day: the accounts, option space, capacity, date and contact window
+            (``day.window`` is required: the rules are checked against it).
         ruleset: the rule set checked.
-        policy_id: the artifact id written in every row and the manifest.
         out_path: the plan file; the manifest goes beside it.
-        inputs: files whose sha256 the manifest records, by name (``artifact``,
-            ``portfolio``, ``history``, ``capacity``).
-        seed: the seed of the plan's randomness (holdout).
-        csv: write CSV instead of Parquet.
-        window: contact counts ending on ``date`` (from the history).
-        extra: more manifest fields (e.g. ``holdout_share``).
-        memo_detail: let memos and reasons name restrictions (recorded in the manifest).
+        settings: policy id, seed, hashed inputs, format, memo detail and extra
+            manifest fields.
 
     Returns:
         The manifest written.
 
     Raises:
         PlanError: the plan has a violation (nothing is written).
+        ValueError: ``day.window`` is None.
     """
     out_path = Path(out_path)
-    violations = validate_plan(plan, portfolio, window, ruleset, options, resources)
+    if day.window is None:
+        raise ValueError("write_plan needs day.window (the contact counts ending on day.date)")
+    violations = validate_plan(plan, day.portfolio, day.window, ruleset, day.options, day.resources)
     if violations:
         _raise_violations(violations, out_path)
-    table = plan_table(plan, portfolio, options, resources, date, policy_id, window, memo_detail)
-    manifest = plan_manifest(
-        plan, portfolio, options, resources, date, ruleset, policy_id, inputs, seed,
-        "csv" if csv else "parquet", {**(extra or {}), "memo_detail": memo_detail},
-    )  # fmt: skip
+    table = plan_table(plan, day, settings.policy_id, settings.memo_detail)
+    manifest = plan_manifest(plan, day, ruleset, settings)
 
     def write(plan_file: Path, manifest_file: Path) -> None:
-        _write_table(table, plan_file, csv)
+        _write_table(table, plan_file, settings.csv)
         manifest["sha256"]["plan"] = sha256_of(plan_file)
         text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
         manifest_file.write_text(text, encoding="utf-8")
@@ -426,6 +445,8 @@ def write_plan(
 __all__ = [
     "APPROACH",
     "CHANNEL_NAMES",
+    "PlanDay",
+    "PlanWriteOptions",
     "capacity_usage",
     "counts_by_channel",
     "plan_manifest",

@@ -77,7 +77,7 @@ from ortools.graph.python import min_cost_flow
 
 from collsim.plan import Snapshot
 
-__all__ = ["AllocationResult", "allocate", "allocate_with_budget"]
+__all__ = ["AllocationResult", "BudgetOptions", "allocate", "allocate_with_budget"]
 
 _CHUNK = 1 << 15
 """Rows processed at once by the reductions (bounds temporary memory)."""
@@ -116,6 +116,27 @@ class AllocationResult:
     iterations: int
     spend: float = 0.0
     bound_method: str = "lp"
+
+
+@dataclass(frozen=True, eq=False)
+class BudgetOptions:
+    """The money budget of :func:`allocate_with_budget` and how its search runs.
+
+    Attributes:
+        budget: the day's money budget (≥ 0); ``inf`` means no budget.
+        group: int [N], as for :func:`allocate` (with a 2-D ``resource_of``).
+        tol: target relative gap of the Lagrangian search.
+        max_iter: maximum number of flow solves.
+        exact_bound: compute ``lp_bound`` exactly with HiGHS (True), use the best
+            Lagrangian dual value (False), or decide by size (None: exact up to
+            200,000 allowed positive options).
+    """
+
+    budget: float
+    group: np.ndarray | None = None
+    tol: float = 1e-4
+    max_iter: int = 40
+    exact_bound: bool | None = None
 
 
 # ----------------------------------------------------------------------------- validation
@@ -1027,12 +1048,7 @@ def allocate_with_budget(
     resource_of: np.ndarray,
     capacity: np.ndarray,
     cost: np.ndarray,
-    budget: float,
-    *,
-    group: np.ndarray | None = None,
-    tol: float = 1e-4,
-    max_iter: int = 40,
-    exact_bound: bool | None = None,
+    options: BudgetOptions,
 ) -> AllocationResult:
     """Allocate under capacities and a money budget over all channels.
 
@@ -1061,13 +1077,7 @@ def allocate_with_budget(
         resource_of: int [K] or [G, K], as for :func:`allocate`.
         capacity: int [R], as for :func:`allocate`.
         cost: float [K] or [N, K], money cost of each option (finite, ≥ 0 where allowed).
-        budget: the day's money budget (≥ 0); ``inf`` means no budget.
-        group: int [N], as for :func:`allocate`.
-        tol: target relative gap of the Lagrangian search.
-        max_iter: maximum number of flow solves.
-        exact_bound: compute ``lp_bound`` exactly with HiGHS (True), use the best
-            Lagrangian dual value (False), or decide by size (None: exact up to
-            200,000 allowed positive options).
+        options: the budget, ``group`` and the search settings (:class:`BudgetOptions`).
 
     Returns:
         AllocationResult with the choice (feasible for capacities and budget), its
@@ -1078,7 +1088,8 @@ def allocate_with_budget(
             non-finite allowed cost, or a negative/NaN budget.
     """
     # Data: validate.
-    problem = _validate(value, mask, resource_of, capacity, group)
+    problem = _validate(value, mask, resource_of, capacity, options.group)
+    tol, max_iter = options.tol, options.max_iter
     cost = np.asarray(cost)
     if cost.shape not in ((problem.k,), (problem.n, problem.k)):
         raise ValueError(
@@ -1091,7 +1102,7 @@ def allocate_with_budget(
         cost = np.where(problem.mask, cost, 0.0)
     if cost.size and not (np.all(np.isfinite(cost)) and cost.min() >= 0):
         raise ValueError("cost must be finite and >= 0 (for allowed options)")
-    budget = float(budget)
+    budget = float(options.budget)
     if np.isnan(budget) or budget < 0:
         raise ValueError(f"budget must be >= 0; got {budget}")
     if problem.n == 0 or problem.k == 0:
@@ -1202,6 +1213,7 @@ def allocate_with_budget(
     objective, spend = _totals(problem, classes, choice)
 
     # Bound: the exact LP for small instances, else the best Lagrangian dual value.
+    exact_bound = options.exact_bound
     if exact_bound is None:
         exact_bound = _count_positive(problem) <= _EXACT_LP_MAX_VARS
     if exact_bound:
@@ -1228,7 +1240,6 @@ def allocate_day(
     if res.money_budget is None:
         return allocate(value, mask, res.resource_by_zone, res.capacity, group=zone), None
     cost = res.cost_per_attempt[snapshot.options.channel]
-    result = allocate_with_budget(
-        value, mask, res.resource_by_zone, res.capacity, cost, float(res.money_budget), group=zone
-    )
+    budget = BudgetOptions(float(res.money_budget), group=zone)
+    result = allocate_with_budget(value, mask, res.resource_by_zone, res.capacity, cost, budget)
     return result.choice, result

@@ -13,7 +13,15 @@ from pathlib import Path
 
 from collsim.config import Scenario, load_scenario
 from collsim.export import commands as core
-from collsim.export.commands import BAD_INPUT, EXIT_BAD_INPUT, EXIT_OK, error_lines, report
+from collsim.export.commands import (
+    BAD_INPUT,
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    NO_DISTILLATION,
+    Distillation,
+    error_lines,
+    report,
+)
 from collsim.research.training import TrainingSettings, load_or_train
 
 
@@ -91,17 +99,14 @@ def export_policy(
     out: Path,
     scenario: str,
     *,
-    seed: int = 0,
-    distill_days: int = 0,
-    max_depth: int = 4,
-    distill_accounts: int | None = None,
+    distill: Distillation = NO_DISTILLATION,
     training: ValueTraining = ValueTraining(),
 ) -> int:
     """Export a policy as an artifact directory (``collsim export``).
 
     ``optimised`` first fits the scenario's value model (or loads it from the cache) and
     exports it as ``value_model`` named ``optimised``; every other spec goes to
-    :func:`collsim.export.commands.export_policy` as is.  With ``distill_days`` the
+    :func:`collsim.export.commands.export_policy` as is.  With ``distill.days`` the
     policy is simulated and a strategy tree distilled from it
     (:func:`collsim.research.distill.distill`).
 
@@ -109,16 +114,14 @@ def export_policy(
         policy: ``optimised`` or one of :data:`collsim.export.commands.POLICY_SPECS`.
         out: the artifact directory.
         scenario: bundled scenario name or YAML path.
-        seed: seed of the distillation run.
-        distill_days: if > 0, days simulated to distil a readable tree.
-        max_depth: depth of the distilled tree.
-        distill_accounts: portfolio size of the distillation run (default: scenario's).
+        distill: whether and how a readable tree is distilled
+            (:class:`collsim.export.commands.Distillation`).
         training: how ``optimised`` trains its value model.
 
     Returns:
         0 on success, 2 on bad input.
     """
-    from collsim.research.distill import distill
+    from collsim.research.distill import distill as distiller
 
     name = None
     if policy == "optimised":
@@ -132,12 +135,9 @@ def export_policy(
         policy,
         out,
         scenario,
-        seed=seed,
-        distill_days=distill_days,
-        max_depth=max_depth,
-        distill_accounts=distill_accounts,
+        distill=distill,
         name=name,
-        distiller=distill,
+        distiller=distiller,
     )
 
 

@@ -21,13 +21,13 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from collsim.config import Scenario, ValuationConfig
 from collsim.features import FEATURE_NAMES
 from collsim.policies.models.value import OnnxValueModel
+from collsim.policies.params import ValueModelParams
 from collsim.research.exploration import ExplorationPolicy, TrainingLog, collect_log
 from collsim.research.value import ValueModel
 
@@ -50,6 +50,8 @@ class TrainingSettings:
         random_share: share of account-days decided at random (the rest: champion).
         contact_rate: contact probability of the random part.
         random_state: the estimators' seed.
+        model_params: ``ValueModel`` keyword arguments (:class:`ValueModelParams`; a
+            mapping is validated into one: an unknown key is an error).
         objective: what the outcome measures: ``"portfolio_value"`` (the change in
             portfolio value, :mod:`collsim.research.exploration`) or ``"cash"``
             (payments − the account's costs, undiscounted: the objective before issue
@@ -63,14 +65,20 @@ class TrainingSettings:
     random_share: float = 0.5
     contact_rate: float = 0.5
     random_state: int = 0
-    model_params: dict[str, Any] = field(default_factory=dict)
+    model_params: ValueModelParams = field(default_factory=ValueModelParams)
     objective: str = "portfolio_value"
+
+    def __post_init__(self) -> None:
+        """Validate ``model_params`` given as a mapping."""
+        if not isinstance(self.model_params, ValueModelParams):
+            params = ValueModelParams.model_validate(self.model_params)
+            object.__setattr__(self, "model_params", params)
 
     def key(self, scenario: Scenario) -> str:
         """Cache key for this scenario and these settings."""
         payload = {
             "scenario": scenario.config_hash(),
-            "settings": asdict(self),
+            "settings": {**asdict(self), "model_params": self.model_params.kwargs()},
             "features": list(FEATURE_NAMES),
             "format": FORMAT_VERSION,
         }
@@ -120,7 +128,7 @@ def training_log(
 def train_value_model(scenario: Scenario, settings: TrainingSettings | None = None) -> ValueModel:
     """Fit a ValueModel for ``scenario`` (no cache)."""
     settings = settings or TrainingSettings()
-    params = dict(settings.model_params)
+    params = settings.model_params.kwargs()
     model = ValueModel(random_state=settings.random_state, **params)
     return model.fit(training_log(scenario, settings))
 

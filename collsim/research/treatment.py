@@ -186,7 +186,7 @@ def train_with_treatments(
         raise ValueError("the scenario has no treatments section")
     settings = settings or TrainingSettings()
     log = training_log(scenario, settings, treatments=True)
-    value = ValueModel(random_state=settings.random_state, **dict(settings.model_params))
+    value = ValueModel(random_state=settings.random_state, **settings.model_params.kwargs())
     value.fit(log)
     effects = TreatmentEffectModel().fit(log, value)
     return value, effects

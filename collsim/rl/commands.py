@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from collsim.config import ConfigError, load_scenario
+from pydantic import ValidationError
+
+from collsim.config import ConfigError, _format_validation, load_scenario
 from collsim.rl.training import ALGOS, EvalPoint, TrainConfig
 
 __all__ = ["train"]
@@ -69,12 +72,8 @@ def _progress(total: int, show: bool) -> tuple[Any, Any]:
 
 
 def train(
-    scenario: str,
-    algo: str,
-    steps: int,
-    seed: int,
     out: Path,
-    n_envs: int = 256,
+    overrides: Mapping[str, Any] | None = None,
     *,
     config: TrainConfig | None = None,
     progress: bool | None = None,
@@ -82,34 +81,29 @@ def train(
     """Train, evaluate and export an RL policy; return the exit code.
 
     Args:
-        scenario: bundled scenario name or YAML path.
-        algo: ``maskable_ppo``.
-        steps: environment steps (account-days).
-        seed: the run's seed.
         out: output directory (created; files in it are replaced).
-        n_envs: accounts stepped together.
-        config: further hyper-parameters (its scenario/algo/steps/seed/n_envs are
-            overridden by the arguments).
+        overrides: :class:`~collsim.rl.training.TrainConfig` fields set on the command
+            line (``scenario``, ``algo``, ``steps``, ``seed``, ``n_envs``, ...); they
+            override ``config``.
+        config: further hyper-parameters (default: ``TrainConfig()``).
         progress: show a progress bar (default: when stderr is a terminal).
-    """
-    from dataclasses import replace
 
-    if algo not in ALGOS:
-        return _error(f"unknown algorithm {algo!r}; expected one of {', '.join(ALGOS)}")
-    if steps < 1 or n_envs < 1:
-        return _error(f"--steps and n_envs must be >= 1 (got {steps}, {n_envs})")
+    Returns:
+        0 done, 2 bad input (unknown scenario, algorithm or field, bad sizes).
+    """
+    changes = dict(overrides or {})
+    if changes.get("algo", ALGOS[0]) not in ALGOS:
+        return _error(f"unknown algorithm {changes['algo']!r}; expected one of {', '.join(ALGOS)}")
     try:
-        scen = load_scenario(scenario)
+        cfg = (config or TrainConfig()).replace(**changes)
+    except ValidationError as exc:
+        return _error(_format_validation("config", exc))
+    if cfg.steps < 1 or cfg.n_envs < 1:
+        return _error(f"--steps and n_envs must be >= 1 (got {cfg.steps}, {cfg.n_envs})")
+    try:
+        scen = load_scenario(cfg.scenario)
     except (ConfigError, FileNotFoundError, OSError, ValueError) as exc:
         return _error(str(exc).splitlines()[0])
-    cfg = replace(
-        config or TrainConfig(),
-        scenario=scenario,
-        algo=algo,
-        steps=steps,
-        seed=seed,
-        n_envs=n_envs,
-    )
     return _run(cfg, scen, Path(out), sys.stderr.isatty() if progress is None else progress)
 
 

@@ -31,6 +31,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ import numpy as np
 from collsim.config import Scenario, load_scenario
 from collsim.plan import Policy
 
-__all__ = ["VALIDATION_SEEDS", "checkpoints", "portfolio_net", "select"]
+__all__ = ["VALIDATION_SEEDS", "SelectionOptions", "checkpoints", "portfolio_net", "select"]
 
 VALIDATION_SEEDS = (1_000_003, 1_000_004, 1_000_005)
 """Default validation seeds (Simulation seeds; disjoint from the comparison's 1, 2, ...)."""
@@ -71,25 +72,12 @@ def portfolio_net(policy: Policy, scenario: Scenario, seed: int, days: int) -> f
     return float(np.mean(account_portfolio_values(sim.ledger, scenario.portfolio.n_accounts)))
 
 
-def select(
-    runs: list[Path],
-    out: Path,
-    scenario_name: str = "default",
-    seeds: tuple[int, ...] = VALIDATION_SEEDS,
-    accounts: int = 5000,
-    days: int = 60,
-    top: int = 3,
-    min_step: int = 0,
-    fallbacks: int = 8,
-    priority: str = "log_odds",
-    progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Score every checkpoint on the validation seeds; write the selection and the ensembles.
+@dataclass(frozen=True)
+class SelectionOptions:
+    """How :func:`select` scores checkpoints.
 
-    Args:
-        runs: training run folders (each with ``checkpoints/``).
-        out: folder for ``selection.json`` and the ensemble files.
-        scenario_name: the scenario (as trained).
+    Attributes:
+        scenario: the scenario (as trained).
         seeds: validation Simulation seeds.
         accounts: portfolio size of each validation run.
         days: days of each validation run.
@@ -97,6 +85,31 @@ def select(
         min_step: ignore checkpoints with fewer steps.
         fallbacks: ``RLPolicy`` fallbacks (as deployed).
         priority: ``RLPolicy`` priority (as deployed).
+    """
+
+    scenario: str = "default"
+    seeds: tuple[int, ...] = VALIDATION_SEEDS
+    accounts: int = 5000
+    days: int = 60
+    top: int = 3
+    min_step: int = 0
+    fallbacks: int = 8
+    priority: str = "log_odds"
+
+
+def select(
+    runs: list[Path],
+    out: Path,
+    options: SelectionOptions = SelectionOptions(),
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Score every checkpoint on the validation seeds; write the selection and the ensembles.
+
+    Args:
+        runs: training run folders (each with ``checkpoints/``).
+        out: folder for ``selection.json`` and the ensemble files.
+        options: scenario, validation seeds and sizes, checkpoints kept and the
+            deployed ``RLPolicy`` settings (:class:`SelectionOptions`).
         progress: called with a line of text after each evaluation.
 
     Returns:
@@ -110,15 +123,16 @@ def select(
     from collsim.policies.rl import EnsembleLogits, RLPolicy
     from collsim.rl.logits import load_logit_model
 
-    scenario = load_scenario(scenario_name).scaled_to(accounts)
+    seeds, days, top = options.seeds, options.days, options.top
+    scenario = load_scenario(options.scenario).scaled_to(options.accounts)
     out.mkdir(parents=True, exist_ok=True)
     record_path = out / "selection.json"
     key = {
-        "scenario": scenario_name,
-        "accounts": accounts,
+        "scenario": options.scenario,
+        "accounts": options.accounts,
         "days": days,
-        "fallbacks": fallbacks,
-        "priority": priority,
+        "fallbacks": options.fallbacks,
+        "priority": options.priority,
     }
     cache: dict[str, dict[str, float]] = {}
     if record_path.exists():
@@ -144,14 +158,17 @@ def select(
     selected: dict[str, list[str]] = {}
     table: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
-        found = checkpoints(run, min_step)
+        found = checkpoints(run, options.min_step)
         if not found:
             raise ValueError(f"{run}: no checkpoints (train with keep_checkpoints)")
         rows = []
         for step, path in found:
             name = str(path)
             make = functools.partial(
-                RLPolicy, load_logit_model(path), fallbacks=fallbacks, priority=priority
+                RLPolicy,
+                load_logit_model(path),
+                fallbacks=options.fallbacks,
+                priority=options.priority,
             )
             values = np.array([score(name, s, make) for s in seeds])
             rows.append(
@@ -176,7 +193,7 @@ def select(
         "validation_seeds": list(seeds),
         "champion_net": champion.tolist(),
         "top": top,
-        "min_step": min_step,
+        "min_step": options.min_step,
         "ranked": table,
         "selected": selected,
         "scores": cache,
@@ -211,18 +228,16 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     started = time.perf_counter()
-    record = select(
-        args.runs,
-        args.out,
-        args.scenario,
-        tuple(args.seeds),
-        args.accounts,
-        args.days,
-        args.top,
-        args.min_step,
+    options = SelectionOptions(
+        scenario=args.scenario,
+        seeds=tuple(args.seeds),
+        accounts=args.accounts,
+        days=args.days,
+        top=args.top,
+        min_step=args.min_step,
         priority=args.priority,
-        progress=print,
     )
+    record = select(args.runs, args.out, options, progress=print)
     for run, rows in record["ranked"].items():
         print(f"{run}: " + ", ".join(f"{r['steps']}: {r['delta_mean']:+.2f}" for r in rows[:5]))
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s")

@@ -34,7 +34,6 @@ final evaluation is 1% of its absolute value.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -43,15 +42,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from collsim.config import Scenario, load_scenario
 
 __all__ = [
     "ALGOS",
     "CHECKPOINT_DIR",
+    "Algo",
+    "EvalMode",
+    "EvalPriority",
+    "LrSchedule",
     "EvalPoint",
     "TrainConfig",
     "TrainResult",
@@ -65,13 +69,29 @@ __all__ = [
 CHECKPOINT_DIR = "checkpoints"
 """Sub-directory of a training run holding the model of every evaluation."""
 
-ALGOS = ("maskable_ppo",)
+Algo = Literal["maskable_ppo"]
+"""Algorithms :func:`train_model` knows."""
+
+EvalMode = Literal["env", "deploy"]
+"""How a checkpoint is evaluated (:attr:`TrainConfig.eval_mode`)."""
+
+LrSchedule = Literal["constant", "linear"]
+"""The learning-rate schedule (:attr:`TrainConfig.lr_schedule`)."""
+
+EvalPriority = Literal["confidence", "log_odds", "value"]
+"""``RLPolicy`` priorities (:data:`collsim.policies.rl.PRIORITIES`)."""
+
+ALGOS: tuple[str, ...] = get_args(Algo)
 """Algorithms :func:`train_model` knows."""
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(BaseModel):
     """Everything that determines a training run (hashed into the manifest).
+
+    Immutable and validated at construction: an unknown field or a mode outside its
+    choices (``algo``, ``lr_schedule``, ``eval_mode``, ``eval_priority``) raises a
+    ``pydantic.ValidationError`` (a ``ValueError``) naming the field.  Derive a changed
+    config with :meth:`replace`.
 
     Attributes:
         scenario: bundled scenario name or YAML path.
@@ -111,8 +131,10 @@ class TrainConfig:
             on further validation seeds and ensembles, :mod:`collsim.rl.select`).
     """
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     scenario: str = "default"
-    algo: str = "maskable_ppo"
+    algo: Algo = "maskable_ppo"
     steps: int = 300_000
     seed: int = 0
     n_envs: int = 256
@@ -132,20 +154,28 @@ class TrainConfig:
     eval_every: int = 32_768
     eval_envs: int = 1024
     eval_seed: int = 1_000_003
-    lr_schedule: str = "constant"
+    lr_schedule: LrSchedule = "constant"
     shadow_prices: tuple[tuple[str, float], ...] = ()
-    eval_mode: str = "deploy"
+    eval_mode: EvalMode = "deploy"
     eval_accounts: int = 5000
     eval_fallbacks: int = 8
-    eval_priority: str = "log_odds"
+    eval_priority: EvalPriority = "log_odds"
     keep_checkpoints: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
-        data = dataclasses.asdict(self)
+        data = self.model_dump()
         data["net_arch"] = list(self.net_arch)
         data["shadow_prices"] = [list(p) for p in self.shadow_prices]
         return data
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied, validated like a new config.
+
+        Raises:
+            pydantic.ValidationError: an unknown field or a bad value.
+        """
+        return type(self).model_validate({**self.model_dump(), **changes})
 
     def config_hash(self, scenario: Scenario | None = None) -> str:
         """sha256 (16 hex) of the config and the scenario's own config hash."""
@@ -424,12 +454,6 @@ def build_model(cfg: TrainConfig, venv: Any) -> Any:
     """A fresh MaskablePPO for ``cfg`` on ``venv``."""
     from sb3_contrib import MaskablePPO
 
-    if cfg.algo not in ALGOS:
-        raise ValueError(f"unknown algo {cfg.algo!r}; expected one of {', '.join(ALGOS)}")
-    if cfg.eval_mode not in ("env", "deploy"):
-        raise ValueError(f"unknown eval_mode {cfg.eval_mode!r}; expected env or deploy")
-    if cfg.lr_schedule not in ("constant", "linear"):
-        raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; expected constant or linear")
     learning_rate: Any = cfg.learning_rate
     if cfg.lr_schedule == "linear":
         learning_rate = _linear(cfg.learning_rate)
@@ -467,7 +491,7 @@ def train_model(
         The final and best models and the evaluations.
 
     Raises:
-        ValueError: unknown algo or bad sizes.
+        ValueError: bad sizes.
     """
     if cfg.steps < 1 or cfg.n_envs < 1 or cfg.horizon < 1:
         raise ValueError("steps, n_envs and horizon must be >= 1")

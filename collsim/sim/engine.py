@@ -52,7 +52,7 @@ from collsim.sim.latent import LatentAware, LatentView
 from collsim.sim.stages import ageing, contacts, gate, legal, money, post, responses
 from collsim.sim.stages.gate import NOT_IN_COLLECTION, PolicyError
 from collsim.sim.state import SimState
-from collsim.snapshot import build_snapshot
+from collsim.snapshot import ObservedAccounts, build_snapshot
 from collsim.treatments import TreatmentTables
 from collsim.vocab import CHANNELS, IS_CONVERSATION, IS_TELEPHONE, bucket_of
 
@@ -319,16 +319,9 @@ class Simulation:
 
     def snapshot(self) -> Snapshot:
         """What the policy may see today (no latent state)."""
+        observed = ObservedAccounts(self.portfolio, self.contact, self.window, self.active())
         return build_snapshot(
-            self.day,
-            self.portfolio,
-            self.contact,
-            self.window,
-            self.ruleset,
-            self.options,
-            self.resources(),
-            self.policy_rng,
-            active=self.active(),
+            self.day, observed, self.ruleset, self.options, self.resources(), self.policy_rng
         )
 
     def step(self, policy: Policy) -> DayStats:
