@@ -13,8 +13,8 @@ Modules (import the one you need; nothing heavy is imported here):
   the policy is deployed, and ensembles of the selected checkpoints;
 * :mod:`collsim.rl.compare` — champion vs RL policies on paired seeds (COMPARISON.md);
 * :mod:`collsim.rl.tiny` — a tiny collections MDP solved exactly by finite-horizon DP
-  (numpy only); :mod:`collsim.rl.tiny_env` — its Gymnasium env ``collsim/Tiny-v0``
-  (registered when that module is imported) and MaskablePPO on it.
+  (numpy only); :mod:`collsim.rl.tiny_env` — MaskablePPO on its Gymnasium env
+  (:class:`collsim.envs.tiny.TinyCollectionsEnv`, a fixture, not a registered id).
 
 The deciding policies live in :mod:`collsim.policies.rl` (``RLPolicy``) and
 :mod:`collsim.policies.hybrid` (``HybridPolicy``); both run from an ONNX export
