@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "collsim"
 
 CORE = (
     "vocab", "config", "rng", "portfolio", "tables", "behaviour", "compliance", "plan",
-    "capacity", "features", "ledger", "metrics", "valuation", "treatments",
+    "capacity", "checks", "features", "ledger", "metrics", "valuation", "treatments",
     "policies.base", "policies.allocation", "policies.champion", "policies.optimised",
     "policies.models.value", "export.artifact", "export.onnx_policies",
     "export.planfile", "export.daily",
