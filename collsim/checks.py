@@ -15,7 +15,10 @@ and checks, in order:
 5. ``capacity`` — no resource (agent pool-hour, channel budget) gets more planned
    contacts than its capacity, and the planned cost fits the money budget;
 6. ``determinism`` — the same snapshot with the same ``rng`` seed gives the same
-   plan (on two copies of the policy when it can be copied).
+   plan, on two fresh policies from ``factory`` if given, else on two deep copies of
+   ``policy``, else (a policy that cannot be copied, e.g. one holding a torch model)
+   on ``policy`` itself twice.  A policy that keeps state between days (e.g.
+   ``HybridPolicy``'s dual prices) and cannot be copied needs ``factory``.
 
 The first failing check raises :class:`PolicyCheckError` naming it.  Numpy only: it
 runs where production runs.
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,7 +73,13 @@ class PolicyCheckError(ValueError):
         self.policy_id = policy_id
 
 
-def check_policy(policy: Any, snapshot: Snapshot, seed: int = 0) -> Plan:
+def check_policy(
+    policy: Any,
+    snapshot: Snapshot,
+    seed: int = 0,
+    *,
+    factory: Callable[[], Any] | None = None,
+) -> Plan:
     """Run ``policy`` on ``snapshot`` and check its plan; raise on the first failed check.
 
     Args:
@@ -77,6 +87,8 @@ def check_policy(policy: Any, snapshot: Snapshot, seed: int = 0) -> Plan:
         snapshot: a day's snapshot (e.g. ``Simulation.begin_day()`` or
             :func:`collsim.export.daily.build_snapshot`).
         seed: seed of the fresh ``rng`` given to the policy in the snapshot.
+        factory: builds a fresh policy like ``policy``; the determinism check compares
+            two of them (needed for a stateful policy that cannot be deep-copied).
 
     Returns:
         The plan of the first run.
@@ -86,7 +98,7 @@ def check_policy(policy: Any, snapshot: Snapshot, seed: int = 0) -> Plan:
     """
     policy_id = str(getattr(policy, "policy_id", "?"))
     _check_protocol(policy, policy_id)
-    first, second = _two_copies(policy)
+    first, second = (factory(), factory()) if factory is not None else _two_copies(policy)
     plan = _decide(first, snapshot, seed, policy_id)
     _check_length(plan, snapshot.n, policy_id)
     _check_columns(plan, policy_id)

@@ -180,6 +180,30 @@ def test_a_stateful_policy_is_checked_on_copies(snapshot: Snapshot) -> None:
     assert policy.calls == 0  # the caller's object is left as it was
 
 
+def test_a_factory_gives_the_determinism_check_fresh_policies(snapshot: Snapshot) -> None:
+    class Uncopyable:
+        """Stateful, and refuses to be deep-copied (like a policy holding a torch model)."""
+
+        policy_id = "uncopyable"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+            raise RuntimeError("cannot copy")
+
+        def decide(self, snapshot: Snapshot) -> Plan:
+            self.calls += 1
+            option = np.full(snapshot.n, -1)
+            allowed = np.flatnonzero(snapshot.option_mask()[:, 0])
+            option[allowed[: self.calls]] = 0  # contacts more accounts on each call
+            return _contact_plan(snapshot, option, self.policy_id)
+
+    with pytest.raises(PolicyCheckError, match="determinism"):
+        check_policy(Uncopyable(), snapshot)
+    check_policy(Uncopyable(), snapshot, factory=Uncopyable)
+
+
 def test_import_collsim_stays_light() -> None:
     code = (
         "import sys, collsim; light = 'collsim.checks' not in sys.modules; "
