@@ -2,22 +2,30 @@
 
 ``collsim train`` keeps the model of every evaluation (``checkpoints/step_*.zip``) and
 the best one on its single validation seed.  One seed makes that choice lucky:
-evaluations swing by ±10 % between checkpoints 32k steps apart.  This module scores
+evaluations swing by ±10 % between checkpoints 32k steps apart.  :func:`select` scores
 every checkpoint of one or more training runs the way it is deployed,
 ``RLPolicy(checkpoint, fallbacks=8, priority="log_odds")`` deciding a whole portfolio
 (``accounts`` accounts, scenario capacity scaled to it, ``days`` days), on each of
-several **validation** seeds,
-paired with the champion on the same seed, and keeps the ``top`` checkpoints of each
-run by their mean paired difference.  It writes, into ``out``:
+several **validation** seeds, paired with the champion on the same seed, and keeps the
+``top`` checkpoints of each run by their mean paired difference in portfolio value per
+account.
 
+The runs are an experiment of the evaluation runner
+(:func:`collsim.evaluation.runner.run_experiment`: champion and every checkpoint ×
+validation seeds, common random numbers); the paired differences come from
+:mod:`collsim.evaluation.stats`.  It writes, into ``out``:
+
+* ``validation/`` — the runner's output (``cells/`` is its cache: a rerun only
+  evaluates what is missing; ``runs.parquet`` has every KPI of every run);
 * ``selection.json`` — every checkpoint's score per validation seed, the champion's,
-  and what was selected (cached: a rerun only evaluates what is missing);
+  and what was selected;
 * ``<run name>.json`` — the ensemble of one run's selected checkpoints;
 * ``ensemble.json`` — the ensemble of every run's selected checkpoints
   (:class:`collsim.policies.rl.EnsembleLogits`: masked probabilities averaged).
 
-Keep the validation seeds disjoint from the seeds a comparison reports
-(:mod:`collsim.rl.compare` uses 1, 2, ...; the defaults here are 1,000,003–1,000,005).
+Keep the validation seeds disjoint from the seeds a comparison reports (the
+comparisons in ``benchmarks/RL_COMPARISON.md`` use 1, 2, ...; the defaults here are
+1,000,003–1,000,005).
 
 Run::
 
@@ -27,7 +35,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import time
 from collections.abc import Callable
@@ -36,13 +43,13 @@ from typing import Any
 
 import numpy as np
 
-from collsim.config import Scenario, load_scenario
-from collsim.plan import Policy
-
-__all__ = ["VALIDATION_SEEDS", "checkpoints", "portfolio_net", "select"]
+__all__ = ["VALIDATION_SEEDS", "checkpoints", "select", "validation_experiment"]
 
 VALIDATION_SEEDS = (1_000_003, 1_000_004, 1_000_005)
-"""Default validation seeds (Simulation seeds; disjoint from the comparison's 1, 2, ...)."""
+"""Default validation seeds (Simulation seeds; disjoint from the comparisons' 1, 2, ...)."""
+
+CHAMPION = "champion"
+"""Label of the baseline in the validation experiment."""
 
 
 def checkpoints(run: Path, min_step: int = 0) -> list[tuple[int, Path]]:
@@ -57,18 +64,52 @@ def checkpoints(run: Path, min_step: int = 0) -> list[tuple[int, Path]]:
     return found
 
 
-def portfolio_net(policy: Policy, scenario: Scenario, seed: int, days: int) -> float:
-    """Mean portfolio value per account of ``policy`` on a whole portfolio (``scenario`` as sized).
+def validation_experiment(
+    paths: list[Path],
+    scenario_name: str,
+    seeds: tuple[int, ...],
+    accounts: int,
+    days: int,
+    fallbacks: int,
+    priority: str,
+) -> Any:
+    """The evaluation-runner experiment: champion and every checkpoint on every seed.
 
-    The name is kept from when it was the mean net recovery; it is now the run's
-    ``portfolio_value`` / accounts (:func:`collsim.valuation.account_portfolio_values`).
+    Each checkpoint's label is its path; its policy is ``rl:PATH`` with ``fallbacks`` and
+    ``priority``.
+
+    Returns:
+        A :class:`collsim.evaluation.spec.Experiment`.
     """
-    from collsim.sim.engine import Simulation
-    from collsim.valuation import account_portfolio_values
+    from collsim.evaluation.spec import ExperimentSpec, PolicySpec, build_experiment
 
-    sim = Simulation(scenario, policy, seed)
-    sim.run(days)
-    return float(np.mean(account_portfolio_values(sim.ledger, scenario.portfolio.n_accounts)))
+    params = {"fallbacks": fallbacks, "priority": priority}
+    policies = [PolicySpec(label=CHAMPION, id="champion")] + [
+        PolicySpec(label=str(path), id=f"rl:{path}", params=params) for path in paths
+    ]
+    spec = ExperimentSpec(
+        name="checkpoint_selection",
+        scenario=scenario_name,
+        policies=policies,
+        baseline=CHAMPION,
+        seeds=list(seeds),
+        days=days,
+        n_accounts=accounts,
+        kpis=["portfolio_value"],
+    )
+    return build_experiment(spec, "collsim.rl.select", Path.cwd())
+
+
+def _value_per_account(runs_parquet: Path) -> dict[str, dict[int, float]]:
+    """Label → seed → portfolio value per account, from the runner's ``runs.parquet``."""
+    import polars as pl
+
+    runs = pl.read_parquet(runs_parquet)
+    out: dict[str, dict[int, float]] = {}
+    for row in runs.select("policy", "seed", "portfolio_value", "n_accounts").iter_rows():
+        label, seed, value, n = row
+        out.setdefault(label, {})[int(seed)] = float(value) / int(n)
+    return out
 
 
 def select(
@@ -83,12 +124,13 @@ def select(
     fallbacks: int = 8,
     priority: str = "log_odds",
     progress: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Score every checkpoint on the validation seeds; write the selection and the ensembles.
 
     Args:
         runs: training run folders (each with ``checkpoints/``).
-        out: folder for ``selection.json`` and the ensemble files.
+        out: folder for ``validation/``, ``selection.json`` and the ensemble files.
         scenario_name: the scenario (as trained).
         seeds: validation Simulation seeds.
         accounts: portfolio size of each validation run.
@@ -97,7 +139,8 @@ def select(
         min_step: ignore checkpoints with fewer steps.
         fallbacks: ``RLPolicy`` fallbacks (as deployed).
         priority: ``RLPolicy`` priority (as deployed).
-        progress: called with a line of text after each evaluation.
+        progress: called with a line of text after each newly evaluated run.
+        workers: processes of the evaluation runner (1: in this process).
 
     Returns:
         The selection record (also written to ``out/selection.json``).
@@ -105,13 +148,32 @@ def select(
     Raises:
         ValueError: a run without checkpoints.
     """
+    from collsim.evaluation.runner import run_experiment
+    from collsim.evaluation.stats import paired_interval
     from collsim.io import atomic_write_text
-    from collsim.policies.champion import TieredChampion
-    from collsim.policies.rl import EnsembleLogits, RLPolicy
+    from collsim.policies.rl import EnsembleLogits
 
-    scenario = load_scenario(scenario_name).scaled_to(accounts)
-    out.mkdir(parents=True, exist_ok=True)
-    record_path = out / "selection.json"
+    found = {run.name: checkpoints(run, min_step) for run in runs}
+    for run in runs:
+        if not found[run.name]:
+            raise ValueError(f"{run}: no checkpoints (train with keep_checkpoints)")
+    paths = [path for ckpts in found.values() for _, path in ckpts]
+    experiment = validation_experiment(
+        paths, scenario_name, seeds, accounts, days, fallbacks, priority
+    )
+
+    def done(cell: dict[str, Any]) -> None:
+        if progress is not None:
+            value = cell["kpis"]["portfolio_value"] / cell["n_accounts"]
+            progress(f"{cell['policy']} seed {cell['seed']}: {value:.2f}")
+
+    tables = run_experiment(
+        experiment, out / "validation", workers=workers, progress=False, on_cell_done=done
+    )
+    scores = _value_per_account(tables["runs"])
+    champion = np.array([scores[CHAMPION][s] for s in seeds])
+    selected: dict[str, list[str]] = {}
+    table: dict[str, list[dict[str, Any]]] = {}
     key = {
         "scenario": scenario_name,
         "accounts": accounts,
@@ -119,54 +181,28 @@ def select(
         "fallbacks": fallbacks,
         "priority": priority,
     }
-    cache: dict[str, dict[str, float]] = {}
-    if record_path.exists():
-        old = json.loads(record_path.read_text())
-        if old.get("setting") == key:
-            cache = old.get("scores", {})
-
-    def score(name: str, seed: int, make: Callable[[], Policy]) -> float:
-        entry = cache.setdefault(name, {})
-        if str(seed) not in entry:
-            started = time.perf_counter()
-            entry[str(seed)] = portfolio_net(make(), scenario, seed, days)
-            if progress is not None:
-                progress(
-                    f"{name} seed {seed}: {entry[str(seed)]:.2f} "
-                    f"({time.perf_counter() - started:.1f} s)"
-                )
-        return entry[str(seed)]
-
-    champion = np.array(
-        [score("champion", s, lambda: TieredChampion(scenario.champion)) for s in seeds]
-    )
-    selected: dict[str, list[str]] = {}
-    table: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
-        found = checkpoints(run, min_step)
-        if not found:
-            raise ValueError(f"{run}: no checkpoints (train with keep_checkpoints)")
         rows = []
-        for step, path in found:
-            name = str(path)
-            make = functools.partial(RLPolicy, path, fallbacks=fallbacks, priority=priority)
-            values = np.array([score(name, s, make) for s in seeds])
+        for step, path in found[run.name]:
+            values = np.array([scores[str(path)][s] for s in seeds])
+            diff = paired_interval(values, champion)
             rows.append(
                 {
-                    "path": name,
+                    "path": str(path),
                     "steps": step,
                     "net": values.tolist(),
-                    "delta_mean": float((values - champion).mean()),
+                    "delta_mean": diff.mean,
+                    "delta_low": diff.low,
+                    "delta_high": diff.high,
                 }
             )
-            atomic_write_text(record_path, json.dumps({"setting": key, "scores": cache}, indent=1))
         rows.sort(key=lambda r: -r["delta_mean"])
         table[run.name] = rows
         selected[run.name] = [r["path"] for r in rows[:top]]
         EnsembleLogits.write(
             out / f"{run.name}.json", selected[run.name], selection=_how(key, seeds, top)
         )
-    every = [p for paths in selected.values() for p in paths]
+    every = [p for chosen in selected.values() for p in chosen]
     EnsembleLogits.write(out / "ensemble.json", every, selection=_how(key, seeds, top))
     record = {
         "setting": key,
@@ -176,9 +212,9 @@ def select(
         "min_step": min_step,
         "ranked": table,
         "selected": selected,
-        "scores": cache,
+        "scores": {label: {str(s): v for s, v in by.items()} for label, by in scores.items()},
     }
-    atomic_write_text(record_path, json.dumps(record, indent=1))
+    atomic_write_text(out / "selection.json", json.dumps(record, indent=1))
     return record
 
 
@@ -203,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=3)
     parser.add_argument("--min-step", type=int, default=0)
     parser.add_argument("--priority", default="log_odds", help="RLPolicy priority")
+    parser.add_argument("--workers", type=int, default=1, help="evaluation processes")
     args = parser.parse_args(argv)
     import torch
 
@@ -219,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         args.min_step,
         priority=args.priority,
         progress=print,
+        workers=args.workers,
     )
     for run, rows in record["ranked"].items():
         print(f"{run}: " + ", ".join(f"{r['steps']}: {r['delta_mean']:+.2f}" for r in rows[:5]))
