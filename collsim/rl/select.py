@@ -39,9 +39,12 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collsim.evaluation.spec import Experiment
 
 __all__ = ["VALIDATION_SEEDS", "checkpoints", "select", "validation_experiment"]
 
@@ -72,14 +75,12 @@ def validation_experiment(
     days: int,
     fallbacks: int,
     priority: str,
-) -> Any:
+) -> Experiment:
     """The evaluation-runner experiment: champion and every checkpoint on every seed.
 
     Each checkpoint's label is its path; its policy is ``rl:PATH`` with ``fallbacks`` and
     ``priority``.
 
-    Returns:
-        A :class:`collsim.evaluation.spec.Experiment`.
     """
     from collsim.evaluation.spec import ExperimentSpec, PolicySpec, build_experiment
 
