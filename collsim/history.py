@@ -1,6 +1,6 @@
 """Contact history: one row per past contact attempt, as columns.
 
-The contact history file (SCHEMAS.md) is loaded by :func:`collsim.tables.load_history`;
+The contact history file (docs/input_formats.md) is loaded by :func:`collsim.tables.load_history`;
 the simulator appends to a :class:`History` as it runs.  Compliance rules read a
 :class:`collsim.compliance.ContactWindow` built from it.
 """

@@ -1,7 +1,7 @@
 """Account state as columns (a struct of numpy arrays) and synthetic generation.
 
 :class:`Portfolio` holds what the lender knows about each account (every column of
-the portfolio file in SCHEMAS.md, plus dynamic collection state).  :class:`Latent`
+the portfolio file in docs/input_formats.md, plus dynamic collection state).  :class:`Latent`
 holds what only the simulator knows (segment, ability, willingness, answering
 profile, channel responsiveness).  Policies never receive a :class:`Latent`.
 
@@ -42,7 +42,7 @@ FLAG_COLUMNS: tuple[str, ...] = (
 class Portfolio:
     """Observable state of N accounts, one numpy array per column.
 
-    Attributes mirror the portfolio file of SCHEMAS.md.  ``timezone`` is a code
+    Attributes mirror the portfolio file (docs/input_formats.md).  ``timezone`` is a code
     into ``timezones`` (a tuple of IANA names); ``product`` a code into
     ``products``.  ``promise_due_day`` is a day number (days since 1970-01-01,
     local calendar) or -1 for no open promise.

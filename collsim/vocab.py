@@ -1,8 +1,8 @@
 """The shared vocabulary of collsim: channels, outcomes, buckets, slots.
 
-Codes are small integers used in every array; names are the lower-case strings
-of ``SCHEMAS.md`` used in every file.  The order of the tuples is part of the
-contract between modules (array axes follow it) and must not change.
+Codes are small integers used in every array; names are the lower-case strings used
+in every file (docs/input_formats.md, docs/plan_schema.md).  The order of the tuples
+is part of the contract between modules (array axes follow it) and must not change.
 """
 
 from __future__ import annotations

@@ -421,3 +421,27 @@ def test_maskable_ppo_beats_random_masked_policy() -> None:
     ]
     print("MaskablePPO vs random (mean net recovery per episode):", scores)
     assert all(ppo > rnd for ppo, rnd in scores)
+
+
+def test_public_ids_are_the_three_documented_ones() -> None:
+    ids = {i for i in gym.envs.registration.registry if i.startswith("collsim/")}
+    assert ids == {collsim.envs.ACCOUNT_ID, collsim.envs.BATCH_ID, collsim.envs.PORTFOLIO_ID}
+
+
+def test_module_qualified_id_makes_the_env_in_a_fresh_interpreter() -> None:
+    """``gymnasium.make("collsim.envs:collsim/Account-v0")`` needs no prior collsim import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gymnasium as gym\n"
+        "assert 'collsim' not in sys.modules\n"
+        "assert 'collsim/Account-v0' not in gym.envs.registration.registry\n"
+        "env = gym.make('collsim.envs:collsim/Account-v0', pool_size=16, horizon=3)\n"
+        "obs, _ = env.reset(seed=0)\n"
+        "venv = gym.make_vec('collsim.envs:collsim/AccountBatch-v0', num_envs=2, pool_size=16)\n"
+        "print(type(env.unwrapped).__name__, type(venv).__name__, obs.shape[0] > 0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["AccountEnv", "AccountBatchEnv", "True"]

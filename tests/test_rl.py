@@ -243,16 +243,25 @@ def test_hybrid_without_prices_uses_raw_scores(trained: Any) -> None:
     np.testing.assert_array_equal(snap.options.encode(plan.channel, plan.slot_hour), expected)
 
 
-def test_rl_and_hybrid_simulate_with_zero_plan_violations(trained: Any) -> None:
+def test_rl_and_hybrid_pass_check_policy_and_simulate(trained: Any) -> None:
+    from collsim import check_policy
+    from collsim.metrics import kpis
     from collsim.policies.hybrid import HybridPolicy
     from collsim.policies.rl import RLPolicy
-    from collsim.rl.compare import run_policy
 
     scenario = load_scenario("default").scaled_to(500)
-    for policy in (RLPolicy(TorchLogits(trained.model)), HybridPolicy(TorchLogits(trained.model))):
-        record = run_policy(policy, scenario, seed=2, days=8)
-        assert record.plan_violations == 0 and record.planned > 0
-        assert record.kpis["attempts"] > 0
+    for make in (
+        lambda: RLPolicy(TorchLogits(trained.model)),
+        lambda: HybridPolicy(TorchLogits(trained.model)),
+    ):
+        sim = Simulation(scenario, seed=2)
+        policy = make()
+        planned = 0
+        for _ in range(8):
+            snap = sim.begin_day()
+            planned += int(check_policy(make(), snap, factory=make).contacted().sum())
+            sim.finish_day(policy.decide(snap))
+        assert planned > 0 and kpis(sim.ledger)["attempts"] > 0
 
 
 # --------------------------------------------------------------------------- registry

@@ -122,6 +122,7 @@ def test_ensemble_file_roundtrip_checksums_and_registry(runs: list[Path], tmp_pa
 
 
 def test_select_ranks_checkpoints_on_validation_seeds(runs: list[Path], tmp_path: Path) -> None:
+    from collsim.metrics import kpis
     from collsim.rl.select import SelectionOptions, checkpoints, select
 
     lines: list[str] = []
@@ -130,6 +131,10 @@ def test_select_ranks_checkpoints_on_validation_seeds(runs: list[Path], tmp_path
     n_ckpt = sum(len(checkpoints(r)) for r in runs)
     assert len(lines) == 2 * (n_ckpt + 1)  # champion + every checkpoint, on both seeds
     champion = np.array(record["champion_net"])
+    scenario = load_scenario("default").scaled_to(150)
+    sim = Simulation(scenario, 11)
+    sim.run(TieredChampion(scenario.champion), 3)
+    assert champion[0] * 150 == pytest.approx(kpis(sim.ledger)["portfolio_value"], rel=1e-9)
     for run in runs:
         ranked = record["ranked"][run.name]
         deltas = [r["delta_mean"] for r in ranked]
@@ -140,34 +145,31 @@ def test_select_ranks_checkpoints_on_validation_seeds(runs: list[Path], tmp_path
         spec = json.loads((tmp_path / f"{run.name}.json").read_text())
         assert len(spec["members"]) == 1 and spec["selection"]["validation_seeds"] == [11, 12]
     assert len(json.loads((tmp_path / "ensemble.json").read_text())["members"]) == 2
+    assert (tmp_path / "validation" / "runs.parquet").is_file()  # the evaluation runner's
     again: list[str] = []
     repeated = select(runs, tmp_path, options, progress=again.append)
     assert repeated["selected"] == record["selected"]
-    assert again == []  # every score came from selection.json
+    assert again == []  # every run came from the runner's cell cache
 
 
-def test_portfolio_net_matches_the_ledger_kpi() -> None:
-    from collsim.metrics import kpis
-    from collsim.rl.select import portfolio_net
+def test_rl_compare_benchmark_adds_labelled_policies(runs: list[Path], tmp_path: Path) -> None:
+    import importlib.util
 
-    scenario = load_scenario("default").scaled_to(200)
-    net = portfolio_net(TieredChampion(scenario.champion), scenario, 5, 4)
-    sim = Simulation(scenario, 5)
-    sim.run(TieredChampion(scenario.champion), 4)
-    assert net * 200 == pytest.approx(kpis(sim.ledger)["portfolio_value"], rel=1e-9)
-
-
-def test_compare_cli_adds_labelled_policies(runs: list[Path], tmp_path: Path) -> None:
-    from collsim.rl.compare import main
-
-    out = tmp_path / "c.md"
-    code = main(["--rl", f"ens={runs[0] / 'best_model.zip'}", "--skip", "no_contact",
-                 "optimised", "--accounts", "120", "--days", "2", "--seeds", "1", "2",
-                 "--out", str(out), "--title", "T"])  # fmt: skip
-    text = out.read_text()
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "rl_compare.py"
+    spec = importlib.util.spec_from_file_location("rl_compare", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    code = module.main(["--rl", f"ens={runs[0] / 'best_model.zip'}", "--skip", "no_contact",
+                        "optimised", "--accounts", "120", "--days", "2", "--seeds", "1", "2",
+                        "--workers", "1", "--out", str(tmp_path), "--title", "T"])  # fmt: skip
+    text = (tmp_path / "comparison.md").read_text()
     assert code == 0 and text.startswith("# T")
     labels = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")]
     assert labels[1:] == ["champion", "ens"]
+    assert (tmp_path / "runs.parquet").is_file()
+    with pytest.raises(ValueError, match="baseline"):
+        module.policy_specs(None, "log_odds", [], [], ["champion"])
 
 
 @pytest.mark.parametrize("priority", ["log_odds", "confidence", "value"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
@@ -20,7 +19,7 @@ from collsim.rl.tiny import (
     policy_value,
     value_iteration,
 )
-from collsim.rl.tiny_env import TINY_ID, TinyCollectionsEnv, learned_policy
+from collsim.rl.tiny_env import TinyCollectionsEnv, learned_policy
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
@@ -128,7 +127,7 @@ def test_contact_raises_and_fatigue_lowers_the_payment_probability() -> None:
 def test_tiny_env_contract_and_determinism() -> None:
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-    env = gym.make(TINY_ID).unwrapped
+    env = TinyCollectionsEnv()
     gym_check_env(env, skip_render_check=True)
     sb3_check_env(env, warn=False)
 

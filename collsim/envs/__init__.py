@@ -1,5 +1,11 @@
 """Gymnasium environments over the simulation engine (registered on import).
 
+Gymnasium (1.x) loads no third-party plugins by itself, so the ids exist once this
+package is imported.  Without importing it first, name the module in the id, the
+form Gymnasium supports for that: ``gymnasium.make("collsim.envs:collsim/Account-v0")``
+(and likewise ``gymnasium.make_vec("collsim.envs:collsim/AccountBatch-v0", num_envs)``)
+imports this package, which registers the ids, then makes the env.
+
 Ids (all configurable through ``gymnasium.make`` / ``make_vec`` kwargs: ``scenario``,
 ``ruleset``, ``seed``, ``horizon``, ...):
 
@@ -10,8 +16,9 @@ Ids (all configurable through ``gymnasium.make`` / ``make_vec`` kwargs: ``scenar
   :class:`collsim.envs.sb3.SB3VecEnv` adapts it to stable-baselines3.
 * ``collsim/Portfolio-v0`` (:class:`~collsim.envs.portfolio.PortfolioEnv`): the whole
   portfolio, scores per account × option turned into a feasible plan.
-* ``collsim/Tiny-v0`` (:class:`~collsim.envs.tiny.TinyCollectionsEnv`): the tiny exact
-  MDP of :mod:`collsim.rl.tiny`, whose optimum is known by dynamic programming.
+
+The tiny exact MDP of :mod:`collsim.rl.tiny` (:class:`collsim.envs.tiny.TinyCollectionsEnv`)
+is a test and research fixture, not a public id: construct it directly.
 
 This package is the only place in collsim that imports gymnasium.
 """
@@ -30,7 +37,6 @@ from collsim.envs.wrappers import EpisodeStats, VectorEpisodeStats
 ACCOUNT_ID = "collsim/Account-v0"
 BATCH_ID = "collsim/AccountBatch-v0"
 PORTFOLIO_ID = "collsim/Portfolio-v0"
-TINY_ID = "collsim/Tiny-v0"
 
 
 def register_envs() -> None:
@@ -42,8 +48,6 @@ def register_envs() -> None:
         gym.register(id=BATCH_ID, vector_entry_point="collsim.envs.batch:AccountBatchEnv")
     if PORTFOLIO_ID not in registry:
         gym.register(id=PORTFOLIO_ID, entry_point="collsim.envs.portfolio:PortfolioEnv")
-    if TINY_ID not in registry:
-        gym.register(id=TINY_ID, entry_point="collsim.envs.tiny:TinyCollectionsEnv")
 
 
 def make_account_batch(num_envs: int, **kwargs: Any) -> Any:
@@ -57,7 +61,6 @@ __all__ = [
     "ACCOUNT_ID",
     "BATCH_ID",
     "PORTFOLIO_ID",
-    "TINY_ID",
     "AccountBatchEnv",
     "AccountEnv",
     "EpisodeStats",

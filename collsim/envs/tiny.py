@@ -1,4 +1,7 @@
-"""``collsim/Tiny-v0``: the tiny collections MDP of :mod:`collsim.rl.tiny` as a Gymnasium env.
+"""The tiny collections MDP of :mod:`collsim.rl.tiny` as a Gymnasium env (a fixture).
+
+A test and research fixture, deliberately not registered as a Gymnasium id:
+construct :class:`TinyCollectionsEnv` directly.
 
 The env samples the MDP (``FiniteMDP``) with ``self.np_random``; the observation is
 the one-hot live state and the fraction of days left (the optimal policy of a finite
@@ -29,8 +32,6 @@ from collsim.rl.tiny import (
     TinyParams,
     collections_mdp,
 )
-
-TINY_ID = "collsim/Tiny-v0"
 
 
 class TinyCollectionsEnv(gym.Env[np.ndarray, np.int64]):

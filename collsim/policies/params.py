@@ -117,7 +117,7 @@ class RLParams(PolicyParams):
     deterministic: bool = True
     fallbacks: int = Field(default=0, ge=0, description="further options tried per account")
     redial_headroom: int | None = None
-    priority: Literal["confidence", "log_odds", "value"] = "log_odds"
+    priority: Literal["confidence", "log_odds", "value", "exposure"] = "log_odds"
 
 
 class HybridParams(PolicyParams):

@@ -12,13 +12,16 @@ Modules (import the one you need; nothing heavy is imported here):
 * :mod:`collsim.rl.export` — the trained policy as an ONNX graph in the ``rl_onnx``
   signature and as a policy artifact;
 * :mod:`collsim.rl.select` — checkpoint selection on several validation seeds, the way
-  the policy is deployed, and ensembles of the selected checkpoints;
-* :mod:`collsim.rl.compare` — champion vs RL policies on paired seeds (COMPARISON.md);
+  the policy is deployed (an evaluation-runner experiment), and ensembles of the selected
+  checkpoints;
 * :mod:`collsim.rl.tiny` — a tiny collections MDP solved exactly by finite-horizon DP
-  (numpy only); :mod:`collsim.rl.tiny_env` — its Gymnasium env ``collsim/Tiny-v0``
-  (registered when that module is imported) and MaskablePPO on it.
+  (numpy only); :mod:`collsim.rl.tiny_env` — MaskablePPO on its Gymnasium env
+  (:class:`collsim.envs.tiny.TinyCollectionsEnv`, a fixture, not a registered id).
 
 The deciding policies live in :mod:`collsim.policies.rl` (``RLPolicy``) and
 :mod:`collsim.policies.hybrid` (``HybridPolicy``); both run from an ONNX export
 without torch, and production runs ``rl_onnx`` artifacts through ``RLPolicy`` too.
+Comparisons of trained policies with the champion are evaluation-runner experiments:
+``collsim compare EXPERIMENT.yaml`` (e.g. ``experiments/headline_full.yaml``) or
+``benchmarks/rl_compare.py``, whose tables are in ``benchmarks/RL_COMPARISON.md``.
 """

@@ -2,22 +2,30 @@
 
 ``collsim train`` keeps the model of every evaluation (``checkpoints/step_*.zip``) and
 the best one on its single validation seed.  One seed makes that choice lucky:
-evaluations swing by ±10 % between checkpoints 32k steps apart.  This module scores
+evaluations swing by ±10 % between checkpoints 32k steps apart.  :func:`select` scores
 every checkpoint of one or more training runs the way it is deployed,
 ``RLPolicy(checkpoint, fallbacks=8, priority="log_odds")`` deciding a whole portfolio
 (``accounts`` accounts, scenario capacity scaled to it, ``days`` days), on each of
-several **validation** seeds,
-paired with the champion on the same seed, and keeps the ``top`` checkpoints of each
-run by their mean paired difference.  It writes, into ``out``:
+several **validation** seeds, paired with the champion on the same seed, and keeps the
+``top`` checkpoints of each run by their mean paired difference in portfolio value per
+account.
 
+The runs are an experiment of the evaluation runner
+(:func:`collsim.evaluation.runner.run_experiment`: champion and every checkpoint ×
+validation seeds, common random numbers); the paired differences come from
+:mod:`collsim.evaluation.stats`.  It writes, into ``out``:
+
+* ``validation/`` — the runner's output (``cells/`` is its cache: a rerun only
+  evaluates what is missing; ``runs.parquet`` has every KPI of every run);
 * ``selection.json`` — every checkpoint's score per validation seed, the champion's,
-  and what was selected (cached: a rerun only evaluates what is missing);
+  and what was selected;
 * ``<run name>.json`` — the ensemble of one run's selected checkpoints;
 * ``ensemble.json`` — the ensemble of every run's selected checkpoints
   (:class:`collsim.policies.rl.EnsembleLogits`: masked probabilities averaged).
 
-Keep the validation seeds disjoint from the seeds a comparison reports
-(:mod:`collsim.rl.compare` uses 1, 2, ...; the defaults here are 1,000,003–1,000,005).
+Keep the validation seeds disjoint from the seeds a comparison reports (the
+comparisons in ``benchmarks/RL_COMPARISON.md`` use 1, 2, ...; the defaults here are
+1,000,003–1,000,005).
 
 Run::
 
@@ -27,49 +35,31 @@ Run::
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from collsim.config import Scenario, load_scenario
-from collsim.plan import Policy
+if TYPE_CHECKING:
+    from collsim.evaluation.spec import Experiment
 
-__all__ = ["VALIDATION_SEEDS", "SelectionOptions", "checkpoints", "portfolio_net", "select"]
+__all__ = [
+    "VALIDATION_SEEDS",
+    "SelectionOptions",
+    "checkpoints",
+    "select",
+    "validation_experiment",
+]
 
 VALIDATION_SEEDS = (1_000_003, 1_000_004, 1_000_005)
-"""Default validation seeds (Simulation seeds; disjoint from the comparison's 1, 2, ...)."""
+"""Default validation seeds (Simulation seeds; disjoint from the comparisons' 1, 2, ...)."""
 
-
-def checkpoints(run: Path, min_step: int = 0) -> list[tuple[int, Path]]:
-    """(steps, path) of a run's saved checkpoints with at least ``min_step`` steps, in order."""
-    from collsim.rl.training import CHECKPOINT_DIR
-
-    found = []
-    for path in sorted((run / CHECKPOINT_DIR).glob("step_*.zip")):
-        step = int(path.stem.split("_", 1)[1])
-        if step >= min_step:
-            found.append((step, path))
-    return found
-
-
-def portfolio_net(policy: Policy, scenario: Scenario, seed: int, days: int) -> float:
-    """Mean portfolio value per account of ``policy`` on a whole portfolio (``scenario`` as sized).
-
-    The name is kept from when it was the mean net recovery; it is now the run's
-    ``portfolio_value`` / accounts (:func:`collsim.valuation.account_portfolio_values`).
-    """
-    from collsim.sim.engine import Simulation
-    from collsim.valuation import account_portfolio_values
-
-    sim = Simulation(scenario, seed)
-    sim.run(policy, days)
-    return float(np.mean(account_portfolio_values(sim.ledger, scenario.portfolio.n_accounts)))
+CHAMPION = "champion"
+"""Label of the baseline in the validation experiment."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +75,7 @@ class SelectionOptions:
         min_step: ignore checkpoints with fewer steps.
         fallbacks: ``RLPolicy`` fallbacks (as deployed).
         priority: ``RLPolicy`` priority (as deployed).
+        workers: processes of the evaluation runner (1: in this process).
     """
 
     scenario: str = "default"
@@ -95,22 +86,79 @@ class SelectionOptions:
     min_step: int = 0
     fallbacks: int = 8
     priority: str = "log_odds"
+    workers: int = 1
+
+
+DEFAULT_OPTIONS = SelectionOptions()
+"""The documented defaults of :func:`select`."""
+
+
+def checkpoints(run: Path, min_step: int = 0) -> list[tuple[int, Path]]:
+    """(steps, path) of a run's saved checkpoints with at least ``min_step`` steps, in order."""
+    from collsim.rl.training import CHECKPOINT_DIR
+
+    found = []
+    for path in sorted((run / CHECKPOINT_DIR).glob("step_*.zip")):
+        step = int(path.stem.split("_", 1)[1])
+        if step >= min_step:
+            found.append((step, path))
+    return found
+
+
+def validation_experiment(paths: list[Path], options: SelectionOptions) -> Experiment:
+    """The evaluation-runner experiment: champion and every checkpoint on every seed.
+
+    Each checkpoint's label is its path; its policy is ``rl:PATH`` with the options'
+    ``fallbacks`` and ``priority``.
+    """
+    from collsim.evaluation.spec import ExperimentSpec, PolicySpec, build_experiment
+    from collsim.policies.params import RLParams
+
+    params = RLParams.model_validate(
+        {"fallbacks": options.fallbacks, "priority": options.priority}
+    )
+    policies = [PolicySpec(label=CHAMPION, id="champion")] + [
+        PolicySpec(label=str(path), id=f"rl:{path}", params=params) for path in paths
+    ]
+    spec = ExperimentSpec(
+        name="checkpoint_selection",
+        scenario=options.scenario,
+        policies=policies,
+        baseline=CHAMPION,
+        seeds=list(options.seeds),
+        days=options.days,
+        n_accounts=options.accounts,
+        kpis=["portfolio_value"],
+    )
+    return build_experiment(spec, "collsim.rl.select", Path.cwd())
+
+
+def _value_per_account(runs_parquet: Path) -> dict[str, dict[int, float]]:
+    """Label → seed → portfolio value per account, from the runner's ``runs.parquet``."""
+    import polars as pl
+
+    runs = pl.read_parquet(runs_parquet)
+    out: dict[str, dict[int, float]] = {}
+    for row in runs.select("policy", "seed", "portfolio_value", "n_accounts").iter_rows():
+        label, seed, value, n = row
+        out.setdefault(label, {})[int(seed)] = float(value) / int(n)
+    return out
 
 
 def select(
     runs: list[Path],
     out: Path,
-    options: SelectionOptions = SelectionOptions(),
+    options: SelectionOptions = DEFAULT_OPTIONS,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Score every checkpoint on the validation seeds; write the selection and the ensembles.
 
     Args:
         runs: training run folders (each with ``checkpoints/``).
-        out: folder for ``selection.json`` and the ensemble files.
-        options: scenario, validation seeds and sizes, checkpoints kept and the
-            deployed ``RLPolicy`` settings (:class:`SelectionOptions`).
-        progress: called with a line of text after each evaluation.
+        out: folder for ``validation/``, ``selection.json`` and the ensemble files.
+        options: scenario, validation seeds and sizes, checkpoints kept, the deployed
+            ``RLPolicy`` settings and the runner's workers (:class:`SelectionOptions`).
+        progress: called with a line of text after each newly evaluated run.
 
     Returns:
         The selection record (also written to ``out/selection.json``).
@@ -118,75 +166,58 @@ def select(
     Raises:
         ValueError: a run without checkpoints.
     """
+    from collsim.evaluation.runner import run_experiment
+    from collsim.evaluation.stats import paired_interval
     from collsim.io import atomic_write_text
-    from collsim.policies.champion import TieredChampion
-    from collsim.policies.rl import EnsembleLogits, RLPolicy
-    from collsim.rl.logits import load_logit_model
+    from collsim.policies.rl import EnsembleLogits
 
-    seeds, days, top = options.seeds, options.days, options.top
-    scenario = load_scenario(options.scenario).scaled_to(options.accounts)
-    out.mkdir(parents=True, exist_ok=True)
-    record_path = out / "selection.json"
-    key = {
-        "scenario": options.scenario,
-        "accounts": options.accounts,
-        "days": days,
-        "fallbacks": options.fallbacks,
-        "priority": options.priority,
-    }
-    cache: dict[str, dict[str, float]] = {}
-    if record_path.exists():
-        old = json.loads(record_path.read_text())
-        if old.get("setting") == key:
-            cache = old.get("scores", {})
+    seeds, top = options.seeds, options.top
+    found = {run.name: checkpoints(run, options.min_step) for run in runs}
+    for run in runs:
+        if not found[run.name]:
+            raise ValueError(f"{run}: no checkpoints (train with keep_checkpoints)")
+    paths = [path for ckpts in found.values() for _, path in ckpts]
+    experiment = validation_experiment(paths, options)
 
-    def score(name: str, seed: int, make: Callable[[], Policy]) -> float:
-        entry = cache.setdefault(name, {})
-        if str(seed) not in entry:
-            started = time.perf_counter()
-            entry[str(seed)] = portfolio_net(make(), scenario, seed, days)
-            if progress is not None:
-                progress(
-                    f"{name} seed {seed}: {entry[str(seed)]:.2f} "
-                    f"({time.perf_counter() - started:.1f} s)"
-                )
-        return entry[str(seed)]
+    def done(cell: dict[str, Any]) -> None:
+        if progress is not None:
+            value = cell["kpis"]["portfolio_value"] / cell["n_accounts"]
+            progress(f"{cell['policy']} seed {cell['seed']}: {value:.2f}")
 
-    champion = np.array(
-        [score("champion", s, lambda: TieredChampion(scenario.champion)) for s in seeds]
+    tables = run_experiment(
+        experiment, out / "validation", workers=options.workers, progress=False, on_cell_done=done
     )
+    scores = _value_per_account(tables["runs"])
+    champion = np.array([scores[CHAMPION][s] for s in seeds])
     selected: dict[str, list[str]] = {}
     table: dict[str, list[dict[str, Any]]] = {}
+    key = {
+        name: value
+        for name, value in asdict(options).items()
+        if name in ("scenario", "accounts", "days", "fallbacks", "priority")
+    }
     for run in runs:
-        found = checkpoints(run, options.min_step)
-        if not found:
-            raise ValueError(f"{run}: no checkpoints (train with keep_checkpoints)")
         rows = []
-        for step, path in found:
-            name = str(path)
-            make = functools.partial(
-                RLPolicy,
-                load_logit_model(path),
-                fallbacks=options.fallbacks,
-                priority=options.priority,
-            )
-            values = np.array([score(name, s, make) for s in seeds])
+        for step, path in found[run.name]:
+            values = np.array([scores[str(path)][s] for s in seeds])
+            diff = paired_interval(values, champion)
             rows.append(
                 {
-                    "path": name,
+                    "path": str(path),
                     "steps": step,
                     "net": values.tolist(),
-                    "delta_mean": float((values - champion).mean()),
+                    "delta_mean": diff.mean,
+                    "delta_low": diff.low,
+                    "delta_high": diff.high,
                 }
             )
-            atomic_write_text(record_path, json.dumps({"setting": key, "scores": cache}, indent=1))
         rows.sort(key=lambda r: -r["delta_mean"])
         table[run.name] = rows
         selected[run.name] = [r["path"] for r in rows[:top]]
         EnsembleLogits.write(
             out / f"{run.name}.json", selected[run.name], selection=_how(key, seeds, top)
         )
-    every = [p for paths in selected.values() for p in paths]
+    every = [p for chosen in selected.values() for p in chosen]
     EnsembleLogits.write(out / "ensemble.json", every, selection=_how(key, seeds, top))
     record = {
         "setting": key,
@@ -196,9 +227,9 @@ def select(
         "min_step": options.min_step,
         "ranked": table,
         "selected": selected,
-        "scores": cache,
+        "scores": {label: {str(s): v for s, v in by.items()} for label, by in scores.items()},
     }
-    atomic_write_text(record_path, json.dumps(record, indent=1))
+    atomic_write_text(out / "selection.json", json.dumps(record, indent=1))
     return record
 
 
@@ -223,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=3)
     parser.add_argument("--min-step", type=int, default=0)
     parser.add_argument("--priority", default="log_odds", help="RLPolicy priority")
+    parser.add_argument("--workers", type=int, default=1, help="evaluation processes")
     args = parser.parse_args(argv)
     import torch
 
@@ -236,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         top=args.top,
         min_step=args.min_step,
         priority=args.priority,
+        workers=args.workers,
     )
     record = select(args.runs, args.out, options, progress=print)
     for run, rows in record["ranked"].items():

@@ -1,8 +1,9 @@
-"""MaskablePPO on ``collsim/Tiny-v0`` and its exact evaluation by DP.
+"""MaskablePPO on the tiny collections MDP and its exact evaluation by DP.
 
-The env itself lives in :mod:`collsim.envs.tiny` (the only package that imports
-gymnasium); :func:`learned_policy` reads a trained model's masked argmax at every
-(day, state), so :func:`collsim.rl.tiny.policy_value` evaluates it exactly.
+The env, :class:`TinyCollectionsEnv`, lives in :mod:`collsim.envs.tiny` (the only
+package that imports gymnasium); it is a fixture, not a registered Gymnasium id.
+:func:`learned_policy` reads a trained model's masked argmax at every (day, state), so
+:func:`collsim.rl.tiny.policy_value` evaluates it exactly.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from collsim.envs.tiny import TINY_ID, TinyCollectionsEnv, observation
+from collsim.envs.tiny import TinyCollectionsEnv, observation
 from collsim.rl.tiny import (
     N_LIVE,
     TINY_HORIZON,
@@ -21,7 +22,7 @@ from collsim.rl.tiny import (
     value_iteration,
 )
 
-__all__ = ["TINY_ID", "TinyCollectionsEnv", "learned_policy", "observation", "train_tiny"]
+__all__ = ["TinyCollectionsEnv", "learned_policy", "observation", "train_tiny"]
 
 
 def learned_policy(model: Any, mdp: FiniteMDP, horizon: int = TINY_HORIZON) -> np.ndarray:
@@ -40,7 +41,7 @@ def learned_policy(model: Any, mdp: FiniteMDP, horizon: int = TINY_HORIZON) -> n
 def train_tiny(
     steps: int = 60_000, seed: int = 0, n_envs: int = 16, horizon: int = TINY_HORIZON
 ) -> dict[str, Any]:
-    """Train MaskablePPO on ``collsim/Tiny-v0`` and evaluate it exactly by DP.
+    """Train MaskablePPO on :class:`TinyCollectionsEnv` and evaluate it exactly by DP.
 
     Undiscounted (``gamma = 1``: the DP optimum is undiscounted), single-threaded.
 

@@ -197,7 +197,7 @@ class TrainConfig(BaseModel):
 class EvalPoint:
     """One evaluation: steps trained, mean value per account and its standard error.
 
-    ``mean_net`` (name kept for old result files) is the mean portfolio value per
+    ``mean_net`` (the field name of ``evaluations.json``) is the mean portfolio value per
     account (:func:`evaluate_deployment`) or portfolio-value contribution per
     episode (:func:`evaluate_first_episodes`).
     """
