@@ -11,7 +11,7 @@ import pytest
 
 from collsim.config import load_scenario
 from collsim.export.artifact import ArtifactError, export_onnx_artifact, load_artifact
-from collsim.export.commands import export_policy, make_plan
+from collsim.export.commands import Distillation, export_policy, make_plan
 from collsim.export.daily import apply_holdout
 from collsim.export.testing import tiny_rl_onnx, tiny_value_onnx
 from collsim.features import FEATURE_NAMES
@@ -160,7 +160,7 @@ def test_unknown_policy_spec_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "cannot export policy 'greedy'" in capsys.readouterr().err
     assert export_policy("optimised", tmp_path / "a", "default") == 2  # the core never trains
     assert "collsim export" in capsys.readouterr().err
-    assert export_policy("champion", tmp_path / "a", "default", distill_days=3) == 2
+    assert export_policy("champion", tmp_path / "a", "default", distill=Distillation(days=3)) == 2
     assert "--distill-days simulates the policy" in capsys.readouterr().err
     assert export_policy("champion", tmp_path / "a", "no_such_scenario") == 2
     assert not (tmp_path / "a").exists()

@@ -177,6 +177,31 @@ def test_hour_multipliers_follow_response_rates(log: TrainingLog) -> None:
     assert np.all(mult[5] == 1.0) and np.all(mult[7] == 1.0)  # untimed
 
 
+def test_value_model_file_ids_build_and_ship_the_fitted_model(
+    model: ValueModel, snapshot: Snapshot, scenario: Scenario, tmp_path: Path
+) -> None:
+    from collsim.policies.optimised import GreedyScore, OptimisedAllocation
+    from collsim.policies.registry import make_policy
+    from collsim.research.spec import resolve_policy
+
+    path = model.to_onnx(tmp_path / "value.onnx", snapshot.options.slot_hours)
+    direct = OptimisedAllocation(OnnxValueModel(path)).decide(snapshot)
+    built = make_policy(f"optimised:{path}", scenario)
+    assert isinstance(built, OptimisedAllocation)
+    assert isinstance(make_policy(f"greedy:{path}", scenario), GreedyScore)
+    assert np.array_equal(built.decide(snapshot).channel, direct.channel)
+    resolved = resolve_policy("optimised:value.onnx", {}, scenario, base_dir=tmp_path)
+    assert resolved.kind == "value" and resolved.value_onnx == path.read_bytes()
+    path.with_suffix(".json").unlink()  # the spec carries the content, not the path
+    shipped = resolved.build(scenario).decide(snapshot)
+    assert np.array_equal(shipped.channel, direct.channel)
+    assert np.array_equal(shipped.slot_hour, direct.slot_hour)
+    with pytest.raises(ValueError, match="json sidecar"):
+        make_policy(f"optimised:{path}", scenario)
+    with pytest.raises(ValueError, match="takes no params"):
+        resolve_policy(f"greedy:{path}", {"contact_rate": 0.1}, scenario)
+
+
 def test_value_onnx_parity(model: ValueModel, snapshot: Snapshot, tmp_path: Path) -> None:
     path = model.to_onnx(tmp_path / "value.onnx", snapshot.options.slot_hours)
     meta = json.loads(path.with_suffix(".json").read_text())

@@ -20,7 +20,9 @@ An experiment YAML (see ``experiments/*.yaml``)::
 
 An axis either sets a dotted ``path`` of the scenario or applies a named
 ``transform`` (see :data:`TRANSFORMS`).  Paths ``ruleset`` and ``champion`` and
-policy ids ending in ``.yaml`` are resolved relative to the experiment file.
+policy ids ending in ``.yaml``, and the PATH of ``rl:PATH``, ``hybrid:PATH``,
+``greedy:PATH`` and ``optimised:PATH``, are resolved relative to the experiment file
+(when the file exists there).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -282,17 +285,28 @@ def _known_kpi(name: str) -> bool:
     return name in KPI_DESCRIPTIONS or name.startswith(prefixes)
 
 
+_MODEL_ID = re.compile(r"^(rl|hybrid|greedy|optimised):(.+)$")
+"""A model policy id ``KIND:PATH``."""
+
+
 def _resolve_path(value: Any, base_dir: Path) -> Any:
-    """A string ending in .yaml/.yml is taken relative to the spec folder if it exists there."""
-    if (
-        isinstance(value, str)
-        and value.endswith((".yaml", ".yml"))
-        and not Path(value).is_absolute()
-    ):
-        candidate = base_dir / value
-        if candidate.exists():
-            return str(candidate)
+    """A tree ``.yaml`` / ``.yml`` path, or the PATH of a ``KIND:PATH`` model id, is taken
+    relative to the spec folder if it exists there (else as given: relative to the cwd)."""
+    if not isinstance(value, str):
+        return value
+    model = _MODEL_ID.match(value)
+    if model is not None:
+        return f"{model.group(1)}:{_relative_to(model.group(2), base_dir)}"
+    if value.endswith((".yaml", ".yml")):
+        return _relative_to(value, base_dir)
     return value
+
+
+def _relative_to(path: str, base_dir: Path) -> str:
+    if Path(path).is_absolute():
+        return path
+    candidate = base_dir / path
+    return str(candidate) if candidate.exists() else path
 
 
 def _base_scenario(

@@ -153,11 +153,16 @@ _BY_ID: dict[str, type[PolicyParams]] = {
     "greedy": ValuePolicyParams,
     "optimised": ValuePolicyParams,
 }
-_BY_PREFIX: dict[str, type[PolicyParams]] = {"rl:": RLParams, "hybrid:": HybridParams}
+_BY_PREFIX: dict[str, type[PolicyParams]] = {
+    "rl:": RLParams,
+    "hybrid:": HybridParams,
+    "greedy:": NoParams,
+    "optimised:": NoParams,
+}
 
 
 def params_model(policy_id: str) -> type[PolicyParams]:
-    """The params model of a policy id (registry id, ``rl:PATH``, ``hybrid:PATH``, tree YAML)."""
+    """The params model of a policy id (registry id, ``KIND:PATH``, tree YAML)."""
     if policy_id in _BY_ID:
         return _BY_ID[policy_id]
     for prefix, model in _BY_PREFIX.items():

@@ -25,6 +25,10 @@ The core never trains: pass the model (``value_model=``, e.g. an
 :func:`collsim.research.registry.make_policy` trains (or loads from the cache) the
 scenario's model for these ids and also knows the research-only ``oracle``."""
 
+VALUE_MODEL_PREFIXES = ("greedy:", "optimised:")
+"""``greedy:PATH`` / ``optimised:PATH``: over the value model file PATH (an ``.onnx``
+written by ``collsim fit-value-model``, its ``.json`` sidecar beside it)."""
+
 RESEARCH_ONLY_IDS = ("oracle",)
 """Ids resolved only on the research side (:mod:`collsim.research.registry`)."""
 
@@ -73,15 +77,31 @@ def _value_policy(spec: str, value_model: ValueFunction | None) -> Policy:
     return optimised.OptimisedAllocation(value_model)
 
 
+def _value_model_file(spec: str) -> tuple[str, ValueFunction]:
+    """``greedy:PATH`` / ``optimised:PATH`` → (id, the ONNX value model at PATH)."""
+    from collsim.policies.models.value import OnnxValueModel
+
+    kind, _, target = spec.partition(":")
+    path = Path(target)
+    if path.suffix != ".onnx" or not path.is_file() or not path.with_suffix(".json").is_file():
+        raise ValueError(
+            f"{spec}: expected a value model .onnx with its .json sidecar beside it "
+            "(written by `collsim fit-value-model`)"
+        )
+    return kind, OnnxValueModel(path)
+
+
 def make_policy(spec: str, scenario: Scenario, value_model: ValueFunction | None = None) -> Policy:
     """Build a policy from its command-line id (the core never trains a model).
 
     Args:
         spec: ``no_contact``, ``random``, ``champion`` (the scenario's tree),
             ``greedy``, ``optimised`` (see ``VALUE_POLICY_IDS``; they need
-            ``value_model``), ``rl:PATH`` / ``hybrid:PATH`` (a trained model:
-            MaskablePPO ``.zip``, its ``.onnx`` export or an ``rl_onnx`` artifact
-            directory), or a path to a strategy-tree YAML.
+            ``value_model``), ``greedy:PATH`` / ``optimised:PATH`` (over the value
+            model file PATH written by ``collsim fit-value-model``), ``rl:PATH`` /
+            ``hybrid:PATH`` (a trained model: its ``.onnx`` export, an ``rl_onnx``
+            artifact directory or an ensemble ``.json``; a MaskablePPO ``.zip`` only
+            through the research registry), or a path to a strategy-tree YAML.
         scenario: the scenario (selects the champion tree).
         value_model: the model ``greedy`` / ``optimised`` allocate over (anything with
             ``predict_value(snapshot)``); ignored by the other ids.
@@ -98,6 +118,8 @@ def make_policy(spec: str, scenario: Scenario, value_model: ValueFunction | None
         return TieredChampion(scenario.champion)
     if spec in VALUE_POLICY_IDS:
         return _value_policy(spec, value_model)
+    if spec.startswith(VALUE_MODEL_PREFIXES):
+        return _value_policy(*_value_model_file(spec))
     if spec in RESEARCH_ONLY_IDS:
         raise ValueError(
             f"policy {spec!r} is research-only (it reads the simulator's latent state): "

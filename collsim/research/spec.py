@@ -8,8 +8,10 @@ or a train-on-demand.  :meth:`ResolvedPolicy.build` turns it into the Policy whe
 runs (a local process or a Dask worker started in another directory) without reading a
 file relative to its cwd and without training.
 
-``greedy`` / ``optimised`` are trained (or loaded from the ``$COLLSIM_CACHE`` cache) on
-the client while resolving, by
+``greedy:PATH`` / ``optimised:PATH`` ship the bytes of a value model fitted beforehand
+(``collsim fit-value-model``): the explicit way.  Plain ``greedy`` / ``optimised`` are
+a research convenience: trained (or loaded from the ``$COLLSIM_CACHE`` cache) on the
+client while resolving, by
 :func:`~collsim.research.training.load_or_train`, with the same settings as before,
 so the numbers are unchanged; the model bytes then travel inside the spec.
 
@@ -87,7 +89,7 @@ class ResolvedPolicy:
         path.write_bytes(self.value_onnx)
         path.with_suffix(".json").write_bytes(self.value_json)
         model = OnnxValueModel(path)
-        if self.policy_id == "greedy":
+        if self.policy_id.partition(":")[0] == "greedy":
             return optimised.GreedyScore(model)
         return optimised.OptimisedAllocation(model)
 
@@ -112,7 +114,7 @@ def resolve_policy(
     """
     from collsim.evaluation.spec import _training_settings, build_policy
     from collsim.policies.champion import load_tree
-    from collsim.policies.registry import MODEL_PREFIXES
+    from collsim.policies.registry import MODEL_PREFIXES, VALUE_MODEL_PREFIXES
 
     base = base_dir or Path.cwd()
     if policy_id in ("greedy", "optimised"):
@@ -121,6 +123,8 @@ def resolve_policy(
         if kwargs:
             raise ValueError(f"policy {policy_id!r} does not accept params {sorted(kwargs)}")
         return _resolve_value(policy_id, dict(params), scenario, settings)
+    if policy_id.startswith(VALUE_MODEL_PREFIXES):
+        return _resolve_value_file(policy_id, dict(params), scenario, base)
     if policy_id == "champion" and set(params) <= {"tree"}:
         tree_ref = params.get("tree", scenario.champion)
         if isinstance(tree_ref, str) and tree_ref.endswith((".yaml", ".yml")):
@@ -166,6 +170,26 @@ def _resolve_value(
         policy_id,
         "value",
         params,
+        value_onnx=path.read_bytes(),
+        value_json=path.with_suffix(".json").read_bytes(),
+    )
+
+
+def _resolve_value_file(
+    policy_id: str, params: dict[str, Any], scenario: Scenario, base: Path
+) -> ResolvedPolicy:
+    """``greedy:PATH`` / ``optimised:PATH``: read the fitted model's bytes on the client."""
+    from collsim.policies.registry import make_policy
+
+    kind, _, target = policy_id.partition(":")
+    path = Path(_absolute(target, base))
+    if params:
+        raise ValueError(f"policy {policy_id!r} takes no params, got {sorted(params)}")
+    make_policy(f"{kind}:{path}", scenario)  # validates the file once
+    return ResolvedPolicy(
+        policy_id,
+        "value",
+        {},
         value_onnx=path.read_bytes(),
         value_json=path.with_suffix(".json").read_bytes(),
     )

@@ -114,9 +114,7 @@ def validation_experiment(paths: list[Path], options: SelectionOptions) -> Exper
     from collsim.evaluation.spec import ExperimentSpec, PolicySpec, build_experiment
     from collsim.policies.params import RLParams
 
-    params = RLParams.model_validate(
-        {"fallbacks": options.fallbacks, "priority": options.priority}
-    )
+    params = RLParams.model_validate({"fallbacks": options.fallbacks, "priority": options.priority})
     policies = [PolicySpec(label=CHAMPION, id="champion")] + [
         PolicySpec(label=str(path), id=f"rl:{path}", params=params) for path in paths
     ]
