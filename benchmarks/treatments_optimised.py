@@ -26,7 +26,7 @@ Prints the paired differences against ``none`` (95% t-intervals) of the NPV of
 recoveries, complaints per 1,000 accounts and the discount given.
 
 With ``--rl MODEL`` (a MaskablePPO ``.zip`` or ensemble ``.json``), the arms are
-``RLPolicy(MODEL, fallbacks=8, treatments=...)`` instead: RL chooses channel and slot,
+``RLPolicy(MODEL, fallbacks=8).with_treatments(...)`` instead: RL chooses channel and slot,
 the same treatment chooser adds the treatment (``no_offer`` is skipped).
 """
 
@@ -101,11 +101,8 @@ def main(argv: list[str]) -> None:
             )
             if rl_model is not None:
                 policy = RLPolicy(
-                    load_logit_model(rl_model),
-                    fallbacks=8,
-                    treatments=chooser,
-                    policy_id=f"rl_{arm}",
-                )
+                    load_logit_model(rl_model), fallbacks=8, policy_id=f"rl_{arm}"
+                ).with_treatments(chooser)
             led = Simulation(scenario, seed=seed, n_accounts=n).run(policy, days=days)
             k, tk = kpis(led), treatment_kpis(led, rate)
             rows[(seed, arm)] = {

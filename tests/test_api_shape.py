@@ -36,9 +36,6 @@ ALLOWED: dict[str, str] = {
     "collsim.envs.account.AccountEnv.__init__": "gymnasium env options (gym.make kwargs)",
     "collsim.envs.batch.AccountBatchEnv.__init__": "gymnasium env options (gym.make kwargs)",
     "collsim.envs.portfolio.PortfolioEnv.__init__": "gymnasium env options (gym.make kwargs)",
-    # Not yet reduced (issue 16 follow-up): keyword options of a production call.
-    "collsim.export.artifact.export_onnx_artifact": "keyword-only artifact options; to reduce",
-    "collsim.policies.rl.RLPolicy.__init__": "keyword runner options; to reduce",
     # Research wing.
     "collsim.research.exploration.collect_log": "research: keyword-only exploration-run sizes",
     "collsim.research.value.ValueModel.__init__": "scikit-learn convention: hyperparameters",

@@ -408,7 +408,7 @@ def test_rl_policy_with_treatments_plans_only_allowed_offers(trained: Any) -> No
     scenario = load_scenario("default")
     chooser = TreatmentChooser(SettleFirst(), TreatmentSupport.from_scenario(scenario))
     plain = RLPolicy(TorchLogits(trained.model), fallbacks=8)
-    treated = RLPolicy(TorchLogits(trained.model), fallbacks=8, treatments=chooser)
+    treated = RLPolicy(TorchLogits(trained.model), fallbacks=8).with_treatments(chooser)
     sim = Simulation(scenario, seed=4, n_accounts=800, ruleset="treatments_example")
     offers = 0
     for _ in range(5):

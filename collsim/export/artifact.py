@@ -266,23 +266,46 @@ def export_tree_artifact(
     return write_artifact(out, "champion", tree.id, files, fields)
 
 
+@dataclass(frozen=True)
+class OnnxPolicySettings:
+    """The ``policy`` section of an ONNX artifact's manifest.
+
+    Attributes:
+        name: the artifact's policy name (default: the model file's stem).
+        fallbacks: ``rl_onnx`` only: > 0 (the graph must output ``logits``) records
+            ``policy.fallbacks``; the runner then gives an account whose resource is
+            full its next-best options (``RLPolicy(fallbacks=...)``, see
+            :func:`~collsim.export.onnx_policies.make_onnx_policy`).
+    """
+
+    name: str | None = None
+    fallbacks: int = 0
+
+
+DEFAULT_ONNX_POLICY = OnnxPolicySettings()
+"""Named after the model file, no fallbacks."""
+
+
 def export_onnx_artifact(
     model_path: str | Path,
     kind: str,
     out: str | Path,
     scenario: Scenario,
-    name: str | None = None,
+    settings: OnnxPolicySettings = DEFAULT_ONNX_POLICY,
     distilled: tuple[StrategyTree, dict[str, Any]] | None = None,
-    fallbacks: int = 0,
 ) -> dict[str, Any]:
     """Export an ONNX model as an ``rl_onnx`` or ``value_model`` artifact.
 
     The model's signature is checked against the scenario's option space and
-    :data:`~collsim.features.FEATURE_NAMES` before anything is written.  ``rl_onnx``
-    with ``fallbacks`` > 0 (the graph must output ``logits``) records
-    ``policy.fallbacks`` in the manifest: the runner then gives an account whose
-    resource is full its next-best options (``RLPolicy(fallbacks=...)``, see
-    :func:`~collsim.export.onnx_policies.make_onnx_policy`).
+    :data:`~collsim.features.FEATURE_NAMES` before anything is written.
+
+    Args:
+        model_path: the ONNX model file.
+        kind: ``rl_onnx`` or ``value_model``.
+        out: the artifact directory.
+        scenario: the scenario (option space, costs, rule set).
+        settings: the policy's name and runner settings (:class:`OnnxPolicySettings`).
+        distilled: a distilled strategy tree and its fidelity record, written beside.
 
     Raises:
         ArtifactError: unknown kind, unreadable model or wrong signature.
@@ -298,19 +321,19 @@ def export_onnx_artifact(
         raise ArtifactError(f"{model_path}: cannot read the model: {exc}") from None
     options = OptionSpace(np.asarray(scenario.sim.operating_hours, dtype=np.int64))
     try:
-        make_onnx_policy(kind, data, options, str(model_path), fallbacks)
+        make_onnx_policy(kind, data, options, str(model_path), settings.fallbacks)
     except OnnxSignatureError as exc:
         raise ArtifactError(str(exc)) from None
     files = {MODEL_FILE: data}
     fields = _scenario_fields(scenario)
     fields["feature_names"] = list(FEATURE_NAMES)
     fields["policy"] = {"model": MODEL_FILE, **SIGNATURES[kind]}
-    if fallbacks:
-        fields["policy"]["fallbacks"] = int(fallbacks)
+    if settings.fallbacks:
+        fields["policy"]["fallbacks"] = int(settings.fallbacks)
     if distilled is not None:
         files[DISTILLED_FILE] = tree_files(distilled[0], "distilled_tree")[DISTILLED_FILE]
         fields["distilled"] = {"file": DISTILLED_FILE, **distilled[1]}
-    return write_artifact(out, kind, name or model_path.stem, files, fields)
+    return write_artifact(out, kind, settings.name or model_path.stem, files, fields)
 
 
 # ----------------------------------------------------------------------------- load

@@ -32,6 +32,7 @@ from collsim.export.artifact import (
     MANIFEST,
     ArtifactError,
     ArtifactPolicy,
+    OnnxPolicySettings,
     export_onnx_artifact,
     export_tree_artifact,
     load_artifact,
@@ -267,13 +268,12 @@ def export_policy(
                 distilled = _distilled(distiller, runner, scen, distill)
             manifest = export_tree_artifact(tree, out, scen, distilled)
         else:
-            manifest = export_onnx_artifact(model, kind, out, scen, name=name)
+            settings = OnnxPolicySettings(name=name)
+            manifest = export_onnx_artifact(model, kind, out, scen, settings)
             if distill.days > 0:
                 loaded = load_artifact(out)
                 distilled = _distilled(distiller, loaded, scen, distill)
-                manifest = export_onnx_artifact(
-                    model, kind, out, scen, name=name, distilled=distilled
-                )
+                manifest = export_onnx_artifact(model, kind, out, scen, settings, distilled)
     except BAD_INPUT as exc:
         report(error_lines(exc))
         return EXIT_BAD_INPUT

@@ -32,6 +32,7 @@ is the plan the simulation's policy makes.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -401,15 +402,10 @@ class RLPolicy:
             resource: ``log_odds`` (the default: log-probability of the chosen action
             over no contact, i.e. how much the agent prefers contacting this account to
             leaving it alone), ``confidence`` (probability of the chosen action;
-            measured worse: collsim/rl/COMPARISON.md), ``value`` (the critic's value of
+            measured worse: benchmarks/RL_COMPARISON.md), ``value`` (the critic's value of
             the account's state; needs a MaskablePPO ``.zip`` or an ensemble of them) or
             ``exposure`` (``balance × (1 + dpd / 30)``,
             for a graph that outputs neither ``logits`` nor ``score``).
-        treatments: optional
-            :class:`~collsim.policies.models.treatment.TreatmentChooser`: each contact
-            the RL policy plans gets the best allowed treatment (offer, variant) of its
-            channel by the treatment-effect model, or none where none adds value.  The
-            RL model chooses channel and slot; it was not trained on treatments.
 
     Attributes:
         last_probability: float [N], probability of each account's chosen action in
@@ -424,7 +420,6 @@ class RLPolicy:
         fallbacks: int = 0,
         redial_headroom: int | None = None,
         priority: str = "log_odds",
-        treatments: Any = None,
     ) -> None:
         if priority not in PRIORITIES:
             raise ValueError(f"unknown priority {priority!r}; expected one of {PRIORITIES}")
@@ -436,8 +431,22 @@ class RLPolicy:
         self.policy_id = policy_id or f"rl:{model_name(model_path)}"
         self.deterministic = deterministic
         self.fallbacks = fallbacks
-        self.treatments = treatments
+        self.treatments: Any = None
         self.last_probability = np.zeros(0)
+
+    def with_treatments(self, chooser: Any) -> RLPolicy:
+        """Return a copy whose planned contacts also get a treatment.
+
+        Args:
+            chooser: a :class:`~collsim.policies.models.treatment.TreatmentChooser`:
+                each contact the RL policy plans gets the best allowed treatment
+                (offer, variant) of its channel by the treatment-effect model, or none
+                where none adds value.  The RL model chooses channel and slot; it was
+                not trained on treatments.
+        """
+        policy = copy.copy(self)
+        policy.treatments = chooser
+        return policy
 
     def logits(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
         """Return (masked logits [N, 1 + K], mask [N, 1 + K]) for a snapshot."""

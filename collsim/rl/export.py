@@ -116,12 +116,13 @@ def export_artifact(
     Returns:
         The artifact manifest.
     """
-    from collsim.export.artifact import export_onnx_artifact
+    from collsim.export.artifact import OnnxPolicySettings, export_onnx_artifact
 
     out = Path(out)
     onnx_file = out.parent / ONNX_FILE
     export_onnx(model, onnx_file)
-    return export_onnx_artifact(onnx_file, "rl_onnx", out, scenario, name=name, fallbacks=fallbacks)
+    settings = OnnxPolicySettings(name=name, fallbacks=fallbacks)
+    return export_onnx_artifact(onnx_file, "rl_onnx", out, scenario, settings)
 
 
 def onnx_actions(path: str | Path, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
