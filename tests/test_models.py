@@ -191,7 +191,7 @@ def test_value_model_file_ids_build_and_ship_the_fitted_model(
     assert isinstance(make_policy(f"greedy:{path}", scenario), GreedyScore)
     assert np.array_equal(built.decide(snapshot).channel, direct.channel)
     resolved = resolve_policy("optimised:value.onnx", {}, scenario, base_dir=tmp_path)
-    assert resolved.kind == "value" and resolved.value_onnx == path.read_bytes()
+    assert resolved.kind == "files" and resolved.files["value.onnx"] == path.read_bytes()
     path.with_suffix(".json").unlink()  # the spec carries the content, not the path
     shipped = resolved.build(scenario).decide(snapshot)
     assert np.array_equal(shipped.channel, direct.channel)

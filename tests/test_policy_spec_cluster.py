@@ -21,8 +21,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from collsim.config import load_scenario
 from collsim.evaluation.runner import plan_cells, run_experiment
 from collsim.evaluation.spec import load_experiment
+from collsim.export.testing import tiny_rl_onnx
+from collsim.features import FEATURE_NAMES
+from collsim.policies.rl import EnsembleLogits
+from collsim.vocab import N_CHANNELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +41,8 @@ policies:
   - {label: champion, id: champion}
   - {label: light, id: trees/light.yaml}
   - {label: optimised, id: optimised, params: {training: {seeds: [7], n_accounts: 300, days: 30}}}
+  - {label: rl, id: "rl:models/rl.onnx"}
+  - {label: ensemble, id: "rl:models/ensemble.json", params: {priority: confidence}}
 baseline: champion
 """
 
@@ -44,6 +51,12 @@ def _experiment_folder(tmp: Path) -> Path:
     folder = tmp / "exp"
     (folder / "trees").mkdir(parents=True)
     shutil.copy(ROOT / "experiments/trees/champion_light_touch.yaml", folder / "trees/light.yaml")
+    models = folder / "models"
+    (models / "a").mkdir(parents=True)
+    n_actions = 1 + len(load_scenario("default").sim.operating_hours) * N_CHANNELS
+    for seed, target in ((3, models / "rl.onnx"), (4, models / "a" / "m.onnx")):
+        target.write_bytes(tiny_rl_onnx(len(FEATURE_NAMES), n_actions, seed, score=True))
+    EnsembleLogits.write(models / "ensemble.json", [models / "rl.onnx", models / "a" / "m.onnx"])
     (folder / "spec.yaml").write_text(SPEC, encoding="utf-8")
     return folder
 
@@ -61,9 +74,18 @@ def test_cells_carry_content_not_paths(tmp_path: Path, cache: Path) -> None:
     cells = plan_cells(experiment)
     by_label = {c.label: c.policy for c in cells}
     assert by_label["light"] is not None and by_label["light"].tree is not None
-    assert by_label["optimised"] is not None and by_label["optimised"].value_onnx
-    restored = pickle.loads(pickle.dumps(by_label["light"]))
-    assert restored == by_label["light"]
+    assert by_label["optimised"] is not None and by_label["optimised"].files
+    for label in ("rl", "ensemble"):
+        spec = by_label[label]
+        assert spec is not None and spec.kind == "files"
+        assert str(tmp_path) not in repr(spec) + spec.model_ref + " ".join(spec.files)
+    ensemble = by_label["ensemble"]
+    assert ensemble is not None and sorted(ensemble.files) == [
+        "ensemble.json", "m0/rl.onnx", "m1/m.onnx"
+    ]  # fmt: skip
+    for label in ("light", "rl"):
+        restored = pickle.loads(pickle.dumps(by_label[label]))
+        assert restored == by_label[label]
 
 
 @pytest.fixture
@@ -131,7 +153,7 @@ def test_real_cluster_equals_local(
     for name in ("runs", "daily", "channel_mix"):
         assert_frame_equal(pl.read_parquet(local[name]), pl.read_parquet(remote[name]))
     runs = pl.read_parquet(remote["runs"])
-    assert set(runs["policy"]) == {"champion", "light", "optimised"}
+    assert set(runs["policy"]) == {"champion", "light", "optimised", "rl", "ensemble"}
 
 
 def test_resolved_cells_equal_direct_build(tmp_path: Path, cache: Path) -> None:
