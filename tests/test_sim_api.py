@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
+import pytest
 
 from collsim.behaviour import CHARGED_OFF
 from collsim.config import Scenario
@@ -55,7 +56,22 @@ def test_step_hands_the_latent_view_to_latent_aware_policies(small_default: Scen
     sim.run(peeker, days=2)
     assert peeker.seen == [(sim.first_day, sim.n), (sim.first_day + 1, sim.n)]
     assert peeker.view is sim.latent_view
-    assert peeker.view.latent is sim.latent and sim.policy_id == peeker.policy_id
+    assert sim.policy_id == peeker.policy_id
+    np.testing.assert_array_equal(peeker.view.latent.ability, sim.latent.ability)
+
+
+def test_latent_view_is_live_and_read_only(small_default: Scenario) -> None:
+    sim = Simulation(small_default, seed=1)
+    view = sim.latent_view
+    for record, name in ((view.latent, "ability"), (view.state, "excitation"),
+                         (view.portfolio, "balance")):  # fmt: skip
+        array = getattr(record, name)
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0.0
+    sim.run(RandomPolicy(contact_rate=0.2), days=3)  # the engine itself still writes
+    assert view.day == sim.day
+    np.testing.assert_array_equal(view.state.excitation, sim.state.excitation)
+    np.testing.assert_array_equal(view.portfolio.balance, sim.portfolio.balance)
 
 
 def test_stages_operate_on_the_explicit_state(small_default: Scenario) -> None:

@@ -5,18 +5,38 @@ Research references (the oracle upper bound) need the true borrower parameters; 
 implement :class:`LatentAware`, and :meth:`collsim.sim.engine.Simulation.step` hands
 them a :class:`LatentView` of the running simulation before each decision.  The view
 is live (it always shows the current day) and exposes no method that changes the
-simulation; its arrays must be treated as read-only.
+simulation; the arrays of its ``latent``, ``state`` and ``portfolio`` are read-only
+views (writing to one raises ``ValueError``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+import copy
+import dataclasses
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
 
 if TYPE_CHECKING:
     from collsim.behaviour import BorrowerModel, BorrowerState
     from collsim.config import Scenario
     from collsim.portfolio import Latent, Portfolio
     from collsim.sim.state import SimState
+
+
+T = TypeVar("T")
+
+
+def read_only(record: T) -> T:
+    """A shallow copy of a dataclass whose numpy arrays are read-only views of the original."""
+    out = copy.copy(record)
+    for item in dataclasses.fields(record):  # type: ignore[arg-type]
+        value = getattr(record, item.name)
+        if isinstance(value, np.ndarray):
+            frozen = value.view()
+            frozen.flags.writeable = False
+            object.__setattr__(out, item.name, frozen)
+    return out
 
 
 class LatentView:
@@ -60,18 +80,18 @@ class LatentView:
 
     @property
     def latent(self) -> Latent:
-        """The latent borrower parameters."""
-        return self._state.latent
+        """The latent borrower parameters (read-only arrays)."""
+        return read_only(self._state.latent)
 
     @property
     def state(self) -> BorrowerState:
-        """The borrowers' behavioural state (status, excitation, plans)."""
-        return self._state.borrowers
+        """The borrowers' behavioural state (status, excitation, plans; read-only arrays)."""
+        return read_only(self._state.borrowers)
 
     @property
     def portfolio(self) -> Portfolio:
-        """The observable account state."""
-        return self._state.portfolio
+        """The observable account state (read-only arrays)."""
+        return read_only(self._state.portfolio)
 
 
 @runtime_checkable
