@@ -192,10 +192,14 @@ def simulate(
     console.print(kpi_table({policy: values}))
     console.print(f"wrote {out}/ledger.parquet, kpis.json, manifest.json")
     if logs is not None:
-        from collsim.sim.logs import write_simulated_logs
+        from collsim.logs import write_logs
+        from collsim.sim.logs import simulated_logs
 
-        written = write_simulated_logs(recorder, logs, force=force)
+        run_logs = simulated_logs(recorder)
+        written = write_logs(run_logs, logs, force=force)
+        window = run_logs.window
         console.print("wrote " + ", ".join(str(p) for p in written))
+        console.print(f"log window: {window.start}..{window.end} (accounts' local days)")
 
 
 HEADLINE_KPIS = (

@@ -128,7 +128,9 @@ CONTACT_COLUMN_RULES: dict[str, tuple[str, str, str]] = {
     "propensity": ("number", "optional", "in (0, 1]: the probability the collsim plan gave "
                    "this contact; empty when the contact came from no collsim plan"),
     "holdout": ("boolean", "optional", "the account was in the collsim plan's random holdout "
-                "(control) that day; empty when the contact came from no collsim plan"),
+                "(control) that day: a held-out account gets no planned contact, so `true` "
+                "marks a contact made despite it; empty when the contact came from no "
+                "collsim plan"),
 }  # fmt: skip
 """Contacts file columns (one row per contact attempt): name → (type, required?, rule)."""
 

@@ -34,7 +34,12 @@ from collsim.logs import (
 from collsim.policies.baselines import RandomPolicy
 from collsim.portfolio import date_of
 from collsim.sim import Simulation
-from collsim.sim.logs import PAYMENT_CHANNEL_OF_CONTACT, LogRecorder, simulated_logs
+from collsim.sim.logs import (
+    PAYMENT_CHANNEL_OF_CONTACT,
+    LogRecorder,
+    simulated_logs,
+    write_simulated_logs,
+)
 from collsim.tables import InputError, load_portfolio
 from collsim.vocab import CHANNELS, Outcome
 
@@ -79,7 +84,7 @@ def randomised(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, LoggingPo
     recorder = LogRecorder(sim)
     logger = LoggingPolicy(RandomPolicy(contact_rate=0.5), holdout_share=0.2)
     sim.run(recorder.wrap(logger), DAYS, progress=recorder.end_of_day)
-    write_logs(simulated_logs(recorder), folder, csv=True)
+    write_simulated_logs(recorder, folder, csv=True)
     return Run(sim, recorder, load_logs(folder, WINDOW), folder), logger
 
 
