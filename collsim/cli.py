@@ -178,9 +178,9 @@ def simulate(
     With ``--logs DIR`` also write the run's lender logs (docs/input_formats.md):
     accounts.parquet (the portfolio at the start), contacts.parquet, payments.parquet.
     """
-    from collsim.logs import log_paths
+    from collsim.logs import existing_log_files
 
-    existing = [p for p in log_paths(logs) if p.exists()] if logs is not None else []
+    existing = existing_log_files(logs) if logs is not None else []
     if existing and not force:
         fail("\n".join(f"--logs {p}: an existing file is there; pass --force to replace it"
                         for p in existing))  # fmt: skip

@@ -423,13 +423,22 @@ def log_file(folder: str | Path, stem: str) -> Path:
     Raises:
         InputError: none or several such files.
     """
-    folder = Path(folder)
-    found = [folder / f"{stem}{s}" for s in PARQUET_SUFFIXES + CSV_SUFFIXES]
-    found = [p for p in found if p.exists()]
+    found = _stem_files(Path(folder), stem)
     if len(found) == 1:
         return found[0]
     message = "several files: " + ", ".join(p.name for p in found) if found else "not found"
-    raise InputError([Problem(str(folder / f"{stem}.*"), None, None, None, message)])
+    raise InputError([Problem(str(Path(folder) / f"{stem}.*"), None, None, None, message)])
+
+
+def _stem_files(folder: Path, stem: str) -> list[Path]:
+    """The files ``stem.parquet``, ``stem.pq`` and ``stem.csv`` that exist in ``folder``."""
+    paths = [folder / f"{stem}{suffix}" for suffix in PARQUET_SUFFIXES + CSV_SUFFIXES]
+    return [p for p in paths if p.exists() or p.is_symlink()]
+
+
+def existing_log_files(folder: str | Path) -> list[Path]:
+    """Return the log files already in ``folder``, in any format (empty if none)."""
+    return [p for stem in LOG_FILES for p in _stem_files(Path(folder), stem)]
 
 
 def load_logs(folder: str | Path, window: LogWindow) -> Logs:
@@ -511,7 +520,7 @@ def log_paths(folder: str | Path, csv: bool = False) -> tuple[Path, ...]:
 def write_logs(
     logs: Logs, folder: str | Path, force: bool = False, csv: bool = False
 ) -> tuple[Path, ...]:
-    """Write the three log files into ``folder``, each atomically.
+    """Write the three log files into ``folder``, each atomically (temporary file, rename).
 
     Args:
         logs: the account snapshot, contacts and payments.
@@ -523,13 +532,17 @@ def write_logs(
         The paths written.
 
     Raises:
-        FileExistsError: a target exists and ``force`` is False.
+        FileExistsError: a log file (in any format) is in ``folder`` and ``force`` is
+            False; with ``force`` the other format's files are removed too, so that the
+            folder holds one set.
     """
     paths = log_paths(folder, csv)
-    existing = [p for p in paths if p.exists() or p.is_symlink()]
+    existing = existing_log_files(folder)
     if existing and not force:
         names = ", ".join(str(p) for p in existing)
         raise FileExistsError(f"{names}: already there; pass --force to replace")
+    for stale in set(existing) - set(paths):
+        stale.unlink()
     accounts_path, contacts_path, payments_path = paths
     write_portfolio(logs.accounts, accounts_path)
     _write(contacts_table(logs.contacts, logs.accounts, csv), contacts_path)
@@ -552,6 +565,7 @@ __all__ = [
     "Logs",
     "Payments",
     "contacts_table",
+    "existing_log_files",
     "load_contacts",
     "load_logs",
     "load_payments",

@@ -223,6 +223,16 @@ def test_writing_logs_refuses_to_overwrite_unless_forced(champion: Run, tmp_path
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     write_logs(short, folder, force=True)
     assert load_logs(folder, WINDOW).payments.m == 1
+    with pytest.raises(FileExistsError, match="payments.parquet"):
+        write_logs(short, folder, csv=True)  # the other format counts too
+    assert not (folder / "payments.csv").exists()
+    write_logs(logs, folder, force=True, csv=True)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "accounts.csv",
+        "contacts.csv",
+        "payments.csv",
+    ]
+    assert load_logs(folder, WINDOW).payments.m == logs.payments.m
 
 
 def test_simulate_refuses_existing_logs_without_force(champion: Run, tmp_path: Path) -> None:
@@ -409,3 +419,15 @@ def test_read_is_a_detailed_outcome_that_the_history_sees_as_delivered(
     assert read.sum() == 1
     assert contacts.history.outcome[read][0] == Outcome.DELIVERED
     assert date_of(int(contacts.history.local_day.min())) >= START
+
+
+def test_a_logs_folder_needs_each_file_once(csv_logs: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    shutil.copytree(csv_logs, folder)
+    (folder / "payments.csv").unlink()
+    with pytest.raises(InputError, match=r"payments\.\*: not found"):
+        load_logs(folder, WINDOW)
+    shutil.copy(csv_logs / "contacts.csv", folder / "payments.csv")
+    shutil.copy(csv_logs / "accounts.csv", folder / "accounts.parquet")
+    with pytest.raises(InputError, match=r"accounts\.\*: several files"):
+        load_logs(folder, WINDOW)
