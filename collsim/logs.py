@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from collsim.history import History
 from collsim.portfolio import Portfolio
-from collsim.tables import (
+from collsim.tables import (  # its cell readers: both formats validate alike
     CSV_SUFFIXES,
     HISTORY_COLUMN_RULES,
     HISTORY_COLUMNS,

@@ -431,3 +431,29 @@ def test_a_logs_folder_needs_each_file_once(csv_logs: Path, tmp_path: Path) -> N
     shutil.copy(csv_logs / "accounts.csv", folder / "accounts.parquet")
     with pytest.raises(InputError, match=r"accounts\.\*: several files"):
         load_logs(folder, WINDOW)
+
+
+def test_simulate_random_policy_logs_agree_with_its_own_ledger(tmp_path: Path) -> None:
+    args = ["simulate", "--policy", "random", "--accounts", str(ACCOUNTS), "--days", str(DAYS)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path), "--logs", str(tmp_path / "logs")])
+    assert result.exit_code == 0, result.output
+    logs = load_logs(tmp_path / "logs", WINDOW)
+    ledger = pq.read_table(tmp_path / "ledger.parquet").to_pydict()
+    event = np.array(ledger["event"], dtype=object)
+    attempt, paid = event == "attempt", event == "payment"
+    pairs = zip(
+        np.array(ledger["channel"], dtype=object)[attempt],
+        np.array(ledger["outcome"], dtype=object)[attempt],
+        strict=True,
+    )
+    channel = np.array([CHANNELS.index(c) for c, _ in pairs], dtype=np.int64)
+    outcome = np.array(
+        [LOG_OUTCOMES.index(o) for o in np.array(ledger["outcome"], dtype=object)[attempt]]
+    )
+    contacts = logs.contacts
+    assert np.array_equal(
+        _cells(contacts.history.channel, contacts.outcome), _cells(channel, outcome)
+    )
+    assert np.all((contacts.propensity > 0) & (contacts.propensity < 1))
+    amount = np.array(ledger["amount"])[paid]
+    assert logs.payments.amount.sum() == pytest.approx(amount.sum(), abs=1e-6)
