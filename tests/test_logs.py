@@ -457,3 +457,24 @@ def test_simulate_random_policy_logs_agree_with_its_own_ledger(tmp_path: Path) -
     assert np.all((contacts.propensity > 0) & (contacts.propensity < 1))
     amount = np.array(ledger["amount"])[paid]
     assert logs.payments.amount.sum() == pytest.approx(amount.sum(), abs=1e-6)
+
+
+def test_the_recorder_keeps_a_latent_aware_policy_latent_aware() -> None:
+    from collsim.policies.baselines import NoContact
+    from collsim.sim.latent import LatentAware, LatentView
+
+    class Peeking(NoContact):
+        seen: list[LatentView] = []
+
+        def observe_latent(self, view: LatentView) -> None:
+            self.seen.append(view)
+
+    sim = Simulation(load_scenario("default"), 0, n_accounts=50)
+    recorder = LogRecorder(sim)
+    peeking, plain = Peeking(), NoContact()
+    assert isinstance(recorder.wrap(peeking), LatentAware)
+    assert not isinstance(recorder.wrap(plain), LatentAware)
+    sim.run(recorder.wrap(peeking), 2, progress=recorder.end_of_day)
+    assert len(peeking.seen) == 2 and len(recorder.propensity) == 2
+    with pytest.raises(ValueError, match="before its first day"):
+        LogRecorder(sim)

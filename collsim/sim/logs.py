@@ -91,9 +91,16 @@ class LogRecorder:
 
     Args:
         sim: the simulation, before its first day.
+
+    Raises:
+        ValueError: ``sim`` has already simulated a day.
     """
 
     def __init__(self, sim: Simulation) -> None:
+        if sim.day_index != 0:
+            raise ValueError(
+                f"LogRecorder needs a simulation before its first day, not day {sim.day_index}"
+            )
         self.sim = sim
         self.accounts: Portfolio = sim.portfolio.copy()
         self.first_day = sim.day
