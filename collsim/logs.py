@@ -110,21 +110,22 @@ PAYMENT_CHANNEL_MEANINGS: dict[str, str] = {
 }
 """What each code of :data:`PAYMENT_CHANNELS` means."""
 
-_CODES = ", ".join
+
+def _one_of(names: tuple[str, ...]) -> str:
+    return "one of " + ", ".join(f"`{name}`" for name in names)
+
 
 CONTACT_COLUMN_RULES: dict[str, tuple[str, str, str]] = {
     **HISTORY_COLUMN_RULES,
     "timestamp_utc": ("timestamp", "required", "as in the contact history; its local day "
                       "lies in the window"),
-    "outcome": ("text", "required", "one of " + _CODES(f"`{o}`" for o in LOG_OUTCOMES)),
+    "outcome": ("text", "required", _one_of(LOG_OUTCOMES)),
     "promise_date": ("date", "optional", "YYYY-MM-DD, on or after the contact's local day; "
                      "only on `promise_to_pay` rows (empty = not known)"),
     "promise_amount": ("number", "optional", "finite, > 0, in the portfolio currency; only on "
                        "`promise_to_pay` rows (empty = not known)"),
-    "offer": ("text", "optional", "one of " + _CODES(f"`{o}`" for o in OFFERS)
-              + " (empty = `none`)"),
-    "variant": ("text", "optional", "one of " + _CODES(f"`{v}`" for v in VARIANTS)
-                + " (empty = `standard`)"),
+    "offer": ("text", "optional", _one_of(OFFERS) + " (empty = `none`)"),
+    "variant": ("text", "optional", _one_of(VARIANTS) + " (empty = `standard`)"),
     "propensity": ("number", "optional", "in (0, 1]: the probability the collsim plan gave "
                    "this contact; empty when the contact came from no collsim plan"),
     "holdout": ("boolean", "optional", "the account was in the collsim plan's random holdout "
@@ -140,7 +141,7 @@ PAYMENT_COLUMN_RULES: dict[str, tuple[str, str, str]] = {
                       "Parquet timestamp with a time zone (naive timestamps are refused); its "
                       "local day lies in the window"),
     "amount": ("number", "required", "finite, > 0, in the portfolio currency"),
-    "channel": ("text", "required", "one of " + _CODES(f"`{c}`" for c in PAYMENT_CHANNELS)),
+    "channel": ("text", "required", _one_of(PAYMENT_CHANNELS)),
 }  # fmt: skip
 """Payments file columns (one row per payment received): name → (type, required?, rule)."""
 
