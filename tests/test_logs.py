@@ -31,6 +31,7 @@ from collsim.logs import (
     load_payments,
     write_logs,
 )
+from collsim.plan import Plan, Snapshot
 from collsim.policies.baselines import RandomPolicy
 from collsim.portfolio import date_of
 from collsim.sim import Simulation
@@ -41,7 +42,7 @@ from collsim.sim.logs import (
     write_simulated_logs,
 )
 from collsim.tables import InputError, load_portfolio
-from collsim.vocab import CHANNELS, Outcome
+from collsim.vocab import CHANNELS, Channel, Offer, Outcome, Variant
 
 ACCOUNTS, DAYS = 300, 20
 START = load_scenario("default").sim.start_date
@@ -478,3 +479,40 @@ def test_the_recorder_keeps_a_latent_aware_policy_latent_aware() -> None:
     assert len(peeking.seen) == 2 and len(recorder.propensity) == 2
     with pytest.raises(ValueError, match="before its first day"):
         LogRecorder(sim)
+
+
+class _CallWithOffer:
+    """Agent calls at 18:00 for every allowed account, offering a settlement, empathetic."""
+
+    policy_id = "call_with_offer"
+
+    def decide(self, snapshot: Snapshot) -> Plan:
+        opts = snapshot.options
+        k = int(Channel.AGENT_CALL) * opts.n_slots + int(np.flatnonzero(opts.slot_hours == 18)[0])
+        option = np.where(snapshot.option_mask()[:, k], k, -1)
+        n = snapshot.n
+        return Plan.from_options(
+            option,
+            opts,
+            self.policy_id,
+            ["test"],
+            np.zeros(n, dtype=np.int16),
+            offer=np.full(n, Offer.SETTLEMENT),
+            variant=np.full(n, Variant.EMPATHETIC),
+        )
+
+
+def test_offers_and_variants_are_logged_on_contacts(tmp_path: Path) -> None:
+    sim = Simulation(load_scenario("default"), 4, n_accounts=ACCOUNTS)
+    recorder = LogRecorder(sim)
+    sim.run(recorder.wrap(_CallWithOffer()), 5, progress=recorder.end_of_day)
+    write_simulated_logs(recorder, tmp_path)
+    contacts = load_logs(tmp_path, WINDOW).contacts
+    attempts = _attempts(sim)
+    assert np.array_equal(
+        np.bincount(contacts.offer * 3 + contacts.variant, minlength=12),
+        np.bincount(np.maximum(attempts["offer"], 0) * 3 + np.maximum(attempts["variant"], 0),
+                    minlength=12),
+    )  # fmt: skip
+    treated = (contacts.offer == Offer.SETTLEMENT) & (contacts.variant == Variant.EMPATHETIC)
+    assert treated.sum() > 50
