@@ -467,6 +467,34 @@ def validate_plan_cmd(
     raise typer.Exit(validate_plan_files(plan, portfolio, history, capacity, ruleset))
 
 
+@app.command("validate-logs")
+def validate_logs_cmd(
+    folder: Annotated[Path, typer.Argument(help="folder of accounts, contacts and payments")],
+    start: Annotated[str, typer.Option(help="first day of the window, YYYY-MM-DD")],
+    end: Annotated[str | None, typer.Option(help="last day of the window, YYYY-MM-DD")] = None,
+) -> None:
+    """Validate lender logs (docs/input_formats.md, "Lender logs"); exit 2 listing problems."""
+    from collsim.logs import LogWindow, load_logs
+
+    with bad_input_is_exit_2():
+        last = None if end is None else _window_day("--end", end)
+        window = LogWindow(_window_day("--start", start), last)
+        logs = load_logs(folder, window)
+    paid = float(logs.payments.amount.sum())
+    console.print(
+        f"{folder}: valid; {logs.accounts.n:,} accounts, {logs.contacts.m:,} contacts, "
+        f"{logs.payments.m:,} payments totalling {paid:,.2f}"
+    )
+
+
+def _window_day(option: str, text: str) -> dt.date:
+    """Parse YYYY-MM-DD or raise ValueError naming the option and the value."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option}: {text!r} is not a date in the form YYYY-MM-DD") from None
+
+
 # ---------------------------------------------------------------------------- generate
 @app.command()
 def generate(

@@ -577,16 +577,16 @@ def lender_logs_section() -> list[str]:
     return [
         "## Lender logs",
         "",
-        "What a lender's book looked like over a window, in three files that a lender's "
-        "own logs and collsim's simulated logs (`collsim simulate --logs DIR`) share: "
-        "`accounts`, `contacts` and `payments` in one folder, each `.parquet` (or `.pq`) "
-        "or `.csv`. They are read by `collsim.logs.load_logs(folder, LogWindow(start, "
-        "end))` and validated like the portfolio: a bad file is refused as a whole, one "
-        "problem per bad cell naming the file, row, column and value, and nothing is "
-        "returned. Every timestamp carries a time zone and is placed on its account's "
-        "local day, which must lie in the window (start..end); every `account_id` must be "
-        "in the account snapshot. Amounts are in the portfolio currency. Writers replace "
-        "a file atomically (temporary file, then rename) and refuse to replace an "
+        "What a lender's book looked like over a window, in three files that a lender's own logs "
+        "and collsim's simulated logs (`collsim simulate --logs DIR`) share: `accounts`, "
+        "`contacts` and `payments` in one folder, each `.parquet` (or `.pq`) or `.csv`. They are "
+        "read by `collsim.logs.load_logs(folder, LogWindow(start, end))` (on the command line: "
+        "`collsim validate-logs DIR --start YYYY-MM-DD [--end YYYY-MM-DD]`) and validated like the"
+        " portfolio: a bad file is refused as a whole, one problem per bad cell naming the file, "
+        "row, column and value, and nothing is returned. Every timestamp carries a time zone and "
+        "is placed on its account's local day, which must lie in the window (start..end); every "
+        "`account_id` must be in the account snapshot. Amounts are in the portfolio currency. "
+        "Writers replace a file atomically (temporary file, then rename) and refuse to replace an "
         "existing file unless forced (`--force`).",
         "",
         "### accounts (account snapshot)",

@@ -516,3 +516,19 @@ def test_offers_and_variants_are_logged_on_contacts(tmp_path: Path) -> None:
     )  # fmt: skip
     treated = (contacts.offer == Offer.SETTLEMENT) & (contacts.variant == Variant.EMPATHETIC)
     assert treated.sum() > 50
+
+
+def test_validate_logs_accepts_good_logs_and_lists_problems_of_bad_ones(
+    champion: Run, tmp_path: Path
+) -> None:
+    good = ["validate-logs", str(champion.folder), "--start", str(START)]
+    result = runner.invoke(app, [*good, "--end", str(WINDOW.end)])
+    assert result.exit_code == 0, result.output
+    assert f"{ACCOUNTS} accounts" in result.output and "valid" in result.output
+    late = START + dt.timedelta(days=1)
+    result = runner.invoke(app, ["validate-logs", str(champion.folder), "--start", str(late)])
+    assert result.exit_code == 2
+    assert "contacts.parquet: row 1, column timestamp_utc" in result.output
+    assert f"is before the window start {late}" in result.output
+    result = runner.invoke(app, [*good, "--end", "2026-02-30"])
+    assert result.exit_code == 2 and "--end: '2026-02-30' is not a date" in result.output
