@@ -95,18 +95,37 @@ def run_policy(
     ruleset: str | None = None,
 ) -> Any:
     """Simulate one policy with a progress bar (labelled with its id); return the Simulation."""
+    return _run_policy(scenario_name, policy, (seed, n_accounts, days), ruleset, logs=False)[0]
+
+
+def _run_policy(
+    scenario_name: str,
+    policy: str,
+    size: tuple[int, int | None, int | None],
+    ruleset: str | None,
+    logs: bool,
+) -> tuple[Any, Any]:
+    """Simulate (seed, accounts, days); return the Simulation and its LogRecorder (or None)."""
     from collsim.research.registry import make_policy
     from collsim.sim import Simulation
+    from collsim.sim.logs import LogRecorder
 
+    seed, n_accounts, days = size
     scenario = load_scenario(scenario_name)
     sim = Simulation(scenario, seed, n_accounts=n_accounts, ruleset=ruleset)
+    recorder = LogRecorder(sim) if logs else None
+    decider = make_policy(policy, scenario)
     total = days or sim.scenario.sim.days
     with _progress() as progress:
         task = progress.add_task(policy, total=total)
-        sim.run(
-            make_policy(policy, scenario), total, progress=lambda _stats: progress.advance(task)
-        )
-    return sim
+
+        def advance(_stats: object) -> None:
+            if recorder is not None:
+                recorder.end_of_day()
+            progress.advance(task)
+
+        sim.run(decider if recorder is None else recorder.wrap(decider), total, progress=advance)
+    return sim, recorder
 
 
 def write_run(sim: Any, out: Path, policy: str, seed: int) -> dict[str, float]:
@@ -148,13 +167,39 @@ def simulate(
         str | None, typer.Option(help="rule set name or YAML (default: scenario's)")
     ] = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/latest"),
+    logs: Annotated[
+        Path | None,
+        typer.Option(help="also write lender logs (accounts, contacts, payments) to this folder"),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="replace existing files in --logs")] = False,
 ) -> None:
-    """Simulate a scenario under a policy; write ledger.parquet, kpis.json, manifest.json."""
+    """Simulate a scenario under a policy; write ledger.parquet, kpis.json, manifest.json.
+
+    With ``--logs DIR`` also write the run's lender logs (docs/input_formats.md):
+    accounts.parquet (the portfolio at the start), contacts.parquet, payments.parquet.
+    """
+    from collsim.logs import existing_log_files
+
+    existing = existing_log_files(logs) if logs is not None else []
+    if existing and not force:
+        fail("\n".join(f"--logs {p}: an existing file is there; pass --force to replace it"
+                        for p in existing))  # fmt: skip
     with bad_input_is_exit_2():
-        sim = run_policy(scenario, policy, seed, accounts, days, ruleset)
+        sim, recorder = _run_policy(
+            scenario, policy, (seed, accounts, days), ruleset, logs=bool(logs)
+        )
     values = write_run(sim, out, policy, seed)
     console.print(kpi_table({policy: values}))
     console.print(f"wrote {out}/ledger.parquet, kpis.json, manifest.json")
+    if logs is not None:
+        from collsim.logs import write_logs
+        from collsim.sim.logs import simulated_logs
+
+        run_logs = simulated_logs(recorder)
+        written = write_logs(run_logs, logs, force=force)
+        window = run_logs.window
+        console.print("wrote " + ", ".join(str(p) for p in written))
+        console.print(f"log window: {window.start}..{window.end} (accounts' local days)")
 
 
 HEADLINE_KPIS = (
@@ -420,6 +465,34 @@ def validate_plan_cmd(
     from collsim.export.commands import validate_plan_files
 
     raise typer.Exit(validate_plan_files(plan, portfolio, history, capacity, ruleset))
+
+
+@app.command("validate-logs")
+def validate_logs_cmd(
+    folder: Annotated[Path, typer.Argument(help="folder of accounts, contacts and payments")],
+    start: Annotated[str, typer.Option(help="first day of the window, YYYY-MM-DD")],
+    end: Annotated[str | None, typer.Option(help="last day of the window, YYYY-MM-DD")] = None,
+) -> None:
+    """Validate lender logs (docs/input_formats.md, "Lender logs"); exit 2 listing problems."""
+    from collsim.logs import LogWindow, load_logs
+
+    with bad_input_is_exit_2():
+        last = None if end is None else _window_day("--end", end)
+        window = LogWindow(_window_day("--start", start), last)
+        logs = load_logs(folder, window)
+    paid = float(logs.payments.amount.sum())
+    console.print(
+        f"{folder}: valid; {logs.accounts.n:,} accounts, {logs.contacts.m:,} contacts, "
+        f"{logs.payments.m:,} payments totalling {paid:,.2f}"
+    )
+
+
+def _window_day(option: str, text: str) -> dt.date:
+    """Parse YYYY-MM-DD or raise ValueError naming the option and the value."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option}: {text!r} is not a date in the form YYYY-MM-DD") from None
 
 
 # ---------------------------------------------------------------------------- generate

@@ -14,7 +14,7 @@ The pages are written from the code so they cannot drift from it:
   per-channel, per-bucket and per-rule families;
 * ``docs/input_formats.md`` — the portfolio and history columns
   (:data:`collsim.tables.PORTFOLIO_COLUMN_RULES`, :data:`collsim.tables.HISTORY_COLUMN_RULES`)
-  and the capacity file (:class:`collsim.config.Capacity`).
+  the lender logs (:mod:`collsim.logs`) and the capacity file (:class:`collsim.config.Capacity`).
 
 Usage::
 
@@ -541,6 +541,7 @@ def input_formats_reference() -> str:
         "",
         *columns(tables.HISTORY_COLUMN_RULES),
         "",
+        *lender_logs_section(),
         "## Capacity file (YAML)",
         "",
         "From `collsim.config.Capacity`. A YAML key may appear only once in a mapping; "
@@ -560,6 +561,80 @@ def input_formats_reference() -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def lender_logs_section() -> list[str]:
+    """The "Lender logs" section of ``docs/input_formats.md`` (from :mod:`collsim.logs`)."""
+    from collsim import logs
+
+    def columns(rules: dict[str, tuple[str, str, str]]) -> list[str]:
+        rows = [(f"`{name}`", kind, need, rule) for name, (kind, need, rule) in rules.items()]
+        return _table(("column", "type", "required", "meaning / allowed values"), rows)
+
+    def codes(meanings: dict[str, str]) -> list[str]:
+        return _table(("code", "meaning"), [(f"`{c}`", m) for c, m in meanings.items()])
+
+    return [
+        "## Lender logs",
+        "",
+        "What a lender's book looked like over a window, in three files that a lender's own logs "
+        "and collsim's simulated logs (`collsim simulate --logs DIR`) share: `accounts`, "
+        "`contacts` and `payments` in one folder, each `.parquet` (or `.pq`) or `.csv`. They are "
+        "read by `collsim.logs.load_logs(folder, LogWindow(start, end))` (on the command line: "
+        "`collsim validate-logs DIR --start YYYY-MM-DD [--end YYYY-MM-DD]`) and validated like the"
+        " portfolio: a bad file is refused as a whole, one problem per bad cell naming the file, "
+        "row, column and value, and nothing is returned. Every timestamp carries a time zone and "
+        "is placed on its account's local day, which must lie in the window (start..end); every "
+        "`account_id` must be in the account snapshot. Amounts are in the portfolio currency. "
+        "Writers replace a file atomically (temporary file, then rename) and refuse to replace an "
+        "existing file unless forced (`--force`).",
+        "",
+        "### accounts (account snapshot)",
+        "",
+        "The [portfolio file](#portfolio-file-one-row-per-account-22-columns) as it stood "
+        "at the start of the window: the same columns and rules, read by "
+        "`collsim.tables.load_portfolio`.",
+        "",
+        "### contacts (one row per contact attempt)",
+        "",
+        "From `collsim.logs.CONTACT_COLUMN_RULES`, in file order. The first five columns "
+        "are the [contact history file](#contact-history-file-one-row-per-contact-attempt) "
+        "and are validated by its reader, with the detailed outcome codes below; the "
+        "optional columns may be absent, and an empty cell means unknown or, for `offer` "
+        "and `variant`, none/standard.",
+        "",
+        *columns(logs.CONTACT_COLUMN_RULES),
+        "",
+        "Outcome codes (`collsim.logs.LOG_OUTCOMES`; all but `read` are the history's "
+        "`collsim.vocab.OUTCOMES`, as the simulator's ledger records them):",
+        "",
+        *codes(logs.OUTCOME_MEANINGS),
+        "",
+        "Simulated contacts: every ledger `attempt` is a row, stamped at the start of its "
+        "local hour (letters and legal filings, which have none, at local midnight); "
+        "messages are `delivered` or `not_delivered` (the simulator does not log reads); "
+        "`promise_date`/`promise_amount` are the promise that stood at the end of the "
+        "contact's day (empty when the account paid in full or left collection that same "
+        "day); `propensity` and `holdout` come from the day's plan.",
+        "",
+        "### payments (one row per payment received)",
+        "",
+        "From `collsim.logs.PAYMENT_COLUMN_RULES`, in file order.",
+        "",
+        *columns(logs.PAYMENT_COLUMN_RULES),
+        "",
+        "Payment channel codes (`collsim.logs.PAYMENT_CHANNELS`):",
+        "",
+        *codes(logs.PAYMENT_CHANNEL_MEANINGS),
+        "",
+        "Simulated payments: every ledger `payment` event is a row; its channel follows "
+        "the contact that triggered it (`collsim.sim.logs.PAYMENT_CHANNEL_OF_CONTACT`: "
+        "agent call `agent`, voice bot and payment links in messages and letters "
+        "`self_service`, field visit `field`, legal `legal`); payments no contact "
+        "triggered (repayment hazard, promises kept, plan instalments) are `other` and, "
+        "having no hour, are stamped at local midnight.",
+        "",
+    ]
 
 
 def _capacity_example() -> str:

@@ -130,6 +130,11 @@ _TIMESTAMP_RE = (
     r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)$"
 )
 _TIMESTAMP_HELP = "is not an ISO 8601 timestamp with Z or an offset (e.g. 2026-03-08T14:05:00Z)"
+_NAIVE_RE = _TIMESTAMP_RE.replace(r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)$", "$")
+_NAIVE_HELP = (
+    "has no time zone (naive timestamps are refused): an ISO 8601 timestamp needs Z or an "
+    "offset (e.g. 2026-03-08T14:05:00Z)"
+)
 _FRACTION_RE = r"(:\d\d:\d\d)\.\d+"
 _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
@@ -526,7 +531,9 @@ def _timestamps(sheet: _Sheet, name: str) -> np.ndarray | None:
         filler = "1970-01-01T00:00:00Z"
         target = pa.timestamp("s", tz="UTC")
         parsed, bad = _parse(whole, _TIMESTAMP_RE, target, filler, _real_dates)
-        sheet.report(name, bad, _TIMESTAMP_HELP)
+        naive = bad & _np(pc.match_substring_regex(whole, _NAIVE_RE))
+        sheet.report(name, naive, _NAIVE_HELP)
+        sheet.report(name, bad & ~naive, _TIMESTAMP_HELP)
         return _np(pc.cast(parsed, pa.int64())).astype(np.int64)
     if pa.types.is_timestamp(arr.type):
         if arr.type.tz is None:
@@ -716,6 +723,91 @@ def load_portfolio(path: str | Path) -> Portfolio:
 
 
 # --------------------------------------------------------------------------- history
+@dataclass(frozen=True)
+class HistoryCells:
+    """The validated history columns of a file, in file row order (shared with collsim.logs).
+
+    Attributes:
+        account: int64 row index into the portfolio.
+        utc_s: int64 UTC epoch seconds.
+        channel: int8 channel codes.
+        outcome: int8 codes into the outcome names the file was read with.
+        conversation: bool, a telephone conversation took place.
+    """
+
+    account: np.ndarray
+    utc_s: np.ndarray
+    channel: np.ndarray
+    outcome: np.ndarray
+    conversation: np.ndarray
+
+    def order(self) -> np.ndarray:
+        """Row order by (account row, timestamp), file order within ties."""
+        return np.lexsort((self.utc_s, self.account))
+
+    def history(self, portfolio: Portfolio, order: np.ndarray, outcome: np.ndarray) -> History:
+        """Return the rows at ``order`` as a History with these ``outcome`` codes (file order)."""
+        account, utc_s = self.account[order], self.utc_s[order]
+        day, hour = utc_to_local(portfolio.timezones, portfolio.timezone[account], utc_s)
+        return History(
+            account=account,
+            local_day=day.astype(np.int64),
+            local_hour=hour.astype(np.int8),
+            channel=self.channel[order],
+            outcome=outcome[order],
+            conversation=self.conversation[order],
+        )
+
+
+DayCheck = Callable[[np.ndarray, np.ndarray], None]
+"""Reports rows on a wrong local day, given (local day number, checkable) per row."""
+
+
+def history_cells(
+    sheet: _Sheet, portfolio: Portfolio, check_days: DayCheck, outcomes: tuple[str, ...] = OUTCOMES
+) -> HistoryCells | None:
+    """Validate the :data:`HISTORY_COLUMNS` of ``sheet``; None if any is unusable.
+
+    Problems are added to ``sheet``; the caller raises.  Once ``account_id`` and
+    ``timestamp_utc`` are usable, ``check_days`` is called with each row's local day in
+    its account's zone and whether that row can be checked (no problem in either yet).
+
+    Args:
+        sheet: the table under validation.
+        portfolio: the accounts; every ``account_id`` must be one of them.
+        check_days: reports rows on a local day out of range.
+        outcomes: the allowed outcome names (codes index them).
+    """
+    account = _history_accounts(sheet, portfolio)
+    utc_s = _timestamps(sheet, "timestamp_utc")
+    channel = _enum(sheet, "channel", CHANNELS, "channel")
+    outcome = _enum(sheet, "outcome", outcomes, "outcome")
+    conversation = _booleans(sheet, "conversation")
+    if account is not None and utc_s is not None:
+        check_days(*local_days(sheet, portfolio, account, utc_s, "timestamp_utc"))
+    if account is None or utc_s is None or channel is None:
+        return None
+    if outcome is None or conversation is None:
+        return None
+    return HistoryCells(account, utc_s, channel, outcome, conversation)
+
+
+def local_days(
+    sheet: _Sheet, portfolio: Portfolio, account: np.ndarray, utc_s: np.ndarray, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (local day number, checkable) of each row in its account's zone.
+
+    ``checkable`` is False on rows that already have a problem in ``account_id`` or the
+    timestamp column ``name`` (their day means nothing).
+    """
+    day, _ = utc_to_local(portfolio.timezones, portfolio.timezone[account], utc_s)
+    checkable = np.ones(day.shape[0], dtype=bool)
+    for problem in sheet.problems:
+        if problem.row is not None and problem.column in (name, "account_id"):
+            checkable[problem.row - 1] = False
+    return day, checkable
+
+
 def load_history(path: str | Path, portfolio: Portfolio, before: dt.date | None = None) -> History:
     """Load and validate a contact history file against a portfolio.
 
@@ -735,51 +827,22 @@ def load_history(path: str | Path, portfolio: Portfolio, before: dt.date | None 
         InputError: listing every problem found; nothing is loaded.
     """
     sheet = _Sheet(read_table(path), str(path))
-    account = _history_accounts(sheet, portfolio)
-    utc_s = _timestamps(sheet, "timestamp_utc")
-    channel = _enum(sheet, "channel", CHANNELS, "channel")
-    outcome = _enum(sheet, "outcome", OUTCOMES, "outcome")
-    conversation = _booleans(sheet, "conversation")
-    if account is not None and utc_s is not None:
-        _check_history_days(sheet, portfolio, account, utc_s, before)
+
+    def check_days(day: np.ndarray, checked: np.ndarray) -> None:
+        last = before or LAST_DATE
+        sheet.report("timestamp_utc", checked & (day < _day(FIRST_DATE)), f"is before {FIRST_DATE}")
+        sheet.report(
+            "timestamp_utc",
+            checked & (day > _day(last)),
+            f"is after the plan date {last} (account's local day)"
+            if before
+            else f"is after {LAST_DATE}",
+        )
+
+    cells = history_cells(sheet, portfolio, check_days)
     sheet.raise_if_any()
-    assert account is not None and utc_s is not None and channel is not None
-    assert outcome is not None and conversation is not None
-    order = np.lexsort((utc_s, account))
-    account, utc_s = account[order], utc_s[order]
-    day, hour = utc_to_local(portfolio.timezones, portfolio.timezone[account], utc_s)
-    return History(
-        account=account,
-        local_day=day.astype(np.int64),
-        local_hour=hour.astype(np.int8),
-        channel=channel[order],
-        outcome=outcome[order],
-        conversation=conversation[order],
-    )
-
-
-def _check_history_days(
-    sheet: _Sheet,
-    portfolio: Portfolio,
-    account: np.ndarray,
-    utc_s: np.ndarray,
-    before: dt.date | None,
-) -> None:
-    """Report contacts on a local day outside FIRST_DATE..``before`` (or LAST_DATE)."""
-    day, _ = utc_to_local(portfolio.timezones, portfolio.timezone[account], utc_s)
-    last = before or LAST_DATE
-    checked = np.ones(day.shape[0], dtype=bool)  # rows without a problem yet
-    for problem in sheet.problems:
-        if problem.row is not None and problem.column in ("timestamp_utc", "account_id"):
-            checked[problem.row - 1] = False
-    sheet.report("timestamp_utc", checked & (day < _day(FIRST_DATE)), f"is before {FIRST_DATE}")
-    sheet.report(
-        "timestamp_utc",
-        checked & (day > _day(last)),
-        f"is after the plan date {last} (account's local day)"
-        if before
-        else f"is after {LAST_DATE}",
-    )
+    assert cells is not None
+    return cells.history(portfolio, cells.order(), cells.outcome)
 
 
 def _day(date: dt.date) -> int:
@@ -886,14 +949,28 @@ def history_table(
 
 
 def _history_utc_s(history: History, portfolio: Portfolio) -> np.ndarray:
-    """Return UTC epoch seconds of each attempt's local day and hour (one call per day)."""
-    out = np.empty(history.m, dtype=np.int64)
-    if history.m == 0:
+    """Return UTC epoch seconds of each attempt's local day and hour."""
+    return local_hour_utc_s(portfolio, history.account, history.local_day, history.local_hour)
+
+
+def local_hour_utc_s(
+    portfolio: Portfolio, account: np.ndarray, local_day: np.ndarray, local_hour: np.ndarray
+) -> np.ndarray:
+    """Return UTC epoch seconds of the start of each row's local hour (one call per day).
+
+    Args:
+        portfolio: the accounts (their zones).
+        account: int [M] row indices into ``portfolio``.
+        local_day: int [M] local day numbers.
+        local_hour: int [M] local hours (0-23).
+    """
+    out = np.empty(np.shape(account)[0], dtype=np.int64)
+    if out.size == 0:
         return out
-    zone = portfolio.timezone[history.account]
-    hour = np.asarray(history.local_hour, dtype=np.int64)
-    order = np.argsort(history.local_day, kind="stable")
-    days, starts = np.unique(history.local_day[order], return_index=True)
+    zone = portfolio.timezone[account]
+    hour = np.asarray(local_hour, dtype=np.int64)
+    order = np.argsort(local_day, kind="stable")
+    days, starts = np.unique(np.asarray(local_day)[order], return_index=True)
     for day, rows in zip(days.tolist(), np.split(order, starts[1:]), strict=True):
         out[rows] = local_to_utc_s(portfolio.timezones, zone[rows], int(day), hour[rows])
     return out

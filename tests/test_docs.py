@@ -147,3 +147,14 @@ def test_input_formats_cover_every_column(pages: dict[str, str]) -> None:
     page = pages["input_formats.md"]
     for name in (*tables.PORTFOLIO_COLUMNS, *tables.HISTORY_COLUMNS, "attempts_per_agent_hour"):
         assert f"`{name}`" in page, name
+
+
+def test_input_formats_cover_the_lender_logs(pages: dict[str, str]) -> None:
+    from collsim import logs
+
+    page = pages["input_formats.md"].split("## Lender logs", 1)[1].split("## Capacity", 1)[0]
+    assert tuple(logs.OUTCOME_MEANINGS) == logs.LOG_OUTCOMES
+    assert tuple(logs.PAYMENT_CHANNEL_MEANINGS) == logs.PAYMENT_CHANNELS
+    codes = (*logs.CONTACT_COLUMNS, *logs.PAYMENT_COLUMNS, *logs.LOG_OUTCOMES)
+    for name in (*codes, *logs.PAYMENT_CHANNELS, *logs.LOG_FILES):
+        assert f"`{name}`" in page, name

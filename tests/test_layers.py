@@ -26,7 +26,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "collsim"
 
 CORE = (
     "vocab", "config", "rng", "portfolio", "tables", "behaviour", "compliance", "plan",
-    "snapshot",
+    "snapshot", "logs",
     "capacity", "checks", "features", "ledger", "metrics", "valuation", "treatments",
     "policies.base", "policies.allocation", "policies.champion", "policies.optimised",
     "policies.baselines", "policies.registry", "policies.models",
