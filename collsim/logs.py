@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collsim.history import History
-from collsim.portfolio import Portfolio
+from collsim.portfolio import Portfolio, day_number
 from collsim.tables import (  # its cell readers: both formats validate alike
     CSV_SUFFIXES,
     HISTORY_COLUMN_RULES,
@@ -38,24 +38,23 @@ from collsim.tables import (  # its cell readers: both formats validate alike
     HistoryCells,
     InputError,
     Problem,
-    _dates,
-    _day,
-    _decoded,
-    _enum,
-    _history_accounts,
-    _is_text,
-    _names,
-    _np,
-    _numbers,
-    _Sheet,
-    _strings,
-    _texts,
-    _timestamps,
-    _write,
+    Sheet,
+    account_rows,
+    as_strings,
+    code_names,
+    date_cells,
+    decoded,
+    enum_cells,
     history_cells,
+    is_text,
     load_portfolio,
     local_days,
+    number_cells,
     read_table,
+    text_cells,
+    timestamp_cells,
+    to_numpy,
+    write_atomically,
     write_portfolio,
 )
 from collsim.vocab import CHANNELS, OFFERS, OUTCOMES, VARIANTS, Outcome
@@ -246,50 +245,54 @@ class Logs:
 
 
 # --------------------------------------------------------------------------- reading
-def _window_check(sheet: _Sheet, name: str, window: LogWindow) -> DayCheck:
+def _window_check(sheet: Sheet, name: str, window: LogWindow) -> DayCheck:
     """Return a day check reporting rows outside ``window`` in column ``name``."""
 
     def check(day: np.ndarray, checkable: np.ndarray) -> None:
-        before = checkable & (day < _day(window.start))
+        before = checkable & (day < day_number(window.start))
         sheet.report(
             name, before, f"is before the window start {window.start} (account's local day)"
         )
         if window.end is not None:
-            after = checkable & (day > _day(window.end))
+            after = checkable & (day > day_number(window.end))
             sheet.report(name, after, f"is after the window end {window.end} (account's local day)")
 
     return check
 
 
-def _optional_enum(sheet: _Sheet, name: str, names: tuple[str, ...]) -> np.ndarray:
+def _optional_enum(sheet: Sheet, name: str, names: tuple[str, ...]) -> np.ndarray:
     """Read an optional code column (empty = code 0) as int8 codes into ``names``."""
-    text = _texts(sheet, name, False, allow_numbers=False)
+    text = text_cells(sheet, name, False, allow_numbers=False)
     if text is None:
         return np.zeros(sheet.n, dtype=np.int8)
     text = pc.utf8_trim_whitespace(text)
     filled = pc.if_else(pc.equal(text, ""), names[0], text)
     index = pc.index_in(filled, value_set=pa.array(names, type=pa.string()))
-    sheet.report(name, _np(index.is_null()), f"unknown {name}; expected one of {', '.join(names)}")
-    return _np(index.fill_null(0)).astype(np.int8)
+    sheet.report(
+        name, to_numpy(index.is_null()), f"unknown {name}; expected one of {', '.join(names)}"
+    )
+    return to_numpy(index.fill_null(0)).astype(np.int8)
 
 
-def _optional_booleans(sheet: _Sheet, name: str) -> np.ndarray:
+def _optional_booleans(sheet: Sheet, name: str) -> np.ndarray:
     """Read an optional nullable boolean column as int8: 1 true, 0 false, -1 empty."""
     arr = sheet.column(name, False)
     out = np.full(sheet.n, -1, dtype=np.int8)
     if arr is None:
         return out
-    arr = _decoded(arr)
-    if _is_text(arr.type):
-        text = pc.utf8_lower(pc.utf8_trim_whitespace(_strings(arr)))
-        true = _np(pc.is_in(text, pa.array(_TRUE)))
-        false = _np(pc.is_in(text, pa.array(_FALSE)))
-        empty = _np(pc.equal(text, ""))
+    arr = decoded(arr)
+    if is_text(arr.type):
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(as_strings(arr)))
+        true = to_numpy(pc.is_in(text, pa.array(_TRUE)))
+        false = to_numpy(pc.is_in(text, pa.array(_FALSE)))
+        empty = to_numpy(pc.equal(text, ""))
         sheet.report(name, ~(true | false | empty), "must be true, false, 1, 0 or empty")
     elif pa.types.is_boolean(arr.type) or pa.types.is_integer(arr.type):
-        filled = _np(pc.cast(arr, pa.int64()).fill_null(-1))
+        filled = to_numpy(pc.cast(arr, pa.int64()).fill_null(-1))
         true, false = filled == 1, filled == 0
-        sheet.report(name, ~_np(arr.is_null()) & ~(true | false), "must be true, false, 1 or 0")
+        sheet.report(
+            name, ~to_numpy(arr.is_null()) & ~(true | false), "must be true, false, 1 or 0"
+        )
     else:
         sheet.add_column(name, f"has type {arr.type}; expected booleans")
         return out
@@ -298,9 +301,9 @@ def _optional_booleans(sheet: _Sheet, name: str) -> np.ndarray:
     return out
 
 
-def _propensity(sheet: _Sheet) -> np.ndarray:
+def _propensity(sheet: Sheet) -> np.ndarray:
     """Read the optional propensity in (0, 1]; NaN where empty."""
-    read = _numbers(sheet, "propensity", False)
+    read = number_cells(sheet, "propensity", False)
     if read is None:
         return np.full(sheet.n, np.nan)
     values, known = read
@@ -309,9 +312,9 @@ def _propensity(sheet: _Sheet) -> np.ndarray:
     return np.where(known, values, np.nan)
 
 
-def _positive_amount(sheet: _Sheet, name: str, required: bool) -> np.ndarray | None:
+def _positive_amount(sheet: Sheet, name: str, required: bool) -> np.ndarray | None:
     """Read an amount that must be finite and > 0 where given; NaN where empty."""
-    read = _numbers(sheet, name, required)
+    read = number_cells(sheet, name, required)
     if read is None:
         return None
     values, known = read
@@ -321,9 +324,9 @@ def _positive_amount(sheet: _Sheet, name: str, required: bool) -> np.ndarray | N
     return np.where(known, values, np.nan)
 
 
-def _promises(sheet: _Sheet, cells: HistoryCells | None) -> tuple[np.ndarray, np.ndarray]:
+def _promises(sheet: Sheet, cells: HistoryCells | None) -> tuple[np.ndarray, np.ndarray]:
     """Read promise_date and promise_amount; only ``promise_to_pay`` rows may have them."""
-    day = _dates(sheet, "promise_date")
+    day = date_cells(sheet, "promise_date")
     amount = _positive_amount(sheet, "promise_amount", False)
     day = np.full(sheet.n, -1, dtype=np.int32) if day is None else day
     amount = np.full(sheet.n, np.nan) if amount is None else amount
@@ -336,7 +339,7 @@ def _promises(sheet: _Sheet, cells: HistoryCells | None) -> tuple[np.ndarray, np
 
 
 def _check_promise_days(
-    sheet: _Sheet, accounts: Portfolio, cells: HistoryCells, promise_day: np.ndarray
+    sheet: Sheet, accounts: Portfolio, cells: HistoryCells, promise_day: np.ndarray
 ) -> None:
     """Report promises dated before the local day of their contact."""
     day, checkable = local_days(sheet, accounts, cells.account, cells.utc_s, "timestamp_utc")
@@ -361,7 +364,7 @@ def load_contacts(path: str | Path, accounts: Portfolio, window: LogWindow) -> C
     Raises:
         InputError: listing every problem found; nothing is returned.
     """
-    sheet = _Sheet(read_table(path), str(path))
+    sheet = Sheet(read_table(path), str(path))
     cells = history_cells(
         sheet, accounts, _window_check(sheet, "timestamp_utc", window), LOG_OUTCOMES
     )
@@ -403,11 +406,11 @@ def load_payments(path: str | Path, accounts: Portfolio, window: LogWindow) -> P
     Raises:
         InputError: listing every problem found; nothing is returned.
     """
-    sheet = _Sheet(read_table(path), str(path))
-    account = _history_accounts(sheet, accounts)
-    utc_s = _timestamps(sheet, "timestamp_utc")
+    sheet = Sheet(read_table(path), str(path))
+    account = account_rows(sheet, accounts)
+    utc_s = timestamp_cells(sheet, "timestamp_utc")
     amount = _positive_amount(sheet, "amount", True)
-    channel = _enum(sheet, "channel", PAYMENT_CHANNELS, "payment channel")
+    channel = enum_cells(sheet, "channel", PAYMENT_CHANNELS, "payment channel")
     if account is not None and utc_s is not None:
         check = _window_check(sheet, "timestamp_utc", window)
         check(*local_days(sheet, accounts, account, utc_s, "timestamp_utc"))
@@ -483,15 +486,15 @@ def contacts_table(
         {
             "account_id": pa.array(accounts.account_id[h.account], type=pa.string()),
             "timestamp_utc": _timestamps_column(contacts.timestamp_utc_s, text_timestamps),
-            "channel": _names(h.channel, CHANNELS),
-            "outcome": _names(contacts.outcome, LOG_OUTCOMES),
+            "channel": code_names(h.channel, CHANNELS),
+            "outcome": code_names(contacts.outcome, LOG_OUTCOMES),
             "conversation": pa.array(h.conversation, type=pa.bool_()),
             "promise_date": promise_day.cast(pa.date32()),
             "promise_amount": pa.array(
                 contacts.promise_amount, mask=np.isnan(contacts.promise_amount)
             ),
-            "offer": _names(contacts.offer, OFFERS),
-            "variant": _names(contacts.variant, VARIANTS),
+            "offer": code_names(contacts.offer, OFFERS),
+            "variant": code_names(contacts.variant, VARIANTS),
             "propensity": pa.array(contacts.propensity, mask=np.isnan(contacts.propensity)),
             "holdout": pa.array(contacts.holdout == 1, mask=unplanned, type=pa.bool_()),
         }
@@ -507,7 +510,7 @@ def payments_table(
             "account_id": pa.array(accounts.account_id[payments.account], type=pa.string()),
             "timestamp_utc": _timestamps_column(payments.timestamp_utc_s, text_timestamps),
             "amount": pa.array(payments.amount, type=pa.float64()),
-            "channel": _names(payments.channel, PAYMENT_CHANNELS),
+            "channel": code_names(payments.channel, PAYMENT_CHANNELS),
         }
     )
 
@@ -546,8 +549,8 @@ def write_logs(
         stale.unlink()
     accounts_path, contacts_path, payments_path = paths
     write_portfolio(logs.accounts, accounts_path)
-    _write(contacts_table(logs.contacts, logs.accounts, csv), contacts_path)
-    _write(payments_table(logs.payments, logs.accounts, csv), payments_path)
+    write_atomically(contacts_table(logs.contacts, logs.accounts, csv), contacts_path)
+    write_atomically(payments_table(logs.payments, logs.accounts, csv), payments_path)
     return paths
 
 

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from collsim.history import History
 from collsim.io import atomic_write
-from collsim.portfolio import FLAG_COLUMNS, Portfolio
+from collsim.portfolio import FLAG_COLUMNS, Portfolio, day_number
 from collsim.timeutil import local_to_utc_s, utc_to_local
 from collsim.vocab import CHANNELS, OUTCOMES
 
@@ -274,7 +274,7 @@ def _read_csv(path: Path) -> pa.Table:
 
 # --------------------------------------------------------------------------- checking
 @dataclass
-class _Sheet:
+class Sheet:
     """A table under validation: looks up columns and collects problems."""
 
     table: pa.Table
@@ -318,7 +318,7 @@ class _Sheet:
             return
         raw = self.table.column(name).take(pa.array(rows))
         if not pa.types.is_string(raw.type):
-            raw = pc.cast(_decoded(raw), pa.string())
+            raw = pc.cast(decoded(raw), pa.string())
         for row, value in zip(rows.tolist(), raw.to_pylist(), strict=True):
             text = message if isinstance(message, str) else message(row)
             self.problems.append(Problem(self.file, row + 1, name, value, text))
@@ -333,23 +333,25 @@ def _problem_order(problem: Problem) -> tuple[int, int]:
     return (0, 0) if problem.row is None else (1, problem.row)
 
 
-def _decoded(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+def decoded(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Return a dictionary-encoded array as plain values; other arrays unchanged."""
     if pa.types.is_dictionary(arr.type):
         return pc.cast(arr, arr.type.value_type)
     return arr
 
 
-def _is_text(kind: pa.DataType) -> bool:
+def is_text(kind: pa.DataType) -> bool:
+    """Whether an Arrow type holds text."""
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
-def _strings(arr: pa.Array) -> pa.Array:
+def as_strings(arr: pa.Array) -> pa.Array:
     """Return a text array as ``string`` with nulls as ``""``."""
-    return pc.cast(_decoded(arr), pa.string()).fill_null("")
+    return pc.cast(decoded(arr), pa.string()).fill_null("")
 
 
-def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def to_numpy(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow array as numpy (a copy where Arrow cannot share memory)."""
     return np.asarray(arr.to_numpy(zero_copy_only=False))
 
 
@@ -373,7 +375,7 @@ def _parse(
     Returns:
         (values, bad): ``values`` holds the cast ``filler`` where ``bad``; bad is bool [n].
     """
-    bad = ~_np(pc.match_substring_regex(text, pattern))
+    bad = ~to_numpy(pc.match_substring_regex(text, pattern))
     if real is not None:
         bad |= ~real(pc.if_else(pa.array(bad), filler, text))
     try:
@@ -388,7 +390,7 @@ def _parse(
         return pc.cast(pc.if_else(pa.array(bad), filler, text), target), bad
 
 
-def _numbers(sheet: _Sheet, name: str, required: bool) -> tuple[np.ndarray, np.ndarray] | None:
+def number_cells(sheet: Sheet, name: str, required: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """Read a numeric column as float64, reporting unreadable and (if required) missing cells.
 
     Returns:
@@ -399,18 +401,18 @@ def _numbers(sheet: _Sheet, name: str, required: bool) -> tuple[np.ndarray, np.n
     arr = sheet.column(name, required)
     if arr is None:
         return None
-    arr = _decoded(arr)
-    if _is_text(arr.type):
-        text = pc.utf8_trim_whitespace(_strings(arr))
-        missing = _np(pc.equal(text, ""))
+    arr = decoded(arr)
+    if is_text(arr.type):
+        text = pc.utf8_trim_whitespace(as_strings(arr))
+        missing = to_numpy(pc.equal(text, ""))
         parsed, bad = _parse(text, _NUMBER_RE, pa.float64(), "0")
         bad &= ~missing
         sheet.report(name, bad, "is not a number")
-        values = _np(parsed).astype(np.float64)
+        values = to_numpy(parsed).astype(np.float64)
         known = ~(bad | missing)
     elif _is_numeric(arr.type):
-        missing = _np(arr.is_null())
-        values = _np(pc.cast(arr, pa.float64()).fill_null(np.nan)).astype(np.float64)
+        missing = to_numpy(arr.is_null())
+        values = to_numpy(pc.cast(arr, pa.float64()).fill_null(np.nan)).astype(np.float64)
         known = ~missing
     else:
         sheet.add_column(name, f"has type {arr.type}; expected numbers")
@@ -427,29 +429,29 @@ def _is_numeric(kind: pa.DataType) -> bool:
     )
 
 
-def _check_amount(sheet: _Sheet, name: str, values: np.ndarray, known: np.ndarray) -> None:
+def _check_amount(sheet: Sheet, name: str, values: np.ndarray, known: np.ndarray) -> None:
     """Report non-finite and negative values among the ``known`` cells."""
     finite = np.isfinite(values)
     sheet.report(name, known & ~finite, "must be a finite number")
     sheet.report(name, known & finite & (values < 0), "must be >= 0")
 
 
-def _booleans(sheet: _Sheet, name: str) -> np.ndarray | None:
+def _booleans(sheet: Sheet, name: str) -> np.ndarray | None:
     """Read a required boolean column (true/false/1/0 in any case, bool or 0/1 ints)."""
     arr = sheet.column(name, True)
     if arr is None:
         return None
-    arr = _decoded(arr)
+    arr = decoded(arr)
     expected = "must be true, false, 1 or 0"
-    if _is_text(arr.type):
-        text = pc.utf8_lower(pc.utf8_trim_whitespace(_strings(arr)))
-        true = _np(pc.is_in(text, pa.array(_TRUE)))
-        bad = ~(true | _np(pc.is_in(text, pa.array(_FALSE))))
+    if is_text(arr.type):
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(as_strings(arr)))
+        true = to_numpy(pc.is_in(text, pa.array(_TRUE)))
+        bad = ~(true | to_numpy(pc.is_in(text, pa.array(_FALSE))))
         sheet.report(name, bad, expected)
         return true
     if pa.types.is_boolean(arr.type) or pa.types.is_integer(arr.type):
-        null = _np(arr.is_null())
-        filled = _np(pc.cast(arr, pa.int64()).fill_null(0))
+        null = to_numpy(arr.is_null())
+        filled = to_numpy(pc.cast(arr, pa.int64()).fill_null(0))
         sheet.report(name, null, f"is missing; {expected}")
         sheet.report(name, ~null & (filled != 0) & (filled != 1), expected)
         return filled == 1
@@ -457,14 +459,16 @@ def _booleans(sheet: _Sheet, name: str) -> np.ndarray | None:
     return None
 
 
-def _texts(sheet: _Sheet, name: str, required: bool, allow_numbers: bool = True) -> pa.Array | None:
+def text_cells(
+    sheet: Sheet, name: str, required: bool, allow_numbers: bool = True
+) -> pa.Array | None:
     """Read a text column as ``string`` (nulls as ``""``); integer ids are accepted as text."""
     arr = sheet.column(name, required)
     if arr is None:
         return None
-    arr = _decoded(arr)
-    if _is_text(arr.type) or (allow_numbers and pa.types.is_integer(arr.type)):
-        return _strings(arr)
+    arr = decoded(arr)
+    if is_text(arr.type) or (allow_numbers and pa.types.is_integer(arr.type)):
+        return as_strings(arr)
     sheet.add_column(name, f"has type {arr.type}; expected text")
     return None
 
@@ -476,7 +480,7 @@ def _codes(text: pa.Array) -> tuple[np.ndarray, tuple[str, ...]]:
     order = np.argsort(np.array(names, dtype=object), kind="stable")
     rank = np.empty(len(names), dtype=np.int64)
     rank[order] = np.arange(len(names))
-    index = _np(encoded.indices).astype(np.int64)
+    index = to_numpy(encoded.indices).astype(np.int64)
     return rank[index], tuple(names[i] for i in order)
 
 
@@ -489,76 +493,78 @@ def _real_dates(text: pa.Array) -> np.ndarray:
     """Return bool [n]: whether each ``YYYY-MM-DD...`` string names a real calendar day."""
 
     def part(start: int, stop: int) -> np.ndarray:
-        return _np(pc.cast(pc.utf8_slice_codeunits(text, start, stop), pa.int64())).astype(np.int64)
+        return to_numpy(pc.cast(pc.utf8_slice_codeunits(text, start, stop), pa.int64())).astype(
+            np.int64
+        )
 
     day = part(8, 10)
     return np.asarray(day <= _days_in_month(part(0, 4), part(5, 7)))
 
 
-def _dates(sheet: _Sheet, name: str) -> np.ndarray | None:
+def date_cells(sheet: Sheet, name: str) -> np.ndarray | None:
     """Read an optional date column as int32 day numbers (-1 where missing)."""
     arr = sheet.column(name, False)
     if arr is None:
         return None
-    arr = _decoded(arr)
-    if _is_text(arr.type):
-        text = pc.utf8_trim_whitespace(_strings(arr))
-        missing = _np(pc.equal(text, ""))
+    arr = decoded(arr)
+    if is_text(arr.type):
+        text = pc.utf8_trim_whitespace(as_strings(arr))
+        missing = to_numpy(pc.equal(text, ""))
         parsed, bad = _parse(text, _DATE_RE, pa.date32(), "1970-01-01", _real_dates)
         sheet.report(name, bad & ~missing, "is not an ISO date (YYYY-MM-DD)")
     elif pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
-        missing = _np(arr.is_null())
+        missing = to_numpy(arr.is_null())
         parsed = pc.cast(arr, pa.date32())
     else:
         sheet.add_column(name, f"has type {arr.type}; expected dates")
         return None
-    days = _np(pc.cast(parsed, pa.int32()).fill_null(-1)).astype(np.int32)
+    days = to_numpy(pc.cast(parsed, pa.int32()).fill_null(-1)).astype(np.int32)
     days[missing] = -1
-    if _is_text(arr.type):
+    if is_text(arr.type):
         days[bad] = -1  # reported above; not checked again
     return days
 
 
-def _timestamps(sheet: _Sheet, name: str) -> np.ndarray | None:
+def timestamp_cells(sheet: Sheet, name: str) -> np.ndarray | None:
     """Read a required timestamp column as UTC epoch seconds (floored)."""
     arr = sheet.column(name, True)
     if arr is None:
         return None
-    arr = _decoded(arr)
-    if _is_text(arr.type):
-        text = pc.utf8_trim_whitespace(_strings(arr))
+    arr = decoded(arr)
+    if is_text(arr.type):
+        text = pc.utf8_trim_whitespace(as_strings(arr))
         whole = pc.replace_substring_regex(text, _FRACTION_RE, r"\1")
         filler = "1970-01-01T00:00:00Z"
         target = pa.timestamp("s", tz="UTC")
         parsed, bad = _parse(whole, _TIMESTAMP_RE, target, filler, _real_dates)
-        naive = bad & _np(pc.match_substring_regex(whole, _NAIVE_RE))
+        naive = bad & to_numpy(pc.match_substring_regex(whole, _NAIVE_RE))
         sheet.report(name, naive, _NAIVE_HELP)
         sheet.report(name, bad & ~naive, _TIMESTAMP_HELP)
-        return _np(pc.cast(parsed, pa.int64())).astype(np.int64)
+        return to_numpy(pc.cast(parsed, pa.int64())).astype(np.int64)
     if pa.types.is_timestamp(arr.type):
         if arr.type.tz is None:
             sheet.add_column(
                 name, "has timestamps without a time zone; store UTC timestamps (with tz)"
             )
             return None
-        null = _np(arr.is_null())
+        null = to_numpy(arr.is_null())
         sheet.report(name, null, "is missing; a timestamp is required")
         per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[arr.type.unit]
-        raw = _np(pc.cast(arr, pa.int64()).fill_null(0)).astype(np.int64)
+        raw = to_numpy(pc.cast(arr, pa.int64()).fill_null(0)).astype(np.int64)
         return np.floor_divide(raw, per_second)
     sheet.add_column(name, f"has type {arr.type}; expected timestamps")
     return None
 
 
-def _enum(sheet: _Sheet, name: str, names: tuple[str, ...], what: str) -> np.ndarray | None:
+def enum_cells(sheet: Sheet, name: str, names: tuple[str, ...], what: str) -> np.ndarray | None:
     """Read a required enum column as int8 codes into ``names``."""
-    text = _texts(sheet, name, True, allow_numbers=False)
+    text = text_cells(sheet, name, True, allow_numbers=False)
     if text is None:
         return None
     index = pc.index_in(text, value_set=pa.array(names, type=pa.string()))
-    unknown = _np(index.is_null())
+    unknown = to_numpy(index.is_null())
     sheet.report(name, unknown, f"unknown {what}; expected one of {', '.join(names)}")
-    return _np(index.fill_null(0)).astype(np.int8)
+    return to_numpy(index.fill_null(0)).astype(np.int8)
 
 
 # --------------------------------------------------------------------------- portfolio
@@ -566,28 +572,28 @@ _CONTROL_RE = "[\\x00-\\x1f\\x7f-\\x9f]"
 """Control characters, refused in account ids (they break CSV, logs and terminals)."""
 
 
-def _normalised_ids(sheet: _Sheet) -> pa.Array | None:
+def _normalised_ids(sheet: Sheet) -> pa.Array | None:
     """Read account_id as text, trimmed of surrounding white space and in Unicode NFC.
 
     Ids with control characters are reported.  ``"A1 "`` and ``"A1"`` are the same id.
     """
-    ids = _texts(sheet, "account_id", True)
+    ids = text_cells(sheet, "account_id", True)
     if ids is None:
         return None
     ids = pc.utf8_normalize(pc.utf8_trim_whitespace(ids), form="NFC")
-    control = _np(pc.match_substring_regex(ids, _CONTROL_RE))
+    control = to_numpy(pc.match_substring_regex(ids, _CONTROL_RE))
     sheet.report("account_id", control, "contains a control character")
     return ids
 
 
-def _account_ids(sheet: _Sheet) -> pa.Array | None:
+def _account_ids(sheet: Sheet) -> pa.Array | None:
     """Read account_id: non-empty and unique; duplicates reported after their first row."""
     ids = _normalised_ids(sheet)
     if ids is None:
         return None
-    empty = _np(pc.equal(pc.utf8_trim_whitespace(ids), ""))
+    empty = to_numpy(pc.equal(pc.utf8_trim_whitespace(ids), ""))
     sheet.report("account_id", empty, "must not be empty")
-    codes = _np(pc.dictionary_encode(ids).indices).astype(np.int64)
+    codes = to_numpy(pc.dictionary_encode(ids).indices).astype(np.int64)
     _, first = np.unique(codes, return_index=True)
     duplicate = np.ones(codes.shape[0], dtype=bool)
     duplicate[first] = False
@@ -601,9 +607,9 @@ def _account_ids(sheet: _Sheet) -> pa.Array | None:
     return ids
 
 
-def _zones(sheet: _Sheet) -> tuple[np.ndarray, tuple[str, ...]] | None:
+def _zones(sheet: Sheet) -> tuple[np.ndarray, tuple[str, ...]] | None:
     """Read the timezone column as codes into the sorted distinct zone names."""
-    text = _texts(sheet, "timezone", True, allow_numbers=False)
+    text = text_cells(sheet, "timezone", True, allow_numbers=False)
     if text is None:
         return None
     codes, names = _codes(text)
@@ -622,18 +628,18 @@ def _is_zone(name: str) -> bool:
     return True
 
 
-def _products(sheet: _Sheet) -> tuple[np.ndarray, tuple[str, ...]] | None:
-    text = _texts(sheet, "product", True)
+def _products(sheet: Sheet) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    text = text_cells(sheet, "product", True)
     if text is None:
         return None
-    sheet.report("product", _np(pc.equal(text, "")), "must not be empty")
+    sheet.report("product", to_numpy(pc.equal(text, "")), "must not be empty")
     codes, names = _codes(text)
     return codes.astype(np.int16), names
 
 
-def _required_amount(sheet: _Sheet, name: str) -> np.ndarray | None:
+def _required_amount(sheet: Sheet, name: str) -> np.ndarray | None:
     """Read a required amount: a finite number >= 0."""
-    read = _numbers(sheet, name, True)
+    read = number_cells(sheet, name, True)
     if read is None:
         return None
     values, known = read
@@ -641,9 +647,9 @@ def _required_amount(sheet: _Sheet, name: str) -> np.ndarray | None:
     return values
 
 
-def _dpd(sheet: _Sheet) -> np.ndarray | None:
+def _dpd(sheet: Sheet) -> np.ndarray | None:
     """Read days past due: an integer >= 0 (``12`` or ``12.0``)."""
-    read = _numbers(sheet, "dpd", True)
+    read = number_cells(sheet, "dpd", True)
     if read is None:
         return None
     values, known = read
@@ -653,9 +659,9 @@ def _dpd(sheet: _Sheet) -> np.ndarray | None:
     return np.where(whole, values, 0).astype(np.int32)
 
 
-def _risk_score(sheet: _Sheet) -> np.ndarray:
+def _risk_score(sheet: Sheet) -> np.ndarray:
     """Read the optional risk score in [0, 1]; NaN where missing (NaN written out too)."""
-    read = _numbers(sheet, "risk_score", False)
+    read = number_cells(sheet, "risk_score", False)
     if read is None:
         return np.full(sheet.n, np.nan)
     values, known = read
@@ -664,9 +670,9 @@ def _risk_score(sheet: _Sheet) -> np.ndarray:
     return values
 
 
-def _promise_amount(sheet: _Sheet) -> np.ndarray:
+def _promise_amount(sheet: Sheet) -> np.ndarray:
     """Read the optional promise amount: a finite number >= 0; 0 where missing."""
-    read = _numbers(sheet, "promise_amount", False)
+    read = number_cells(sheet, "promise_amount", False)
     if read is None:
         return np.zeros(sheet.n)
     values, known = read
@@ -687,7 +693,7 @@ def load_portfolio(path: str | Path) -> Portfolio:
     Raises:
         InputError: listing every problem found; nothing is loaded.
     """
-    sheet = _Sheet(read_table(path), str(path))
+    sheet = Sheet(read_table(path), str(path))
     ids = _account_ids(sheet)
     product = _products(sheet)
     columns: dict[str, Any] = {
@@ -698,26 +704,26 @@ def load_portfolio(path: str | Path) -> Portfolio:
     zone = _zones(sheet)
     columns.update({name: _booleans(sheet, name) for name in FLAG_COLUMNS})
     columns["risk_score"] = _risk_score(sheet)
-    promise_due_day = _dates(sheet, "promise_due_date")
+    promise_due_day = date_cells(sheet, "promise_due_date")
     if promise_due_day is not None:
         outside = (promise_due_day >= 0) & (
-            (promise_due_day < _day(FIRST_DATE)) | (promise_due_day > _day(LAST_DATE))
+            (promise_due_day < day_number(FIRST_DATE)) | (promise_due_day > day_number(LAST_DATE))
         )
         sheet.report("promise_due_date", outside, f"is outside {FIRST_DATE}..{LAST_DATE}")
     columns["promise_amount"] = _promise_amount(sheet)
-    segment = _texts(sheet, "segment", False)
+    segment = text_cells(sheet, "segment", False)
     sheet.raise_if_any()
     assert ids is not None and product is not None and zone is not None
     n = sheet.n
     no_promise = np.full(n, -1, dtype=np.int32)
     return Portfolio(
-        account_id=_np(ids).astype(object),
+        account_id=to_numpy(ids).astype(object),
         product=product[0],
         products=product[1],
         timezone=zone[0],
         timezones=zone[1],
         promise_due_day=no_promise if promise_due_day is None else promise_due_day,
-        segment_label=np.full(n, "", dtype=object) if segment is None else _np(segment),
+        segment_label=np.full(n, "", dtype=object) if segment is None else to_numpy(segment),
         **columns,
     )
 
@@ -764,7 +770,7 @@ DayCheck = Callable[[np.ndarray, np.ndarray], None]
 
 
 def history_cells(
-    sheet: _Sheet, portfolio: Portfolio, check_days: DayCheck, outcomes: tuple[str, ...] = OUTCOMES
+    sheet: Sheet, portfolio: Portfolio, check_days: DayCheck, outcomes: tuple[str, ...] = OUTCOMES
 ) -> HistoryCells | None:
     """Validate the :data:`HISTORY_COLUMNS` of ``sheet``; None if any is unusable.
 
@@ -778,10 +784,10 @@ def history_cells(
         check_days: reports rows on a local day out of range.
         outcomes: the allowed outcome names (codes index them).
     """
-    account = _history_accounts(sheet, portfolio)
-    utc_s = _timestamps(sheet, "timestamp_utc")
-    channel = _enum(sheet, "channel", CHANNELS, "channel")
-    outcome = _enum(sheet, "outcome", outcomes, "outcome")
+    account = account_rows(sheet, portfolio)
+    utc_s = timestamp_cells(sheet, "timestamp_utc")
+    channel = enum_cells(sheet, "channel", CHANNELS, "channel")
+    outcome = enum_cells(sheet, "outcome", outcomes, "outcome")
     conversation = _booleans(sheet, "conversation")
     if account is not None and utc_s is not None:
         check_days(*local_days(sheet, portfolio, account, utc_s, "timestamp_utc"))
@@ -793,7 +799,7 @@ def history_cells(
 
 
 def local_days(
-    sheet: _Sheet, portfolio: Portfolio, account: np.ndarray, utc_s: np.ndarray, name: str
+    sheet: Sheet, portfolio: Portfolio, account: np.ndarray, utc_s: np.ndarray, name: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (local day number, checkable) of each row in its account's zone.
 
@@ -826,14 +832,16 @@ def load_history(path: str | Path, portfolio: Portfolio, before: dt.date | None 
     Raises:
         InputError: listing every problem found; nothing is loaded.
     """
-    sheet = _Sheet(read_table(path), str(path))
+    sheet = Sheet(read_table(path), str(path))
 
     def check_days(day: np.ndarray, checked: np.ndarray) -> None:
         last = before or LAST_DATE
-        sheet.report("timestamp_utc", checked & (day < _day(FIRST_DATE)), f"is before {FIRST_DATE}")
+        sheet.report(
+            "timestamp_utc", checked & (day < day_number(FIRST_DATE)), f"is before {FIRST_DATE}"
+        )
         sheet.report(
             "timestamp_utc",
-            checked & (day > _day(last)),
+            checked & (day > day_number(last)),
             f"is after the plan date {last} (account's local day)"
             if before
             else f"is after {LAST_DATE}",
@@ -845,23 +853,19 @@ def load_history(path: str | Path, portfolio: Portfolio, before: dt.date | None 
     return cells.history(portfolio, cells.order(), cells.outcome)
 
 
-def _day(date: dt.date) -> int:
-    return (date - dt.date(1970, 1, 1)).days
-
-
-def _history_accounts(sheet: _Sheet, portfolio: Portfolio) -> np.ndarray | None:
+def account_rows(sheet: Sheet, portfolio: Portfolio) -> np.ndarray | None:
     """Read account_id as row indices into the portfolio; unknown ids are reported."""
     ids = _normalised_ids(sheet)
     if ids is None:
         return None
     known = pa.array(portfolio.account_id, type=pa.string())
     index = pc.index_in(ids, value_set=known)
-    sheet.report("account_id", _np(index.is_null()), "is not an account in the portfolio")
-    return _np(index.fill_null(0)).astype(np.int64)
+    sheet.report("account_id", to_numpy(index.is_null()), "is not an account in the portfolio")
+    return to_numpy(index.fill_null(0)).astype(np.int64)
 
 
 # --------------------------------------------------------------------------- writing
-def _write(table: pa.Table, path: str | Path) -> None:
+def write_atomically(table: pa.Table, path: str | Path) -> None:
     """Write a table atomically as CSV or Parquet according to the extension of ``path``."""
     kind = _format_of(Path(path))
 
@@ -874,7 +878,7 @@ def _write(table: pa.Table, path: str | Path) -> None:
     atomic_write(path, writer)
 
 
-def _names(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:
+def code_names(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:
     """Return the names of int codes as a ``string`` array."""
     indices = pa.array(np.asarray(codes, dtype=np.int32))
     dictionary = pa.array(names, type=pa.string())
@@ -890,11 +894,11 @@ def portfolio_table(portfolio: Portfolio) -> pa.Table:
     no_promise = portfolio.promise_due_day < 0
     columns: dict[str, pa.Array] = {
         "account_id": pa.array(portfolio.account_id, type=pa.string()),
-        "product": _names(portfolio.product, portfolio.products),
+        "product": code_names(portfolio.product, portfolio.products),
         "balance": pa.array(portfolio.balance, type=pa.float64()),
         "amount_due": pa.array(portfolio.amount_due, type=pa.float64()),
         "dpd": pa.array(portfolio.dpd, type=pa.int32()),
-        "timezone": _names(portfolio.timezone, portfolio.timezones),
+        "timezone": code_names(portfolio.timezone, portfolio.timezones),
     }
     for name in FLAG_COLUMNS:
         columns[name] = pa.array(getattr(portfolio, name), type=pa.bool_())
@@ -917,7 +921,7 @@ def write_portfolio(portfolio: Portfolio, path: str | Path) -> None:
         path: the target; its extension chooses the format.
     """
     _format_of(Path(path))
-    _write(portfolio_table(portfolio), path)
+    write_atomically(portfolio_table(portfolio), path)
 
 
 def history_table(
@@ -941,8 +945,8 @@ def history_table(
         {
             "account_id": pa.array(portfolio.account_id[history.account], type=pa.string()),
             "timestamp_utc": timestamp,
-            "channel": _names(history.channel, CHANNELS),
-            "outcome": _names(history.outcome, OUTCOMES),
+            "channel": code_names(history.channel, CHANNELS),
+            "outcome": code_names(history.outcome, OUTCOMES),
             "conversation": pa.array(history.conversation, type=pa.bool_()),
         }
     )
@@ -985,19 +989,32 @@ def write_history(history: History, portfolio: Portfolio, path: str | Path) -> N
         path: the target; its extension chooses the format.
     """
     csv = _format_of(Path(path)) == "csv"
-    _write(history_table(history, portfolio, text_timestamps=csv), path)
+    write_atomically(history_table(history, portfolio, text_timestamps=csv), path)
 
 
 __all__ = [
     "HISTORY_COLUMNS",
-    "PORTFOLIO_COLUMNS",
     "InputError",
+    "PORTFOLIO_COLUMNS",
     "Problem",
+    "Sheet",
+    "account_rows",
+    "as_strings",
+    "code_names",
+    "date_cells",
+    "decoded",
+    "enum_cells",
     "history_table",
+    "is_text",
     "load_history",
     "load_portfolio",
+    "number_cells",
     "portfolio_table",
     "read_table",
+    "text_cells",
+    "timestamp_cells",
+    "to_numpy",
+    "write_atomically",
     "write_history",
     "write_portfolio",
 ]
