@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -558,13 +557,7 @@ def synthetic_portfolio(
     sim = Simulation(scenario, seed, n_accounts=accounts)
     sim.run(make_policy("champion", scenario), history_days, progress=progress)
     keep = (sim.state.status == ACTIVE).nonzero()[0]
-    history = history_from_ledger(sim.ledger)
-    remap = np.full(sim.n, -1, dtype=np.int64)
-    remap[keep] = np.arange(keep.size)
-    rows = remap[history.account] >= 0
-    history.account = remap[history.account]
-    for name in ("account", "local_day", "local_hour", "channel", "outcome", "conversation"):
-        setattr(history, name, getattr(history, name)[rows])
+    history = history_from_ledger(sim.ledger).for_accounts(keep, sim.n)
     return sim.portfolio.take(keep), history, sim.scenario
 
 

@@ -49,6 +49,27 @@ class History:
         """Number of rows."""
         return int(self.account.shape[0])
 
+    def for_accounts(self, listed: np.ndarray, n_accounts: int) -> History:
+        """Return the rows of the ``listed`` accounts, renumbered as rows of their subset.
+
+        Args:
+            listed: int [L], account rows of the full portfolio, in the subset's order
+                (e.g. the rows passed to :meth:`collsim.portfolio.Portfolio.take`).
+            n_accounts: size of the full portfolio.
+        """
+        position = np.full(n_accounts, -1, dtype=np.int64)
+        position[listed] = np.arange(listed.size)
+        account = position[self.account]
+        keep = account >= 0
+        return History(
+            account=account[keep],
+            local_day=self.local_day[keep],
+            local_hour=self.local_hour[keep],
+            channel=self.channel[keep],
+            outcome=self.outcome[keep],
+            conversation=self.conversation[keep],
+        )
+
     @staticmethod
     def concat(parts: list[History]) -> History:
         """Concatenate histories row-wise."""

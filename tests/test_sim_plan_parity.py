@@ -58,13 +58,7 @@ class Day:
 def _write_inputs(sim: Simulation, listed: np.ndarray, date: dt.date, folder: Path) -> DayInputs:
     """Write the listed accounts and their history as production files; read them back."""
     portfolio = sim.portfolio.take(listed)
-    history = history_from_ledger(sim.ledger)
-    remap = np.full(sim.n, -1, dtype=np.int64)
-    remap[listed] = np.arange(listed.size)
-    keep = remap[history.account] >= 0
-    history.account = remap[history.account]
-    for name in ("account", "local_day", "local_hour", "channel", "outcome", "conversation"):
-        setattr(history, name, getattr(history, name)[keep])
+    history = history_from_ledger(sim.ledger).for_accounts(listed, sim.n)
     write_portfolio(portfolio, folder / "portfolio.parquet")
     write_history(history, portfolio, folder / "history.parquet")
     dump_yaml(sim.scenario.capacity, folder / "capacity.yaml")

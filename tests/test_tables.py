@@ -553,3 +553,18 @@ def test_parse_falls_back_to_finding_values_the_cast_rejects() -> None:
     values, bad = tables._parse(text, tables._DATE_RE, pa.date32(), "1970-01-01")
     assert bad.tolist() == [True, False, True]
     assert values.to_pylist() == [dt.date(1970, 1, 1), dt.date(2026, 2, 28), dt.date(1970, 1, 1)]
+
+
+def test_history_for_accounts_keeps_and_renumbers_the_listed_rows() -> None:
+    history = History(
+        account=np.array([0, 2, 1, 2, 3], dtype=np.int64),
+        local_day=np.arange(5, dtype=np.int64),
+        local_hour=np.full(5, 9, dtype=np.int8),
+        channel=np.arange(5, dtype=np.int8),
+        outcome=np.zeros(5, dtype=np.int8),
+        conversation=np.array([True, False, True, False, True]),
+    )
+    subset = history.for_accounts(np.array([2, 0]), n_accounts=4)
+    np.testing.assert_array_equal(subset.account, [1, 0, 0])
+    np.testing.assert_array_equal(subset.local_day, [0, 1, 3])
+    np.testing.assert_array_equal(subset.conversation, [True, False, False])
