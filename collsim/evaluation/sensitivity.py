@@ -353,10 +353,10 @@ def build_sensitivity(spec: SensitivitySpec, source: str, base_dir: Path) -> Sen
 
 def _resolve_policies(spec: SensitivitySpec, base_dir: Path) -> SensitivitySpec:
     """Tree YAML paths of the two policies, taken relative to the spec's folder."""
-    from collsim.evaluation.spec import _resolve_path
+    from collsim.evaluation.spec import resolve_spec_path
 
     resolved = {
-        key: policy.model_copy(update={"id": _resolve_path(policy.id, base_dir)})
+        key: policy.model_copy(update={"id": resolve_spec_path(policy.id, base_dir)})
         for key, policy in (("baseline", spec.baseline), ("challenger", spec.challenger))
     }
     return spec.model_copy(update=resolved)
@@ -371,10 +371,10 @@ def _sized(scenario: Scenario, n_accounts: int) -> Scenario:
 def _base_scenario(
     spec: SensitivitySpec, source: str, base_dir: Path, problems: list[str]
 ) -> Scenario | None:
-    from collsim.evaluation.spec import _resolve_path
+    from collsim.evaluation.spec import resolve_spec_path
 
     try:
-        scenario = load_scenario(_resolve_path(spec.scenario, base_dir))
+        scenario = load_scenario(resolve_spec_path(spec.scenario, base_dir))
         if spec.overrides:
             scenario = scenario.with_overrides(spec.overrides)
     except ConfigError as exc:

@@ -236,7 +236,7 @@ class Experiment:
 
     def policy_ref(self, spec: PolicySpec) -> str:
         """The policy id, with a tree YAML path resolved against the spec folder."""
-        return _resolve_path(spec.id, self.base_dir)
+        return resolve_spec_path(spec.id, self.base_dir)
 
 
 # ---------------------------------------------------------------------------- loading
@@ -289,7 +289,7 @@ _MODEL_ID = re.compile(r"^(rl|hybrid|greedy|optimised):(.+)$")
 """A model policy id ``KIND:PATH``."""
 
 
-def _resolve_path(value: Any, base_dir: Path) -> Any:
+def resolve_spec_path(value: Any, base_dir: Path) -> Any:
     """A tree ``.yaml`` / ``.yml`` path, or the PATH of a ``KIND:PATH`` model id, is taken
     relative to the spec folder if it exists there (else as given: relative to the cwd)."""
     if not isinstance(value, str):
@@ -313,13 +313,13 @@ def _base_scenario(
     spec: ExperimentSpec, source: str, base_dir: Path, problems: list[str]
 ) -> Scenario | None:
     try:
-        scenario = load_scenario(_resolve_path(spec.scenario, base_dir))
+        scenario = load_scenario(resolve_spec_path(spec.scenario, base_dir))
     except ConfigError as exc:
         problems.extend(f"{source}: scenario: {line}" for line in str(exc).splitlines())
         return None
     for key, value in spec.overrides.items():
         try:
-            scenario = scenario.with_overrides({key: _resolve_path(value, base_dir)})
+            scenario = scenario.with_overrides({key: resolve_spec_path(value, base_dir)})
         except (ConfigError, ValueError, IndexError, TypeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             problems.append(f"{source}: overrides.{key}: {first}")
@@ -372,7 +372,7 @@ def apply_axes(
             if axis.transform in ("agents_scale", "budgets_scale", "field_agents_scale"):
                 scenario = _TRANSFORM_FUNCS[axis.transform](scenario, float(value))
             elif axis.path is not None:
-                scenario = scenario.with_overrides({axis.path: _resolve_path(value, base_dir)})
+                scenario = scenario.with_overrides({axis.path: resolve_spec_path(value, base_dir)})
         except (ConfigError, ValueError, IndexError, TypeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise AxisError(f"axes[{i}] ({axis.name}).values[{j}] = {value!r}: {first}") from None
@@ -475,7 +475,7 @@ def _check_policies(
 ) -> None:
     for i, p in enumerate(spec.policies):
         try:
-            build_policy(_resolve_path(p.id, base_dir), p.params.kwargs(), scenario)
+            build_policy(resolve_spec_path(p.id, base_dir), p.params.kwargs(), scenario)
         except (ConfigError, ValueError) as exc:
             first = str(exc).splitlines()[0]
             problems.append(f"{source}: policies[{i}] ({p.label}): {first}")

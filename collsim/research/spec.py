@@ -167,7 +167,7 @@ def resolve_policy(
     Raises:
         ValueError: unknown id, missing file or params the policy does not accept.
     """
-    from collsim.evaluation.spec import _training_settings, build_policy
+    from collsim.evaluation.spec import _training_settings, build_policy, resolve_spec_path
     from collsim.policies.champion import load_tree
     from collsim.policies.registry import MODEL_PREFIXES, VALUE_MODEL_PREFIXES
 
@@ -177,36 +177,27 @@ def resolve_policy(
         settings = _training_settings(kwargs.pop("training")) if "training" in kwargs else None
         if kwargs:
             raise ValueError(f"policy {policy_id!r} does not accept params {sorted(kwargs)}")
-        return _resolve_value(policy_id, dict(params), scenario, settings)
+        return _resolve_value(policy_id, scenario, settings)
     if policy_id.startswith(VALUE_MODEL_PREFIXES):
-        return _resolve_value_file(policy_id, dict(params), scenario, base)
+        return _resolve_value_file(policy_id, resolve_spec_path(policy_id, base), params, scenario)
     if policy_id == "champion" and set(params) <= {"tree"}:
         tree_ref = params.get("tree", scenario.champion)
-        if isinstance(tree_ref, str) and tree_ref.endswith((".yaml", ".yml")):
-            tree_ref = _absolute(tree_ref, base)
-        return ResolvedPolicy(policy_id, "tree", dict(params), tree=load_tree(tree_ref))
+        tree = load_tree(resolve_spec_path(tree_ref, base))
+        return ResolvedPolicy(policy_id, "tree", dict(params), tree=tree)
     if policy_id.endswith((".yaml", ".yml")) and not policy_id.startswith(MODEL_PREFIXES):
-        path = Path(_absolute(policy_id, base))
+        path = Path(resolve_spec_path(policy_id, base))
         if not path.exists():
             raise ValueError(f"{policy_id}: strategy tree file not found")
         if params:
             raise ValueError(f"tree policy {policy_id!r} takes no params, got {sorted(params)}")
         return ResolvedPolicy(policy_id, "tree", {}, tree=load_tree(path))
     if policy_id.startswith(MODEL_PREFIXES):
-        kind, _, target = policy_id.partition(":")
-        path = Path(_absolute(target, base))
-        build_policy(f"{kind}:{path}", params, scenario)  # validate once
-        return _files_spec(policy_id, kind, path, dict(params))
+        located = resolve_spec_path(policy_id, base)
+        build_policy(located, params, scenario)  # validate once
+        kind, _, target = located.partition(":")
+        return _files_spec(policy_id, kind, Path(target), dict(params))
     build_policy(policy_id, params, scenario)  # cheap built-ins: validate once
     return ResolvedPolicy(policy_id, "builtin", dict(params))
-
-
-def _absolute(ref: str, base: Path) -> str:
-    path = Path(ref)
-    if path.is_absolute():
-        return ref
-    candidate = base / path
-    return str(candidate.resolve()) if candidate.exists() else ref
 
 
 def _files_spec(policy_id: str, kind: str, path: Path, params: dict[str, Any]) -> ResolvedPolicy:
@@ -215,10 +206,7 @@ def _files_spec(policy_id: str, kind: str, path: Path, params: dict[str, Any]) -
 
 
 def _resolve_value(
-    policy_id: str,
-    params: dict[str, Any],
-    scenario: Scenario,
-    settings: TrainingSettings | None,
+    policy_id: str, scenario: Scenario, settings: TrainingSettings | None
 ) -> ResolvedPolicy:
     """Train (or load from the cache) the scenario's value model on the client; ship files."""
     from collsim.research.training import load_or_train
@@ -229,14 +217,13 @@ def _resolve_value(
 
 
 def _resolve_value_file(
-    policy_id: str, params: dict[str, Any], scenario: Scenario, base: Path
+    policy_id: str, located: str, params: dict[str, Any], scenario: Scenario
 ) -> ResolvedPolicy:
-    """``greedy:PATH`` / ``optimised:PATH``: read the fitted model's files on the client."""
+    """``greedy:PATH`` / ``optimised:PATH`` (PATH ``located``): read the model's files."""
     from collsim.policies.registry import make_policy
 
-    kind, _, target = policy_id.partition(":")
-    path = Path(_absolute(target, base))
     if params:
         raise ValueError(f"policy {policy_id!r} takes no params, got {sorted(params)}")
-    make_policy(f"{kind}:{path}", scenario)  # validates the file once
-    return _files_spec(policy_id, kind, path, {})
+    make_policy(located, scenario)  # validates the file once
+    kind, _, target = located.partition(":")
+    return _files_spec(policy_id, kind, Path(target), {})

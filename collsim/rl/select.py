@@ -38,7 +38,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,9 +190,11 @@ def select(
     selected: dict[str, list[str]] = {}
     table: dict[str, list[dict[str, Any]]] = {}
     key = {
-        name: value
-        for name, value in asdict(options).items()
-        if name in ("scenario", "accounts", "days", "fallbacks", "priority")
+        "scenario": options.scenario,
+        "accounts": options.accounts,
+        "days": options.days,
+        "fallbacks": options.fallbacks,
+        "priority": options.priority,
     }
     for run in runs:
         rows = []
