@@ -494,6 +494,41 @@ def _window_day(option: str, text: str) -> dt.date:
         raise ValueError(f"{option}: {text!r} is not a date in the form YYYY-MM-DD") from None
 
 
+@app.command("backtest")
+def backtest_cmd(
+    logs: Annotated[Path, typer.Option(help="folder of lender logs (accounts, contacts, payments)")],
+    scenario: Annotated[str, typer.Option(help="bundled scenario name or YAML path")] = "default",
+    start: Annotated[
+        str | None,
+        typer.Option(help="first day of the window, YYYY-MM-DD (default: first logged day)"),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="last day compared, YYYY-MM-DD (default: last logged day)")
+    ] = None,
+    replications: Annotated[int, typer.Option(help="simulated replications (>= 2)")] = 5,
+    seed: Annotated[int, typer.Option(help="seed of the latent draws and the runs")] = 0,
+    tolerance: Annotated[
+        float, typer.Option(help="relative widening of the band (share of the simulated median)")
+    ] = 0.10,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("results/backtest"),
+) -> None:
+    """Replay the logged contacts in simulation; compare actual vs simulated by week.
+
+    Writes backtest.csv, backtest.parquet, backtest.png and backtest.json into --out.
+    Exit 0 when every metric-week lies in the simulated band, 1 when any fails, 2 on
+    bad input.
+    """
+    from collsim.evaluation.backtest import BacktestOptions
+    from collsim.evaluation.backtest_command import BacktestInputs, backtest_command
+
+    with bad_input_is_exit_2():
+        first = None if start is None else _window_day("--start", start)
+        last = None if end is None else _window_day("--end", end)
+        options = BacktestOptions(replications=replications, seed=seed, tolerance=tolerance)
+        code = backtest_command(BacktestInputs(scenario, logs, first, last), options, out, console)
+    raise typer.Exit(code)
+
+
 # ---------------------------------------------------------------------------- generate
 @app.command()
 def generate(

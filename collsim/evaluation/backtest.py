@@ -72,9 +72,6 @@ METRIC_MEANINGS: dict[str, str] = {
 }
 """What each metric of :data:`METRICS` measures (docs/strategy_teams.md)."""
 
-RATE_METRICS = frozenset({"cure_rate", "roll_rate", "rpc_rate", "ptp_rate"})
-"""Metrics that are a share of a count (they get binomial sampling noise in the band)."""
-
 DAYS_PER_WEEK = 7
 HALF_CENT = 0.005
 """Slack, in currency units, when comparing money paid with the amount due."""
@@ -206,12 +203,20 @@ def _cumulative_share(
     counts = pl.DataFrame({"week": days // DAYS_PER_WEEK}).group_by("week").len()
     joined = weeks.join(counts, on="week", how="left").sort("week")
     joined = joined.with_columns(pl.col("len").fill_null(0))
+    share = (pl.col("len").cum_sum() / max(denominator, 1)).cast(pl.Float64)
     return joined.select(
         "week",
         pl.lit(metric).alias("metric"),
-        (pl.col("len").cum_sum() / max(denominator, 1)).cast(pl.Float64).alias("value"),
+        share.alias("value"),
         pl.lit(float(denominator)).alias("denominator"),
+        _binomial_sd(share, pl.lit(float(denominator))).alias("sampling_sd"),
     )
+
+
+def _binomial_sd(share: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """Binomial standard error of a share of ``denominator`` (null when it is 0)."""
+    p = share.clip(0.0, 1.0)
+    return pl.when(denominator > 0).then((p * (1.0 - p) / denominator).sqrt()).otherwise(None)
 
 
 def _cure_days(owed: pl.DataFrame, payments: pl.DataFrame) -> pl.DataFrame:
@@ -280,31 +285,43 @@ def _contact_rates(contacts: pl.DataFrame, weeks: pl.DataFrame) -> list[pl.DataF
 
     def rate(metric: str, numerator: str, denominator: str) -> pl.DataFrame:
         den = pl.col(denominator)
+        share = pl.when(den > 0).then(pl.col(numerator) / den).otherwise(None)
         return joined.select(
             "week",
             pl.lit(metric).alias("metric"),
-            pl.when(den > 0).then(pl.col(numerator) / den).otherwise(None).alias("value"),
+            share.alias("value"),
             den.alias("denominator"),
+            _binomial_sd(share, den).alias("sampling_sd"),
         )
 
     return [rate("rpc_rate", "rpc", "attempts"), rate("ptp_rate", "ptp", "rpc")]
 
 
-def _cash(payments: pl.DataFrame, weeks: pl.DataFrame) -> pl.DataFrame:
-    """Weekly sum of payments."""
-    sums = (
+def _cash(payments: pl.DataFrame, weeks: pl.DataFrame, n_accounts: int) -> pl.DataFrame:
+    """Weekly sum of payments, with the sampling sd of a sum over independent accounts.
+
+    The sd is ``sqrt(sum x^2 - (sum x)^2 / N)`` over the N accounts' weekly amounts x
+    (zero for an account that paid nothing): ``sqrt(N)`` times their standard deviation.
+    """
+    per_account = (
         payments.with_columns(week=pl.col("day") // DAYS_PER_WEEK)
-        .group_by("week")
-        .agg(value=pl.col("amount").sum())
+        .group_by("week", "account")
+        .agg(x=pl.col("amount").sum())
     )
+    sums = per_account.group_by("week").agg(
+        value=pl.col("x").sum(), square=(pl.col("x") ** 2).sum()
+    )
+    variance = pl.col("square") - pl.col("value") ** 2 / max(n_accounts, 1)
     return (
         weeks.join(sums, on="week", how="left")
         .sort("week")
+        .with_columns(pl.col("value", "square").cast(pl.Float64).fill_null(0.0))
         .select(
             "week",
             pl.lit("cash_collected").alias("metric"),
-            pl.col("value").cast(pl.Float64).fill_null(0.0),
+            "value",
             pl.lit(None, dtype=pl.Float64).alias("denominator"),
+            variance.clip(0.0).sqrt().alias("sampling_sd"),
         )
     )
 
@@ -318,15 +335,17 @@ def weekly_metrics(logs: Logs, period: Period) -> pl.DataFrame:
 
     Returns:
         columns ``week`` (0-based), ``metric``, ``value`` (null when the denominator
-        is 0) and ``denominator`` (the count a rate is a share of; null for cash),
-        ordered by metric (as in :data:`METRICS`) then week.
+        is 0), ``denominator`` (the count a rate is a share of; null for cash) and
+        ``sampling_sd`` (the value's sampling standard error: binomial for a rate,
+        ``sqrt(N)`` × the sd of the accounts' weekly amounts for cash), ordered by
+        metric (as in :data:`METRICS`) then week.
     """
     accounts, contacts, payments = _frames(logs, period)
     weeks = _weeks(period)
     parts = [
         *_cure_and_roll(accounts, payments, weeks, period),
         *_contact_rates(contacts, weeks),
-        _cash(payments, weeks),
+        _cash(payments, weeks, logs.accounts.n),
     ]
     return pl.concat(parts, how="vertical_relaxed")
 
@@ -625,14 +644,6 @@ def run_replications(
 
 
 # --------------------------------------------------------------------------- comparison
-def _noise(metric: str, p: float, denominator: float | None) -> float:
-    """z-scaled binomial standard error of a share ``p`` of ``denominator`` (0 for cash)."""
-    if metric not in RATE_METRICS or not denominator or not np.isfinite(p):
-        return 0.0
-    p = min(max(p, 0.0), 1.0)
-    return Z_90 * float(np.sqrt(p * (1.0 - p) / denominator))
-
-
 def _band_row(
     actual: dict[str, object], simulated: np.ndarray, tolerance: float
 ) -> dict[str, object]:
@@ -643,8 +654,8 @@ def _band_row(
         low, median, high = np.quantile(known, (BAND_QUANTILES[0], 0.5, BAND_QUANTILES[1]))
     else:
         low = median = high = np.nan
-    denominator = actual["denominator"]
-    noise = _noise(metric, float(median), float(denominator) if denominator else None)
+    sd = actual["sampling_sd"]
+    noise = Z_90 * float(sd) if isinstance(sd, float) and np.isfinite(sd) else 0.0
     widen = tolerance * abs(float(median)) if np.isfinite(median) else 0.0
     band_low, band_high = low - noise - widen, high + noise + widen
     if value is None:
@@ -652,7 +663,8 @@ def _band_row(
     elif not known.size:
         verdict = "fail"
     else:
-        verdict = "pass" if band_low <= float(value) <= band_high else "fail"  # type: ignore[arg-type]
+        inside = band_low <= float(value) <= band_high  # type: ignore[arg-type]
+        verdict = "pass" if inside else "fail"
     return {
         "week": actual["week"],
         "metric": metric,
@@ -672,9 +684,10 @@ def compare(
     """Compare actual weekly metrics with the replications' band.
 
     The simulated band of a metric-week is the empirical 5–95% interval of the
-    replications, widened on each side by the binomial sampling noise of the actual
-    value (``1.645 * sqrt(p (1 - p) / n)`` with p the simulated median and n the
-    actual's denominator; rates only) and by ``tolerance`` × |simulated median|.  The
+    replications, widened on each side by the sampling noise of the actual value
+    (1.645 × its ``sampling_sd``: binomial ``sqrt(p (1 - p) / n)`` for a rate,
+    ``sqrt(N)`` × the sd of the accounts' weekly amounts for cash) and by
+    ``tolerance`` × |simulated median|.  The
     metric-week fails when the actual lies outside; it is ``n/a`` when the actual
     has no denominator (e.g. no telephone attempts that week).
 
