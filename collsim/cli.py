@@ -496,7 +496,9 @@ def _window_day(option: str, text: str) -> dt.date:
 
 @app.command("backtest")
 def backtest_cmd(
-    logs: Annotated[Path, typer.Option(help="folder of lender logs (accounts, contacts, payments)")],
+    logs: Annotated[
+        Path, typer.Option(help="folder of lender logs (accounts, contacts, payments)")
+    ],
     scenario: Annotated[str, typer.Option(help="bundled scenario name or YAML path")] = "default",
     start: Annotated[
         str | None,

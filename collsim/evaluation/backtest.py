@@ -73,8 +73,9 @@ METRIC_MEANINGS: dict[str, str] = {
 """What each metric of :data:`METRICS` measures (docs/strategy_teams.md)."""
 
 DAYS_PER_WEEK = 7
-HALF_CENT = 0.005
-"""Slack, in currency units, when comparing money paid with the amount due."""
+CENTS = 100
+"""Money is summed in whole cents (int64): exact, so the sums do not depend on the
+order polars adds rows in (its group-bys run on several threads)."""
 
 Z_90 = 1.6448536269514722
 """Standard-normal quantile of 0.95: a two-sided 90% interval, like the 5–95% band."""
@@ -168,11 +169,16 @@ def payment_local_days(logs: Logs) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- metrics
+def _cents(amount: np.ndarray) -> np.ndarray:
+    """int64: currency amounts in whole cents."""
+    return np.rint(np.asarray(amount, dtype=np.float64) * CENTS).astype(np.int64)
+
+
 def _frames(logs: Logs, period: Period) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(accounts, contacts, payments) as polars frames, days relative to the period."""
     a, h = logs.accounts, logs.contacts.history
     accounts = pl.DataFrame(
-        {"account": np.arange(a.n), "due": a.amount_due, "dpd": a.dpd.astype(np.int64)}
+        {"account": np.arange(a.n), "due": _cents(a.amount_due), "dpd": a.dpd.astype(np.int64)}
     )
     contacts = pl.DataFrame(
         {
@@ -185,7 +191,7 @@ def _frames(logs: Logs, period: Period) -> tuple[pl.DataFrame, pl.DataFrame, pl.
         {
             "account": logs.payments.account,
             "day": payment_local_days(logs) - period.first_day,
-            "amount": logs.payments.amount,
+            "cents": _cents(logs.payments.amount),
         }
     )
     inside = (pl.col("day") >= 0) & (pl.col("day") < period.days)
@@ -222,11 +228,11 @@ def _binomial_sd(share: pl.Expr, denominator: pl.Expr) -> pl.Expr:
 def _cure_days(owed: pl.DataFrame, payments: pl.DataFrame) -> pl.DataFrame:
     """``account``, ``cure_day``: the day each owing account's payments reached its due."""
     paid = payments.sort(["account", "day"], maintain_order=True).with_columns(
-        paid=pl.col("amount").cum_sum().over("account")
+        paid=pl.col("cents").cum_sum().over("account")
     )
     return (
         paid.join(owed, on="account")
-        .filter(pl.col("paid") >= pl.col("due") - HALF_CENT)
+        .filter(pl.col("paid") >= pl.col("due"))
         .group_by("account")
         .agg(cure_day=pl.col("day").min())
     )
@@ -301,27 +307,31 @@ def _cash(payments: pl.DataFrame, weeks: pl.DataFrame, n_accounts: int) -> pl.Da
     """Weekly sum of payments, with the sampling sd of a sum over independent accounts.
 
     The sd is ``sqrt(sum x^2 - (sum x)^2 / N)`` over the N accounts' weekly amounts x
-    (zero for an account that paid nothing): ``sqrt(N)`` times their standard deviation.
+    (zero for an account that paid nothing): ``sqrt(N)`` times their standard deviation,
+    rounded to the cent (its float sum of squares may differ in the last bits from one
+    run to the next).
     """
     per_account = (
         payments.with_columns(week=pl.col("day") // DAYS_PER_WEEK)
         .group_by("week", "account")
-        .agg(x=pl.col("amount").sum())
+        .agg(x=pl.col("cents").sum())
+        .sort("week", "account")
     )
     sums = per_account.group_by("week").agg(
-        value=pl.col("x").sum(), square=(pl.col("x") ** 2).sum()
+        cents=pl.col("x").sum(), square=(pl.col("x").cast(pl.Float64) ** 2).sum()
     )
-    variance = pl.col("square") - pl.col("value") ** 2 / max(n_accounts, 1)
+    total = pl.col("cents").cast(pl.Float64)
+    variance = pl.col("square") - total**2 / max(n_accounts, 1)
     return (
         weeks.join(sums, on="week", how="left")
         .sort("week")
-        .with_columns(pl.col("value", "square").cast(pl.Float64).fill_null(0.0))
+        .with_columns(pl.col("cents").fill_null(0), pl.col("square").fill_null(0.0))
         .select(
             "week",
             pl.lit("cash_collected").alias("metric"),
-            "value",
+            (total / CENTS).alias("value"),
             pl.lit(None, dtype=pl.Float64).alias("denominator"),
-            variance.clip(0.0).sqrt().alias("sampling_sd"),
+            (variance.clip(0.0).sqrt() / CENTS).round(2).alias("sampling_sd"),
         )
     )
 
@@ -394,7 +404,8 @@ class ReplaySchedule:
         """
         c = logs.contacts
         h = c.history
-        inside = np.flatnonzero((h.local_day >= period.first_day) & (h.local_day <= period.last_day))
+        day = h.local_day
+        inside = np.flatnonzero((day >= period.first_day) & (day <= period.last_day))
         key = (h.local_day[inside] - period.first_day) * logs.accounts.n + h.account[inside]
         _, first = np.unique(key, return_index=True)  # sorted by day, then account
         rows = inside[first]
