@@ -144,17 +144,20 @@ def _cell(value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3f}"
     return str(value)
 
 
 def comparison_table(table: pl.DataFrame, title: str) -> Table:
-    """A rich table of metric-weeks."""
-    columns = ("week_start", "metric", "actual", "sim_median", "band_low", "band_high", "verdict")
-    rich = Table(*columns, title=title)
+    """A rich table of metric-weeks: actual, simulated median, band, verdict."""
+    rich = Table("week", "from", "metric", "actual", "simulated", "band", "verdict", title=title)
     for row in table.iter_rows(named=True):
         style = "red" if row["verdict"] == "fail" else None
-        rich.add_row(*(_cell(row[c]) for c in columns), style=style)
+        band = f"{_cell(row['band_low'])}–{_cell(row['band_high'])}"
+        rich.add_row(
+            str(row["week"] + 1), str(row["week_start"]), row["metric"], _cell(row["actual"]),
+            _cell(row["sim_median"]), band, row["verdict"], style=style,
+        )  # fmt: skip
     return rich
 
 
