@@ -8,6 +8,7 @@ names the failing metrics.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +22,12 @@ from collsim.config import Scenario, dump_yaml, load_scenario
 from collsim.evaluation.backtest import (
     METRICS,
     BacktestOptions,
+    ReplayPolicy,
     ReplaySchedule,
     aligned_scenario,
     log_period,
     replicate,
+    slot_hours_for,
     weekly_metrics,
 )
 from collsim.logs import Logs
@@ -129,6 +132,55 @@ def test_replay_with_the_true_borrowers_and_seed_reproduces_the_logs(book: Book)
         assert np.abs(a - s).max() < 0.02, metric
     assert refusals.planned == ReplaySchedule.from_logs(book.logs, period).planned
     assert refusals.not_made < 0.05 * refusals.planned
+
+
+def test_an_end_date_shortens_the_period(book: Book) -> None:
+    period = log_period(book.logs, dt.date(2026, 1, 18))
+    assert (period.days, period.weeks) == (14, 2)
+    assert weekly_metrics(book.logs, period).height == 2 * len(METRICS)
+
+
+# --------------------------------------------------------------------------- replay
+def test_the_schedule_replays_the_first_contact_of_each_account_day(book: Book) -> None:
+    logs = book.logs
+    period = log_period(logs)
+    schedule = ReplaySchedule.from_logs(logs, period)
+    h = logs.contacts.history
+    key = h.local_day * logs.accounts.n + h.account
+    assert schedule.planned == np.unique(key).size < h.m  # agent calls are redialled
+    assert schedule.logged == h.m
+    order = np.lexsort((logs.contacts.timestamp_utc_s, key))
+    _, first = np.unique(key[order], return_index=True)
+    earliest = order[first]
+    assert np.array_equal(np.sort(h.channel[earliest]), np.sort(schedule.channel))
+    by_key = dict(zip(key[earliest].tolist(), h.local_hour[earliest].tolist(), strict=True))
+    planned_key = schedule.day * logs.accounts.n + schedule.account
+    assert [by_key[k] for k in planned_key.tolist()] == schedule.hour.tolist()
+
+
+def test_logged_hours_go_to_the_slot_starting_at_or_before_them() -> None:
+    slots = np.arange(8, 21)
+    hour = np.array([0, 7, 8, 13, 20, 23, 0])
+    channel = np.array([0, 0, 0, 1, 2, 0, 5])  # 5 = letter, untimed
+    assert slot_hours_for(hour, channel, slots).tolist() == [8, 8, 8, 13, 20, 20, -1]
+
+
+def test_accounts_cured_in_the_logs_but_owing_in_simulation_get_donor_contacts(
+    book: Book,
+) -> None:
+    period = log_period(book.logs)
+    scenario = aligned_scenario(load_scenario("default"), period, book.logs.accounts.n)
+    policy = ReplayPolicy(ReplaySchedule.from_logs(book.logs, period))
+    sim = Simulation(scenario, 7, portfolio=book.logs.accounts, latent=book.latent)
+    sim.run(policy, 10)
+    snapshot = sim.begin_day()
+    plan = policy.decide(snapshot)
+    cure_day = policy.schedule.cure_day
+    orphan = snapshot.active & (cure_day < 10) & (plan.reason != 0)
+    assert orphan.sum() > 50
+    assert np.all(plan.reason[orphan] == 2)
+    assert plan.contacted()[orphan].mean() > 0.2  # donors owing in the logs are worked
+    assert policy.substituted > 0
 
 
 # --------------------------------------------------------------------------- command
