@@ -15,7 +15,10 @@ the lender actually saw?  The steps:
    *first* (earliest timestamp) is replayed; the simulator makes its own same-day
    redials of an unanswered agent call, as the lender's dialler did.  The
    simulator's gate refuses what it would not allow (an account already cured in
-   simulation, a contact rule, a budget): these are counted as refused replays.
+   simulation, a contact rule, a budget): these are counted as refused replays.  An
+   account the logs show cured (so the lender stopped working it) but still owing in
+   simulation gets the day's logged action of a look-alike still owing in the logs
+   (*substitution*, see :class:`ReplayPolicy`), else an open-loop replay starves it.
 3. **Compare.**  :func:`weekly_metrics` computes, from a :class:`~collsim.logs.Logs`,
    the metrics of :data:`METRICS` per week of the window.  The actual values come
    from the lender logs and the simulated ones from each replication's own logs
@@ -87,6 +90,7 @@ ROLL_BOUNDARIES_DPD = BUCKET_LOWER_DPD[1:]
 """DPD at which an unpaid account enters a worse bucket (1-30, 31-60, ..., charged off)."""
 
 REPLAY_POLICY_ID = "replay"
+"""The ``policy_id`` of :class:`ReplayPolicy` (research wing; not in the core registry)."""
 
 
 # --------------------------------------------------------------------------- settings
