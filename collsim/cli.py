@@ -513,6 +513,13 @@ def backtest_cmd(
         float, typer.Option(help="relative widening of the band (share of the simulated median)")
     ] = 0.10,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("results/backtest"),
+    substitute: Annotated[
+        bool,
+        typer.Option(
+            help="give accounts cured in the logs but owing in simulation the logged "
+            "contacts of look-alikes still owing (--no-substitute: the logged contacts only)"
+        ),
+    ] = True,
 ) -> None:
     """Replay the logged contacts in simulation; compare actual vs simulated by week.
 
@@ -526,7 +533,7 @@ def backtest_cmd(
     with bad_input_is_exit_2():
         first = None if start is None else _window_day("--start", start)
         last = None if end is None else _window_day("--end", end)
-        options = BacktestOptions(replications=replications, seed=seed, tolerance=tolerance)
+        options = BacktestOptions(replications, seed, tolerance, substitute=substitute)
         code = backtest_command(BacktestInputs(scenario, logs, first, last), options, out, console)
     raise typer.Exit(code)
 
