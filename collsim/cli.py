@@ -555,6 +555,50 @@ def evaluate_offline_cmd(
     raise typer.Exit(code)
 
 
+@app.command("monitor")
+def monitor_cmd(
+    logs: Annotated[Path, typer.Option(help="folder of accounts, contacts and payments")],
+    reference: Annotated[
+        Path | None, typer.Option(help="reference log folder giving the expected rates")
+    ] = None,
+    reference_days: Annotated[
+        int | None, typer.Option(help="expected rates from the logs' first N days (default 7)")
+    ] = None,
+    window_days: Annotated[int, typer.Option(help="realised window: the logs' last days")] = 7,
+    tolerance: Annotated[
+        float, typer.Option(help="absolute widening of each expected interval")
+    ] = 0.02,
+    min_attempts: Annotated[int, typer.Option(help="judge a cell only with this many")] = 200,
+    level: Annotated[float, typer.Option(help="level of the binomial interval")] = 0.99,
+    artifact: Annotated[
+        str | None, typer.Option(help="label only: the artifact behind the plans")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="HTML report")] = Path("monitor.html"),
+) -> None:
+    """Realised vs expected contact rates by channel x segment x hour band; docs/offline.md.
+
+    Exit 0 when every judged cell is within its band, 1 when one left it (for a
+    scheduler to alert), 2 on bad input.
+    """
+    from collsim.evaluation.monitor import MonitorSettings, monitor_command
+
+    with bad_input_is_exit_2():
+        if reference is not None and reference_days is not None:
+            raise ValueError("pass --reference or --reference-days, not both")
+        if not 0.0 < level < 1.0 or tolerance < 0.0:
+            raise ValueError(f"--level {level} must be in (0, 1) and --tolerance {tolerance} >= 0")
+        settings = MonitorSettings(
+            window_days=window_days,
+            reference_days=7 if reference_days is None else reference_days,
+            tolerance=tolerance,
+            min_attempts=min_attempts,
+            level=level,
+            label=artifact,
+        )
+        code = monitor_command(logs, reference, out, settings)
+    raise typer.Exit(code)
+
+
 def _window_day(option: str, text: str) -> dt.date:
     """Parse YYYY-MM-DD or raise ValueError naming the option and the value."""
     try:
