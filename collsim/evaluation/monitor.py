@@ -96,10 +96,11 @@ class Attempts:
 
     Attributes:
         offset: int day offset from the logs' first day.
-        cell: object "channel | segment | band".
+        cell: int cell code (channel × segment × band), named by ``cell_name``.
         channel: int channel code.
         flags: rate name → (numerator bool [M], denominator bool [M]).
         days: number of days the logs cover.
+        cell_name: code → "channel | segment | band".
     """
 
     offset: np.ndarray
@@ -107,6 +108,7 @@ class Attempts:
     channel: np.ndarray
     flags: dict[str, tuple[np.ndarray, np.ndarray]]
     days: int
+    cell_name: Callable[[int], str]
 
 
 def load_all_days(folder: Path) -> Logs:
@@ -121,21 +123,24 @@ def load_all_days(folder: Path) -> Logs:
 
 
 def _bands(channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
-    out = np.full(channel.shape[0], UNTIMED, dtype=object)
+    """int band code per attempt: an index into :data:`HOUR_BANDS`, or ``len`` = untimed."""
+    out = np.full(channel.shape[0], len(HOUR_BANDS), dtype=np.int64)
     timed = IS_TIMED[channel.astype(np.int64)]
-    for name, lo, hi in HOUR_BANDS:
-        out[timed & (hour >= lo) & (hour < hi)] = name
+    for code, (_, lo, hi) in enumerate(HOUR_BANDS):
+        out[timed & (hour >= lo) & (hour < hi)] = code
     return out
 
 
-def _segments(logs: Logs, account: np.ndarray, offset: np.ndarray) -> np.ndarray:
+def _segments(logs: Logs, account: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(segment code per attempt, segment names): the label, or the DPD bucket when empty."""
     a = logs.accounts
-    label = np.asarray(a.segment_label, dtype=object)[account]
+    text = np.asarray([str(s).strip() for s in a.segment_label], dtype=object)
+    labels, label_code = np.unique(text, return_inverse=True)
+    names = [f"dpd {b}" for b in BUCKETS] + [str(x) for x in labels]
     dpd0 = np.asarray(a.dpd, dtype=np.int64)[account]
-    bucket = bucket_of(np.where(dpd0 > 0, dpd0 + offset, 0))
-    by_dpd = np.asarray([f"dpd {b}" for b in BUCKETS], dtype=object)[bucket]
-    empty = np.array([not str(s).strip() for s in label], dtype=bool)
-    return np.where(empty, by_dpd, label)
+    bucket = bucket_of(np.where(dpd0 > 0, dpd0 + offset, 0)).astype(np.int64)
+    code = np.where(text[account] == "", bucket, len(BUCKETS) + label_code[account])
+    return code, names
 
 
 def _paid_days(logs: Logs) -> np.ndarray:
@@ -166,10 +171,17 @@ def attempts(logs: Logs) -> Attempts:
     start = day_number(logs.window.start)
     offset = h.local_day.astype(np.int64) - start
     channel = h.channel.astype(np.int64)
-    segment = _segments(logs, h.account, offset)
+    segment, segment_names = _segments(logs, h.account, offset)
     band = _bands(channel, h.local_hour.astype(np.int64))
-    names = np.asarray(CHANNELS, dtype=object)[channel]
-    cell = names + " | " + segment + " | " + band
+    n_bands = len(HOUR_BANDS) + 1
+    cell = (channel * len(segment_names) + segment) * n_bands + band
+    band_names = [name for name, _, _ in HOUR_BANDS] + [UNTIMED]
+
+    def cell_name(code: int) -> str:
+        rest, b = divmod(code, n_bands)
+        c, g = divmod(rest, len(segment_names))
+        return f"{CHANNELS[c]} | {segment_names[g]} | {band_names[b]}"
+
     outcome = c.outcome
     everything = np.ones(c.m, dtype=bool)
     answered = ~np.isin(outcome, NOT_ANSWERED)
@@ -191,7 +203,7 @@ def attempts(logs: Logs) -> Attempts:
         "promise_kept_rate": (kept, promise_due),
         "payment_rate": (paid_today, everything),
     }
-    return Attempts(offset, cell, channel, flags, int(offset.max(initial=0)) + 1)
+    return Attempts(offset, cell, channel, flags, int(offset.max(initial=0)) + 1, cell_name)
 
 
 # --------------------------------------------------------------------------- bands
@@ -222,7 +234,7 @@ def _counts(a: Attempts, rows: np.ndarray, rate: str) -> dict[str, tuple[int, in
     cells, inverse = np.unique(a.cell[keep], return_inverse=True)
     k = np.bincount(inverse, weights=hit[keep].astype(float), minlength=cells.size)
     n = np.bincount(inverse, minlength=cells.size)
-    return {str(c): (int(ki), int(ni)) for c, ki, ni in zip(cells, k, n, strict=True)}
+    return {a.cell_name(int(c)): (int(ki), int(ni)) for c, ki, ni in zip(cells, k, n, strict=True)}
 
 
 def expected_band(
