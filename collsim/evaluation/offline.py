@@ -75,6 +75,7 @@ from collsim.compliance import load_ruleset, with_legal_floor
 from collsim.config import ValuationConfig, load_capacity, load_scenario
 from collsim.evaluation.ope import (
     Estimate,
+    Interval,
     LoggedData,
     dr_terms,
     importance_weights,
@@ -586,10 +587,8 @@ def _estimates(
         def estimate(
             label: str, numerator: np.ndarray, denominator: np.ndarray, boot: int = boot
         ) -> Estimate:
-            return ratio_estimate(
-                label, numerator, denominator, data.account, settings.level, "bootstrap",
-                settings.n_boot, boot,
-            )  # fmt: skip
+            interval = Interval(settings.level, "bootstrap", settings.n_boot, boot)
+            return ratio_estimate(label, numerator, denominator, data.account, interval)
 
         q_logged, q_target = outcome_predictions(
             dataclasses.replace(data, reward=reward), "ridge", 2, fit

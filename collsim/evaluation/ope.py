@@ -138,15 +138,29 @@ def weights(data: LoggedData) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- intervals
+@dataclass(frozen=True)
+class Interval:
+    """How an estimate's interval is made.
+
+    Attributes:
+        level: coverage, e.g. 0.95.
+        method: ``clt`` (cluster-robust standard error) or ``bootstrap`` (clusters resampled).
+        n_boot: bootstrap resamples.
+        seed: seed of the bootstrap draws.
+    """
+
+    level: float = 0.95
+    method: Literal["clt", "bootstrap"] = "clt"
+    n_boot: int = 500
+    seed: int = 0
+
+
 def ratio_estimate(
     name: str,
     numerator: np.ndarray,
     denominator: np.ndarray,
     cluster: np.ndarray,
-    level: float,
-    method: Literal["clt", "bootstrap"],
-    n_boot: int,
-    seed: int,
+    interval: Interval,
 ) -> Estimate:
     """Σ numerator / Σ denominator with a cluster-robust CLT or cluster-bootstrap interval.
 
@@ -154,6 +168,7 @@ def ratio_estimate(
     IPW is ``Σ w r / n``, SNIPW ``Σ w r / Σ w``, DR ``Σ ψ / n``.  The bootstrap
     resamples clusters (accounts) with replacement.
     """
+    level, method, n_boot, seed = interval.level, interval.method, interval.n_boot, interval.seed
     _, group = np.unique(cluster, return_inverse=True)
     g = int(group.max()) + 1
     num = np.bincount(group, weights=numerator, minlength=g)
@@ -181,7 +196,7 @@ def ipw(
     """Inverse propensity weighting: mean(w r)."""
     w = weights(data)
     return ratio_estimate(
-        "ipw", w * data.reward, np.ones(data.n), data.account, level, method, n_boot, seed
+        "ipw", w * data.reward, np.ones(data.n), data.account, Interval(level, method, n_boot, seed)
     )
 
 
@@ -194,7 +209,8 @@ def snipw(
 ) -> Estimate:
     """Self-normalised IPW: Σ w r / Σ w (interval by linearisation or bootstrap)."""
     w = weights(data)
-    return ratio_estimate("snipw", w * data.reward, w, data.account, level, method, n_boot, seed)
+    interval = Interval(level, method, n_boot, seed)
+    return ratio_estimate("snipw", w * data.reward, w, data.account, interval)
 
 
 # ---------------------------------------------------------------------------- outcome model
@@ -314,9 +330,8 @@ def doubly_robust(
     """Doubly robust: mean(q̂(x, π(x)) + w (r − q̂(x, a))) with a cross-fitted model."""
     q_logged, q_target = outcome_predictions(data, outcome.kind, outcome.folds, seed)
     psi = dr_terms(q_target, q_logged, weights(data), data.reward)
-    return ratio_estimate(
-        f"dr_{outcome.kind}", psi, np.ones(data.n), data.account, level, method, n_boot, seed
-    )
+    interval = Interval(level, method, n_boot, seed)
+    return ratio_estimate(f"dr_{outcome.kind}", psi, np.ones(data.n), data.account, interval)
 
 
 def evaluate(
