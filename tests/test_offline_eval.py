@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from dataclasses import dataclass
@@ -104,6 +105,19 @@ def test_thin_support_exits_2_and_says_why(setup: Setup) -> None:
     code, output = evaluate(setup, setup.champion_logs, setup.champion, setup.root / "ess",
                             "--min-ess", "1e9")  # fmt: skip
     assert code == 2 and "effective sample size" in output
+
+
+def test_end_limits_the_decision_days_and_the_outcomes(setup: Setup) -> None:
+    out = setup.root / "window"
+    start = load_scenario("default").sim.start_date
+    end = start + dt.timedelta(days=11)
+    code, output = evaluate(setup, setup.champion_logs, setup.champion, out,
+                            "--start", str(start), "--end", str(end))  # fmt: skip
+    assert code == 0, output
+    r = report(out)
+    assert r["window"] == {"start": str(start), "end": str(end)}
+    assert r["decision_days"]["count"] == 12 - HORIZON + 1
+    assert r["decision_days"]["last"] == str(end - dt.timedelta(days=HORIZON - 1))
 
 
 # --------------------------------------------------------------------------- bad logs

@@ -757,15 +757,20 @@ def write_report(result: OfflineResult, out: Path) -> tuple[Path, Path]:
 
 
 def load_window_logs(folder: Path, start: dt.date | None, end: dt.date | None) -> Logs:
-    """Load checked logs; a missing ``start`` / ``end`` is the logs' first / last local day."""
-    if start is not None:
-        return load_checked_logs(folder, LogWindow(start, end))
-    logs = load_checked_logs(folder, LogWindow(dt.date(1970, 1, 2), end))
+    """Load checked logs for the window ``start..end``.
+
+    A missing ``start`` / ``end`` is the logs' first / last local day.  Rows before
+    ``start`` are refused (the accounts file is the book at ``start``); rows after
+    ``end`` are read but ignored: decisions and outcomes use days up to ``end``.
+    """
+    logs = load_checked_logs(folder, LogWindow(start or dt.date(1970, 1, 2), None))
     days = np.concatenate([logs.contacts.history.local_day, _payment_days(logs)])
-    if days.size == 0:
-        raise ValueError(f"{folder}: the logs hold no contact and no payment; pass --start")
-    first = dt.date(1970, 1, 1) + dt.timedelta(days=int(days.min()))
+    if days.size == 0 and (start is None or end is None):
+        raise ValueError(f"{folder}: the logs hold no contact and no payment; pass --start, --end")
+    first = start or dt.date(1970, 1, 1) + dt.timedelta(days=int(days.min()))
     last = end or dt.date(1970, 1, 1) + dt.timedelta(days=int(days.max()))
+    if last < first:
+        raise ValueError(f"--end {last} is before the window start {first}")
     return dataclasses.replace(logs, window=LogWindow(first, last))
 
 
