@@ -486,6 +486,119 @@ def validate_logs_cmd(
     )
 
 
+@app.command("evaluate-offline")
+def evaluate_offline_cmd(
+    logs: Annotated[Path, typer.Option(help="folder of accounts, contacts and payments")],
+    policy: Annotated[Path, typer.Option(help="candidate policy artifact folder")],
+    start: Annotated[
+        str | None, typer.Option(help="first day of the window (default: the logs' first)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="last day of the window (default: the logs' last)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="report folder")] = Path("offline_report"),
+    bootstrap: Annotated[int, typer.Option(help="bootstrap resamples over accounts")] = 200,
+    min_ess: Annotated[float, typer.Option(help="exit 2 below this effective sample size")] = 100.0,
+    min_overlap: Annotated[
+        float, typer.Option(help="exit 2 below this share of rows with support")
+    ] = 0.8,
+    horizon_days: Annotated[int, typer.Option(help="reward window after a decision")] = 14,
+    none_propensity: Annotated[
+        float | None,
+        typer.Option(help="logging probability of no contact (default: estimated)"),
+    ] = None,
+    capacity: Annotated[
+        Path | None, typer.Option(help="capacity YAML of the logged days (default: ample)")
+    ] = None,
+    ruleset: Annotated[
+        str | None, typer.Option(help="rule set name or YAML (default: the artifact's)")
+    ] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="scenario whose valuation applies (default: artifact's)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the bootstrap and cross-fitting")] = 0,
+) -> None:
+    """Estimate a candidate artifact's value from lender logs (IPW, SNIPW, DR); docs/offline.md.
+
+    Exit 0 with the report written; 2 on bad logs (nothing written) or when support
+    is too thin (report written, verdict ``thin_support``).
+    """
+    from collsim.evaluation.offline import OfflineSettings, offline_command
+
+    with bad_input_is_exit_2():
+        window = (
+            None if start is None else _window_day("--start", start),
+            None if end is None else _window_day("--end", end),
+        )
+        if none_propensity is not None and not 0.0 < none_propensity <= 1.0:
+            raise ValueError(f"--none-propensity: {none_propensity} is not in (0, 1]")
+        if bootstrap < 10:
+            raise ValueError(f"--bootstrap: {bootstrap} resamples are too few (at least 10)")
+        settings = OfflineSettings(
+            horizon_days=horizon_days,
+            none_propensity=none_propensity,
+            n_boot=bootstrap,
+            min_ess=min_ess,
+            min_overlap=min_overlap,
+            seed=seed,
+            capacity=capacity,
+            ruleset=ruleset,
+            scenario=scenario,
+        )
+        with _progress() as progress:
+            task = progress.add_task("evaluate-offline", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            code = offline_command(logs, policy, window, out, settings, advance)
+    raise typer.Exit(code)
+
+
+@app.command("monitor")
+def monitor_cmd(
+    logs: Annotated[Path, typer.Option(help="folder of accounts, contacts and payments")],
+    reference: Annotated[
+        Path | None, typer.Option(help="reference log folder giving the expected rates")
+    ] = None,
+    reference_days: Annotated[
+        int | None, typer.Option(help="expected rates from the logs' first N days (default 7)")
+    ] = None,
+    window_days: Annotated[int, typer.Option(help="realised window: the logs' last days")] = 7,
+    tolerance: Annotated[
+        float, typer.Option(help="absolute widening of each expected interval")
+    ] = 0.02,
+    min_attempts: Annotated[int, typer.Option(help="judge a cell only with this many")] = 200,
+    level: Annotated[float, typer.Option(help="level of the binomial interval")] = 0.99,
+    artifact: Annotated[
+        str | None, typer.Option(help="label only: the artifact behind the plans")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="HTML report")] = Path("monitor.html"),
+) -> None:
+    """Realised vs expected contact rates by channel x segment x hour band; docs/offline.md.
+
+    Exit 0 when every judged cell is within its band, 1 when one left it (for a
+    scheduler to alert), 2 on bad input.
+    """
+    from collsim.evaluation.monitor import MonitorSettings, monitor_command
+
+    with bad_input_is_exit_2():
+        if reference is not None and reference_days is not None:
+            raise ValueError("pass --reference or --reference-days, not both")
+        if not 0.0 < level < 1.0 or tolerance < 0.0:
+            raise ValueError(f"--level {level} must be in (0, 1) and --tolerance {tolerance} >= 0")
+        settings = MonitorSettings(
+            window_days=window_days,
+            reference_days=7 if reference_days is None else reference_days,
+            tolerance=tolerance,
+            min_attempts=min_attempts,
+            level=level,
+            label=artifact,
+        )
+        code = monitor_command(logs, reference, out, settings)
+    raise typer.Exit(code)
+
+
 def _window_day(option: str, text: str) -> dt.date:
     """Parse YYYY-MM-DD or raise ValueError naming the option and the value."""
     try:

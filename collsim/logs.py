@@ -187,6 +187,8 @@ class Contacts:
         variant: int8 codes into ``vocab.VARIANTS`` (0 = standard).
         propensity: float64 plan probability, NaN when not from a collsim plan.
         holdout: int8 1 held out, 0 not, -1 when not from a collsim plan.
+        file_row: int64 1-based data row of each contact in the file it was read from
+            (header excluded), for messages naming a row; None when not read from a file.
     """
 
     history: History
@@ -198,6 +200,7 @@ class Contacts:
     variant: np.ndarray
     propensity: np.ndarray
     holdout: np.ndarray
+    file_row: np.ndarray | None = None
 
     @property
     def m(self) -> int:
@@ -389,6 +392,7 @@ def load_contacts(path: str | Path, accounts: Portfolio, window: LogWindow) -> C
         variant=variant[order],
         propensity=propensity[order],
         holdout=holdout[order],
+        file_row=order.astype(np.int64) + 1,
     )
 
 

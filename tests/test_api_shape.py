@@ -29,6 +29,8 @@ ALLOWED: dict[str, str] = {
     "collsim.cli.backtest_cmd": "typer command (CLI options)",
     "collsim.cli.calibrate_cmd": "typer command (CLI options)",
     "collsim.cli.demo": "typer command (CLI options)",
+    "collsim.cli.evaluate_offline_cmd": "typer command (CLI options)",
+    "collsim.cli.monitor_cmd": "typer command (CLI options)",
     "collsim.cli.export_cmd": "typer command (CLI options)",
     "collsim.cli.fit_value_model_cmd": "typer command (CLI options)",
     "collsim.cli.plan_cmd": "typer command (CLI options)",

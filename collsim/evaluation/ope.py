@@ -113,26 +113,62 @@ class Estimate:
         return self.low <= value <= self.high
 
 
+def importance_weights(matched: np.ndarray, propensity: np.ndarray) -> np.ndarray:
+    """``1[matched] / propensity``: the weight of a deterministic target's decision.
+
+    Shared by the in-simulation estimators and the estimators over lender log files
+    (:mod:`collsim.evaluation.offline`).
+
+    Args:
+        matched: bool [M], the target's action is the logged arm.
+        propensity: float [M], the logging probability of the logged arm.
+    """
+    return np.where(matched, 1.0 / np.maximum(propensity, 1e-12), 0.0)
+
+
 def weights(data: LoggedData) -> np.ndarray:
-    """Importance weights of the target's decisions (see the module docstring)."""
-    h = data.holdout_share
+    """Importance weights of the target's decisions (see the module docstring).
+
+    A holdout row's arm propensity is ``h``, so a target's ``none`` weighs ``1 / h``
+    on holdout rows.
+    """
     target_none = data.target_option < 0
     match = ~data.holdout & (data.option == data.target_option)
-    return np.where(target_none, data.holdout / h, match / np.maximum(data.arm_propensity, 1e-12))
+    return importance_weights(np.where(target_none, data.holdout, match), data.arm_propensity)
 
 
 # ---------------------------------------------------------------------------- intervals
-def _ratio_estimate(
+@dataclass(frozen=True)
+class Interval:
+    """How an estimate's interval is made.
+
+    Attributes:
+        level: coverage, e.g. 0.95.
+        method: ``clt`` (cluster-robust standard error) or ``bootstrap`` (clusters resampled).
+        n_boot: bootstrap resamples.
+        seed: seed of the bootstrap draws.
+    """
+
+    level: float = 0.95
+    method: Literal["clt", "bootstrap"] = "clt"
+    n_boot: int = 500
+    seed: int = 0
+
+
+def ratio_estimate(
     name: str,
     numerator: np.ndarray,
     denominator: np.ndarray,
     cluster: np.ndarray,
-    level: float,
-    method: Literal["clt", "bootstrap"],
-    n_boot: int,
-    seed: int,
+    interval: Interval,
 ) -> Estimate:
-    """Σ numerator / Σ denominator with a cluster-robust CLT or cluster-bootstrap interval."""
+    """Σ numerator / Σ denominator with a cluster-robust CLT or cluster-bootstrap interval.
+
+    The estimators below (and :mod:`collsim.evaluation.offline`) are all this ratio:
+    IPW is ``Σ w r / n``, SNIPW ``Σ w r / Σ w``, DR ``Σ ψ / n``.  The bootstrap
+    resamples clusters (accounts) with replacement.
+    """
+    level, method, n_boot, seed = interval.level, interval.method, interval.n_boot, interval.seed
     _, group = np.unique(cluster, return_inverse=True)
     g = int(group.max()) + 1
     num = np.bincount(group, weights=numerator, minlength=g)
@@ -159,8 +195,8 @@ def ipw(
 ) -> Estimate:
     """Inverse propensity weighting: mean(w r)."""
     w = weights(data)
-    return _ratio_estimate(
-        "ipw", w * data.reward, np.ones(data.n), data.account, level, method, n_boot, seed
+    return ratio_estimate(
+        "ipw", w * data.reward, np.ones(data.n), data.account, Interval(level, method, n_boot, seed)
     )
 
 
@@ -173,7 +209,8 @@ def snipw(
 ) -> Estimate:
     """Self-normalised IPW: Σ w r / Σ w (interval by linearisation or bootstrap)."""
     w = weights(data)
-    return _ratio_estimate("snipw", w * data.reward, w, data.account, level, method, n_boot, seed)
+    interval = Interval(level, method, n_boot, seed)
+    return ratio_estimate("snipw", w * data.reward, w, data.account, interval)
 
 
 # ---------------------------------------------------------------------------- outcome model
@@ -275,6 +312,13 @@ class OutcomeModel:
     folds: int = 2
 
 
+def dr_terms(
+    q_target: np.ndarray, q_logged: np.ndarray, w: np.ndarray, reward: np.ndarray
+) -> np.ndarray:
+    """Per-row doubly robust terms ``q̂(x, π(x)) + w (r − q̂(x, a))`` (their mean is DR)."""
+    return q_target + w * (reward - q_logged)
+
+
 def doubly_robust(
     data: LoggedData,
     level: float = 0.95,
@@ -285,10 +329,9 @@ def doubly_robust(
 ) -> Estimate:
     """Doubly robust: mean(q̂(x, π(x)) + w (r − q̂(x, a))) with a cross-fitted model."""
     q_logged, q_target = outcome_predictions(data, outcome.kind, outcome.folds, seed)
-    psi = q_target + weights(data) * (data.reward - q_logged)
-    return _ratio_estimate(
-        f"dr_{outcome.kind}", psi, np.ones(data.n), data.account, level, method, n_boot, seed
-    )
+    psi = dr_terms(q_target, q_logged, weights(data), data.reward)
+    interval = Interval(level, method, n_boot, seed)
+    return ratio_estimate(f"dr_{outcome.kind}", psi, np.ones(data.n), data.account, interval)
 
 
 def evaluate(

@@ -1,0 +1,75 @@
+"""Benchmark: ``collsim evaluate-offline`` and ``collsim monitor`` on simulated lender logs.
+
+Simulates the default scenario (scaled to ``--accounts``) for ``--days`` days under the
+champion with a 10 % random holdout, writes its lender logs (accounts, contacts,
+payments as Parquet) and the scaled capacity, exports the champion artifact, then
+times, in this process:
+
+* ``evaluate-offline`` (:func:`collsim.evaluation.offline.offline_command`): load and
+  check the logs, reconstruct and decide every decision day, rewards, IPW / SNIPW /
+  DR of three outcomes with ``--bootstrap`` resamples, write the report;
+* ``monitor`` (:func:`collsim.evaluation.monitor.monitor_command`): the last 7 days
+  against the first 7, HTML report with its plot.
+
+    .venv/bin/python benchmarks/bench_offline.py --accounts 1000000 --days 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' log simulator
+
+from collsim.config import load_scenario  # noqa: E402
+from collsim.evaluation.monitor import MonitorSettings, monitor_command  # noqa: E402
+from collsim.evaluation.offline import OfflineSettings, offline_command  # noqa: E402
+from collsim.export.commands import export_policy  # noqa: E402
+from tests.offline_logs import champion_with_holdout, simulate_logs  # noqa: E402
+
+
+def main() -> None:
+    """Run the benchmark and print a JSON line of figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--horizon-days", type=int, default=14)
+    parser.add_argument("--bootstrap", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    figures: dict[str, float | int] = {"accounts": args.accounts, "days": args.days}
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        scenario = load_scenario("default")
+        t = time.perf_counter()
+        capacity = simulate_logs(root / "logs", champion_with_holdout(scenario, 0.1),
+                                 scenario, args.accounts, args.days, args.seed)  # fmt: skip
+        figures["simulate_and_write_logs_s"] = round(time.perf_counter() - t, 1)
+        assert export_policy("champion", root / "champion", "default") == 0
+        settings = OfflineSettings(
+            horizon_days=args.horizon_days, n_boot=args.bootstrap, capacity=capacity,
+            seed=args.seed,
+        )  # fmt: skip
+        t = time.perf_counter()
+        code = offline_command(root / "logs", root / "champion", (None, None), root / "report",
+                               settings)  # fmt: skip
+        figures["evaluate_offline_s"] = round(time.perf_counter() - t, 1)
+        figures["evaluate_offline_exit"] = code
+        report = json.loads((root / "report" / "report.json").read_text())
+        figures["rows"] = report["diagnostics"]["rows"]
+        figures["decision_days"] = report["decision_days"]["count"]
+        t = time.perf_counter()
+        code = monitor_command(root / "logs", None, root / "monitor.html", MonitorSettings())
+        figures["monitor_s"] = round(time.perf_counter() - t, 1)
+        figures["monitor_exit"] = code
+    figures["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
