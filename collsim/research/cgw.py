@@ -97,6 +97,10 @@ class CGWParams:
         return replace(self, rho=rho)
 
 
+DEFAULT_PARAMS = CGWParams()
+"""The repository's parameters (``ρ = 0.06``)."""
+
+
 def fraction_nodes(params: CGWParams, n: int = 24) -> tuple[np.ndarray, np.ndarray]:
     """Gauss–Legendre nodes and probability weights for ``r ~ U[r_min, 1]``.
 
@@ -437,6 +441,10 @@ class SimConfig:
     max_time: float = 200.0
 
 
+DEFAULT_SIM = SimConfig()
+"""The repository's step and stop balance, with the terminal value, realised rewards."""
+
+
 @dataclass
 class Batch:
     """State of a batch of episodes (arrays of equal length).
@@ -569,7 +577,7 @@ def simulate(
     policy: Policy,
     n_episodes: int,
     seed: np.random.SeedSequence | int,
-    cfg: SimConfig = SimConfig(),
+    cfg: SimConfig = DEFAULT_SIM,
 ) -> MonteCarloResult:
     """Monte Carlo value of ``policy`` from ``(λ0, w0)`` (all episodes in lock step).
 
