@@ -44,21 +44,22 @@ class RLConfig:
         net_arch: hidden layers of the policy and value nets.
         levels: effort per action index.
         eval_every: rollouts between selection evaluations (0: keep the final policy).
-        eval_episodes: episodes per selection evaluation.
+        eval_episodes: episodes per selection evaluation (the same seed every time:
+            candidates are compared on common random numbers).
         seed: seed of the run (torch, PPO and the env streams).
     """
 
     steps: int = 600_000
     n_envs: int = 16
-    n_steps: int = 256
-    batch_size: int = 1024
+    n_steps: int = 512
+    batch_size: int = 2048
     n_epochs: int = 10
     learning_rate: float = 3e-4
-    gae_lambda: float = 0.95
+    gae_lambda: float = 0.99
     net_arch: tuple[int, ...] = (64, 64)
     levels: tuple[float, ...] = REPO_EFFORT_LEVELS
-    eval_every: int = 10
-    eval_episodes: int = 2000
+    eval_every: int = 5
+    eval_episodes: int = 3000
     seed: int = 0
 
 
@@ -150,7 +151,7 @@ def _keeper(params: CGWParams, cfg: RLConfig, result: RLResult, best: dict) -> A
             if cfg.eval_every <= 0 or self.rollouts % cfg.eval_every:
                 return
             policy = model_policy(self.model, params, cfg.levels)
-            score = simulate(params, policy, cfg.eval_episodes, seeds.spawn(1)[0]).mean
+            score = simulate(params, policy, cfg.eval_episodes, seeds).mean
             result.selection.append((int(self.num_timesteps), score))
             if score > best.get("score", -np.inf):
                 best.update(score=score, weights=_snapshot(self.model))
