@@ -400,7 +400,7 @@ def exact_value(params: CGWParams = CGWParams(), grid: Grid = Grid()) -> ExactRe
     Example:
         >>> res = exact_value(CGWParams(rho=0.06), FAST_GRID)
         >>> round(res.optimal), round(res.no_action)
-        (161, 105)
+        (161, 102)
     """
     sol = solve(params, grid)
     lam0, w0 = np.array(params.lambda0), np.array(params.balance0)
