@@ -62,8 +62,17 @@ def test_the_repo_cut_matters_at_the_low_discount_rate(exact: dict) -> None:
 def test_no_impulse_improves_on_the_solved_value(exact: dict, rho: float) -> None:
     sol = exact[rho].solution
     assert sol.impulse_gain() < 0.01
+    assert sol.waiting_gain() < 1e-3  # where it acts, waiting is not better (QVI)
     assert np.all(np.diff(sol.values, axis=1) >= -1e-9)  # more intensity is worth more
     assert sol.sustain_levels[0] == pytest.approx(sol.params.lambda_inf)  # tiny: never act
+
+
+def test_with_prohibitive_effort_cost_the_solver_gives_the_no_action_value() -> None:
+    sol = exact_value(CGWParams(rho=0.15, cost_per_effort=1e6), FAST_GRID).solution
+    lam = np.array([0.1, 0.5, 1.0, 3.0])
+    for w in (5.0, 50.0, 200.0):
+        balance = np.full(4, w)
+        assert np.allclose(sol.value(lam, balance), sol.no_action(lam, balance), rtol=1e-4)
 
 
 def test_a_wrong_decay_rate_misses_the_published_value() -> None:

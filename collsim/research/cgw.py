@@ -294,6 +294,32 @@ class ExactSolution:
         best_above = np.maximum.accumulate(reach[:, ::-1], axis=1)[:, ::-1]
         return float(np.max(best_above + c_hat * self.lambdas - self.values))
 
+    def post_repayment(self, row: int, n_fraction: int = 24) -> np.ndarray:
+        """``J(λ) = E[r w + v(λ + δ10 + δ11 r, (1 − r) w)]`` on the λ grid at balance ``row``."""
+        p = self.params
+        r, wts = fraction_nodes(p, n_fraction)
+        lam_after = self.lambdas[:, None] + p.delta10 + p.delta11 * r
+        w = self.balances[row]
+        after = self.value(lam_after, np.broadcast_to((1.0 - r) * w, lam_after.shape))
+        return (r * w + after) @ wts
+
+    def waiting_gain(self) -> float:
+        """Largest ``L v = κ(λ∞ − λ)∂λv + λ(J − v) − ρv`` where the policy acts (≤ 0 if optimal).
+
+        Where the policy tops up (``λ < λ*``), not acting must not be better: the
+        generator of the uncontrolled process applied to ``v`` must be non-positive.
+        """
+        p, worst = self.params, -np.inf
+        for row in range(self.balances.size):
+            act = self.lambdas < self.sustain_levels[row]
+            if not act.any():
+                continue
+            v, lam = self.values[row], self.lambdas
+            drift_gain = p.kappa * (p.lambda_inf - lam) * p.cost_per_intensity
+            gen = drift_gain + lam * (self.post_repayment(row) - v) - p.rho * v
+            worst = max(worst, float(gen[act].max()))
+        return worst
+
 
 def _bracket(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Left index and linear weight of ``x`` on an ascending ``grid`` (clamped)."""
@@ -361,11 +387,8 @@ def solve(params: CGWParams, grid: Grid = Grid()) -> ExactSolution:
         no_action=NoActionValue.build(params),
     )
     theta = np.exp(-np.diff(_log_integrating_factor(params, lambdas)))
-    r, wts = fraction_nodes(params, grid.n_fraction)
-    lam_after = lambdas[:, None] + params.delta10 + params.delta11 * r
-    for j, w in enumerate(balances):
-        after = sol.value(lam_after, np.broadcast_to((1.0 - r) * w, lam_after.shape))
-        post = (r * w + after) @ wts
+    for j in range(balances.size):
+        post = sol.post_repayment(j, grid.n_fraction)
         sol.values[j], sol.sustain_levels[j] = _solve_row(params, lambdas, post, theta)
     return sol
 
