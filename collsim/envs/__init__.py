@@ -18,7 +18,8 @@ Ids (all configurable through ``gymnasium.make`` / ``make_vec`` kwargs: ``scenar
   portfolio, scores per account × option turned into a feasible plan.
 
 The tiny exact MDP of :mod:`collsim.rl.tiny` (:class:`collsim.envs.tiny.TinyCollectionsEnv`)
-is a test and research fixture, not a public id: construct it directly.
+is a test and research fixture, not a public id: construct it directly; so are the
+Chehrazi–Glynn–Weber single-account envs of :mod:`collsim.envs.cgw`.
 
 This package is the only place in collsim that imports gymnasium.
 """

@@ -16,5 +16,7 @@ learn or to bound a policy:
   specs (trains value models on the client);
 * :mod:`.oracle` — the simulator's own expected values and the oracle policy (upper
   bounds; never exported);
-* :mod:`.distill` — a strategy tree distilled from any policy by simulating it.
+* :mod:`.distill` — a strategy tree distilled from any policy by simulating it;
+* :mod:`.cgw` / :mod:`.cgw_rl` — external validation on Chehrazi, Glynn & Weber's
+  single-account problem: exact solver, event simulation, PPO against the optimum.
 """
