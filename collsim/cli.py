@@ -607,6 +607,65 @@ def _window_day(option: str, text: str) -> dt.date:
         raise ValueError(f"{option}: {text!r} is not a date in the form YYYY-MM-DD") from None
 
 
+@app.command("fit")
+def fit_cmd(
+    start: Annotated[str, typer.Option(help="first day of the logs' window, YYYY-MM-DD")],
+    out: Annotated[Path, typer.Option(help="fitted scenario YAML to write")],
+    logs: Annotated[
+        Path | None, typer.Option(help="folder of accounts, contacts and payments")
+    ] = None,
+    portfolio: Annotated[
+        Path | None, typer.Option(help="accounts file (instead of --logs)")
+    ] = None,
+    contacts: Annotated[Path | None, typer.Option(help="contacts file (instead of --logs)")] = None,
+    payments: Annotated[Path | None, typer.Option(help="payments file (instead of --logs)")] = None,
+    end: Annotated[str | None, typer.Option(help="last day of the window, YYYY-MM-DD")] = None,
+    base: Annotated[str, typer.Option(help="base scenario: bundled name or YAML")] = "default",
+    seed: Annotated[int, typer.Option(help="seed of the account subset and latent draws")] = 0,
+    draws: Annotated[int, typer.Option(help="latent draws per account (more: less bias)")] = 96,
+    max_accounts: Annotated[
+        int, typer.Option(help="accounts in the simulated likelihood (a random subset beyond)")
+    ] = 5000,
+    force: Annotated[bool, typer.Option(help="replace an existing --out")] = False,
+) -> None:
+    """Fit the borrower model to a lender's logs; write the base scenario with fitted numbers.
+
+    Each fitted number's standard error and event count, and every number the logs
+    cannot identify (base value kept), are in the YAML's ``fit`` section
+    (docs/fitting.md).
+    """
+    from collsim.logs import LogWindow, load_log_files, load_logs
+    from collsim.research.fit import FitOptions, fit_logs, fit_table, write_fitted
+
+    files = (portfolio, contacts, payments)
+    if (logs is not None) == all(f is not None for f in files) or (logs and any(files)):
+        fail("give either --logs DIR or all of --portfolio, --contacts and --payments")
+    if out.exists() and not force:
+        fail(f"--out {out}: the file exists; pass --force to replace it")
+    with bad_input_is_exit_2():
+        window = LogWindow(
+            _window_day("--start", start), None if end is None else _window_day("--end", end)
+        )
+        base_scenario = load_scenario(base)
+        if logs is not None:
+            data = load_logs(logs, window)
+        else:
+            assert portfolio and contacts and payments
+            data = load_log_files(portfolio, contacts, payments, window)
+    options = FitOptions(seed=seed, draws=draws, max_accounts=max_accounts)
+    fitted = fit_logs(data, base_scenario, options, progress=console.print)
+    write_fitted(fitted, out)
+    console.print(fit_table(fitted))
+    report = fitted.fit
+    assert report is not None
+    console.print(
+        f"wrote {out}: {len(report.fitted)} numbers fitted, {len(report.unidentified)} kept "
+        f"from {base} (listed under fit.unidentified)"
+    )
+    for warning in report.warnings:
+        console.print(f"[yellow]note:[/yellow] {warning}")
+
+
 @app.command("backtest")
 def backtest_cmd(
     logs: Annotated[

@@ -613,6 +613,37 @@ class SimConfig(Frozen):
         return value
 
 
+class FittedValue(Frozen):
+    """One scenario number estimated from a lender's logs (``collsim fit``)."""
+
+    path: str = Field(description="dotted scenario path, e.g. behaviour.wrong_party_rate")
+    value: float = Field(description="the estimate (also written at ``path``)")
+    se: float = Field(ge=0, description="standard error of the estimate")
+    n: int = Field(ge=0, description="events the estimate rests on")
+    base: float = Field(description="the base scenario's value")
+    method: str = Field(description="how it was estimated")
+    group: str = Field(
+        default="",
+        description="values sharing one estimated factor (segment scales); drawn together",
+    )
+
+
+class FitReport(Frozen):
+    """Where a fitted scenario's numbers came from (written by ``collsim fit``)."""
+
+    base: str = Field(description="the base scenario the unidentified numbers come from")
+    window_start: dt.date = Field(description="first local day of the logs")
+    window_end: dt.date = Field(description="last local day of the logs")
+    accounts: int = Field(ge=0, description="accounts in the logs")
+    contacts: int = Field(ge=0, description="contact rows in the logs")
+    payments: int = Field(ge=0, description="payment rows in the logs")
+    fitted: list[FittedValue] = Field(description="every estimated number")
+    unidentified: dict[str, str] = Field(
+        description="scenario path -> why the logs cannot identify it (base value kept)"
+    )
+    warnings: list[str] = Field(default_factory=list, description="caveats of the fit")
+
+
 class Scenario(Frozen):
     """A complete scenario: portfolio, borrowers, channels, capacity, rules, clock."""
 
@@ -632,6 +663,9 @@ class Scenario(Frozen):
     )
     valuation: ValuationConfig = Field(
         default_factory=ValuationConfig, description="how a run is valued (portfolio_value)"
+    )
+    fit: FitReport | None = Field(
+        default=None, description="set by ``collsim fit``: what was estimated from logs"
     )
 
     @model_validator(mode="after")
@@ -703,11 +737,13 @@ class Scenario(Frozen):
     def config_hash(self) -> str:
         """Return the sha256 of the canonical JSON of this scenario.
 
-        A scenario without treatments hashes as it did before treatments existed.
+        A scenario without treatments (or a fit report) hashes as it did before they
+        existed.
         """
         data = self.model_dump(mode="json")
-        if data.get("treatments") is None:
-            data.pop("treatments", None)
+        for optional in ("treatments", "fit"):
+            if data.get(optional) is None:
+                data.pop(optional, None)
         canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -459,9 +459,20 @@ def load_logs(folder: str | Path, window: LogWindow) -> Logs:
     Raises:
         InputError: the first file with problems, listing every problem in it.
     """
-    accounts = load_portfolio(log_file(folder, "accounts"))
-    contacts = load_contacts(log_file(folder, "contacts"), accounts, window)
-    payments = load_payments(log_file(folder, "payments"), accounts, window)
+    accounts, contacts, payments = (log_file(folder, stem) for stem in LOG_FILES)
+    return load_log_files(accounts, contacts, payments, window)
+
+
+def load_log_files(
+    accounts_path: str | Path,
+    contacts_path: str | Path,
+    payments_path: str | Path,
+    window: LogWindow,
+) -> Logs:
+    """Load and validate the three log files from their own paths (see :func:`load_logs`)."""
+    accounts = load_portfolio(accounts_path)
+    contacts = load_contacts(contacts_path, accounts, window)
+    payments = load_payments(payments_path, accounts, window)
     return Logs(accounts, contacts, payments, window)
 
 

@@ -27,6 +27,7 @@ MAX_PARAMETERS = 6
 ALLOWED: dict[str, str] = {
     # typer commands: every parameter is one command-line option of `collsim ...`.
     "collsim.cli.backtest_cmd": "typer command (CLI options)",
+    "collsim.cli.fit_cmd": "typer command (CLI options)",
     "collsim.cli.calibrate_cmd": "typer command (CLI options)",
     "collsim.cli.demo": "typer command (CLI options)",
     "collsim.cli.evaluate_offline_cmd": "typer command (CLI options)",

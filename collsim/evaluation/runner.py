@@ -116,7 +116,6 @@ def plan_cells(experiment: Experiment, *, resolve: bool = True) -> list[CellTask
     spec = experiment.spec
     tasks = []
     for variant in experiment.variants:
-        config_hash = variant.scenario.config_hash()
         resolved: dict[str, ResolvedPolicy] = {}
         if resolve:
             for p in spec.policies:
@@ -124,6 +123,8 @@ def plan_cells(experiment: Experiment, *, resolve: bool = True) -> list[CellTask
                     p.id, p.params.kwargs(), variant.scenario, experiment.base_dir
                 )
         for seed in spec.seed_list():
+            scenario = _seed_scenario(variant.scenario, seed, spec.model_uncertainty)
+            config_hash = scenario.config_hash()
             for p in spec.policies:
                 policy_id = experiment.policy_ref(p)
                 params = p.params.kwargs()
@@ -137,11 +138,25 @@ def plan_cells(experiment: Experiment, *, resolve: bool = True) -> list[CellTask
                         params,
                         seed,
                         experiment.days,
-                        variant.scenario,
+                        scenario,
                         resolved.get(p.label),
                     )
                 )
     return tasks
+
+
+def _seed_scenario(scenario: Scenario, seed: int, model_uncertainty: bool) -> Scenario:
+    """The scenario a seed runs on: a draw of the fitted numbers, or the scenario itself."""
+    if not model_uncertainty:
+        return scenario
+    if scenario.fit is None:
+        raise ValueError(
+            f"model_uncertainty needs a fitted scenario (collsim fit); {scenario.name} has none"
+        )
+    from collsim.research.fit import draw_scenario
+    from collsim.rng import RunRandom
+
+    return draw_scenario(scenario, RunRandom(seed).generator("fitted_numbers"))
 
 
 # ---------------------------------------------------------------------------- one cell

@@ -16,6 +16,7 @@ An experiment YAML (see ``experiments/*.yaml``)::
       - {label: random_20, id: random, params: {contact_rate: 0.2}}
     baseline: champion
     headline_kpi: portfolio_value      # the default; any KPI name
+    model_uncertainty: false           # true: each seed draws a fitted scenario's numbers
     kpis: [portfolio_value, net_recovery, total_cost, complaints_per_1000]
 
 An axis either sets a dotted ``path`` of the scenario or applies a named
@@ -166,6 +167,11 @@ class ExperimentSpec(Frozen):
         default="portfolio_value",
         description="the KPI of the headline table and its paired differences",
     )
+    model_uncertainty: bool = Field(
+        default=False,
+        description="a fitted scenario (`collsim fit`): each seed runs on its own draw of the "
+        "fitted numbers, so paired intervals include model uncertainty, not only seed noise",
+    )
 
     _seeds = field_validator("seeds")(classmethod(lambda cls, v: check_seeds(v)))
 
@@ -194,7 +200,10 @@ class ExperimentSpec(Frozen):
 
     def spec_hash(self) -> str:
         """sha256 of the canonical JSON of the spec."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        data = self.model_dump(mode="json")
+        if not data["model_uncertainty"]:
+            data.pop("model_uncertainty")  # specs without it hash as before it existed
+        canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -268,6 +277,11 @@ def build_experiment(spec: ExperimentSpec, source: str, base_dir: Path) -> Exper
     if unknown_kpis:
         problems.append(f"{source}: kpis: unknown KPI(s) {unknown_kpis}")
     base = _base_scenario(spec, source, base_dir, problems)
+    if base is not None and spec.model_uncertainty and base.fit is None:
+        problems.append(
+            f"{source}: model_uncertainty: scenario {spec.scenario!r} has no fit report "
+            "(write one with `collsim fit`)"
+        )
     variants: list[Variant] = []
     if base is not None:
         variants = _variants(spec, base, source, base_dir, problems)
