@@ -73,6 +73,8 @@ DRAWS = 96
 MIN_EVENTS = 30
 """Fewest events (or contacts) for a number to count as identified."""
 _EPS = 1e-12
+OFFSETS = {"behaviour.answer_hour_ratio": 1.0}
+"""Parameters searched as (value - offset) on the log scale: the ratio is at least 1."""
 BOUND_LOG = 5.0
 """The likelihood search stays within base × exp(±BOUND_LOG)."""
 
@@ -185,7 +187,7 @@ def _answer_block(scenario: Scenario, calls: Events, visits: Events, t: Traits, 
     visit_personal = t.personal[t.best_hour[vi], vh[:, None]]
 
     def loglik(x: np.ndarray) -> np.ndarray:
-        hour = _population_hour(scenario, float(x[1]), t.mean_personal)
+        hour = _population_hour(scenario, 1.0 + float(x[1]), t.mean_personal)
         answered = _bernoulli(x[0] * base_rate * hour[h][:, None], calls.y)
         met = _bernoulli(x[2] * visit_personal * hour[vh][:, None], visits.y)
         return _per_account(answered, i, n) + _per_account(met, vi, n)
@@ -193,7 +195,7 @@ def _answer_block(scenario: Scenario, calls: Events, visits: Events, t: Traits, 
     return Block(
         "answer",
         ["answer_scale", "behaviour.answer_hour_ratio", "behaviour.field_found_rate"],
-        np.array([1.0, b.answer_hour_ratio, b.field_found_rate]),
+        np.array([1.0, max(b.answer_hour_ratio - 1.0, 1e-3), b.field_found_rate]),
         loglik,
         [calls.n, calls.n, visits.n],
     )
@@ -594,8 +596,9 @@ def _block_values(
     fitted: list[FittedValue] = []
     skipped: dict[str, str] = {}
     for blk in blocks:
-        for name, value, se, n, start in zip(
-            blk.names, blk.value, blk.se, blk.events, blk.start, strict=True
+        offset = np.array([OFFSETS.get(name, 0.0) for name in blk.names])
+        for name, value, se, n, start, shift in zip(
+            blk.names, blk.value, blk.se, blk.events, blk.start, offset, strict=True
         ):
             if n < MIN_EVENTS or not np.isfinite(se):
                 skipped[name] = f"too few events ({n} < {MIN_EVENTS}) or a flat likelihood"
@@ -611,10 +614,10 @@ def _block_values(
             fitted.append(
                 FittedValue(
                     path=name,
-                    value=float(value),
+                    value=float(value + shift),
                     se=float(se),
                     n=n,
-                    base=float(start),
+                    base=float(start + shift),
                     method=f"simulated likelihood ({blk.name})",
                 )
             )
@@ -813,7 +816,8 @@ def draw_scenario(scenario: Scenario, rng: np.random.Generator) -> Scenario:
     for v in report.fitted:
         z = shared.setdefault(v.group, float(rng.standard_normal())) if v.group else None
         z = float(rng.standard_normal()) if z is None else z
-        drawn = max(v.value + v.se * z, v.value * 0.05)
+        lowest = max(v.value * 0.05, OFFSETS.get(v.path, 0.0))
+        drawn = max(v.value + v.se * z, lowest)
         if v.value <= 1.0 and _is_probability(v.path):
             drawn = min(drawn, 0.99)
         _set(data, v.path, drawn)

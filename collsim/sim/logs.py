@@ -127,7 +127,9 @@ class LogRecorder:
         who = np.unique(events["account"][made])
         who = who[self.sim.contact.last_promise_day[who] == day]
         due = self.sim.portfolio.promise_due_day[who]
-        who, due = who[due >= 0], due[due >= 0]
+        amount = self.sim.portfolio.promise_amount[who]
+        known = (due >= 0) & (amount > 0)  # a promise of nothing is logged as unknown
+        who, due = who[known], due[known]
         self.promises.day.append(np.full(who.size, day, dtype=np.int64))
         self.promises.account.append(who)
         self.promises.due_day.append(due.astype(np.int32))
