@@ -96,8 +96,7 @@ _OFFER_OUTCOME = np.array(
 )
 """Attempt outcome recorded when an offer is accepted (by offer code)."""
 
-# Conversation results, in the order their probabilities are stacked.
-_CONVERSATION_RESULTS = np.array(
+CONVERSATION_RESULTS = np.array(
     [
         Outcome.PAYMENT,
         Outcome.PROMISE_TO_PAY,
@@ -110,6 +109,7 @@ _CONVERSATION_RESULTS = np.array(
     ],
     dtype=np.int8,
 )
+"""Conversation results, in the order ``conversation_probabilities`` stacks them."""
 
 
 @dataclass
@@ -379,7 +379,7 @@ class BorrowerModel:
         probs = self.conversation_probabilities(idx, channel, state, scale)
         cumulative = np.cumsum(probs, axis=1)
         pick = (u_result[:, None] >= cumulative).sum(axis=1).clip(0, 7)
-        result = _CONVERSATION_RESULTS[pick]
+        result = CONVERSATION_RESULTS[pick]
         accepted = None
         if treatment is not None:
             offer, variant, dpd, u_take = treatment

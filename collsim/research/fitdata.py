@@ -33,22 +33,14 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from collsim.behaviour import CONVERSATION_RESULTS
 from collsim.config import Scenario
 from collsim.logs import PAYMENT_CHANNELS, Logs
 from collsim.portfolio import day_number
 from collsim.timeutil import utc_to_local
-from collsim.vocab import Channel, Outcome
+from collsim.vocab import CHANNELS, Channel, Outcome
 
-RESULTS: tuple[Outcome, ...] = (
-    Outcome.PAYMENT,
-    Outcome.PROMISE_TO_PAY,
-    Outcome.PAYMENT_PLAN,
-    Outcome.DISPUTE,
-    Outcome.REFUSAL,
-    Outcome.COMPLAINT,
-    Outcome.CEASE_REQUEST,
-    Outcome.RIGHT_PARTY,
-)
+RESULTS: tuple[Outcome, ...] = tuple(Outcome(int(o)) for o in CONVERSATION_RESULTS)
 """Conversation results in the order of the borrower model's probabilities."""
 
 _RESULT_INDEX = np.full(len(Outcome), -1, dtype=np.int8)
@@ -57,19 +49,12 @@ _RESULT_INDEX[list(RESULTS)] = np.arange(len(RESULTS))
 COMMITMENTS = (Outcome.PROMISE_TO_PAY, Outcome.PAYMENT, Outcome.PAYMENT_PLAN)
 """Conversation results after which payments no longer come from the hazard alone."""
 
-EXCITING_GROUPS: tuple[str, ...] = (
-    "agent_call",
-    "voice_bot",
-    "sms",
-    "email",
-    "app_push",
-    "letter",
-    "field_visit",
-    "voicemail",
-)
+EXCITING_GROUPS: tuple[str, ...] = (*(c for c in CHANNELS if c != "legal"), "voicemail")
 """Jump groups: a right-party call or met visit, a delivered message, a voicemail."""
 
-_GROUP_OF_CHANNEL = np.array([0, 1, 2, 3, 4, 5, 6, -1], dtype=np.int8)  # by channel code
+_GROUP_OF_CHANNEL = np.array(
+    [EXCITING_GROUPS.index(c) if c in EXCITING_GROUPS else -1 for c in CHANNELS], dtype=np.int8
+)  # by channel code
 VOICEMAIL_GROUP = EXCITING_GROUPS.index("voicemail")
 MESSAGE_CHANNELS = (Channel.SMS, Channel.EMAIL, Channel.APP_PUSH, Channel.LETTER)
 CALL_CHANNELS = (Channel.AGENT_CALL, Channel.VOICE_BOT)
@@ -140,7 +125,7 @@ def _contact_frame(logs: Logs, scenario: Scenario, start: int) -> pl.DataFrame:
     """All contacts with their effective day (letters: on arrival) and reach."""
     c = logs.contacts
     h = c.history
-    delay = np.array([scenario.channels[name].delay_days for name in _channel_names()])
+    delay = np.array([scenario.channels[name].delay_days for name in CHANNELS])
     delay = np.where(delay > 0, delay + POST_MORNING_LAG_DAYS, 0)
     outcome = h.outcome.astype(np.int64)
     channel = h.channel.astype(np.int64)
@@ -164,12 +149,6 @@ def _contact_frame(logs: Logs, scenario: Scenario, start: int) -> pl.DataFrame:
             "reached": reached,
         }
     ).with_row_index("row")
-
-
-def _channel_names() -> tuple[str, ...]:
-    from collsim.vocab import CHANNELS
-
-    return CHANNELS
 
 
 def _with_fatigue(frame: pl.DataFrame, decay_days: float) -> pl.DataFrame:
