@@ -18,7 +18,7 @@ import numpy as np
 
 from collsim.config import Scenario, load_scenario
 from collsim.metrics import kpis
-from collsim.research.fit import FitOptions
+from collsim.research.fit import DRAWS, MAX_ACCOUNTS, FitOptions
 from collsim.research.fitcheck import identification_run
 from collsim.research.registry import make_policy
 from collsim.sim import Simulation
@@ -35,8 +35,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3,4,5")
     parser.add_argument("--accounts", type=int, default=20000)
     parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--draws", type=int, default=96)
-    parser.add_argument("--max-accounts", type=int, default=5000)
+    parser.add_argument("--draws", type=int, default=DRAWS)
+    parser.add_argument("--max-accounts", type=int, default=MAX_ACCOUNTS)
     parser.add_argument("--policies", default="champion,greedy,optimised,no_contact")
     parser.add_argument("--value-accounts", type=int, default=5000)
     parser.add_argument("--value-days", type=int, default=60)

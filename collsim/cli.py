@@ -622,10 +622,10 @@ def fit_cmd(
     end: Annotated[str | None, typer.Option(help="last day of the window, YYYY-MM-DD")] = None,
     base: Annotated[str, typer.Option(help="base scenario: bundled name or YAML")] = "default",
     seed: Annotated[int, typer.Option(help="seed of the account subset and latent draws")] = 0,
-    draws: Annotated[int, typer.Option(help="latent draws per account (more: less bias)")] = 96,
+    draws: Annotated[int, typer.Option(help="latent draws per account (more: less bias)")] = 192,
     max_accounts: Annotated[
         int, typer.Option(help="accounts in the simulated likelihood (a random subset beyond)")
-    ] = 5000,
+    ] = 2500,
     force: Annotated[bool, typer.Option(help="replace an existing --out")] = False,
 ) -> None:
     """Fit the borrower model to a lender's logs; write the base scenario with fitted numbers.

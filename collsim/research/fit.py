@@ -66,9 +66,9 @@ from collsim.research.fitdata import (
 from collsim.sim.impute import matched_draws
 from collsim.vocab import CHANNELS, Channel
 
-MAX_ACCOUNTS = 5_000
+MAX_ACCOUNTS = 2_500
 """Accounts the simulated likelihood uses by default (a random subset beyond it)."""
-DRAWS = 96
+DRAWS = 192
 """Latent draws per account by default."""
 MIN_EVENTS = 30
 """Fewest events (or contacts) for a number to count as identified."""
