@@ -571,8 +571,8 @@ UNIDENTIFIED: dict[str, str] = {
 def _scale_values(
     scenario: Scenario, label: str, value: float, se: float, n: int
 ) -> list[FittedValue]:
-    attribute = SEGMENT_CAPS_ATTRIBUTE = SEGMENT_SCALES[label]
-    cap = _SEGMENT_CAPS.get(SEGMENT_CAPS_ATTRIBUTE, math.inf)
+    attribute = SEGMENT_SCALES[label]
+    cap = _SEGMENT_CAPS.get(attribute, math.inf)
     out = []
     for seg in scenario.behaviour.segments:
         base = float(getattr(seg, attribute))
