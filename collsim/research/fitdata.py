@@ -64,6 +64,9 @@ POST_MORNING_LAG_DAYS = 1
 That is when the simulator's post delivers it: the SimPy timeout falls due exactly at
 the start of day d + D, after that morning's post was collected.
 """
+_CALLS = [int(c) for c in CALL_CHANNELS]
+_TALKS = [*_CALLS, int(Channel.FIELD_VISIT)]  # channels that can reach a conversation
+_MESSAGES = [int(c) for c in MESSAGE_CHANNELS]
 _OTHER_PAYMENT = PAYMENT_CHANNELS.index("other")
 _SELF_SERVICE = PAYMENT_CHANNELS.index("self_service")
 
@@ -170,6 +173,11 @@ def _with_fatigue(frame: pl.DataFrame, decay_days: float) -> pl.DataFrame:
     )
 
 
+def _last_days(last: np.ndarray) -> pl.DataFrame:
+    """Each account's spell end as a frame to join on ``account``."""
+    return pl.DataFrame({"account": np.arange(last.shape[0], dtype=np.int64), "last": last})
+
+
 def _events(frame: pl.DataFrame, y: pl.Expr) -> Events:
     picked = frame.select("account", "channel", "hour", "fatigue", y.alias("y"))
     return Events(
@@ -196,20 +204,19 @@ def _payment_frame(logs: Logs, start: int) -> pl.DataFrame:
     )
 
 
-def _promises(contacts: pl.DataFrame, payments: pl.DataFrame, last: np.ndarray) -> Events:
+def _promises(contacts: pl.DataFrame, kept_payments: pl.DataFrame, last: np.ndarray) -> Events:
     """Promises falling due inside their account's hazard spell, not replaced before the date.
 
     Inside the spell nothing was paid before the date, so the hazard likelihood covers
     the days the promise was pending.  Kept: a payment on the promised day within 1%
     of the promised amount.
     """
-    last_of = pl.DataFrame({"account": np.arange(last.shape[0], dtype=np.int64), "last": last})
     made = (
         contacts.filter(
             (pl.col("outcome") == int(Outcome.PROMISE_TO_PAY))
             & (pl.col("promise_day") > pl.col("day"))
         )
-        .join(last_of, on="account")
+        .join(_last_days(last), on="account")
         .filter(pl.col("promise_day") <= pl.col("last"))
     )
     later_commitment = contacts.filter(
@@ -222,7 +229,7 @@ def _promises(contacts: pl.DataFrame, payments: pl.DataFrame, last: np.ndarray) 
     )
     kept = (
         made.join(
-            _promise_payments(contacts, payments),
+            kept_payments,
             left_on=["account", "promise_day"],
             right_on=["account", "day"],
         )
@@ -249,7 +256,12 @@ def _promise_payments(contacts: pl.DataFrame, payments: pl.DataFrame) -> pl.Data
 
 
 def _spell_ends(
-    logs: Logs, contacts: pl.DataFrame, payments: pl.DataFrame, window_days: int, charge_off: int
+    logs: Logs,
+    contacts: pl.DataFrame,
+    payments: pl.DataFrame,
+    kept_payments: pl.DataFrame,
+    window_days: int,
+    charge_off: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per account: days at risk before the last day, whether a hazard payment, and
     whether a self-service payment, ended the spell on the last day.
@@ -273,7 +285,7 @@ def _spell_ends(
     )
     stop = np.full(n, np.iinfo(np.int64).max)
     stop[stops["account"].to_numpy()] = stops["day"].to_numpy()
-    kept = _promise_payments(contacts, payments).with_columns(pl.lit(True).alias("kept"))
+    kept = kept_payments.with_columns(pl.lit(True).alias("kept"))
     first_pay = (
         payments.join(kept, on=["account", "day"], how="left")
         .sort("day")
@@ -298,22 +310,16 @@ def _spell_ends(
 
 
 def _spells(
-    logs: Logs, contacts: pl.DataFrame, payments: pl.DataFrame, scenario: Scenario, window_days: int
+    logs: Logs, contacts: pl.DataFrame, ends: tuple[np.ndarray, np.ndarray, np.ndarray]
 ) -> Spells:
-    last, event, link_end = _spell_ends(
-        logs, contacts, payments, window_days, scenario.sim.charge_off_dpd
-    )
-    talk = pl.col("channel").is_in([*(int(c) for c in CALL_CHANNELS), int(Channel.FIELD_VISIT)])
+    last, event, link_end = ends
     exciting = (
-        talk & pl.col("outcome").is_in([int(o) for o in RESULTS] + [int(Outcome.VOICEMAIL)])
-    ) | (
-        pl.col("channel").is_in([int(c) for c in MESSAGE_CHANNELS])
-        & (pl.col("outcome") == int(Outcome.DELIVERED))
-    )
-    last_of = pl.DataFrame({"account": np.arange(last.shape[0], dtype=np.int64), "last": last})
+        pl.col("channel").is_in(_TALKS)
+        & pl.col("outcome").is_in([int(o) for o in RESULTS] + [int(Outcome.VOICEMAIL)])
+    ) | (pl.col("channel").is_in(_MESSAGES) & (pl.col("outcome") == int(Outcome.DELIVERED)))
     inside = (
         contacts.filter(exciting)
-        .join(last_of, on="account")
+        .join(_last_days(last), on="account")
         .filter(pl.col("eff_day") <= pl.col("last"))
         .sort("row")
     )
@@ -327,7 +333,7 @@ def _spells(
     )
     eff_day = inside["eff_day"].to_numpy().astype(np.int64)
     account = inside["account"].to_numpy().astype(np.int64)
-    is_message = np.isin(inside["channel"].to_numpy(), [int(c) for c in MESSAGE_CHANNELS])
+    is_message = np.isin(inside["channel"].to_numpy(), _MESSAGES)
     return Spells(
         dpd0=logs.accounts.dpd.astype(np.int64),
         days=last,
@@ -354,22 +360,24 @@ def fit_tables(logs: Logs, scenario: Scenario, burn_in_days: int = 0) -> FitTabl
     window_days = (day_number(logs.window.end) - start + 1) if logs.window.end else last_day + 1
     frame = _with_fatigue(raw, scenario.behaviour.fatigue_decay_days)
     payments = _payment_frame(logs, start)
-    spells = _spells(logs, frame, payments, scenario, window_days)
-    used = frame.filter(pl.col("day") >= burn_in_days)
-    last_of = pl.DataFrame(
-        {"account": np.arange(spells.days.shape[0], dtype=np.int64), "last": spells.days}
+    kept_payments = _promise_payments(frame, payments)
+    ends = _spell_ends(
+        logs, frame, payments, kept_payments, window_days, scenario.sim.charge_off_dpd
     )
-    in_spell = used.join(last_of, on="account").filter(pl.col("day") <= pl.col("last"))
-    calls = in_spell.filter(pl.col("channel").is_in([int(c) for c in CALL_CHANNELS]))
+    spells = _spells(logs, frame, ends)
+    used = frame.filter(pl.col("day") >= burn_in_days)
+    in_spell = used.join(_last_days(spells.days), on="account").filter(
+        pl.col("day") <= pl.col("last")
+    )
+    is_call = pl.col("channel").is_in(_CALLS)
+    calls = in_spell.filter(is_call)
     answered = ~pl.col("outcome").is_in([int(Outcome.NO_ANSWER), int(Outcome.VOICEMAIL)])
-    all_calls = used.filter(pl.col("channel").is_in([int(c) for c in CALL_CHANNELS]))
-    answered_calls = all_calls.filter(answered)
+    answered_calls = used.filter(is_call & answered)
     wrong = int((answered_calls["outcome"] == int(Outcome.WRONG_PARTY)).sum())
     visits = used.filter(pl.col("channel") == Channel.FIELD_VISIT)
-    right_party = pl.col("outcome").is_in([int(o) for o in RESULTS])
     conversations = in_spell.filter(
-        pl.col("channel").is_in([*(int(c) for c in CALL_CHANNELS), int(Channel.FIELD_VISIT)])
-        & right_party
+        pl.col("channel").is_in(_TALKS)
+        & pl.col("outcome").is_in([int(o) for o in RESULTS])
         & (pl.col("offer") == 0)
         & (pl.col("variant") == 0)
     )
@@ -382,7 +390,7 @@ def fit_tables(logs: Logs, scenario: Scenario, burn_in_days: int = 0) -> FitTabl
         calls=_events(calls, answered.cast(pl.Int8)),
         visits=_events(visits, (pl.col("outcome") != int(Outcome.NO_ANSWER)).cast(pl.Int8)),
         messages=_events(
-            used.filter(pl.col("channel").is_in([int(c) for c in MESSAGE_CHANNELS])),
+            used.filter(pl.col("channel").is_in(_MESSAGES)),
             pl.when(pl.col("outcome") == int(Outcome.NOT_DELIVERED))
             .then(0)
             .when(pl.col("outcome") == int(Outcome.COMPLAINT))
@@ -390,7 +398,7 @@ def fit_tables(logs: Logs, scenario: Scenario, burn_in_days: int = 0) -> FitTabl
             .otherwise(1),
         ),
         conversations=_events(conversations, result),
-        promises=_promises(used, payments, spells.days),
+        promises=_promises(used, kept_payments, spells.days),
         spells=spells,
         wrong_party=(wrong, answered_calls.height),
     )
