@@ -192,12 +192,7 @@ class BorrowerModel:
         self.hour_profile = hour_profile(
             config.answer_by_hour, hours.tolist(), config.answer_hour_ratio
         )
-        weight = config.personal_hour_weight
-        self._personal_table = (
-            1.0
-            - weight
-            + weight * np.exp(-0.5 * ((np.arange(24)[None, :] - np.arange(24)[:, None]) / 3.0) ** 2)
-        )  # [best hour, local hour]
+        self._personal_table = personal_hour_table(config.personal_hour_weight)
         mean_personal = self._personal_table[latent.best_hour.astype(np.int64)].mean(axis=0)
         self._population_hour = self.hour_profile / mean_personal
         self.not_delivered = np.array([config.not_delivered_rate.get(c, 0.0) for c in CHANNELS])
@@ -508,6 +503,16 @@ class BorrowerModel:
         if boost is None:
             return u < self.latent.plan_keep[idx]
         return u < np.minimum(self.latent.plan_keep[idx] * boost, 0.99)
+
+
+def personal_hour_table(weight: float) -> np.ndarray:
+    """float [24, 24]: a borrower's own availability factor by (best hour, local hour).
+
+    ``1 - weight`` everywhere plus ``weight`` times a Gaussian bump (3 h wide) at the
+    borrower's best hour.
+    """
+    hours = np.arange(24)
+    return 1.0 - weight + weight * np.exp(-0.5 * ((hours[None, :] - hours[:, None]) / 3.0) ** 2)
 
 
 def hour_profile(

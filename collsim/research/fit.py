@@ -51,7 +51,7 @@ from scipy.sparse import csr_matrix
 from scipy.special import logsumexp
 from statsmodels.tools.numdiff import approx_hess3
 
-from collsim.behaviour import DEFAULT_HOURS, hour_profile
+from collsim.behaviour import DEFAULT_HOURS, hour_profile, personal_hour_table
 from collsim.config import FitReport, FittedValue, Scenario, dump_yaml
 from collsim.logs import Logs
 from collsim.portfolio import date_of, day_number
@@ -64,7 +64,7 @@ from collsim.research.fitdata import (
     fit_tables,
 )
 from collsim.sim.impute import matched_draws
-from collsim.vocab import CHANNELS, Channel
+from collsim.vocab import CHANNELS, Channel, Outcome
 
 MAX_ACCOUNTS = 2_500
 """Accounts the simulated likelihood uses by default (a random subset beyond it)."""
@@ -102,9 +102,7 @@ def _traits(
 ) -> Traits:
     d = matched_draws(scenario, logs.accounts.take(rows), rng, draws)
     pool, idx = d.pool, d.rows
-    weight = scenario.behaviour.personal_hour_weight
-    hours = np.arange(24)
-    personal = 1.0 - weight + weight * np.exp(-0.5 * ((hours[None, :] - hours[:, None]) / 3.0) ** 2)
+    personal = personal_hour_table(scenario.behaviour.personal_hour_weight)
     return Traits(
         ability=pool.ability[idx],
         willingness=pool.willingness[idx],
@@ -201,7 +199,15 @@ def _answer_block(scenario: Scenario, calls: Events, visits: Events, t: Traits, 
     )
 
 
-_CONVERSATION_PARAMS = ("pay_now", "promise", "plan", "dispute", "refusal", "cease")
+_CONVERSATION_PARAMS: dict[str, Outcome] = {
+    "pay_now": Outcome.PAYMENT,
+    "promise": Outcome.PROMISE_TO_PAY,
+    "plan": Outcome.PAYMENT_PLAN,
+    "dispute": Outcome.DISPUTE,
+    "refusal": Outcome.REFUSAL,
+    "cease": Outcome.CEASE_REQUEST,
+}
+"""Base conversation probabilities the fit estimates -> the result each one produces."""
 
 
 def _conversation_block(scenario: Scenario, conv: Events, t: Traits, n: int) -> Block:
@@ -245,17 +251,25 @@ def _conversation_block(scenario: Scenario, conv: Events, t: Traits, n: int) -> 
             b.fatigue_complaint,
         ]
     )
-    counts = np.bincount(y, minlength=len(RESULTS))
-    events = [int(counts[k]) for k in range(6)]
-    events[5] = int(counts[6])  # cease
-    names = [f"behaviour.conversation.{p}" for p in _CONVERSATION_PARAMS]
+    counts = dict(zip(RESULTS, np.bincount(y, minlength=len(RESULTS)).tolist(), strict=True))
+    complaints, ceases = counts[Outcome.COMPLAINT], counts[Outcome.CEASE_REQUEST]
     bot_n = int((ch == Channel.VOICE_BOT).sum())
     return Block(
         "conversation",
-        [*names, "complaint_scale", "behaviour.bot_effectiveness", "behaviour.fatigue_complaint"],
+        [
+            *(f"behaviour.conversation.{p}" for p in _CONVERSATION_PARAMS),
+            "complaint_scale",
+            "behaviour.bot_effectiveness",
+            "behaviour.fatigue_complaint",
+        ],
         start,
         loglik,
-        [*events, int(counts[5]), bot_n, int(counts[5] + counts[6])],
+        [
+            *(counts[r] for r in _CONVERSATION_PARAMS.values()),
+            complaints,
+            bot_n,
+            complaints + ceases,
+        ],
     )
 
 
@@ -278,6 +292,7 @@ class _Exposure:
     link_base: np.ndarray  # [M, K] P(pay by the link) / link_payment of each message row
     link_paid: np.ndarray  # bool [M] the message's link payment ended the spell
     link_account: np.ndarray  # int [M] account of each message row
+    per_group: np.ndarray  # int [G] effective contacts of each jump group
 
 
 def _exposure(
@@ -324,7 +339,8 @@ def _exposure(
         at_risk[grp] = _per_account(strength[sel] * summed[sel, None], i[sel], n)
         on_event[grp] = _per_account(strength[sel] * on_day[sel, None], i[sel], n)
     link_paid = sp.link[keep][message]
-    return _Exposure(at_risk, on_event, link_base, link_paid, i[message])
+    per_group = np.bincount(g, minlength=groups)
+    return _Exposure(at_risk, on_event, link_base, link_paid, i[message], per_group)
 
 
 def _hazard_block(
@@ -355,9 +371,7 @@ def _hazard_block(
         "behaviour.voicemail_jump" if g == "voicemail" else f"behaviour.jump.{g}"
         for g in EXCITING_GROUPS
     ]
-    contacts = _subset(sp.contacts, remap)
-    per_group = np.bincount(contacts.y.astype(np.int64), minlength=len(EXCITING_GROUPS))
-    events = [int(event.sum())] * 2 + [int(v) for v in per_group] + [int(expo.link_paid.sum())]
+    events = [int(event.sum())] * 2 + expo.per_group.tolist() + [int(expo.link_paid.sum())]
     start = np.maximum(np.array([1.0, b.hazard_dpd_scale_days, *jump, b.link_payment]), 1e-4)
     return Block("hazard", [*names, "behaviour.link_payment"], start, loglik, events)
 
@@ -368,29 +382,10 @@ def _joint(blocks: list[Block]) -> tuple[np.ndarray, list[np.ndarray]]:
     return sum(parts), parts  # type: ignore[return-value]
 
 
-def _fit_block(block: Block, offset: np.ndarray, free: np.ndarray) -> None:
-    """Maximise the joint likelihood over the block's free parameters (log scale)."""
-    if not free.any():
-        return
-    x0 = np.log(block.value)
-
-    def objective(z: np.ndarray) -> float:
-        x = x0.copy()
-        x[free] = z
-        return -float(logsumexp(offset + block.loglik(np.exp(x)), axis=1).sum())
-
-    result = minimize(
-        objective,
-        x0[free],
-        method="L-BFGS-B",
-        bounds=[(v - BOUND_LOG, v + BOUND_LOG) for v in np.log(block.start[free])],
-    )
-    x = x0.copy()
-    x[free] = result.x
-    block.value = np.exp(x)
-
-
-def _standard_errors(block: Block, offset: np.ndarray, free: np.ndarray) -> None:
+def _free_loglik(
+    block: Block, offset: np.ndarray, free: np.ndarray
+) -> Callable[[np.ndarray], float]:
+    """The joint log-likelihood as a function of the block's free parameters (log scale)."""
     x0 = np.log(block.value)
 
     def loglik(z: np.ndarray) -> float:
@@ -398,16 +393,40 @@ def _standard_errors(block: Block, offset: np.ndarray, free: np.ndarray) -> None
         x[free] = z
         return float(logsumexp(offset + block.loglik(np.exp(x)), axis=1).sum())
 
+    return loglik
+
+
+def _log_scale_se(value: np.ndarray, hessian: np.ndarray) -> np.ndarray:
+    """Standard errors of ``value`` from the Hessian in log(value) (delta method)."""
+    try:
+        var = np.diag(np.linalg.inv(-hessian))
+    except np.linalg.LinAlgError:
+        var = np.full(value.shape[0], np.nan)
+    return value * np.sqrt(np.where(var > 0, var, np.nan))
+
+
+def _fit_block(block: Block, offset: np.ndarray, free: np.ndarray) -> None:
+    """Maximise the joint likelihood over the block's free parameters (log scale)."""
     if not free.any():
         return
-    hessian = approx_hess3(x0[free], loglik)
-    try:
-        covariance = np.linalg.inv(-hessian)
-        var = np.diag(covariance)
-    except np.linalg.LinAlgError:
-        var = np.full(int(free.sum()), np.nan)
+    loglik = _free_loglik(block, offset, free)
+    result = minimize(
+        lambda z: -loglik(z),
+        np.log(block.value[free]),
+        method="L-BFGS-B",
+        bounds=[(v - BOUND_LOG, v + BOUND_LOG) for v in np.log(block.start[free])],
+    )
+    x = np.log(block.value)
+    x[free] = result.x
+    block.value = np.exp(x)
+
+
+def _standard_errors(block: Block, offset: np.ndarray, free: np.ndarray) -> None:
+    if not free.any():
+        return
+    hessian = approx_hess3(np.log(block.value[free]), _free_loglik(block, offset, free))
     se = np.full(block.value.shape[0], np.nan)
-    se[free] = block.value[free] * np.sqrt(np.where(var > 0, var, np.nan))
+    se[free] = _log_scale_se(block.value[free], hessian)
     block.se = se
 
 
@@ -440,18 +459,13 @@ def _scalar_mle(
         bounds=[(v - 8.0, v + 8.0) for v in np.log(start)],
     )
     hessian = approx_hess3(result.x, lambda z: loglik(np.exp(z)))
-    try:
-        var = np.diag(np.linalg.inv(-hessian))
-    except np.linalg.LinAlgError:
-        var = np.full(start.shape[0], np.nan)
     value = np.exp(result.x)
     at_bound = np.abs(result.x - np.log(start)) > 8.0 - 0.01
-    return value, np.where(at_bound, np.nan, value * np.sqrt(np.where(var > 0, var, np.nan)))
+    return value, np.where(at_bound, np.nan, _log_scale_se(value, hessian))
 
 
 def _binary_loglik(p: np.ndarray, y: np.ndarray) -> float:
-    p = np.clip(p, _EPS, 1.0 - 1e-9)
-    return float(np.sum(np.where(y > 0, np.log(p), np.log1p(-p))))
+    return float(_bernoulli(p[:, None], y).sum())
 
 
 def _direct(scenario: Scenario, tables: FitTables) -> list[FittedValue]:
@@ -540,7 +554,8 @@ SEGMENT_SCALES: dict[str, str] = {
 }
 """Block scale label -> the segment attribute it multiplies."""
 
-_SEGMENT_CAPS = {"answer_rate": 1.0, "promise_keep": 0.99}
+SEGMENT_CAPS = {"answer_rate": 1.0, "promise_keep": 0.99}
+"""Highest value a scaled segment attribute may take."""
 
 UNIDENTIFIED: dict[str, str] = {
     "behaviour.segments.*.share": "segment membership is never observed",
@@ -572,7 +587,7 @@ def _scale_values(
     scenario: Scenario, label: str, value: float, se: float, n: int
 ) -> list[FittedValue]:
     attribute = SEGMENT_SCALES[label]
-    cap = _SEGMENT_CAPS.get(attribute, math.inf)
+    cap = SEGMENT_CAPS.get(attribute, math.inf)
     out = []
     for seg in scenario.behaviour.segments:
         base = float(getattr(seg, attribute))

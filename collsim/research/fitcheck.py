@@ -18,7 +18,7 @@ import numpy as np
 from collsim.config import Scenario
 from collsim.evaluation.logging import LoggingPolicy
 from collsim.policies.baselines import RandomPolicy
-from collsim.research.fit import Coverage, FitOptions, coverage, fit_logs
+from collsim.research.fit import SEGMENT_CAPS, Coverage, FitOptions, coverage, fit_logs
 from collsim.sim import Simulation
 from collsim.sim.logs import LogRecorder, simulated_logs
 
@@ -45,7 +45,7 @@ SCALAR_PATHS = (
 )
 """Behaviour numbers (paths under ``behaviour``) moved one by one."""
 
-_CAPS = {"answer_rate": 1.0, "promise_keep": 0.99, "bot_effectiveness": 1.0}
+_CAPS = {**SEGMENT_CAPS, "bot_effectiveness": 1.0}
 
 
 def _scale(node: dict, key: str, factor: float) -> None:
