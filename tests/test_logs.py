@@ -31,7 +31,6 @@ from collsim.logs import (
     load_payments,
     write_logs,
 )
-from collsim.plan import Plan, Snapshot
 from collsim.policies.baselines import RandomPolicy
 from collsim.portfolio import date_of
 from collsim.sim import Simulation
@@ -42,7 +41,8 @@ from collsim.sim.logs import (
     write_simulated_logs,
 )
 from collsim.tables import InputError, load_portfolio
-from collsim.vocab import CHANNELS, Channel, Offer, Outcome, Variant
+from collsim.vocab import CHANNELS, Offer, Outcome, Variant
+from tests.fixed_policies import OfferEveryone
 
 ACCOUNTS, DAYS = 300, 20
 START = load_scenario("default").sim.start_date
@@ -481,31 +481,14 @@ def test_the_recorder_keeps_a_latent_aware_policy_latent_aware() -> None:
         LogRecorder(sim)
 
 
-class _CallWithOffer:
-    """Agent calls at 18:00 for every allowed account, offering a settlement, empathetic."""
-
-    policy_id = "call_with_offer"
-
-    def decide(self, snapshot: Snapshot) -> Plan:
-        opts = snapshot.options
-        k = int(Channel.AGENT_CALL) * opts.n_slots + int(np.flatnonzero(opts.slot_hours == 18)[0])
-        option = np.where(snapshot.option_mask()[:, k], k, -1)
-        n = snapshot.n
-        return Plan.from_options(
-            option,
-            opts,
-            self.policy_id,
-            ["test"],
-            np.zeros(n, dtype=np.int16),
-            offer=np.full(n, Offer.SETTLEMENT),
-            variant=np.full(n, Variant.EMPATHETIC),
-        )
-
-
 def test_offers_and_variants_are_logged_on_contacts(tmp_path: Path) -> None:
     sim = Simulation(load_scenario("default"), 4, n_accounts=ACCOUNTS)
     recorder = LogRecorder(sim)
-    sim.run(recorder.wrap(_CallWithOffer()), 5, progress=recorder.end_of_day)
+    sim.run(
+        recorder.wrap(OfferEveryone(Offer.SETTLEMENT, Variant.EMPATHETIC)),
+        5,
+        progress=recorder.end_of_day,
+    )
     write_simulated_logs(recorder, tmp_path)
     contacts = load_logs(tmp_path, WINDOW).contacts
     attempts = _attempts(sim)

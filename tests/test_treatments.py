@@ -14,12 +14,13 @@ from collsim.compliance import ContactWindow, load_ruleset, validate_plan
 from collsim.config import load_scenario
 from collsim.ledger import EVENT
 from collsim.metrics import treatment_kpis
-from collsim.plan import Plan, Snapshot
+from collsim.plan import Plan
 from collsim.policies.champion import TieredChampion
 from collsim.portfolio import generate
 from collsim.sim.engine import Simulation
 from collsim.treatments import TreatmentTables
 from collsim.vocab import Channel, Offer, Outcome, Variant
+from tests.fixed_policies import OfferEveryone
 
 SCENARIO = load_scenario("default")
 
@@ -98,38 +99,13 @@ def test_variant_directions_by_segment() -> None:
     assert np.all(firm[strategic, pay] > std[strategic, pay])
 
 
-class _OfferEveryone:
-    """Agent calls for every allowed account at 18:00 with a fixed treatment."""
-
-    def __init__(self, offer: int, variant: int = 0) -> None:
-        self.offer, self.variant = offer, variant
-        self.policy_id = f"offer_{offer}_{variant}"
-
-    def decide(self, snapshot: Snapshot) -> Plan:
-        opts = snapshot.options
-        slot = int(np.flatnonzero(opts.slot_hours == 18)[0])
-        k = int(Channel.AGENT_CALL) * opts.n_slots + slot
-        ok = snapshot.option_mask()[:, k]
-        option = np.where(ok, k, -1)
-        n = snapshot.n
-        return Plan.from_options(
-            option,
-            opts,
-            self.policy_id,
-            ["test"],
-            np.zeros(n, dtype=np.int16),
-            offer=np.full(n, self.offer),
-            variant=np.full(n, self.variant),
-        )
-
-
-def _run(policy: _OfferEveryone, days: int = 12, n: int = 1500, ruleset: str | None = None):
+def _run(policy: OfferEveryone, days: int = 12, n: int = 1500, ruleset: str | None = None):
     sim = Simulation(SCENARIO, seed=4, n_accounts=n, ruleset=ruleset)
     return sim, sim.run(policy, days=days)
 
 
 def test_sim_instalment_offer_taken_by_struggling_and_hardship() -> None:
-    sim, ledger = _run(_OfferEveryone(Offer.INSTALMENT_PLAN))
+    sim, ledger = _run(OfferEveryone(Offer.INSTALMENT_PLAN))
     c = ledger.columns()
     took = np.unique(c["account"][c["event"] == EVENT["offer_accepted"]])
     talked = np.unique(
@@ -141,15 +117,15 @@ def test_sim_instalment_offer_taken_by_struggling_and_hardship() -> None:
 
 
 def test_sim_empathetic_lowers_complaints_paired() -> None:
-    _, standard = _run(_OfferEveryone(Offer.NONE, Variant.STANDARD), days=10)
-    _, empathetic = _run(_OfferEveryone(Offer.NONE, Variant.EMPATHETIC), days=10)
+    _, standard = _run(OfferEveryone(Offer.NONE, Variant.STANDARD), days=10)
+    _, empathetic = _run(OfferEveryone(Offer.NONE, Variant.EMPATHETIC), days=10)
     a = treatment_kpis(standard)["complaints.none.standard"]
     b = treatment_kpis(empathetic)["complaints.none.empathetic"]
     assert b < a
 
 
 def test_offered_plans_break_and_return_to_collection() -> None:
-    policy = _OfferEveryone(Offer.INSTALMENT_PLAN)
+    policy = OfferEveryone(Offer.INSTALMENT_PLAN)
     sim = Simulation(SCENARIO, seed=4, n_accounts=1200)
     seen = 0
     for _ in range(40):
@@ -172,7 +148,7 @@ def test_offered_plans_break_and_return_to_collection() -> None:
 def test_settlement_closes_and_records_discount() -> None:
     scenario = SCENARIO.with_overrides({"treatments.settlement.min_dpd": 1})
     sim = Simulation(scenario, seed=4, n_accounts=1500)
-    ledger = sim.run(_OfferEveryone(Offer.SETTLEMENT), days=8)
+    ledger = sim.run(OfferEveryone(Offer.SETTLEMENT), days=8)
     c = ledger.columns()
     settled = c["event"] == EVENT["settlement"]
     assert settled.any()
@@ -182,7 +158,7 @@ def test_settlement_closes_and_records_discount() -> None:
 
 
 def test_forbidden_treatments_never_given_in_the_sim() -> None:
-    sim, ledger = _run(_OfferEveryone(Offer.SETTLEMENT, Variant.FIRM), ruleset="treatments_example")
+    sim, ledger = _run(OfferEveryone(Offer.SETTLEMENT, Variant.FIRM), ruleset="treatments_example")
     c = ledger.columns()
     firm = (c["event"] == EVENT["attempt"]) & (c["variant"] == Variant.FIRM)
     assert firm.any()
