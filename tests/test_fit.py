@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,10 @@ from collsim.cli import app
 from collsim.config import dump_yaml, load_scenario
 from collsim.evaluation.runner import plan_cells
 from collsim.evaluation.spec import ExperimentError, load_experiment
+from collsim.logs import PAYMENT_CHANNELS, LogWindow, load_logs
 from collsim.research.fit import FitOptions, draw_scenario, value_at
 from collsim.research.fitcheck import IdentificationResult, identification_run, perturbed_scenario
+from collsim.research.fitdata import fit_tables
 from tests.offline_logs import champion_with_holdout, simulate_logs
 
 runner = CliRunner()
@@ -162,3 +166,26 @@ def test_compare_with_model_uncertainty_runs_each_seed_on_its_own_draw(
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(without))
     with pytest.raises(ExperimentError, match="model_uncertainty"):
         load_experiment(tmp_path / "bad.yaml")
+
+
+def test_a_spell_ends_with_its_first_payment_whatever_comes_later(small_logs: Path) -> None:
+    """A hazard payment stays the spell's event when the account later pays an agent."""
+    logs = load_logs(small_logs, LogWindow(dt.date.fromisoformat(START)))
+    base = load_scenario("default")
+    spells = fit_tables(logs, base).spells
+    hazard = np.flatnonzero(spells.event)
+    assert hazard.size >= 20
+    p = logs.payments
+    a_day_later = np.full(hazard.size, p.timestamp_utc_s.max() + 86_400)
+    later = dataclasses.replace(
+        p,
+        account=np.concatenate([p.account, hazard]),
+        timestamp_utc_s=np.concatenate([p.timestamp_utc_s, a_day_later]),
+        amount=np.concatenate([p.amount, np.ones(hazard.size)]),
+        channel=np.concatenate(
+            [p.channel, np.full(hazard.size, PAYMENT_CHANNELS.index("agent"), dtype=np.int8)]
+        ),
+    )
+    again = fit_tables(dataclasses.replace(logs, payments=later), base).spells
+    assert np.array_equal(again.event, spells.event)
+    assert np.array_equal(again.days, spells.days)

@@ -26,8 +26,9 @@ likelihood settles:
 * **hazard**: each account's days from the window start to its first payment,
   first commitment or legal filing — a common scale on the segments' self-cure
   hazard, its DPD scale, and the hazard jump of each kind of effective contact
-  (the contact effects).  Read messages are not logged: a delivered message
-  counts with its expected read probability.
+  (the contact effects).  Read messages are not logged: the likelihood mixes
+  over each delivered message being read or not (given that it was not paid
+  through its link), exactly, as reads are independent given the traits.
 
 Standard errors come from the numerical Hessian of the joint log-likelihood in
 each block (statsmodels), on the log scale, then the delta method.  Segment-level
@@ -129,13 +130,17 @@ def _subset(events: Events, remap: np.ndarray) -> Events:
     )
 
 
-def _per_account(values: np.ndarray, account: np.ndarray, n: int) -> np.ndarray:
-    """Sum [M, K] row values into [n, K] by account."""
-    summing = csr_matrix(
+def _summing_matrix(account: np.ndarray, n: int) -> csr_matrix:
+    """[n, M] matrix summing row values by account."""
+    return csr_matrix(
         (np.ones(account.shape[0]), (account, np.arange(account.shape[0]))),
         shape=(n, account.shape[0]),
     )
-    return np.asarray(summing @ values)
+
+
+def _per_account(values: np.ndarray, account: np.ndarray, n: int) -> np.ndarray:
+    """Sum [M, K] row values into [n, K] by account."""
+    return np.asarray(_summing_matrix(account, n) @ values)
 
 
 # --------------------------------------------------------------------------- blocks
@@ -285,14 +290,26 @@ def _promise_block(promises: Events, t: Traits, n: int) -> Block:
 
 @dataclass(frozen=True)
 class _Exposure:
-    """Per account and draw, the contact excitation summed over the spell, by jump group."""
+    """A spell's contact excitation per account and draw.
 
-    at_risk: np.ndarray  # [G, n, K] excitation summed over the at-risk days
-    on_event: np.ndarray  # [G, n, K] excitation on the event day
-    link_base: np.ndarray  # [M, K] P(pay by the link) / link_payment of each message row
-    link_paid: np.ndarray  # bool [M] the message's link payment ended the spell
-    link_account: np.ndarray  # int [M] account of each message row
+    Talks (and voicemails) excite surely: their excitation is summed by jump group.
+    A message excites only if it is read, which the logs do not show: each message
+    row keeps its own read probability and excitation, and the likelihood mixes
+    over read / not read row by row (exact, as the reads are independent).
+    """
+
+    at_risk: np.ndarray  # [G, n, K] talks' excitation summed over the at-risk days
+    on_event: np.ndarray  # [G, n, K] talks' excitation on the event day
     per_group: np.ndarray  # int [G] effective contacts of each jump group
+    message_account: np.ndarray  # int [M] account of each message row
+    message_group: np.ndarray  # int [M] jump group of each message row
+    message_summing: csr_matrix  # [n, M] sums message rows by account
+    read: np.ndarray  # [M, K] P(read)
+    strength: np.ndarray  # [M, K] the row's excitation per unit jump if read
+    summed: np.ndarray  # [M] decay × DPD factor summed over the at-risk days after it
+    on_day: np.ndarray  # [M] decay × DPD factor on the spell's last day
+    link_base: np.ndarray  # [M, K] P(pay by the link | read) / link_payment
+    link_paid: np.ndarray  # bool [M] the message's link payment ended the spell
 
 
 def _exposure(
@@ -323,8 +340,6 @@ def _exposure(
     read = t.open_rate[i] * (0.5 + 0.5 * timed)
     read = np.where(letter, read, read / (1.0 + b.messages.fatigue_open * ev.fatigue)[:, None])
     read = np.clip(read, 0.0, 1.0)
-    link_base = (read * t.ability[i] * t.willingness[i] * t.response[i, :, ch])[message]
-    strength = np.where(message[:, None], strength * read, strength)
     tau, s_c = b.excitation_decay_days, b.contact_dpd_scale_days
     ratio = math.exp(-1.0 / tau - 1.0 / s_c)
     left = np.maximum(days[i] - day, 0)
@@ -335,12 +350,23 @@ def _exposure(
     at_risk = np.zeros((groups, n, k_draws))
     on_event = np.zeros((groups, n, k_draws))
     for grp in range(groups):
-        sel = g == grp
+        sel = (g == grp) & ~message
         at_risk[grp] = _per_account(strength[sel] * summed[sel, None], i[sel], n)
         on_event[grp] = _per_account(strength[sel] * on_day[sel, None], i[sel], n)
-    link_paid = sp.link[keep][message]
-    per_group = np.bincount(g, minlength=groups)
-    return _Exposure(at_risk, on_event, link_base, link_paid, i[message], per_group)
+    return _Exposure(
+        at_risk=at_risk,
+        on_event=on_event,
+        per_group=np.bincount(g, minlength=groups),
+        message_account=i[message],
+        message_group=g[message],
+        message_summing=_summing_matrix(i[message], n),
+        read=read[message],
+        strength=strength[message],
+        summed=summed[message],
+        on_day=on_day[message],
+        link_base=(t.ability[i] * t.willingness[i] * t.response[i, :, ch])[message],
+        link_paid=sp.link[keep][message],
+    )
 
 
 def _hazard_block(
@@ -352,6 +378,7 @@ def _hazard_block(
     dpd0, days, event = sp.dpd0[rows], sp.days[rows].astype(float), sp.event[rows]
     expo = _exposure(scenario, tables, remap, t, n)
     ability, h0 = t.ability, t.self_cure_hazard
+    message_ability = ability[expo.message_account]
 
     def loglik(x: np.ndarray) -> np.ndarray:
         scale, s = x[0], x[1]
@@ -360,11 +387,18 @@ def _hazard_block(
         own_day = np.exp(-(dpd0 + days) / s)
         at_risk = ability * (scale * h0 * own_sum[:, None] + np.tensordot(jumps, expo.at_risk, 1))
         today = ability * (scale * h0 * own_day[:, None] + np.tensordot(jumps, expo.on_event, 1))
-        hazard = -at_risk + np.where(
-            event[:, None], np.log(-np.expm1(-np.maximum(today, _EPS))), 0.0
-        )
-        link = _bernoulli(x[-1] * expo.link_base, expo.link_paid)
-        return hazard + _per_account(link, expo.link_account, n)
+        # a message not paid through its link was read with P r(1 - q) / (1 - r q)
+        pay_if_read = np.clip(x[-1] * expo.link_base, 0.0, 1.0)
+        read = expo.read * (1.0 - pay_if_read) / np.maximum(1.0 - expo.read * pay_if_read, _EPS)
+        excite = message_ability * jumps[expo.message_group][:, None] * expo.strength
+        survive = np.log1p(read * np.expm1(-excite * expo.summed[:, None]))
+        survive_day = np.log1p(read * np.expm1(-excite * (expo.summed + expo.on_day)[:, None]))
+        survive = np.asarray(expo.message_summing @ survive)
+        survive_day = np.asarray(expo.message_summing @ survive_day)
+        pay_today = np.minimum(-today + survive_day - survive, -_EPS)
+        hazard = -at_risk + survive + np.where(event[:, None], np.log(-np.expm1(pay_today)), 0.0)
+        link = _bernoulli(pay_if_read * expo.read, expo.link_paid)
+        return hazard + np.asarray(expo.message_summing @ link)
 
     jump = [b.voicemail_jump if g == "voicemail" else b.jump.get(g, 0.0) for g in EXCITING_GROUPS]
     names = ["self_cure_scale", "behaviour.hazard_dpd_scale_days"] + [
@@ -374,6 +408,18 @@ def _hazard_block(
     events = [int(event.sum())] * 2 + expo.per_group.tolist() + [int(expo.link_paid.sum())]
     start = np.maximum(np.array([1.0, b.hazard_dpd_scale_days, *jump, b.link_payment]), 1e-4)
     return Block("hazard", [*names, "behaviour.link_payment"], start, loglik, events)
+
+
+def _blocks(
+    scenario: Scenario, tables: FitTables, remap: np.ndarray, t: Traits, n: int
+) -> list[Block]:
+    """The four likelihood blocks of the accounts in ``remap`` under traits ``t``."""
+    return [
+        _answer_block(scenario, _subset(tables.calls, remap), _subset(tables.visits, remap), t, n),
+        _conversation_block(scenario, _subset(tables.conversations, remap), t, n),
+        _promise_block(_subset(tables.promises, remap), t, n),
+        _hazard_block(scenario, tables, remap, t, n),
+    ]
 
 
 # --------------------------------------------------------------------------- optimise
@@ -720,12 +766,7 @@ def fit_logs(
     remap[rows] = np.arange(rows.size)
     traits = _traits(base, logs, rows, np.random.default_rng(seeds[1]), options.draws)
     n = rows.size
-    blocks = [
-        _answer_block(base, _subset(tables.calls, remap), _subset(tables.visits, remap), traits, n),
-        _conversation_block(base, _subset(tables.conversations, remap), traits, n),
-        _promise_block(_subset(tables.promises, remap), traits, n),
-        _hazard_block(base, tables, remap, traits, n),
-    ]
+    blocks = _blocks(base, tables, remap, traits, n)
     _maximise(blocks, options.rounds, lambda r: progress(f"likelihood round {r + 1} done"))
     fitted, skipped = _block_values(base, blocks)
     fitted = _direct(base, tables) + fitted

@@ -288,7 +288,7 @@ def _spell_ends(
     kept = kept_payments.with_columns(pl.lit(True).alias("kept"))
     first_pay = (
         payments.join(kept, on=["account", "day"], how="left")
-        .sort("day")
+        .filter(pl.col("day") == pl.col("day").min().over("account"))
         .group_by("account")
         .agg(
             pl.col("day").first(),
