@@ -17,6 +17,7 @@ import numpy as np
 
 from collsim.config import Scenario
 from collsim.evaluation.logging import LoggingPolicy
+from collsim.logs import Logs
 from collsim.policies.baselines import RandomPolicy
 from collsim.research.fit import SEGMENT_CAPS, Coverage, FitOptions, coverage, fit_logs
 from collsim.sim import Simulation
@@ -90,6 +91,29 @@ class IdentificationResult:
         return float(np.mean([row.inside() for row in self.rows])) if self.rows else 0.0
 
 
+def identification_logs(
+    base: Scenario, seed: int, size: tuple[int, int] = (6000, 45)
+) -> tuple[Scenario, Logs]:
+    """Logs simulated from a perturbed ``base``: (the true scenario, its logs).
+
+    The logging policy contacts half the accounts a day at random (channel and hour
+    uniform over what the rules allow) and holds out 10% as a control.
+
+    Args:
+        base: the scenario to perturb.
+        seed: seeds the perturbation and the simulation.
+        size: (accounts, days) of the simulated logs.
+    """
+    streams = np.random.SeedSequence(seed).spawn(2)
+    truth = perturbed_scenario(base, np.random.default_rng(streams[0]))
+    accounts, days = size
+    sim = Simulation(truth, int(streams[1].generate_state(1)[0]), n_accounts=accounts)
+    recorder = LogRecorder(sim)
+    policy = LoggingPolicy(RandomPolicy(contact_rate=0.5), holdout_share=0.1)
+    sim.run(recorder.wrap(policy), days, progress=lambda _stats: recorder.end_of_day())
+    return truth, simulated_logs(recorder)
+
+
 def identification_run(
     base: Scenario,
     seed: int,
@@ -101,20 +125,10 @@ def identification_run(
     Args:
         base: the base scenario (the fit's starting point).
         seed: seeds the perturbation, the simulation and the fit.
-        size: (accounts, days) of the simulated logs.
+        size: (accounts, days) of the simulated logs (:func:`identification_logs`).
         options: the fit's options (its seed is replaced by ``seed``).
-
-    The logging policy contacts half the accounts a day at random (channel and hour
-    uniform over what the rules allow) and holds out 10% as a control.
     """
-    streams = np.random.SeedSequence(seed).spawn(2)
-    truth = perturbed_scenario(base, np.random.default_rng(streams[0]))
-    accounts, days = size
-    sim = Simulation(truth, int(streams[1].generate_state(1)[0]), n_accounts=accounts)
-    recorder = LogRecorder(sim)
-    policy = LoggingPolicy(RandomPolicy(contact_rate=0.5), holdout_share=0.1)
-    sim.run(recorder.wrap(policy), days, progress=lambda _stats: recorder.end_of_day())
-    logs = simulated_logs(recorder)
+    truth, logs = identification_logs(base, seed, size)
     settings = vars(options) if options is not None else {}
     fitted = fit_logs(logs, base, FitOptions(**{**settings, "seed": seed}))
     return IdentificationResult(truth, fitted, coverage(fitted, truth))
