@@ -369,6 +369,12 @@ def _exposure(
     )
 
 
+def _read_mixture(read: np.ndarray, log_if_read: np.ndarray) -> np.ndarray:
+    """log(1 - r + r e^L) for P(read) r in [0, 1] and L = log-survival if read (stable)."""
+    with np.errstate(divide="ignore"):
+        return np.logaddexp(np.log1p(-read), np.log(read) + log_if_read)
+
+
 def _hazard_block(
     scenario: Scenario, tables: FitTables, remap: np.ndarray, t: Traits, n: int
 ) -> Block:
@@ -391,8 +397,8 @@ def _hazard_block(
         pay_if_read = np.clip(x[-1] * expo.link_base, 0.0, 1.0)
         read = expo.read * (1.0 - pay_if_read) / np.maximum(1.0 - expo.read * pay_if_read, _EPS)
         excite = message_ability * jumps[expo.message_group][:, None] * expo.strength
-        survive = np.log1p(read * np.expm1(-excite * expo.summed[:, None]))
-        survive_day = np.log1p(read * np.expm1(-excite * (expo.summed + expo.on_day)[:, None]))
+        survive = _read_mixture(read, -excite * expo.summed[:, None])
+        survive_day = _read_mixture(read, -excite * (expo.summed + expo.on_day)[:, None])
         survive = np.asarray(expo.message_summing @ survive)
         survive_day = np.asarray(expo.message_summing @ survive_day)
         pay_today = np.minimum(-today + survive_day - survive, -_EPS)
