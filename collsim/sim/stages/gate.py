@@ -140,9 +140,10 @@ def fit_budgets(
     over = rank >= resources.capacity[resource]
     dropped = rows[over]
     if dropped.size:
-        codes = np.array(
-            [s.ledger.rule_code(resources.names[r]) for r in resource[over]], dtype=np.int16
-        )
+        # resource[over] is sorted: codes are added in the order they first occur.
+        names, which = np.unique(resource[over], return_inverse=True)
+        codes = np.array([s.ledger.rule_code(resources.names[r]) for r in names], dtype=np.int16)
+        codes = codes[which]
         channel = option[dropped] // s.options.n_slots
         s.ledger.append(
             "overflow",
