@@ -152,10 +152,10 @@ def main() -> None:
             bench_fast(args.quick)
         if args.train:
             n, n_steps = (1024, 4) if args.quick else (16_384, 8)
-            rate = bench_train(n, n_steps, batch=min(n * n_steps, 16_384), epochs=2, rollouts=3)
+            rate = bench_train(n, n_steps, batch=min(n * n_steps, 32_768), epochs=1, rollouts=3)
             print(
-                f"MaskablePPO on AccountBatchFast-v0 N={n:,}, n_steps {n_steps}, batch 16,384, "
-                f"2 epochs: {rate:,.0f} env steps/s end to end"
+                f"MaskablePPO on AccountBatchFast-v0 N={n:,}, n_steps {n_steps}, batch 32,768, "
+                f"1 epoch: {rate:,.0f} env steps/s end to end"
             )
         print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
         return
