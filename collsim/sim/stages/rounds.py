@@ -100,15 +100,14 @@ class _Seats:
     def __init__(self, start_h: np.ndarray, agents: np.ndarray) -> None:
         self.start_h = start_h.tolist()
         self.agents = agents.tolist()
-        self.free_at_h = [[0.0] * int(agents.max())]
+        self.free_at_h = [0.0] * int(agents.max())
         self.after: list[list[float]] = []
 
     def next_hour(self, duration_s: np.ndarray) -> np.ndarray:
         """bool [M]: which of the next hour's queued calls start (hours in order)."""
         j = len(self.after)
-        free = self.free_at_h[0]
-        started = self._run(free, j, duration_s)
-        self.after.append(free.copy())
+        started = self._run(self.free_at_h, j, duration_s)
+        self.after.append(self.free_at_h.copy())
         return started
 
     def later(self, duration_s: np.ndarray, slot: np.ndarray) -> np.ndarray:
@@ -171,7 +170,8 @@ def _first_round(
     seats: _Seats,
 ) -> _Made:
     """Planned calls (sorted by hour, priority): at their hour, or carried once to the next."""
-    pool = f"pool:{s.call_pool.name if s.call_pool else ''}"
+    assert s.call_pool is not None
+    pool = f"pool:{s.call_pool.name}"
     now = _try(s, idx, slot, hours, zone_shift, 0)
     later = _try(s, idx, np.minimum(slot + 1, hours.size - 1), hours, zone_shift, 0)
     gate.record_hour_blocks(s, idx, now.local, np.zeros(idx.size, dtype=bool), now.first)
