@@ -423,9 +423,14 @@ def test_maskable_ppo_beats_random_masked_policy() -> None:
     assert all(ppo > rnd for ppo, rnd in scores)
 
 
-def test_public_ids_are_the_three_documented_ones() -> None:
+def test_public_ids_are_the_four_documented_ones() -> None:
     ids = {i for i in gym.envs.registration.registry if i.startswith("collsim/")}
-    assert ids == {collsim.envs.ACCOUNT_ID, collsim.envs.BATCH_ID, collsim.envs.PORTFOLIO_ID}
+    assert ids == {
+        collsim.envs.ACCOUNT_ID,
+        collsim.envs.BATCH_ID,
+        collsim.envs.FAST_BATCH_ID,
+        collsim.envs.PORTFOLIO_ID,
+    }
 
 
 def test_module_qualified_id_makes_the_env_in_a_fresh_interpreter() -> None:

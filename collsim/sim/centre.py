@@ -65,7 +65,7 @@ class AgentPool:
         """
         if self.env.now < start_h:
             self.env.run(until=start_h)
-        start = _dispatch(
+        start = dispatch(
             self.free_at_h,
             min(self.agents_by_hour.get(centre_hour, 0), self.size),
             start_h,
@@ -75,10 +75,17 @@ class AgentPool:
         return HourResult(started=~np.isnan(start), start_h=start)
 
 
-def _dispatch(
+def dispatch(
     free_at_h: list[float], n_seats: int, start_h: float, handle_h: list[float]
 ) -> np.ndarray:
-    """Start time of each call (NaN: not started in the hour); updates ``free_at_h``."""
+    """Start time of each call (NaN: not started in the hour); updates ``free_at_h``.
+
+    Args:
+        free_at_h: when each agent seat is next free (hours on the run clock).
+        n_seats: agents on shift this hour (seats ``0..n_seats-1``).
+        start_h: the hour's start on the run clock.
+        handle_h: handle time of each call in hours, in queue order.
+    """
     end_h = start_h + 1.0
     n_calls = len(handle_h)
     started_at = [float("nan")] * n_calls

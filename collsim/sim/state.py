@@ -7,6 +7,7 @@ calls the stages in a fixed order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,9 @@ class SimState:
         variant: int8 [N] today's variants (None: no treatment today).
         recovered: money recovered so far.
         attempts: contact attempts made so far.
+        agent_call_stage: the stage running the day's agent calls (None: the hourly
+            SimPy stage :func:`collsim.sim.stages.calls.agent_calls`; fast training
+            environments opt in to :func:`collsim.sim.stages.rounds.agent_calls_by_round`).
     """
 
     scenario: Scenario
@@ -93,6 +97,7 @@ class SimState:
     variant: np.ndarray | None = None
     recovered: float = 0.0
     attempts: int = 0
+    agent_call_stage: Callable[..., None] | None = None
 
     @property
     def n(self) -> int:

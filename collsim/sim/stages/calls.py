@@ -101,11 +101,7 @@ def agent_calls(
     agent_call = int(Channel.AGENT_CALL)
     zone_shift = shift[s.portfolio.timezone]
     centre = hour + zone_shift[idx]
-    staffed = (
-        [] if pool_cfg is None else sorted(h for h, a in pool_cfg.agents_by_hour.items() if a > 0)
-    )
-    unstaffed = ~np.isin(centre, staffed)
-    records.record_overflow(s, idx[unstaffed], agent_call, hour[unstaffed], "unstaffed")
+    staffed = staffed_hours(s, idx, hour, centre)
     if pool_cfg is None:
         return
     pool = s.pools[pool_cfg.name]
@@ -175,6 +171,19 @@ def agent_calls(
         )
 
 
+def staffed_hours(s: SimState, idx: np.ndarray, hour: np.ndarray, centre: np.ndarray) -> list[int]:
+    """The call pool's staffed centre hours; ledger calls planned outside them as overflow."""
+    pool_cfg = s.call_pool
+    staffed = (
+        [] if pool_cfg is None else sorted(h for h, a in pool_cfg.agents_by_hour.items() if a > 0)
+    )
+    unstaffed = ~np.isin(centre, staffed)
+    records.record_overflow(
+        s, idx[unstaffed], int(Channel.AGENT_CALL), hour[unstaffed], "unstaffed"
+    )
+    return staffed
+
+
 def field_outcomes(s: SimState, idx: np.ndarray, hour: np.ndarray) -> None:
     """Outcomes of the field visits that the team started today."""
     if idx.size == 0:
@@ -184,6 +193,7 @@ def field_outcomes(s: SimState, idx: np.ndarray, hour: np.ndarray) -> None:
 
 __all__ = [
     "agent_calls",
+    "staffed_hours",
     "apply_calls",
     "draw_calls",
     "field_outcomes",

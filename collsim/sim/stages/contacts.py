@@ -45,7 +45,8 @@ def execute_plan(s: SimState, plan: Plan, option: np.ndarray) -> None:
         float(max(s.scenario.sim.operating_hours) + 1 + shift.max()),
     )
     sel = channel == Channel.AGENT_CALL
-    calls.agent_calls(s, chosen[sel], hour[sel], plan.priority[chosen[sel]], shift)
+    agent_calls = s.agent_call_stage or calls.agent_calls
+    agent_calls(s, chosen[sel], hour[sel], plan.priority[chosen[sel]], shift)
     s.run_clock(day_start_h + 24.0)
     calls.field_outcomes(s, visits[started], visit_hour[started])
     records.record_overflow(

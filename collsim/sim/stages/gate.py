@@ -140,9 +140,10 @@ def fit_budgets(
     over = rank >= resources.capacity[resource]
     dropped = rows[over]
     if dropped.size:
-        codes = np.array(
-            [s.ledger.rule_code(resources.names[r]) for r in resource[over]], dtype=np.int16
-        )
+        # resource[over] is sorted: codes are added in the order they first occur.
+        names, which = np.unique(resource[over], return_inverse=True)
+        codes = np.array([s.ledger.rule_code(resources.names[r]) for r in names], dtype=np.int16)
+        codes = codes[which]
         channel = option[dropped] // s.options.n_slots
         s.ledger.append(
             "overflow",
@@ -163,13 +164,31 @@ def hour_gate(s: SimState, batch: np.ndarray, local: np.ndarray, redial: np.ndar
     A refused planned call is a ``blocked`` event; a refused redial (the dialler's
     own retry after no answer, not part of the plan) is a ``redial_blocked`` event.
     """
+    first = hour_violations(s, batch, local)
+    record_hour_blocks(s, batch, local, redial, first)
+    return first == -1
+
+
+def hour_violations(s: SimState, batch: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """int16 [M]: first in-day rule refusing each agent call (-1: may go, -2: not active).
+
+    Reads the state only (records nothing): :func:`hour_gate` = this then
+    :func:`record_hour_blocks`.
+    """
     active = s.borrowers.status[batch] == ACTIVE
-    first = np.full(batch.size, -1, dtype=np.int16)
+    first = np.full(batch.size, -2, dtype=np.int16)
     channel = np.full(batch.size, Channel.AGENT_CALL, dtype=np.int64)
     first[active] = s.ruleset.first_violation(
         s.portfolio, s.window, batch[active], channel[active], local[active]
     )
-    blocked = active & (first >= 0)
+    return first
+
+
+def record_hour_blocks(
+    s: SimState, batch: np.ndarray, local: np.ndarray, redial: np.ndarray, first: np.ndarray
+) -> None:
+    """Ledger the calls :func:`hour_violations` refused by a rule (``first >= 0``)."""
+    blocked = first >= 0
     if np.any(blocked):
         codes = np.array([s.ledger.rule_code(r) for r in s.ruleset.rule_ids], dtype=np.int16)
         for event, rows in (
@@ -185,7 +204,6 @@ def hour_gate(s: SimState, batch: np.ndarray, local: np.ndarray, redial: np.ndar
                 rule=codes[first[rows]],
                 bucket=bucket_of(s.portfolio.dpd[batch[rows]]),
             )
-    return active & ~blocked
 
 
 __all__ = [
@@ -195,6 +213,8 @@ __all__ = [
     "contact_gate",
     "fit_budgets",
     "hour_gate",
+    "hour_violations",
     "record_blocked",
+    "record_hour_blocks",
     "treatment_gate",
 ]
