@@ -155,6 +155,20 @@ class Interval:
     seed: int = 0
 
 
+def cluster_codes(cluster: np.ndarray) -> np.ndarray:
+    """``np.unique(cluster, return_inverse=True)[1]``: each row's rank among the distinct ids.
+
+    Without sorting when the ids are small non-negative integers (account rows, day
+    strata): O(rows) instead of O(rows log rows).
+    """
+    small = cluster.size > 0 and np.issubdtype(cluster.dtype, np.integer)
+    if small and cluster.min() >= 0 and cluster.max() < 4 * cluster.size + 1024:
+        present = np.zeros(int(cluster.max()) + 1, dtype=bool)
+        present[cluster] = True
+        return (np.cumsum(present) - 1)[cluster]
+    return np.unique(cluster, return_inverse=True)[1].reshape(-1)
+
+
 def ratio_estimate(
     name: str,
     numerator: np.ndarray,
@@ -168,22 +182,49 @@ def ratio_estimate(
     IPW is ``Σ w r / n``, SNIPW ``Σ w r / Σ w``, DR ``Σ ψ / n``.  The bootstrap
     resamples clusters (accounts) with replacement.
     """
-    level, method, n_boot, seed = interval.level, interval.method, interval.n_boot, interval.seed
-    _, group = np.unique(cluster, return_inverse=True)
+    return ratio_estimates({name: (numerator, denominator)}, cluster, interval)[name]
+
+
+def ratio_estimates(
+    terms: dict[str, tuple[np.ndarray, np.ndarray]], cluster: np.ndarray, interval: Interval
+) -> dict[str, Estimate]:
+    """:func:`ratio_estimate` of several (numerator, denominator) pairs on the same rows.
+
+    The clusters are found once and every pair uses the same bootstrap resamples
+    (each a multinomial count per cluster: the counts of ``g`` uniform draws among
+    the ``g`` clusters, drawn one resample at a time so memory stays O(g)).
+    """
+    group = cluster_codes(cluster)
     g = int(group.max()) + 1
-    num = np.bincount(group, weights=numerator, minlength=g)
-    den = np.bincount(group, weights=denominator, minlength=g)
-    value = float(num.sum() / den.sum())
-    influence = (num - value * den) / den.mean()
-    se = float(np.sqrt(g / (g - 1) * np.sum(influence**2)) / g)
-    if method == "clt":
+    names = list(terms)
+    num = np.column_stack([np.bincount(group, weights=terms[k][0], minlength=g) for k in names])
+    den = np.column_stack([np.bincount(group, weights=terms[k][1], minlength=g) for k in names])
+    value = num.sum(axis=0) / den.sum(axis=0)
+    influence = (num - value * den) / den.mean(axis=0)
+    se = np.sqrt(g / (g - 1) * np.sum(influence**2, axis=0)) / g
+    level = interval.level
+    if interval.method == "clt":
         z = float(stats.norm.ppf(0.5 + level / 2.0))
-        return Estimate(name, value, value - z * se, value + z * se, se)
+        low, high = value - z * se, value + z * se
+    else:
+        boot = _bootstrap_ratios(num, den, interval.n_boot, interval.seed)
+        low, high = np.quantile(boot, [0.5 - level / 2.0, 0.5 + level / 2.0], axis=0)
+        se = boot.std(axis=0, ddof=1)
+    return {
+        k: Estimate(k, float(value[i]), float(low[i]), float(high[i]), float(se[i]))
+        for i, k in enumerate(names)
+    }
+
+
+def _bootstrap_ratios(num: np.ndarray, den: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """[n_boot, K]: Σ counts·num / Σ counts·den of each resample of the g clusters."""
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(g, np.full(g, 1.0 / g), size=n_boot).astype(float)
-    boot = (counts @ num) / np.maximum(counts @ den, 1e-300)
-    low, high = np.quantile(boot, [0.5 - level / 2.0, 0.5 + level / 2.0])
-    return Estimate(name, value, float(low), float(high), float(boot.std(ddof=1)))
+    g = num.shape[0]
+    boot = np.empty((n_boot, num.shape[1]))
+    for b in range(n_boot):
+        counts = np.bincount(rng.integers(0, g, size=g), minlength=g).astype(float)
+        boot[b] = (counts @ num) / np.maximum(counts @ den, 1e-300)
+    return boot
 
 
 def ipw(
@@ -228,46 +269,109 @@ class _Regressor(Protocol):
 
 
 def _model(kind: str, seed: int, n_features: int) -> _Regressor:
-    if kind == "hgb":
-        from sklearn.ensemble import HistGradientBoostingRegressor
+    if kind != "hgb":
+        raise ValueError(f"unknown outcome model {kind!r}; expected 'hgb' or 'ridge'")
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
-        categorical = np.zeros(n_features + 2, dtype=bool)
-        categorical[n_features] = True
-        return HistGradientBoostingRegressor(
-            max_iter=100,
-            learning_rate=0.05,
-            min_samples_leaf=50,
-            l2_regularization=1.0,
-            categorical_features=categorical,
-            random_state=seed,
-        )
-    if kind == "ridge":
-        return _PerChannelRidge()
-    raise ValueError(f"unknown outcome model {kind!r}; expected 'hgb' or 'ridge'")
+    categorical = np.zeros(n_features + 2, dtype=bool)
+    categorical[n_features] = True
+    return HistGradientBoostingRegressor(
+        max_iter=100,
+        learning_rate=0.05,
+        min_samples_leaf=50,
+        l2_regularization=1.0,
+        categorical_features=categorical,
+        random_state=seed,
+    )
 
 
-class _PerChannelRidge:
-    """One ridge regression per channel (and no contact) on the observable features."""
+RIDGE_ALPHA = 10.0
+"""L2 penalty of the per-channel ridge outcome model."""
+_CHUNK_ROWS = 1 << 16
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> _PerChannelRidge:
-        from sklearn.linear_model import Ridge
 
-        self.models: dict[int, Ridge] = {}
-        self.fallback = float(y.mean()) if y.size else 0.0
-        channel = X[:, -2].astype(int)
-        for c in np.unique(channel):
-            sel = channel == c
-            self.models[int(c)] = Ridge(alpha=10.0).fit(X[sel, :-2], y[sel])
-        return self
+def _option_channel(option: np.ndarray, n_slots: int) -> np.ndarray:
+    """Channel code of each option (``N_CHANNELS`` = no contact)."""
+    return np.where(option < 0, N_CHANNELS, option // n_slots).astype(np.int64)
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        out = np.full(X.shape[0], self.fallback)
-        channel = X[:, -2].astype(int)
-        for c, model in self.models.items():
-            sel = channel == c
-            if np.any(sel):
-                out[sel] = model.predict(X[sel, :-2])
-        return out
+
+@dataclass
+class _RidgeSums:
+    """Sufficient statistics of a least-squares fit per (fold, channel), shifted features."""
+
+    count: np.ndarray
+    sx: np.ndarray
+    sxx: np.ndarray
+    sy: np.ndarray
+    sxy: np.ndarray
+
+    @classmethod
+    def zeros(cls, folds: int, groups: int, p: int) -> _RidgeSums:
+        return cls(np.zeros((folds, groups)), np.zeros((folds, groups, p)),
+                   np.zeros((folds, groups, p, p)), np.zeros((folds, groups)),
+                   np.zeros((folds, groups, p)))  # fmt: skip
+
+    def add(self, f: int, c: int, x: np.ndarray, y: np.ndarray) -> None:
+        self.count[f, c] += x.shape[0]
+        self.sx[f, c] += x.sum(axis=0)
+        self.sxx[f, c] += x.T @ x
+        self.sy[f, c] += y.sum()
+        self.sxy[f, c] += x.T @ y
+
+    def solve(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(coef [groups, p], intercept [groups]) of the ridge fitted on the folds other than k.
+
+        A channel without training rows predicts the training mean (as the
+        per-channel sklearn ridges did); every ridge centres features and reward.
+        """
+        train = np.arange(self.count.shape[0]) != k
+        n, sx, sxx = self.count[train].sum(0), self.sx[train].sum(0), self.sxx[train].sum(0)
+        sy, sxy = self.sy[train].sum(0), self.sxy[train].sum(0)
+        p = sx.shape[1]
+        coef = np.zeros((n.size, p))
+        intercept = np.full(n.size, sy.sum() / n.sum() if n.sum() > 0 else 0.0)
+        for c in np.flatnonzero(n > 0):
+            mx, my = sx[c] / n[c], sy[c] / n[c]
+            gram = sxx[c] - n[c] * np.outer(mx, mx) + RIDGE_ALPHA * np.eye(p)
+            coef[c] = np.linalg.solve(gram, sxy[c] - n[c] * mx * my)
+            intercept[c] = my - mx @ coef[c]
+        return coef, intercept
+
+
+def _ridge_predictions(
+    data: LoggedData, fold: np.ndarray, folds: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-fitted per-channel ridge (one ridge per logged channel and no contact).
+
+    Each model is the closed-form ridge of :data:`RIDGE_ALPHA` with an intercept
+    on the observable features (``(XᶜᵀXᶜ + αI)β = Xᶜᵀyᶜ`` on centred data),
+    accumulated chunk by chunk in float64 so no design matrix is ever built.
+    """
+    features, n = data.features, data.n
+    logged = _option_channel(data.option, data.n_slots)
+    target = _option_channel(data.target_option, data.n_slots)
+    shift = features[: min(n, _CHUNK_ROWS)].mean(axis=0, dtype=np.float64)
+    groups = N_CHANNELS + 1
+    sums = _RidgeSums.zeros(folds, groups, features.shape[1])
+    for part in _chunks(n):
+        key = fold[part] * groups + logged[part]
+        for k in np.unique(key):
+            sel = key == k
+            x = features[part][sel].astype(np.float64) - shift
+            sums.add(int(k) // groups, int(k) % groups, x, data.reward[part][sel])
+    models = [sums.solve(k) for k in range(folds)]
+    q_logged, q_target = np.empty(n), np.empty(n)
+    for part in _chunks(n):
+        x = features[part].astype(np.float64) - shift
+        q = np.stack([x @ coef.T + intercept for coef, intercept in models])
+        rows = np.arange(x.shape[0])
+        q_logged[part] = q[fold[part], rows, logged[part]]
+        q_target[part] = q[fold[part], rows, target[part]]
+    return q_logged, q_target
+
+
+def _chunks(n: int) -> list[slice]:
+    return [slice(lo, min(lo + _CHUNK_ROWS, n)) for lo in range(0, n, _CHUNK_ROWS)]
 
 
 def outcome_predictions(
@@ -276,20 +380,23 @@ def outcome_predictions(
     """Cross-fitted q̂(x, logged option) and q̂(x, target option).
 
     Accounts are split into ``folds`` groups; each group's predictions come from a
-    model fitted on the other groups.  ``n_threads`` caps OpenMP/BLAS threads (on a
-    shared machine one thread is much faster than contended ones).
+    model fitted on the other groups.  ``kind``: ``hgb`` (gradient boosting on the
+    features, channel and slot) or ``ridge`` (one ridge per channel on the
+    features).  ``n_threads`` caps OpenMP/BLAS threads (on a shared machine one
+    thread is much faster than contended ones).
     """
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(seed)
-    accounts = np.unique(data.account)
-    fold_of = dict(zip(accounts.tolist(), rng.permutation(accounts.size) % folds, strict=True))
-    fold = np.array([fold_of[a] for a in data.account.tolist()])
-    X_logged = action_features(data.features, data.option, data.n_slots)
-    X_target = action_features(data.features, data.target_option, data.n_slots)
-    q_logged = np.zeros(data.n)
-    q_target = np.zeros(data.n)
+    index = cluster_codes(data.account)
+    fold = (rng.permutation(int(index.max()) + 1) % folds)[index]
     with threadpool_limits(limits=n_threads):
+        if kind == "ridge":
+            return _ridge_predictions(data, fold, folds)
+        X_logged = action_features(data.features, data.option, data.n_slots)
+        X_target = action_features(data.features, data.target_option, data.n_slots)
+        q_logged = np.zeros(data.n)
+        q_target = np.zeros(data.n)
         for k in range(folds):
             train, test = fold != k, fold == k
             model = _model(kind, seed, data.features.shape[1])
