@@ -80,8 +80,8 @@ from collsim.evaluation.ope import (
     cluster_codes,
     dr_terms,
     importance_weights,
-    outcome_predictions,
     ratio_estimates,
+    ridge_predictions,
 )
 from collsim.export import load_artifact
 from collsim.export.artifact import ArtifactPolicy
@@ -591,21 +591,22 @@ def _estimates(
     settings: OfflineSettings, seeds: np.random.SeedSequence,
 ) -> dict[str, dict[str, Estimate]]:  # fmt: skip
     """Logged mean, IPW, SNIPW and DR of each outcome, bootstrap intervals over accounts."""
-    out: dict[str, dict[str, Estimate]] = {}
     ones = np.ones(data.n)
-    for name, reward in outcomes.items():
-        boot, fit = (int(s.generate_state(1)[0]) for s in seeds.spawn(2))
-        q_logged, q_target = outcome_predictions(
-            dataclasses.replace(data, reward=reward), "ridge", 2, fit
-        )
-        terms = {
-            "logged": (reward, ones),
-            "ipw": (w * reward, ones),
-            "snipw": (w * reward, w),
-            "dr": (dr_terms(q_target, q_logged, w, reward), ones),
+    # (bootstrap, cross-fitting) seeds per outcome; one bootstrap serves all outcomes
+    pairs = [[int(s.generate_state(1)[0]) for s in seeds.spawn(2)] for _ in outcomes]
+    predictions = ridge_predictions(data, list(outcomes.values()), [fit for _, fit in pairs], 2)
+    terms: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for (name, reward), (q_logged, q_target) in zip(outcomes.items(), predictions, strict=True):
+        terms |= {
+            (name, "logged"): (reward, ones),
+            (name, "ipw"): (w * reward, ones),
+            (name, "snipw"): (w * reward, w),
+            (name, "dr"): (dr_terms(q_target, q_logged, w, reward), ones),
         }
-        interval = Interval(settings.level, "bootstrap", settings.n_boot, boot)
-        out[name] = ratio_estimates(terms, data.account, interval)
+    interval = Interval(settings.level, "bootstrap", settings.n_boot, pairs[0][0])
+    out: dict[str, dict[str, Estimate]] = {name: {} for name in outcomes}
+    for (name, label), estimate in ratio_estimates(terms, data.account, interval).items():
+        out[name][label] = dataclasses.replace(estimate, name=label)
     return out
 
 

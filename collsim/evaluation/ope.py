@@ -42,8 +42,9 @@ the same option:
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 from scipy import stats
@@ -53,6 +54,8 @@ from collsim.evaluation.logging import LoggedDay, LoggingPolicy, day_rewards
 from collsim.plan import Plan
 from collsim.sim import Simulation
 from collsim.vocab import N_CHANNELS
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -186,8 +189,8 @@ def ratio_estimate(
 
 
 def ratio_estimates(
-    terms: dict[str, tuple[np.ndarray, np.ndarray]], cluster: np.ndarray, interval: Interval
-) -> dict[str, Estimate]:
+    terms: dict[K, tuple[np.ndarray, np.ndarray]], cluster: np.ndarray, interval: Interval
+) -> dict[K, Estimate]:
     """:func:`ratio_estimate` of several (numerator, denominator) pairs on the same rows.
 
     The clusters are found once and every pair uses the same bootstrap resamples
@@ -211,7 +214,7 @@ def ratio_estimates(
         low, high = np.quantile(boot, [0.5 - level / 2.0, 0.5 + level / 2.0], axis=0)
         se = boot.std(axis=0, ddof=1)
     return {
-        k: Estimate(k, float(value[i]), float(low[i]), float(high[i]), float(se[i]))
+        k: Estimate(str(k), float(value[i]), float(low[i]), float(high[i]), float(se[i]))
         for i, k in enumerate(names)
     }
 
@@ -297,7 +300,11 @@ def _option_channel(option: np.ndarray, n_slots: int) -> np.ndarray:
 
 @dataclass
 class _RidgeSums:
-    """Sufficient statistics of a least-squares fit per (fold, channel), shifted features."""
+    """Least-squares sums per (reward, fold, channel) on shifted features.
+
+    Count, Σx and Σxxᵀ depend on the reward only through its fold split; the
+    sums of the last fold are the totals minus the other folds'.
+    """
 
     count: np.ndarray
     sx: np.ndarray
@@ -306,27 +313,28 @@ class _RidgeSums:
     sxy: np.ndarray
 
     @classmethod
-    def zeros(cls, folds: int, groups: int, p: int) -> _RidgeSums:
-        return cls(np.zeros((folds, groups)), np.zeros((folds, groups, p)),
-                   np.zeros((folds, groups, p, p)), np.zeros((folds, groups)),
-                   np.zeros((folds, groups, p)))  # fmt: skip
+    def zeros(cls, lead: tuple[int, ...], p: int, rewards: tuple[int, ...] = ()) -> _RidgeSums:
+        """Zero sums for ``lead`` cells of ``p`` features and ``rewards`` reward columns."""
+        return cls(np.zeros(lead), np.zeros((*lead, p)), np.zeros((*lead, p, p)),
+                   np.zeros((*lead, *rewards)), np.zeros((*lead, *rewards, p)))  # fmt: skip
 
-    def add(self, f: int, c: int, x: np.ndarray, y: np.ndarray) -> None:
-        self.count[f, c] += x.shape[0]
-        self.sx[f, c] += x.sum(axis=0)
-        self.sxx[f, c] += x.T @ x
-        self.sy[f, c] += y.sum()
-        self.sxy[f, c] += x.T @ y
+    def add(self, at: tuple[int, ...], x: np.ndarray, y: np.ndarray) -> None:
+        """Add rows ``x`` with reward(s) ``y`` (the last axis of ``y`` may be rewards)."""
+        self.count[at] += x.shape[0]
+        self.sx[at] += x.sum(axis=0)
+        self.sxx[at] += x.T @ x
+        self.sy[at] += y.sum(axis=0)
+        self.sxy[at] += (x.T @ y).T
 
-    def solve(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(coef [groups, p], intercept [groups]) of the ridge fitted on the folds other than k.
+    def solve(self, o: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(coef [groups, p], intercept [groups]): reward ``o``'s ridge fitted off fold ``k``.
 
         A channel without training rows predicts the training mean (as the
         per-channel sklearn ridges did); every ridge centres features and reward.
         """
-        train = np.arange(self.count.shape[0]) != k
-        n, sx, sxx = self.count[train].sum(0), self.sx[train].sum(0), self.sxx[train].sum(0)
-        sy, sxy = self.sy[train].sum(0), self.sxy[train].sum(0)
+        train = np.arange(self.count.shape[1]) != k
+        n, sx, sxx = (v[o, train].sum(0) for v in (self.count, self.sx, self.sxx))
+        sy, sxy = self.sy[o, train].sum(0), self.sxy[o, train].sum(0)
         p = sx.shape[1]
         coef = np.zeros((n.size, p))
         intercept = np.full(n.size, sy.sum() / n.sum() if n.sum() > 0 else 0.0)
@@ -338,36 +346,58 @@ class _RidgeSums:
         return coef, intercept
 
 
-def _ridge_predictions(
-    data: LoggedData, fold: np.ndarray, folds: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-fitted per-channel ridge (one ridge per logged channel and no contact).
+def ridge_predictions(
+    data: LoggedData, rewards: list[np.ndarray], seeds: list[int], folds: int = 2
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cross-fitted per-channel ridge q̂(x, logged option), q̂(x, target option) per reward.
 
-    Each model is the closed-form ridge of :data:`RIDGE_ALPHA` with an intercept
-    on the observable features (``(XᶜᵀXᶜ + αI)β = Xᶜᵀyᶜ`` on centred data),
-    accumulated chunk by chunk in float64 so no design matrix is ever built.
+    One ridge per logged channel (and no contact) on the observable features: the
+    closed-form ridge of :data:`RIDGE_ALPHA` with an intercept (``(XᶜᵀXᶜ + αI)β =
+    Xᶜᵀyᶜ`` on centred data).  Reward ``i`` splits the accounts into folds with
+    ``seeds[i]`` as :func:`outcome_predictions` does.  The sums are accumulated
+    chunk by chunk in float64, every reward in the same pass, so no design matrix
+    is built.
     """
-    features, n = data.features, data.n
+    features, n, groups = data.features, data.n, N_CHANNELS + 1
+    index = cluster_codes(data.account)
+    fold = np.stack([(np.random.default_rng(s).permutation(int(index.max()) + 1) % folds)[index]
+                     for s in seeds])  # fmt: skip
     logged = _option_channel(data.option, data.n_slots)
     target = _option_channel(data.target_option, data.n_slots)
     shift = features[: min(n, _CHUNK_ROWS)].mean(axis=0, dtype=np.float64)
-    groups = N_CHANNELS + 1
-    sums = _RidgeSums.zeros(folds, groups, features.shape[1])
+    y = np.column_stack(rewards)
+    p = features.shape[1]
+    sums = _RidgeSums.zeros((len(rewards), folds, groups), p)
+    total = _RidgeSums.zeros((groups,), p, (len(rewards),))
     for part in _chunks(n):
-        key = fold[part] * groups + logged[part]
-        for k in np.unique(key):
-            sel = key == k
-            x = features[part][sel].astype(np.float64) - shift
-            sums.add(int(k) // groups, int(k) % groups, x, data.reward[part][sel])
-    models = [sums.solve(k) for k in range(folds)]
-    q_logged, q_target = np.empty(n), np.empty(n)
+        order = np.argsort(logged[part], kind="stable")
+        x = features[part][order].astype(np.float64) - shift
+        y_part, fold_part, channel = y[part][order], fold[:, part][:, order], logged[part][order]
+        edges = np.searchsorted(channel, np.arange(groups + 1))
+        for c in map(int, np.flatnonzero(np.diff(edges))):
+            block = slice(edges[c], edges[c + 1])
+            total.add((c,), x[block], y_part[block])
+            for o, k in np.ndindex(len(rewards), folds - 1):
+                sel = fold_part[o, block] == k
+                sums.add((o, k, c), x[block][sel], y_part[block][sel, o])
+    for v in ("count", "sx", "sxx"):
+        getattr(sums, v)[:, -1] = getattr(total, v) - getattr(sums, v)[:, :-1].sum(axis=1)
+    sums.sy[:, -1] = total.sy.T - sums.sy[:, :-1].sum(axis=1)
+    sums.sxy[:, -1] = np.moveaxis(total.sxy, 1, 0) - sums.sxy[:, :-1].sum(axis=1)
+    models = [[sums.solve(o, k) for k in range(folds)] for o in range(len(rewards))]
+    coef = np.array([[m[0] for m in by] for by in models])  # [rewards, folds, groups, p]
+    intercept = np.array([[m[1] for m in by] for by in models])
+    out = [(np.empty(n), np.empty(n)) for _ in rewards]
     for part in _chunks(n):
         x = features[part].astype(np.float64) - shift
-        q = np.stack([x @ coef.T + intercept for coef, intercept in models])
+        q = (x @ coef.reshape(-1, coef.shape[-1]).T + intercept.reshape(-1)).reshape(
+            x.shape[0], *intercept.shape
+        )
         rows = np.arange(x.shape[0])
-        q_logged[part] = q[fold[part], rows, logged[part]]
-        q_target[part] = q[fold[part], rows, target[part]]
-    return q_logged, q_target
+        for o, (q_logged, q_target) in enumerate(out):
+            q_logged[part] = q[rows, o, fold[o, part], logged[part]]
+            q_target[part] = q[rows, o, fold[o, part], target[part]]
+    return out
 
 
 def _chunks(n: int) -> list[slice]:
@@ -387,16 +417,16 @@ def outcome_predictions(
     """
     from threadpoolctl import threadpool_limits
 
-    rng = np.random.default_rng(seed)
+    if kind == "ridge":
+        with threadpool_limits(limits=n_threads):
+            return ridge_predictions(data, [data.reward], [seed], folds)[0]
     index = cluster_codes(data.account)
-    fold = (rng.permutation(int(index.max()) + 1) % folds)[index]
+    fold = (np.random.default_rng(seed).permutation(int(index.max()) + 1) % folds)[index]
+    X_logged = action_features(data.features, data.option, data.n_slots)
+    X_target = action_features(data.features, data.target_option, data.n_slots)
+    q_logged = np.zeros(data.n)
+    q_target = np.zeros(data.n)
     with threadpool_limits(limits=n_threads):
-        if kind == "ridge":
-            return _ridge_predictions(data, fold, folds)
-        X_logged = action_features(data.features, data.option, data.n_slots)
-        X_target = action_features(data.features, data.target_option, data.n_slots)
-        q_logged = np.zeros(data.n)
-        q_target = np.zeros(data.n)
         for k in range(folds):
             train, test = fold != k, fold == k
             model = _model(kind, seed, data.features.shape[1])
