@@ -221,12 +221,15 @@ def ratio_estimates(
 
 def _bootstrap_ratios(num: np.ndarray, den: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """[n_boot, K]: Σ counts·num / Σ counts·den of each resample of the g clusters."""
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(seed)
     g = num.shape[0]
     boot = np.empty((n_boot, num.shape[1]))
-    for b in range(n_boot):
-        counts = np.bincount(rng.integers(0, g, size=g), minlength=g).astype(float)
-        boot[b] = (counts @ num) / np.maximum(counts @ den, 1e-300)
+    with threadpool_limits(limits=1):
+        for b in range(n_boot):
+            counts = np.bincount(rng.integers(0, g, size=g), minlength=g).astype(float)
+            boot[b] = (counts @ num) / np.maximum(counts @ den, 1e-300)
     return boot
 
 
@@ -356,8 +359,18 @@ def ridge_predictions(
     Xᶜᵀyᶜ`` on centred data).  Reward ``i`` splits the accounts into folds with
     ``seeds[i]`` as :func:`outcome_predictions` does.  The sums are accumulated
     chunk by chunk in float64, every reward in the same pass, so no design matrix
-    is built.
+    is built.  BLAS runs on one thread (its many small products are slower on
+    contended threads).
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _ridge_predictions(data, rewards, seeds, folds)
+
+
+def _ridge_predictions(
+    data: LoggedData, rewards: list[np.ndarray], seeds: list[int], folds: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     features, n, groups = data.features, data.n, N_CHANNELS + 1
     index = cluster_codes(data.account)
     fold = np.stack([(np.random.default_rng(s).permutation(int(index.max()) + 1) % folds)[index]
@@ -418,8 +431,7 @@ def outcome_predictions(
     from threadpoolctl import threadpool_limits
 
     if kind == "ridge":
-        with threadpool_limits(limits=n_threads):
-            return ridge_predictions(data, [data.reward], [seed], folds)[0]
+        return ridge_predictions(data, [data.reward], [seed], folds)[0]
     index = cluster_codes(data.account)
     fold = (np.random.default_rng(seed).permutation(int(index.max()) + 1) % folds)[index]
     X_logged = action_features(data.features, data.option, data.n_slots)
