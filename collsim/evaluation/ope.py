@@ -263,7 +263,7 @@ def snipw(
 # ---------------------------------------------------------------------------- outcome model
 def action_features(features: np.ndarray, option: np.ndarray, n_slots: int) -> np.ndarray:
     """Features with the action appended: channel code (N_CHANNELS = none) and slot index."""
-    channel = np.where(option < 0, N_CHANNELS, option // n_slots)
+    channel = _option_channel(option, n_slots)
     slot = np.where(option < 0, -1, option % n_slots)
     return np.column_stack([features, channel, slot]).astype(np.float64)
 
