@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -16,7 +17,18 @@ from typer.testing import CliRunner
 
 from collsim.cli import app
 from collsim.config import load_scenario
+from collsim.evaluation.offline import _Events
+from collsim.evaluation.ope import (
+    RIDGE_ALPHA,
+    Interval,
+    LoggedData,
+    cluster_codes,
+    outcome_predictions,
+    ratio_estimate,
+    ratio_estimates,
+)
 from collsim.export.commands import export_policy
+from collsim.vocab import N_CHANNELS
 from tests.offline_logs import champion, champion_with_holdout, simulate_logs
 
 runner = CliRunner()
@@ -182,3 +194,75 @@ def test_a_contact_from_no_collsim_plan_is_refused(setup: Setup) -> None:
     assert code == 2
     assert "from no collsim plan" in " ".join(output.split())
     assert not (setup.root / "out_no_plan").exists()
+
+
+def _sklearn_per_channel_ridge(data: LoggedData, fold: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The per-channel sklearn ridges the closed-form model replaced (2 folds)."""
+    from sklearn.linear_model import Ridge
+
+    channel = np.where(data.option < 0, N_CHANNELS, data.option // data.n_slots)
+    target = np.where(data.target_option < 0, N_CHANNELS, data.target_option // data.n_slots)
+    q_logged, q_target = np.zeros(data.n), np.zeros(data.n)
+    for k in range(2):
+        train, test = fold != k, fold == k
+        X, y = data.features[train].astype(float), data.reward[train]
+        models = {c: Ridge(alpha=RIDGE_ALPHA).fit(X[channel[train] == c], y[channel[train] == c])
+                  for c in np.unique(channel[train])}  # fmt: skip
+        for q, ch in ((q_logged, channel), (q_target, target)):
+            for row in np.flatnonzero(test):
+                model = models.get(int(ch[row]))
+                q[row] = model.predict(data.features[row : row + 1].astype(float))[0] if model \
+                    else y.mean()  # fmt: skip
+    return q_logged, q_target
+
+
+def test_the_closed_form_ridge_matches_sklearn_per_channel_ridges() -> None:
+    rng = np.random.default_rng(3)
+    n = 3000
+    features = (rng.normal(size=(n, 4)) * [1.0, 50.0, 1e3, 0.1] + [0, 100, 5e3, 0]).astype(
+        np.float32
+    )
+    option = rng.integers(-1, 3 * 4, n)  # channels 0..2 and none; channel 3 only as a target
+    target = rng.integers(-1, 4 * 4, n)
+    reward = features.astype(float) @ [1.0, -0.02, 0.001, 3.0] + rng.normal(size=n)
+    data = LoggedData(
+        day=np.zeros(n), account=rng.integers(0, 800, n), features=features, option=option,
+        holdout=np.zeros(n, bool), arm_propensity=np.ones(n), target_option=target,
+        reward=reward, holdout_share=0.0, n_slots=4,
+    )  # fmt: skip
+    q_logged, q_target = outcome_predictions(data, "ridge", 2, seed=9)
+    index = np.unique(data.account, return_inverse=True)[1]
+    fold = (np.random.default_rng(9).permutation(index.max() + 1) % 2)[index]
+    want_logged, want_target = _sklearn_per_channel_ridge(data, fold)
+    np.testing.assert_allclose(q_logged, want_logged, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(q_target, want_target, rtol=1e-9, atol=1e-9)
+
+
+def test_pooled_ratio_estimates_equal_one_at_a_time_and_codes_equal_unique() -> None:
+    rng = np.random.default_rng(4)
+    cluster = rng.integers(5, 400, 5000)
+    np.testing.assert_array_equal(
+        cluster_codes(cluster), np.unique(cluster, return_inverse=True)[1]
+    )
+    r, w = rng.normal(size=5000), rng.random(5000)
+    interval = Interval(0.9, "bootstrap", 50, 7)
+    pooled = ratio_estimates(
+        {"ipw": (w * r, np.ones(5000)), "snipw": (w * r, w)}, cluster, interval
+    )
+    alone = ratio_estimate("snipw", w * r, w, cluster, interval)
+    assert dataclasses.astuple(pooled["snipw"])[1:] == pytest.approx(
+        dataclasses.astuple(alone)[1:], rel=1e-12
+    )
+    assert pooled["ipw"].value == pytest.approx(float(np.mean(w * r)), rel=1e-12)
+
+
+def test_window_sums_are_exact_per_account_whatever_the_other_accounts_paid() -> None:
+    # 33.14 + 71.41 pays an amount due of 104.55; a prefix sum over the whole book
+    # (1e9 paid by account 0 first) lost the cents and missed such cures.
+    account = np.array([0, 0, 1, 1])
+    offset = np.array([0, 1, 2, 3])
+    amount = np.array([1e9 + 0.37, 2e9 + 0.11, 33.14, 71.41])
+    events = _Events.of(account, offset, amount, n_accounts=2, span=6)
+    paid = events.between(np.array([1]), np.array([0]), np.array([5]))
+    assert paid[0] == 33.14 + 71.41
+    assert paid[0] >= 104.55

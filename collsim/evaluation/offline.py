@@ -77,10 +77,11 @@ from collsim.evaluation.ope import (
     Estimate,
     Interval,
     LoggedData,
+    cluster_codes,
     dr_terms,
     importance_weights,
-    outcome_predictions,
-    ratio_estimate,
+    ratio_estimates,
+    ridge_predictions,
 )
 from collsim.export import load_artifact
 from collsim.export.artifact import ArtifactPolicy
@@ -192,25 +193,26 @@ def load_checked_logs(folder: Path, window: LogWindow) -> Logs:
 # --------------------------------------------------------------------------- event sums
 @dataclass(frozen=True)
 class _Events:
-    """Per-account events on local day offsets (0 = window start), summable over windows."""
+    """Per-account events on local day offsets (0 = window start), summable over windows.
 
-    key: np.ndarray
+    ``cum[account, t]`` is the sum of the account's values on offsets ``0..t-1``.
+    """
+
     cum: np.ndarray
-    span: int
 
     @classmethod
-    def of(cls, account: np.ndarray, offset: np.ndarray, value: np.ndarray, span: int) -> _Events:
+    def of(
+        cls, account: np.ndarray, offset: np.ndarray, value: np.ndarray, n_accounts: int, span: int
+    ) -> _Events:
         key = account.astype(np.int64) * span + offset.astype(np.int64)
-        order = np.argsort(key, kind="stable")
-        cum = np.concatenate([[0.0], np.cumsum(value[order])])
-        return cls(key[order], cum, span)
+        daily = np.bincount(key, weights=value, minlength=n_accounts * span)
+        cum = np.zeros((n_accounts, span + 1))
+        np.cumsum(daily.reshape(n_accounts, span), axis=1, out=cum[:, 1:])
+        return cls(cum)
 
     def between(self, account: np.ndarray, first: np.ndarray, stop: np.ndarray) -> np.ndarray:
         """Σ value of each account's events on offsets first..stop-1."""
-        base = account.astype(np.int64) * self.span
-        lo = np.searchsorted(self.key, base + first, side="left")
-        hi = np.searchsorted(self.key, base + stop, side="left")
-        return self.cum[hi] - self.cum[lo]
+        return self.cum[account, stop] - self.cum[account, first]
 
 
 def _discount(offset: np.ndarray, valuation: ValuationConfig) -> np.ndarray:
@@ -332,31 +334,40 @@ def _ample_resources(options: OptionSpace, zones: int, costs: dict[str, float]) 
 # --------------------------------------------------------------------------- decisions
 @dataclass
 class _Rows:
-    """Considered account-days, appended day by day."""
+    """Considered account-days, appended day by day.
 
-    day: list[np.ndarray] = field(default_factory=list)
-    account: list[np.ndarray] = field(default_factory=list)
-    features: list[np.ndarray] = field(default_factory=list)
-    logged: list[np.ndarray] = field(default_factory=list)
-    propensity: list[np.ndarray] = field(default_factory=list)
-    candidate: list[np.ndarray] = field(default_factory=list)
-    bucket: list[np.ndarray] = field(default_factory=list)
+    Each column is one buffer of ``capacity`` rows (accounts × decision days, the
+    most there can be), allocated at its first append: the pages never written
+    take no memory, and no concatenation copies the rows at the end.
+    """
+
+    capacity: int
+    n: int = 0
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def append(self, **parts: np.ndarray) -> None:
+        size = next(iter(parts.values())).shape[0]
+        for name, part in parts.items():
+            if name not in self.columns:
+                shape = (self.capacity, *part.shape[1:])
+                self.columns[name] = np.empty(shape, dtype=part.dtype)
+            self.columns[name][self.n : self.n + size] = part
+        self.n += size
 
     def cat(self, name: str) -> np.ndarray:
-        parts = getattr(self, name)
-        return np.concatenate(parts) if name != "features" else np.vstack(parts)
+        """The column ``name`` of the rows appended so far (a view)."""
+        return self.columns[name][: self.n]
 
 
-def _logged_options(logs: Logs, days: _LogDays, options: OptionSpace) -> _Events:
-    """The first contact of each (account, day offset): option code and propensity.
-
-    Returned as an index: ``key`` = account * span + offset of first rows, ``cum``
-    unused; use :func:`_first_contact`.
-    """
+def _first_contacts(logs: Logs, days: _LogDays) -> np.ndarray:
+    """int64 [span, accounts]: the row of each account's first contact that day (-1: none)."""
     c = logs.contacts.history
-    key = c.account.astype(np.int64) * days.span + days.contact_offset
+    n = logs.accounts.n
+    key = days.contact_offset * n + c.account.astype(np.int64)
     _, first = np.unique(key, return_index=True)
-    return _Events(key[first], first.astype(float), days.span)
+    out = np.full(days.span * n, -1, dtype=np.int64)
+    out[key[first]] = first
+    return out.reshape(days.span, n)
 
 
 def _option_codes(channel: np.ndarray, hour: np.ndarray, options: OptionSpace) -> np.ndarray:
@@ -382,21 +393,18 @@ def _decide_day(context: _Context, state: _State, offset: int, rows: _Rows) -> N
     n = portfolio.n
     logged = np.full(n, -1, dtype=np.int64)
     propensity = np.full(n, np.nan)
-    first = context.first
-    at = np.searchsorted(first.key, np.arange(n, dtype=np.int64) * first.span + offset)
-    at = np.minimum(at, max(first.key.size - 1, 0))
-    contacted = (first.key.size > 0) & (first.key[at] == np.arange(n) * first.span + offset)
-    row = first.cum[at[contacted]].astype(np.int64)
+    row = context.first[offset]
+    contacted = row >= 0
+    row = row[contacted]
     logged[contacted] = context.first_option[row]
     propensity[contacted] = context.logs.contacts.propensity[row]
     keep = np.flatnonzero(snapshot.active | contacted)
-    rows.day.append(np.full(keep.size, offset, dtype=np.int64))
-    rows.account.append(keep)
-    rows.features.append(observable_features(snapshot)[keep])
-    rows.logged.append(logged[keep])
-    rows.propensity.append(propensity[keep])
-    rows.candidate.append(candidate[keep].astype(np.int64))
-    rows.bucket.append(bucket_of(portfolio.dpd[keep]).astype(np.int64))
+    rows.append(
+        day=np.full(keep.size, offset, dtype=np.int64), account=keep,
+        features=observable_features(snapshot)[keep], logged=logged[keep],
+        propensity=propensity[keep], candidate=candidate[keep].astype(np.int64),
+        bucket=bucket_of(portfolio.dpd[keep]).astype(np.int64),
+    )  # fmt: skip
 
 
 @dataclass
@@ -409,7 +417,7 @@ class _Context:
     options: OptionSpace
     ruleset: Any
     resources: Callable[[Portfolio, int], Resources]
-    first: _Events
+    first: np.ndarray
     first_option: np.ndarray
     seed: int
 
@@ -432,7 +440,7 @@ def _context(logs: Logs, policy: ArtifactPolicy, settings: OfflineSettings, seed
 
     h = logs.contacts.history
     first_option = _option_codes(h.channel, h.local_hour, options)
-    first = _logged_options(logs, days, options)
+    first = _first_contacts(logs, days)
     return _Context(logs, days, policy, options, ruleset, resources, first, first_option, seed)
 
 
@@ -445,20 +453,24 @@ def _outcomes(
     account, offset = rows.cat("account"), rows.cat("day")
     stop = offset + horizon
     f = _discount(np.arange(days.span + horizon + 1), valuation)
-    pay = _Events.of(p.account, days.payment_offset, p.amount * f[days.payment_offset], days.span)
-    raw_pay = _Events.of(p.account, days.payment_offset, p.amount, days.span)
+
+    def window_sum(who: np.ndarray, at: np.ndarray, value: np.ndarray) -> np.ndarray:
+        return _Events.of(who, at, value, a.n, days.span).between(account, offset, stop)
+
     costs = np.array([context.policy.cost_per_attempt.get(n, 0.0) for n in _channel_names()])
     cost = costs[c.history.channel.astype(np.int64)]
     cost = cost + np.where(c.history.channel == Channel.LEGAL, valuation.legal_cost, 0.0)
     complaint = (c.outcome == Outcome.COMPLAINT).astype(float)
     spent = cost + valuation.complaint_cost * complaint
-    spend = _Events.of(c.history.account, days.contact_offset, spent * f[days.contact_offset],
-                       days.span)  # fmt: skip
-    complaints = _Events.of(c.history.account, days.contact_offset, complaint, days.span)
-    cash = (pay.between(account, offset, stop) - spend.between(account, offset, stop)) / f[offset]
-    zero = np.zeros_like(offset)
-    value_now = _open_value(a, account, offset, raw_pay.between(account, zero, offset), valuation)
-    paid_end = raw_pay.between(account, zero, stop)
+    pay_off, contact_off = days.payment_offset, days.contact_offset
+    cash = window_sum(p.account, pay_off, p.amount * f[pay_off])
+    cash -= window_sum(c.history.account, contact_off, spent * f[contact_off])
+    cash /= f[offset]
+    complaints = window_sum(c.history.account, contact_off, complaint)
+    raw_pay = _Events.of(p.account, pay_off, p.amount, a.n, days.span)
+    value_now = _open_value(a, account, offset, raw_pay.cum[account, offset], valuation)
+    paid_end = raw_pay.cum[account, stop]
+    del raw_pay
     value_end = _open_value(a, account, stop, paid_end, valuation)
     due = np.asarray(a.amount_due, dtype=float)[account]
     balance = np.asarray(a.balance, dtype=float)[account]
@@ -466,7 +478,7 @@ def _outcomes(
     return {
         "portfolio_value": cash + f[horizon] * value_end - value_now,
         "cure_rate": cured.astype(float),
-        "complaints": complaints.between(account, offset, stop),
+        "complaints": complaints,
     }
 
 
@@ -516,7 +528,7 @@ def _none_propensity(
     if given is not None:
         return np.full(logged.size, float(given))
     stratum = (rows.cat("day") * 8 + rows.cat("bucket")) * 2 + (candidate >= 0)
-    _, group = np.unique(stratum, return_inverse=True)
+    group = cluster_codes(stratum)
     total = np.bincount(group)
     left_alone = np.bincount(group, weights=(logged == -1).astype(float))
     return (left_alone / total)[group]
@@ -559,10 +571,10 @@ def diagnostics(
     """Weight diagnostics, overlap and agreement (see :class:`Diagnostics`)."""
     total = float(w.sum())
     top = max(1, int(np.ceil(0.01 * w.size)))
-    top_share = float(np.sort(w)[-top:].sum() / total) if total > 0 else 0.0
+    top_share = float(np.partition(w, w.size - top)[-top:].sum() / total) if total > 0 else 0.0
     return Diagnostics(
         rows=int(w.size),
-        accounts=int(np.unique(account).size),
+        accounts=int(np.count_nonzero(np.bincount(account))) if w.size else 0,
         ess=float(total**2 / max(float((w**2).sum()), 1e-300)),
         max_weight=float(w.max(initial=0.0)),
         top1_weight_share=top_share,
@@ -579,26 +591,22 @@ def _estimates(
     settings: OfflineSettings, seeds: np.random.SeedSequence,
 ) -> dict[str, dict[str, Estimate]]:  # fmt: skip
     """Logged mean, IPW, SNIPW and DR of each outcome, bootstrap intervals over accounts."""
-    out: dict[str, dict[str, Estimate]] = {}
     ones = np.ones(data.n)
-    for name, reward in outcomes.items():
-        boot, fit = (int(s.generate_state(1)[0]) for s in seeds.spawn(2))
-
-        def estimate(
-            label: str, numerator: np.ndarray, denominator: np.ndarray, boot: int = boot
-        ) -> Estimate:
-            interval = Interval(settings.level, "bootstrap", settings.n_boot, boot)
-            return ratio_estimate(label, numerator, denominator, data.account, interval)
-
-        q_logged, q_target = outcome_predictions(
-            dataclasses.replace(data, reward=reward), "ridge", 2, fit
-        )
-        out[name] = {
-            "logged": estimate("logged", reward, ones),
-            "ipw": estimate("ipw", w * reward, ones),
-            "snipw": estimate("snipw", w * reward, w),
-            "dr": estimate("dr", dr_terms(q_target, q_logged, w, reward), ones),
+    # (bootstrap, cross-fitting) seeds per outcome; one bootstrap serves all outcomes
+    pairs = [[int(s.generate_state(1)[0]) for s in seeds.spawn(2)] for _ in outcomes]
+    predictions = ridge_predictions(data, list(outcomes.values()), [fit for _, fit in pairs], 2)
+    terms: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for (name, reward), (q_logged, q_target) in zip(outcomes.items(), predictions, strict=True):
+        terms |= {
+            (name, "logged"): (reward, ones),
+            (name, "ipw"): (w * reward, ones),
+            (name, "snipw"): (w * reward, w),
+            (name, "dr"): (dr_terms(q_target, q_logged, w, reward), ones),
         }
+    interval = Interval(settings.level, "bootstrap", settings.n_boot, pairs[0][0])
+    out: dict[str, dict[str, Estimate]] = {name: {} for name in outcomes}
+    for (name, label), estimate in ratio_estimates(terms, data.account, interval).items():
+        out[name][label] = dataclasses.replace(estimate, name=label)
     return out
 
 
@@ -640,15 +648,15 @@ def evaluate_offline(
     decide_seed, estimate_seeds = seeds.spawn(2)
     context = _context(logs, policy, settings, int(decide_seed.generate_state(1)[0]))
     n_days = _decision_days(logs, context.days, settings.horizon_days)
-    state, rows = _State.start(logs.accounts), _Rows()
+    state, rows = _State.start(logs.accounts), _Rows(logs.accounts.n * n_days)
     for offset in range(n_days):
         _decide_day(context, state, offset, rows)
         state.absorb(logs, context.days, offset)
         if progress is not None:
             progress(offset + 1, n_days)
-    logged, candidate = rows.cat("logged"), rows.cat("candidate")
-    if logged.size == 0:
+    if rows.n == 0:
         raise ValueError("no account was in collection on any decision day of the logs")
+    logged, candidate = rows.cat("logged"), rows.cat("candidate")
     none_mu = _none_propensity(rows, logged, candidate, settings.none_propensity)
     mu = np.where(logged == -1, none_mu, rows.cat("propensity"))
     matched = logged == candidate

@@ -42,8 +42,9 @@ the same option:
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 from scipy import stats
@@ -53,6 +54,8 @@ from collsim.evaluation.logging import LoggedDay, LoggingPolicy, day_rewards
 from collsim.plan import Plan
 from collsim.sim import Simulation
 from collsim.vocab import N_CHANNELS
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,20 @@ class Interval:
     seed: int = 0
 
 
+def cluster_codes(cluster: np.ndarray) -> np.ndarray:
+    """``np.unique(cluster, return_inverse=True)[1]``: each row's rank among the distinct ids.
+
+    Without sorting when the ids are small non-negative integers (account rows, day
+    strata): O(rows) instead of O(rows log rows).
+    """
+    small = cluster.size > 0 and np.issubdtype(cluster.dtype, np.integer)
+    if small and cluster.min() >= 0 and cluster.max() < 4 * cluster.size + 1024:
+        present = np.zeros(int(cluster.max()) + 1, dtype=bool)
+        present[cluster] = True
+        return (np.cumsum(present) - 1)[cluster]
+    return np.unique(cluster, return_inverse=True)[1].reshape(-1)
+
+
 def ratio_estimate(
     name: str,
     numerator: np.ndarray,
@@ -168,22 +185,52 @@ def ratio_estimate(
     IPW is ``Σ w r / n``, SNIPW ``Σ w r / Σ w``, DR ``Σ ψ / n``.  The bootstrap
     resamples clusters (accounts) with replacement.
     """
-    level, method, n_boot, seed = interval.level, interval.method, interval.n_boot, interval.seed
-    _, group = np.unique(cluster, return_inverse=True)
+    return ratio_estimates({name: (numerator, denominator)}, cluster, interval)[name]
+
+
+def ratio_estimates(
+    terms: dict[K, tuple[np.ndarray, np.ndarray]], cluster: np.ndarray, interval: Interval
+) -> dict[K, Estimate]:
+    """:func:`ratio_estimate` of several (numerator, denominator) pairs on the same rows.
+
+    The clusters are found once and every pair uses the same bootstrap resamples
+    (each a multinomial count per cluster: the counts of ``g`` uniform draws among
+    the ``g`` clusters, drawn one resample at a time so memory stays O(g)).
+    """
+    group = cluster_codes(cluster)
     g = int(group.max()) + 1
-    num = np.bincount(group, weights=numerator, minlength=g)
-    den = np.bincount(group, weights=denominator, minlength=g)
-    value = float(num.sum() / den.sum())
-    influence = (num - value * den) / den.mean()
-    se = float(np.sqrt(g / (g - 1) * np.sum(influence**2)) / g)
-    if method == "clt":
+    names = list(terms)
+    num = np.column_stack([np.bincount(group, weights=terms[k][0], minlength=g) for k in names])
+    den = np.column_stack([np.bincount(group, weights=terms[k][1], minlength=g) for k in names])
+    value = num.sum(axis=0) / den.sum(axis=0)
+    influence = (num - value * den) / den.mean(axis=0)
+    se = np.sqrt(g / (g - 1) * np.sum(influence**2, axis=0)) / g
+    level = interval.level
+    if interval.method == "clt":
         z = float(stats.norm.ppf(0.5 + level / 2.0))
-        return Estimate(name, value, value - z * se, value + z * se, se)
+        low, high = value - z * se, value + z * se
+    else:
+        boot = _bootstrap_ratios(num, den, interval.n_boot, interval.seed)
+        low, high = np.quantile(boot, [0.5 - level / 2.0, 0.5 + level / 2.0], axis=0)
+        se = boot.std(axis=0, ddof=1)
+    return {
+        k: Estimate(str(k), float(value[i]), float(low[i]), float(high[i]), float(se[i]))
+        for i, k in enumerate(names)
+    }
+
+
+def _bootstrap_ratios(num: np.ndarray, den: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """[n_boot, K]: Σ counts·num / Σ counts·den of each resample of the g clusters."""
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(g, np.full(g, 1.0 / g), size=n_boot).astype(float)
-    boot = (counts @ num) / np.maximum(counts @ den, 1e-300)
-    low, high = np.quantile(boot, [0.5 - level / 2.0, 0.5 + level / 2.0])
-    return Estimate(name, value, float(low), float(high), float(boot.std(ddof=1)))
+    g = num.shape[0]
+    boot = np.empty((n_boot, num.shape[1]))
+    with threadpool_limits(limits=1):
+        for b in range(n_boot):
+            counts = np.bincount(rng.integers(0, g, size=g), minlength=g).astype(float)
+            boot[b] = (counts @ num) / np.maximum(counts @ den, 1e-300)
+    return boot
 
 
 def ipw(
@@ -216,7 +263,7 @@ def snipw(
 # ---------------------------------------------------------------------------- outcome model
 def action_features(features: np.ndarray, option: np.ndarray, n_slots: int) -> np.ndarray:
     """Features with the action appended: channel code (N_CHANNELS = none) and slot index."""
-    channel = np.where(option < 0, N_CHANNELS, option // n_slots)
+    channel = _option_channel(option, n_slots)
     slot = np.where(option < 0, -1, option % n_slots)
     return np.column_stack([features, channel, slot]).astype(np.float64)
 
@@ -228,46 +275,146 @@ class _Regressor(Protocol):
 
 
 def _model(kind: str, seed: int, n_features: int) -> _Regressor:
-    if kind == "hgb":
-        from sklearn.ensemble import HistGradientBoostingRegressor
+    if kind != "hgb":
+        raise ValueError(f"unknown outcome model {kind!r}; expected 'hgb' or 'ridge'")
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
-        categorical = np.zeros(n_features + 2, dtype=bool)
-        categorical[n_features] = True
-        return HistGradientBoostingRegressor(
-            max_iter=100,
-            learning_rate=0.05,
-            min_samples_leaf=50,
-            l2_regularization=1.0,
-            categorical_features=categorical,
-            random_state=seed,
+    categorical = np.zeros(n_features + 2, dtype=bool)
+    categorical[n_features] = True
+    return HistGradientBoostingRegressor(
+        max_iter=100,
+        learning_rate=0.05,
+        min_samples_leaf=50,
+        l2_regularization=1.0,
+        categorical_features=categorical,
+        random_state=seed,
+    )
+
+
+RIDGE_ALPHA = 10.0
+"""L2 penalty of the per-channel ridge outcome model."""
+_CHUNK_ROWS = 1 << 16
+
+
+def _option_channel(option: np.ndarray, n_slots: int) -> np.ndarray:
+    """Channel code of each option (``N_CHANNELS`` = no contact)."""
+    return np.where(option < 0, N_CHANNELS, option // n_slots).astype(np.int64)
+
+
+@dataclass
+class _RidgeSums:
+    """Least-squares sums per (reward, fold, channel) on shifted features.
+
+    Count, Σx and Σxxᵀ depend on the reward only through its fold split; the
+    sums of the last fold are the totals minus the other folds'.
+    """
+
+    count: np.ndarray
+    sx: np.ndarray
+    sxx: np.ndarray
+    sy: np.ndarray
+    sxy: np.ndarray
+
+    @classmethod
+    def zeros(cls, lead: tuple[int, ...], p: int, rewards: tuple[int, ...] = ()) -> _RidgeSums:
+        """Zero sums for ``lead`` cells of ``p`` features and ``rewards`` reward columns."""
+        return cls(np.zeros(lead), np.zeros((*lead, p)), np.zeros((*lead, p, p)),
+                   np.zeros((*lead, *rewards)), np.zeros((*lead, *rewards, p)))  # fmt: skip
+
+    def add(self, at: tuple[int, ...], x: np.ndarray, y: np.ndarray) -> None:
+        """Add rows ``x`` with reward(s) ``y`` (the last axis of ``y`` may be rewards)."""
+        self.count[at] += x.shape[0]
+        self.sx[at] += x.sum(axis=0)
+        self.sxx[at] += x.T @ x
+        self.sy[at] += y.sum(axis=0)
+        self.sxy[at] += (x.T @ y).T
+
+    def solve(self, o: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(coef [groups, p], intercept [groups]): reward ``o``'s ridge fitted off fold ``k``.
+
+        A channel without training rows predicts the training mean (as the
+        per-channel sklearn ridges did); every ridge centres features and reward.
+        """
+        train = np.arange(self.count.shape[1]) != k
+        n, sx, sxx = (v[o, train].sum(0) for v in (self.count, self.sx, self.sxx))
+        sy, sxy = self.sy[o, train].sum(0), self.sxy[o, train].sum(0)
+        p = sx.shape[1]
+        coef = np.zeros((n.size, p))
+        intercept = np.full(n.size, sy.sum() / n.sum() if n.sum() > 0 else 0.0)
+        for c in np.flatnonzero(n > 0):
+            mx, my = sx[c] / n[c], sy[c] / n[c]
+            gram = sxx[c] - n[c] * np.outer(mx, mx) + RIDGE_ALPHA * np.eye(p)
+            coef[c] = np.linalg.solve(gram, sxy[c] - n[c] * mx * my)
+            intercept[c] = my - mx @ coef[c]
+        return coef, intercept
+
+
+def ridge_predictions(
+    data: LoggedData, rewards: list[np.ndarray], seeds: list[int], folds: int = 2
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cross-fitted per-channel ridge q̂(x, logged option), q̂(x, target option) per reward.
+
+    One ridge per logged channel (and no contact) on the observable features: the
+    closed-form ridge of :data:`RIDGE_ALPHA` with an intercept (``(XᶜᵀXᶜ + αI)β =
+    Xᶜᵀyᶜ`` on centred data).  Reward ``i`` splits the accounts into folds with
+    ``seeds[i]`` as :func:`outcome_predictions` does.  The sums are accumulated
+    chunk by chunk in float64, every reward in the same pass, so no design matrix
+    is built.  BLAS runs on one thread (its many small products are slower on
+    contended threads).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _ridge_predictions(data, rewards, seeds, folds)
+
+
+def _ridge_predictions(
+    data: LoggedData, rewards: list[np.ndarray], seeds: list[int], folds: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    features, n, groups = data.features, data.n, N_CHANNELS + 1
+    index = cluster_codes(data.account)
+    fold = np.stack([(np.random.default_rng(s).permutation(int(index.max()) + 1) % folds)[index]
+                     for s in seeds])  # fmt: skip
+    logged = _option_channel(data.option, data.n_slots)
+    target = _option_channel(data.target_option, data.n_slots)
+    shift = features[: min(n, _CHUNK_ROWS)].mean(axis=0, dtype=np.float64)
+    y = np.column_stack(rewards)
+    p = features.shape[1]
+    sums = _RidgeSums.zeros((len(rewards), folds, groups), p)
+    total = _RidgeSums.zeros((groups,), p, (len(rewards),))
+    for part in _chunks(n):
+        order = np.argsort(logged[part], kind="stable")
+        x = features[part][order].astype(np.float64) - shift
+        y_part, fold_part, channel = y[part][order], fold[:, part][:, order], logged[part][order]
+        edges = np.searchsorted(channel, np.arange(groups + 1))
+        for c in map(int, np.flatnonzero(np.diff(edges))):
+            block = slice(edges[c], edges[c + 1])
+            total.add((c,), x[block], y_part[block])
+            for o, k in np.ndindex(len(rewards), folds - 1):
+                sel = fold_part[o, block] == k
+                sums.add((o, k, c), x[block][sel], y_part[block][sel, o])
+    for v in ("count", "sx", "sxx"):
+        getattr(sums, v)[:, -1] = getattr(total, v) - getattr(sums, v)[:, :-1].sum(axis=1)
+    sums.sy[:, -1] = total.sy.T - sums.sy[:, :-1].sum(axis=1)
+    sums.sxy[:, -1] = np.moveaxis(total.sxy, 1, 0) - sums.sxy[:, :-1].sum(axis=1)
+    models = [[sums.solve(o, k) for k in range(folds)] for o in range(len(rewards))]
+    coef = np.array([[m[0] for m in by] for by in models])  # [rewards, folds, groups, p]
+    intercept = np.array([[m[1] for m in by] for by in models])
+    out = [(np.empty(n), np.empty(n)) for _ in rewards]
+    for part in _chunks(n):
+        x = features[part].astype(np.float64) - shift
+        q = (x @ coef.reshape(-1, coef.shape[-1]).T + intercept.reshape(-1)).reshape(
+            x.shape[0], *intercept.shape
         )
-    if kind == "ridge":
-        return _PerChannelRidge()
-    raise ValueError(f"unknown outcome model {kind!r}; expected 'hgb' or 'ridge'")
+        rows = np.arange(x.shape[0])
+        for o, (q_logged, q_target) in enumerate(out):
+            q_logged[part] = q[rows, o, fold[o, part], logged[part]]
+            q_target[part] = q[rows, o, fold[o, part], target[part]]
+    return out
 
 
-class _PerChannelRidge:
-    """One ridge regression per channel (and no contact) on the observable features."""
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> _PerChannelRidge:
-        from sklearn.linear_model import Ridge
-
-        self.models: dict[int, Ridge] = {}
-        self.fallback = float(y.mean()) if y.size else 0.0
-        channel = X[:, -2].astype(int)
-        for c in np.unique(channel):
-            sel = channel == c
-            self.models[int(c)] = Ridge(alpha=10.0).fit(X[sel, :-2], y[sel])
-        return self
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        out = np.full(X.shape[0], self.fallback)
-        channel = X[:, -2].astype(int)
-        for c, model in self.models.items():
-            sel = channel == c
-            if np.any(sel):
-                out[sel] = model.predict(X[sel, :-2])
-        return out
+def _chunks(n: int) -> list[slice]:
+    return [slice(lo, min(lo + _CHUNK_ROWS, n)) for lo in range(0, n, _CHUNK_ROWS)]
 
 
 def outcome_predictions(
@@ -276,15 +423,17 @@ def outcome_predictions(
     """Cross-fitted q̂(x, logged option) and q̂(x, target option).
 
     Accounts are split into ``folds`` groups; each group's predictions come from a
-    model fitted on the other groups.  ``n_threads`` caps OpenMP/BLAS threads (on a
-    shared machine one thread is much faster than contended ones).
+    model fitted on the other groups.  ``kind``: ``hgb`` (gradient boosting on the
+    features, channel and slot) or ``ridge`` (one ridge per channel on the
+    features).  ``n_threads`` caps OpenMP/BLAS threads (on a shared machine one
+    thread is much faster than contended ones).
     """
     from threadpoolctl import threadpool_limits
 
-    rng = np.random.default_rng(seed)
-    accounts = np.unique(data.account)
-    fold_of = dict(zip(accounts.tolist(), rng.permutation(accounts.size) % folds, strict=True))
-    fold = np.array([fold_of[a] for a in data.account.tolist()])
+    if kind == "ridge":
+        return ridge_predictions(data, [data.reward], [seed], folds)[0]
+    index = cluster_codes(data.account)
+    fold = (np.random.default_rng(seed).permutation(int(index.max()) + 1) % folds)[index]
     X_logged = action_features(data.features, data.option, data.n_slots)
     X_target = action_features(data.features, data.target_option, data.n_slots)
     q_logged = np.zeros(data.n)
