@@ -1,0 +1,410 @@
+"""Offline RL: learn a masked policy from lender logs alone (``collsim train --algo offline``).
+
+Transitions come from the lender logs (:mod:`collsim.logs`) through the decision
+context ``collsim evaluate-offline`` reconstructs (:mod:`collsim.evaluation.offline`):
+for each decision day ``d`` and each considered account (in collection, or
+contacted), the observation is :func:`collsim.features.observable_features` of the
+rebuilt snapshot, the action mask is the snapshot's compliance mask
+(:func:`collsim.policies.rl.snapshot_inputs`: column 0 = no contact), the action is
+the logged option (0 = no contact, ``1 + option`` otherwise), the reward is the
+row's ``portfolio_value`` over the next ``H`` days (the OPE outcome), the next
+observation is the same account's row on ``d + 1`` and ``done`` marks its last row.
+
+A Q-network (standardised features → MLP → one value per action, masked with
+``-1e8`` where the rules forbid) is fitted with TorchRL's discrete CQL loss
+(``DiscreteCQLLoss``: TD regression on the logged action plus the conservative
+``logsumexp Q − Q(logged)`` term) and a torch Adam optimiser.  The default discount
+is 0: the reward already holds the decision's ``H``-day value and the terminal
+value of the account, so chaining days would count it twice.  The policy is the
+argmax of the masked Q-values, exported in the online RL ``rl_onnx`` signature
+(``obs``, ``mask`` → ``action``, ``score``, ``logits``), so ``collsim plan`` and
+``evaluate-offline`` load it like any RL artifact.
+
+:class:`EpsilonChampion` is the logging policy of the in-simulation check: the
+champion with ε-exploration and exact plan propensities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from collsim.config import Scenario
+from collsim.features import FEATURE_NAMES
+from collsim.logs import Logs
+from collsim.plan import OptionSpace, Plan, Snapshot
+from collsim.policies.baselines import RandomPolicy
+from collsim.policies.champion import TieredChampion
+from collsim.policies.rl import snapshot_inputs
+
+__all__ = [
+    "EpsilonChampion",
+    "OfflineConfig",
+    "OfflineResult",
+    "Transitions",
+    "logged_transitions",
+    "masked_q_module",
+    "train_offline",
+]
+
+MASKED_Q = -1e8
+"""Q-value of a forbidden action (as the online graph's masked logit)."""
+
+
+# --------------------------------------------------------------------------- logging policy
+class EpsilonChampion:
+    """The champion, with each active account-day explored at random with probability ε.
+
+    An explored account gets :class:`~collsim.policies.baselines.RandomPolicy`'s
+    decision (a uniformly random allowed option with probability ``contact_rate``,
+    else no contact).  The plan's ``propensity`` is the probability of the planned
+    action before capacity: ``(1 − ε)·1[a = champion] + ε·p_random(a)``.
+
+    Args:
+        scenario: selects the champion tree.
+        epsilon: share of account-days decided at random.
+        contact_rate: contact probability of the random part.
+    """
+
+    policy_id = "epsilon_champion"
+
+    def __init__(self, scenario: Scenario, epsilon: float = 0.05, contact_rate: float = 0.5):
+        if not 0.0 < epsilon < 1.0:
+            raise ValueError(f"epsilon must be in (0, 1), got {epsilon}")
+        self.champion = TieredChampion(scenario.champion)
+        self.random = RandomPolicy(contact_rate=contact_rate)
+        self.epsilon = epsilon
+
+    def decide(self, snapshot: Snapshot) -> Plan:
+        """Mix the champion's and a random plan account by account."""
+        explore = snapshot.rng.random(snapshot.n) < self.epsilon
+        champion = self.champion.decide(snapshot)
+        plan = self.random.decide(snapshot)
+        options = snapshot.options
+        champ_option = options.encode(champion.channel, champion.slot_hour)
+        rand_option = options.encode(plan.channel, plan.slot_hour)
+        n_allowed = snapshot.option_mask().sum(axis=1)
+        rate = self.random.contact_rate
+        chosen = np.where(explore, rand_option, champ_option)
+        p_random = np.where(
+            chosen >= 0, rate / np.maximum(n_allowed, 1), np.where(n_allowed > 0, 1 - rate, 1.0)
+        )
+        propensity = (1 - self.epsilon) * (chosen == champ_option) + self.epsilon * p_random
+        for name in ("channel", "slot_hour", "priority", "expected_value"):
+            mixed = np.where(explore, getattr(plan, name), getattr(champion, name))
+            setattr(plan, name, mixed.astype(getattr(plan, name).dtype))
+        plan.propensity = propensity
+        plan.policy_id = self.policy_id
+        return plan
+
+
+# --------------------------------------------------------------------------- transitions
+@dataclass(frozen=True)
+class Transitions:
+    """Logged account-day transitions (rows sorted by account, then day).
+
+    Attributes:
+        account: int [R] account row in the logs.
+        day: int [R] decision day offset from the window start.
+        obs: float32 [R, F] observable features (``FEATURE_NAMES``).
+        mask: bool [R, 1 + K] allowed actions (column 0 = no contact).
+        action: int [R] logged action (0 = no contact, 1 + option).
+        reward: float [R] the row's ``portfolio_value`` over the horizon.
+        next_row: int [R] the row of the same account's next day, -1 at its last row.
+        dropped: considered rows left out (logged action off the slots or not allowed).
+    """
+
+    account: np.ndarray
+    day: np.ndarray
+    obs: np.ndarray
+    mask: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+    next_row: np.ndarray
+    dropped: int
+
+    @property
+    def n(self) -> int:
+        """Number of transitions."""
+        return int(self.action.size)
+
+
+class _MaskRecorder:
+    """A stand-in candidate for the reconstruction: records each day's mask, plans nothing."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        from collsim.export.artifact import _scenario_fields
+
+        fields = _scenario_fields(scenario)
+        self.policy_id = "offline-transitions"
+        self.manifest = fields
+        self.options = OptionSpace(np.asarray(scenario.sim.operating_hours, dtype=np.int64))
+        self.cost_per_attempt = fields["cost_per_attempt"]
+        self.masks: list[np.ndarray] = []
+
+    def decide(self, snapshot: Snapshot) -> Plan:
+        self.masks.append(snapshot_inputs(snapshot)[1])
+        none = np.full(snapshot.n, -1, dtype=np.int64)
+        return Plan.from_options(none, snapshot.options, self.policy_id, ["none"],
+                                 np.zeros(snapshot.n, dtype=np.int16))  # fmt: skip
+
+
+def logged_transitions(
+    logs: Logs, scenario: Scenario, horizon_days: int = 7, capacity: Path | None = None
+) -> Transitions:
+    """Build the transitions of ``logs`` (see the module docstring).
+
+    Args:
+        logs: checked lender logs with a closed window
+            (:func:`collsim.evaluation.offline.load_window_logs`).
+        scenario: option space, rule set, costs and valuation of the logged days.
+        horizon_days: H, the reward window of a decision.
+        capacity: the logged days' capacity file (None: ample).
+
+    Raises:
+        ValueError: the window is not longer than the horizon, or no row was considered.
+    """
+    from collsim.evaluation import offline as ope_logs
+
+    recorder = _MaskRecorder(scenario)
+    settings = ope_logs.OfflineSettings(horizon_days=horizon_days, capacity=capacity,
+                                        scenario=str(scenario.name))  # fmt: skip
+    context = ope_logs._context(logs, recorder, settings, 0)  # type: ignore[arg-type]
+    n_days = ope_logs._decision_days(logs, context.days, horizon_days)
+    state, rows = ope_logs._State.start(logs.accounts), ope_logs._Rows()
+    for offset in range(n_days):
+        ope_logs._decide_day(context, state, offset, rows)
+        state.absorb(logs, context.days, offset)
+    if not rows.account or rows.cat("account").size == 0:
+        raise ValueError("no account was in collection on any decision day of the logs")
+    masks = np.vstack([m[a] for m, a in zip(recorder.masks, rows.account, strict=True)])
+    valuation = ope_logs._Valuation(scenario.valuation, float(scenario.legal.cost_per_case))
+    reward = ope_logs._outcomes(logs, context.days, context, rows, horizon_days,
+                                valuation)["portfolio_value"]  # fmt: skip
+    logged = rows.cat("logged")
+    action = np.where(logged < 0, 0, logged + 1)
+    keep = (logged >= -1) & masks[np.arange(logged.size), np.maximum(action, 0)]
+    return _sorted(rows.cat("account"), rows.cat("day"), rows.cat("features"), masks,
+                   action, reward, keep)  # fmt: skip
+
+
+def _sorted(
+    account: np.ndarray, day: np.ndarray, obs: np.ndarray, mask: np.ndarray,
+    action: np.ndarray, reward: np.ndarray, keep: np.ndarray,
+) -> Transitions:  # fmt: skip
+    """Keep rows, sort by (account, day) and link each row to the account's next day."""
+    idx = np.flatnonzero(keep)
+    idx = idx[np.lexsort((day[idx], account[idx]))]
+    acc, d = account[idx], day[idx]
+    follows = np.zeros(idx.size, dtype=bool)
+    follows[:-1] = (acc[1:] == acc[:-1]) & (d[1:] == d[:-1] + 1)
+    next_row = np.where(follows, np.arange(idx.size) + 1, -1)
+    return Transitions(
+        account=acc, day=d, obs=obs[idx].astype(np.float32), mask=mask[idx],
+        action=action[idx].astype(np.int64), reward=reward[idx].astype(np.float64),
+        next_row=next_row, dropped=int(keep.size - idx.size),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- training
+@dataclass(frozen=True)
+class OfflineConfig:
+    """Hyper-parameters of offline training (all recorded in the manifest).
+
+    Attributes:
+        horizon_days: H, the reward window of a logged decision.
+        gamma: discount between consecutive days (0: one-decision value, see module doc).
+        cql_alpha: weight of the conservative term.
+        steps: gradient steps.
+        batch_size: transitions per step.
+        learning_rate: Adam step size.
+        hidden: widths of the hidden layers.
+        target_tau: soft update rate of the target network.
+        seed: seeds torch and the batch sampler (one SeedSequence).
+        threads: torch intra-op threads (1: the machine is shared; the net is small).
+    """
+
+    horizon_days: int = 7
+    gamma: float = 0.0
+    cql_alpha: float = 1.0
+    steps: int = 3000
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    hidden: tuple[int, ...] = (128, 128)
+    target_tau: float = 0.005
+    seed: int = 0
+    threads: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready values."""
+        fields = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+
+
+@dataclass
+class OfflineResult:
+    """A trained offline policy.
+
+    Attributes:
+        module: ``torch.nn.Module`` ``(obs, mask) -> (action, score, logits)``.
+        losses: mean (TD, CQL) loss over each tenth of training.
+        reward_scale: rewards were divided by this before fitting.
+        elapsed_s: training seconds.
+    """
+
+    module: Any
+    losses: list[tuple[float, float]]
+    reward_scale: float
+    elapsed_s: float
+
+
+def masked_q_module(n_features: int, n_actions: int, hidden: tuple[int, ...],
+                    mean: np.ndarray, std: np.ndarray) -> Any:  # fmt: skip
+    """A Q-network ``(obs, mask) -> masked Q [N, n_actions]`` with standardisation inside."""
+    import torch
+    from torch import nn
+
+    class MaskedQ(nn.Module):
+        """Standardise, MLP, mask forbidden actions with ``MASKED_Q``."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.mean: torch.Tensor
+            self.std: torch.Tensor
+            self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+            self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+            layers: list[nn.Module] = []
+            width = n_features
+            for h in hidden:
+                layers += [nn.Linear(width, h), nn.ReLU()]
+                width = h
+            layers.append(nn.Linear(width, n_actions))
+            self.mlp = nn.Sequential(*layers)
+
+        def forward(self, obs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            q = self.mlp((obs - self.mean) / self.std)
+            return torch.where(mask, q, torch.full_like(q, MASKED_Q))
+
+    return MaskedQ()
+
+
+def policy_module(q_net: Any) -> Any:
+    """``(obs, mask) -> (action, score, logits)``: the ``rl_onnx`` signature over masked Q."""
+    import torch
+
+    class GreedyQ(torch.nn.Module):
+        """Masked argmax; score = Q(action) − Q(no contact); logits = masked Q."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.q = q_net
+
+        def forward(
+            self, obs: torch.Tensor, mask: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            q = self.q(obs, mask)
+            action = q.argmax(dim=1)
+            score = q.gather(1, action[:, None])[:, 0] - q[:, 0]
+            return action, score, q
+
+    module = GreedyQ()
+    module.eval()
+    return module
+
+
+def train_offline(data: Transitions, config: OfflineConfig) -> OfflineResult:
+    """Fit the masked Q-network with TorchRL's discrete CQL loss (see the module docstring).
+
+    Raises:
+        ValueError: no transitions, or a bad config value.
+    """
+    import torch
+    from tensordict import TensorDict
+    from torchrl.data import Categorical
+    from torchrl.modules import QValueActor
+    from torchrl.objectives import DiscreteCQLLoss, SoftUpdate, ValueEstimators
+
+    _check(data, config)
+    seeds = np.random.SeedSequence(config.seed)
+    torch_seed, sample_seed = (int(s.generate_state(1)[0]) for s in seeds.spawn(2))
+    torch.manual_seed(torch_seed)
+    torch.set_num_threads(config.threads)
+    rng = np.random.default_rng(sample_seed)
+    n_actions = data.mask.shape[1]
+    std = data.obs.std(axis=0)
+    q_net = masked_q_module(data.obs.shape[1], n_actions, config.hidden, data.obs.mean(axis=0),
+                            np.where(std > 1e-6, std, 1.0))  # fmt: skip
+    actor = QValueActor(q_net, in_keys=["observation", "action_mask"], spec=Categorical(n_actions),
+                        action_space="categorical")  # fmt: skip
+    loss = DiscreteCQLLoss(actor, action_space="categorical")
+    loss.make_value_estimator(ValueEstimators.TD0, gamma=config.gamma)
+    updater = SoftUpdate(loss, tau=config.target_tau)
+    optimiser = torch.optim.Adam(loss.parameters(), lr=config.learning_rate)
+    scale = float(np.std(data.reward)) or 1.0
+    tensors = _tensors(data, scale)
+    losses: list[tuple[float, float]] = []
+    window: list[tuple[float, float]] = []
+    start = time.perf_counter()
+    for step in range(config.steps):
+        batch = torch.as_tensor(rng.integers(0, data.n, config.batch_size))
+        out = loss(TensorDict(_batch(tensors, batch), [config.batch_size]))
+        total = out["loss_qvalue"] + config.cql_alpha * out["loss_cql"]
+        optimiser.zero_grad()
+        total.backward()
+        optimiser.step()
+        updater.step()
+        window.append((out["loss_qvalue"].item(), out["loss_cql"].item()))
+        if (step + 1) % max(config.steps // 10, 1) == 0 or step + 1 == config.steps:
+            td_loss, cql_loss = np.mean(window, axis=0).round(6).tolist()
+            losses.append((td_loss, cql_loss))
+            window = []
+    elapsed = time.perf_counter() - start
+    return OfflineResult(policy_module(q_net), losses, scale, elapsed)
+
+
+def _check(data: Transitions, config: OfflineConfig) -> None:
+    if data.n == 0:
+        raise ValueError("the logs gave no usable transition")
+    if data.obs.shape[1] != len(FEATURE_NAMES):
+        columns = data.obs.shape[1]
+        raise ValueError(f"observations have {columns} columns, expected {len(FEATURE_NAMES)}")
+    if config.steps < 1 or config.batch_size < 1:
+        sizes = f"{config.steps}, {config.batch_size}"
+        raise ValueError(f"steps and batch_size must be >= 1 (got {sizes})")
+    if not 0.0 <= config.gamma < 1.0:
+        raise ValueError(f"gamma must be in [0, 1), got {config.gamma}")
+
+
+def _tensors(data: Transitions, scale: float) -> dict[str, Any]:
+    """Torch views of the transitions; the last row of an account points to itself (done)."""
+    import torch
+
+    rows = np.arange(data.n)
+    return {
+        "obs": torch.as_tensor(data.obs),
+        "mask": torch.as_tensor(data.mask),
+        "action": torch.as_tensor(data.action),
+        "reward": torch.as_tensor((data.reward / scale).astype(np.float32)),
+        "next": torch.as_tensor(np.where(data.next_row >= 0, data.next_row, rows)),
+        "done": torch.as_tensor(data.next_row < 0),
+    }
+
+
+def _batch(t: dict[str, Any], rows: Any) -> dict[Any, Any]:
+    nxt = t["next"][rows]
+    done = t["done"][rows][:, None]
+    return {
+        "observation": t["obs"][rows],
+        "action_mask": t["mask"][rows],
+        "action": t["action"][rows],
+        ("next", "observation"): t["obs"][nxt],
+        ("next", "action_mask"): t["mask"][nxt],
+        ("next", "reward"): t["reward"][rows][:, None],
+        ("next", "done"): done,
+        ("next", "terminated"): done,
+    }
