@@ -43,12 +43,16 @@ from collsim.policies.champion import TieredChampion
 from collsim.policies.rl import snapshot_inputs
 
 __all__ = [
+    "CheckSettings",
     "EpsilonChampion",
     "OfflineConfig",
     "OfflineResult",
     "Transitions",
+    "check_summary",
+    "honest_check",
     "logged_transitions",
     "masked_q_module",
+    "policy_module",
     "train_offline",
 ]
 
@@ -232,8 +236,8 @@ class OfflineConfig:
     horizon_days: int = 7
     gamma: float = 0.0
     cql_alpha: float = 1.0
-    steps: int = 3000
-    batch_size: int = 1024
+    steps: int = 2000
+    batch_size: int = 512
     learning_rate: float = 1e-3
     hidden: tuple[int, ...] = (128, 128)
     target_tau: float = 0.005
@@ -408,3 +412,144 @@ def _batch(t: dict[str, Any], rows: Any) -> dict[Any, Any]:
         ("next", "done"): done,
         ("next", "terminated"): done,
     }
+
+
+# --------------------------------------------------------------------------- honest check
+@dataclass(frozen=True)
+class CheckSettings:
+    """The in-simulation check of offline learning (one seed per call).
+
+    Attributes:
+        accounts: portfolio size.
+        days: simulated days of the logs and of each true-value run.
+        epsilon: exploration share of the logging policy.
+        holdout: random holdout share of the logging policy.
+        n_boot: bootstrap resamples of the OPE intervals.
+        config: offline training hyper-parameters (its ``horizon_days`` is also the OPE's).
+    """
+
+    accounts: int = 10_000
+    days: int = 30
+    epsilon: float = 0.05
+    holdout: float = 0.05
+    n_boot: int = 100
+    config: OfflineConfig = OfflineConfig()
+
+
+def honest_check(scenario: Scenario, seed: int, settings: CheckSettings, workdir: Path) -> dict:
+    """Logs → offline training → OPE estimate, and the simulated truth, for one seed.
+
+    1. Simulate ``days`` days under the logging policy (the champion with ε-exploration
+       and a random holdout, :class:`EpsilonChampion` in
+       :class:`~collsim.evaluation.logging.LoggingPolicy`) and write its lender logs.
+    2. Learn from the logs alone (:func:`logged_transitions`, :func:`train_offline`) and
+       export the ``rl_onnx`` artifact.
+    3. OPE: :func:`collsim.evaluation.offline.evaluate_offline` of the artifact on the logs
+       (DR and SNIPW of ``portfolio_value`` per considered account-day over ``H`` days).
+    4. Truth: simulate the artifact on the same scenario and seed (same accounts and
+       borrowers), read its ``portfolio_value``, the engine's compliance-gate blocks, and
+       the same per-account-day ``H``-day value from its own logs (``logged`` mean).
+
+    Returns:
+        Flat figures: ``logging_value`` / ``learned_value`` (portfolio value per account),
+        ``diff`` and its paired-over-accounts 95 % interval (``diff_low``, ``diff_high``),
+        ``violations`` (gate blocks of the learned run), ``ope_dr`` (+ ``_low``/``_high``),
+        ``ope_snipw``, ``logged_row_value`` (the logging policy's per-row value),
+        ``true_row_value`` (the learned policy's, deployed), ``ess``, ``agreement``,
+        timings.
+    """
+    from collsim.evaluation.logging import LoggingPolicy
+    from collsim.evaluation.offline import OfflineSettings, evaluate_offline, load_window_logs
+    from collsim.evaluation.stats import t_interval
+    from collsim.export import load_artifact
+    from collsim.metrics import kpis
+    from collsim.rl.export import export_artifact
+    from collsim.valuation import account_portfolio_values
+
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    logger = LoggingPolicy(EpsilonChampion(scenario, settings.epsilon), settings.holdout)
+    base, capacity = _simulate(scenario, seed, settings, logger, workdir / "logging_logs")
+    timings["simulate_logging_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    logs = load_window_logs(workdir / "logging_logs", None, None)
+    data = logged_transitions(logs, scenario, settings.config.horizon_days, capacity)
+    timings["transitions_s"] = time.perf_counter() - clock
+    result = train_offline(data, dataclasses.replace(settings.config, seed=seed))
+    timings["train_s"] = result.elapsed_s
+    export_artifact(result.module, workdir / "artifact", scenario, name="offline_cql")
+    policy = load_artifact(workdir / "artifact")
+    ope_settings = OfflineSettings(
+        horizon_days=settings.config.horizon_days, n_boot=settings.n_boot, capacity=capacity,
+        seed=seed,
+    )  # fmt: skip
+    clock = time.perf_counter()
+    ope = evaluate_offline(logs, policy, ope_settings)
+    timings["ope_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    learned, _ = _simulate(scenario, seed, settings, policy, workdir / "learned_logs")
+    timings["simulate_learned_s"] = time.perf_counter() - clock
+    own = evaluate_offline(load_window_logs(workdir / "learned_logs", None, None), policy,
+                           dataclasses.replace(ope_settings, n_boot=10))  # fmt: skip
+    n = settings.accounts
+    per_account = [account_portfolio_values(s.ledger, n) for s in (learned, base)]
+    diff = t_interval(per_account[0] - per_account[1])
+    pv = ope.estimates["portfolio_value"]
+    return {
+        "seed": seed, "accounts": n, "days": settings.days, "transitions": data.n,
+        "logging_value": float(per_account[1].mean()),
+        "learned_value": float(per_account[0].mean()),
+        "diff": diff.mean, "diff_low": diff.low, "diff_high": diff.high,
+        "violations": int(kpis(learned.ledger)["blocked"]),
+        "logging_violations": int(kpis(base.ledger)["blocked"]),
+        "ope_dr": pv["dr"].value, "ope_dr_low": pv["dr"].low, "ope_dr_high": pv["dr"].high,
+        "ope_snipw": pv["snipw"].value, "ope_snipw_low": pv["snipw"].low,
+        "ope_snipw_high": pv["snipw"].high, "logged_row_value": pv["logged"].value,
+        "true_row_value": own.estimates["portfolio_value"]["logged"].value,
+        "ess": ope.diagnostics.ess, "agreement": ope.diagnostics.agreement,
+        "learned_contact_share": ope.diagnostics.candidate_contact_share,
+        "logged_contact_share": ope.diagnostics.logged_contact_share,
+        **{k: round(v, 1) for k, v in timings.items()},
+    }  # fmt: skip
+
+
+def _simulate(
+    scenario: Scenario, seed: int, settings: CheckSettings, policy: Any, folder: Path
+) -> tuple[Any, Path]:
+    """Run ``policy`` for ``settings.days``; write its logs and capacity into ``folder``."""
+    from collsim.config import dump_yaml
+    from collsim.sim import Simulation
+    from collsim.sim.logs import LogRecorder, write_simulated_logs
+
+    sim = Simulation(scenario, seed, n_accounts=settings.accounts)
+    recorder = LogRecorder(sim)
+    sim.run(recorder.wrap(policy), settings.days, progress=lambda _stats: recorder.end_of_day())
+    write_simulated_logs(recorder, folder, force=True)
+    dump_yaml(sim.scenario.capacity, folder / "capacity.yaml")
+    return sim, folder / "capacity.yaml"
+
+
+def check_summary(rows: list[dict]) -> dict[str, Any]:
+    """Across seeds: paired interval of learned − logging, violations, OPE coverage.
+
+    ``ope_dr_covers`` / ``ope_snipw_covers``: share of seeds whose OPE interval holds the
+    learned policy's deployed per-account-day value (``true_row_value``).
+    """
+    from collsim.evaluation.stats import paired_interval
+
+    learned = np.array([r["learned_value"] for r in rows])
+    logging = np.array([r["logging_value"] for r in rows])
+    diff = paired_interval(learned, logging)
+    truth = np.array([r["true_row_value"] for r in rows])
+
+    def covers(name: str) -> float:
+        low = np.array([r[f"{name}_low"] for r in rows])
+        high = np.array([r[f"{name}_high"] for r in rows])
+        return float(np.mean((low <= truth) & (truth <= high)))
+
+    return {
+        "seeds": len(rows), "learned_value": float(learned.mean()),
+        "logging_value": float(logging.mean()), "diff": diff.mean, "diff_low": diff.low,
+        "diff_high": diff.high, "violations": int(sum(r["violations"] for r in rows)),
+        "ope_dr_covers": covers("ope_dr"), "ope_snipw_covers": covers("ope_snipw"),
+    }  # fmt: skip
