@@ -39,11 +39,12 @@ def main() -> None:
     parser.add_argument("--horizon-days", type=int, default=7)
     parser.add_argument("--steps", type=int, default=OfflineConfig().steps)
     parser.add_argument("--cql-alpha", type=float, default=OfflineConfig().cql_alpha)
+    parser.add_argument("--bc-threshold", type=float, default=OfflineConfig().bc_threshold)
     parser.add_argument("--bootstrap", type=int, default=100)
     parser.add_argument("--out", type=Path, help="also append each JSON line to this file")
     args = parser.parse_args()
     config = OfflineConfig(horizon_days=args.horizon_days, steps=args.steps,
-                           cql_alpha=args.cql_alpha)  # fmt: skip
+                           cql_alpha=args.cql_alpha, bc_threshold=args.bc_threshold)  # fmt: skip
     settings = CheckSettings(args.accounts, args.days, args.epsilon, args.holdout,
                              args.bootstrap, config)  # fmt: skip
     scenario = load_scenario("default")
@@ -58,7 +59,8 @@ def main() -> None:
         _emit(row, args.out)
     summary = check_summary(rows) | {"epsilon": args.epsilon, "holdout": args.holdout,
                                      "steps": args.steps, "horizon_days": args.horizon_days,
-                                     "cql_alpha": args.cql_alpha}  # fmt: skip
+                                     "cql_alpha": args.cql_alpha,
+                                     "bc_threshold": args.bc_threshold}  # fmt: skip
     summary["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
     _emit({"summary": summary}, args.out)
 

@@ -194,3 +194,25 @@ def test_offline_needs_logs_and_a_valid_start(setup: Setup) -> None:
     assert code == 2 and "--start" in output
     result = runner.invoke(app, ["train", "--algo", "offline", "--out", str(setup.root / "y")])
     assert result.exit_code == 2 and "--logs" in result.output
+
+
+def test_the_behaviour_filter_keeps_only_logged_like_actions_and_never_a_forbidden_one() -> None:
+    import torch
+
+    n_actions, n_features = 7, 33
+    nets = [masked_q_module(n_features, n_actions, (8,), np.zeros(n_features), np.ones(n_features))
+            for _ in range(2)]  # fmt: skip
+    q_net, behaviour = nets
+    with torch.no_grad():
+        q_net.mlp[-1].bias.copy_(torch.arange(n_actions, dtype=torch.float32) * 100.0)
+        behaviour.mlp[-1].weight.zero_()
+        behaviour.mlp[-1].bias.copy_(torch.tensor([0.0, 10.0, 0, 0, 0, 0, 0]))
+    rng = np.random.default_rng(1)
+    mask = rng.random((400, n_actions)) < 0.4
+    mask[:, 0] = True
+    obs = torch.as_tensor(rng.normal(size=(400, n_features)).astype(np.float32))
+    with torch.no_grad():
+        action = policy_module(q_net, behaviour, 0.3)(obs, torch.as_tensor(mask))[0].numpy()
+    largest = np.array([np.flatnonzero(m).max() for m in mask])
+    assert mask[np.arange(400), action].all()
+    np.testing.assert_array_equal(action, np.where(mask[:, 1], 1, largest))

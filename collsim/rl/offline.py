@@ -230,6 +230,7 @@ class OfflineConfig:
         hidden: widths of the hidden layers.
         target_tau: soft update rate of the target network.
         seed: seeds torch and the batch sampler (one SeedSequence).
+        bc_threshold: τ of the behaviour filter (0: plain CQL; see :func:`policy_module`).
         threads: torch intra-op threads (1: the machine is shared; the net is small).
     """
 
@@ -242,6 +243,7 @@ class OfflineConfig:
     hidden: tuple[int, ...] = (128, 128)
     target_tau: float = 0.005
     seed: int = 0
+    bc_threshold: float = 0.0
     threads: int = 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -297,23 +299,36 @@ def masked_q_module(n_features: int, n_actions: int, hidden: tuple[int, ...],
     return MaskedQ()
 
 
-def policy_module(q_net: Any) -> Any:
-    """``(obs, mask) -> (action, score, logits)``: the ``rl_onnx`` signature over masked Q."""
+def policy_module(q_net: Any, behaviour: Any = None, threshold: float = 0.0) -> Any:
+    """``(obs, mask) -> (action, score, logits)``: the ``rl_onnx`` signature over masked Q.
+
+    With a ``behaviour`` network (masked logits of the logging policy, fitted by
+    cross-entropy) and ``threshold`` τ > 0, the argmax is over the allowed actions whose
+    behaviour probability is at least τ × the most probable one (discrete BCQ's filter):
+    the policy only picks actions the logs hold enough of.  The filter only removes
+    actions, so a forbidden one stays refused.
+    """
     import torch
 
     class GreedyQ(torch.nn.Module):
-        """Masked argmax; score = Q(action) − Q(no contact); logits = masked Q."""
+        """Masked (and filtered) argmax; score = Q(action) − Q(no contact); logits = masked Q."""
 
         def __init__(self) -> None:
             super().__init__()
             self.q = q_net
+            self.behaviour = behaviour
 
         def forward(
             self, obs: torch.Tensor, mask: torch.Tensor
         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            q = self.q(obs, mask)
+            raw = self.q(obs, mask)
+            q = raw
+            if self.behaviour is not None and threshold > 0:
+                p = torch.softmax(self.behaviour(obs, mask), dim=1)
+                keep = mask & (p >= threshold * p.max(dim=1, keepdim=True).values)
+                q = torch.where(keep, raw, torch.full_like(raw, MASKED_Q))
             action = q.argmax(dim=1)
-            score = q.gather(1, action[:, None])[:, 0] - q[:, 0]
+            score = q.gather(1, action[:, None])[:, 0] - raw[:, 0]
             return action, score, q
 
     module = GreedyQ()
@@ -341,14 +356,17 @@ def train_offline(data: Transitions, config: OfflineConfig) -> OfflineResult:
     rng = np.random.default_rng(sample_seed)
     n_actions = data.mask.shape[1]
     std = data.obs.std(axis=0)
-    q_net = masked_q_module(data.obs.shape[1], n_actions, config.hidden, data.obs.mean(axis=0),
-                            np.where(std > 1e-6, std, 1.0))  # fmt: skip
+    shape = (data.obs.shape[1], n_actions, config.hidden, data.obs.mean(axis=0),
+             np.where(std > 1e-6, std, 1.0))  # fmt: skip
+    q_net = masked_q_module(*shape)
     actor = QValueActor(q_net, in_keys=["observation", "action_mask"], spec=Categorical(n_actions),
                         action_space="categorical")  # fmt: skip
     loss = DiscreteCQLLoss(actor, action_space="categorical")
     loss.make_value_estimator(ValueEstimators.TD0, gamma=config.gamma)
     updater = SoftUpdate(loss, tau=config.target_tau)
-    optimiser = torch.optim.Adam(loss.parameters(), lr=config.learning_rate)
+    behaviour = masked_q_module(*shape) if config.bc_threshold > 0 else None
+    parameters = [*loss.parameters(), *(behaviour.parameters() if behaviour else [])]
+    optimiser = torch.optim.Adam(parameters, lr=config.learning_rate)
     scale = float(np.std(data.reward)) or 1.0
     tensors = _tensors(data, scale)
     losses: list[tuple[float, float]] = []
@@ -356,8 +374,12 @@ def train_offline(data: Transitions, config: OfflineConfig) -> OfflineResult:
     start = time.perf_counter()
     for step in range(config.steps):
         batch = torch.as_tensor(rng.integers(0, data.n, config.batch_size))
-        out = loss(TensorDict(_batch(tensors, batch), [config.batch_size]))
+        fields = _batch(tensors, batch)
+        out = loss(TensorDict(fields, [config.batch_size]))
         total = out["loss_qvalue"] + config.cql_alpha * out["loss_cql"]
+        if behaviour is not None:
+            logits = behaviour(fields["observation"], fields["action_mask"])
+            total = total + torch.nn.functional.cross_entropy(logits, fields["action"])
         optimiser.zero_grad()
         total.backward()
         optimiser.step()
@@ -368,7 +390,8 @@ def train_offline(data: Transitions, config: OfflineConfig) -> OfflineResult:
             losses.append((td_loss, cql_loss))
             window = []
     elapsed = time.perf_counter() - start
-    return OfflineResult(policy_module(q_net), losses, scale, elapsed)
+    module = policy_module(q_net, behaviour, config.bc_threshold)
+    return OfflineResult(module, losses, scale, elapsed)
 
 
 def _check(data: Transitions, config: OfflineConfig) -> None:
