@@ -36,7 +36,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epsilon", type=float, default=0.05)
     parser.add_argument("--holdout", type=float, default=0.05)
-    parser.add_argument("--horizon-days", type=int, default=7)
+    parser.add_argument("--horizon-days", type=int, default=7, help="training reward window")
+    parser.add_argument("--ope-horizon-days", type=int, default=7)
+    parser.add_argument("--gamma", type=float, default=OfflineConfig().gamma)
     parser.add_argument("--steps", type=int, default=OfflineConfig().steps)
     parser.add_argument("--cql-alpha", type=float, default=OfflineConfig().cql_alpha)
     parser.add_argument("--bc-threshold", type=float, default=OfflineConfig().bc_threshold)
@@ -44,9 +46,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also append each JSON line to this file")
     args = parser.parse_args()
     config = OfflineConfig(horizon_days=args.horizon_days, steps=args.steps,
-                           cql_alpha=args.cql_alpha, bc_threshold=args.bc_threshold)  # fmt: skip
+                           cql_alpha=args.cql_alpha, bc_threshold=args.bc_threshold,
+                           gamma=args.gamma)  # fmt: skip
     settings = CheckSettings(args.accounts, args.days, args.epsilon, args.holdout,
-                             args.bootstrap, config)  # fmt: skip
+                             args.bootstrap, args.ope_horizon_days, config)  # fmt: skip
     scenario = load_scenario("default")
     rows = []
     for seed in args.seeds:
@@ -57,10 +60,8 @@ def main() -> None:
         row["load_avg_1m"] = round(os.getloadavg()[0], 2)
         rows.append(row)
         _emit(row, args.out)
-    summary = check_summary(rows) | {"epsilon": args.epsilon, "holdout": args.holdout,
-                                     "steps": args.steps, "horizon_days": args.horizon_days,
-                                     "cql_alpha": args.cql_alpha,
-                                     "bc_threshold": args.bc_threshold}  # fmt: skip
+    options = {k: v for k, v in vars(args).items() if k not in ("seeds", "out")}
+    summary = check_summary(rows) | options
     summary["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
     _emit({"summary": summary}, args.out)
 

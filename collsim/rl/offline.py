@@ -448,7 +448,8 @@ class CheckSettings:
         epsilon: exploration share of the logging policy.
         holdout: random holdout share of the logging policy.
         n_boot: bootstrap resamples of the OPE intervals.
-        config: offline training hyper-parameters (its ``horizon_days`` is also the OPE's).
+        ope_horizon_days: H of the OPE estimate and of the per-account-day truth.
+        config: offline training hyper-parameters.
     """
 
     accounts: int = 10_000
@@ -456,6 +457,7 @@ class CheckSettings:
     epsilon: float = 0.05
     holdout: float = 0.05
     n_boot: int = 100
+    ope_horizon_days: int = 7
     config: OfflineConfig = OfflineConfig()
 
 
@@ -503,7 +505,7 @@ def honest_check(scenario: Scenario, seed: int, settings: CheckSettings, workdir
     export_artifact(result.module, workdir / "artifact", scenario, name="offline_cql")
     policy = load_artifact(workdir / "artifact")
     ope_settings = OfflineSettings(
-        horizon_days=settings.config.horizon_days, n_boot=settings.n_boot, capacity=capacity,
+        horizon_days=settings.ope_horizon_days, n_boot=settings.n_boot, capacity=capacity,
         seed=seed,
     )  # fmt: skip
     clock = time.perf_counter()
