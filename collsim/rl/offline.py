@@ -173,11 +173,12 @@ def logged_transitions(
     Raises:
         ValueError: the window is not longer than the horizon, or no row was considered.
     """
+    # the reconstruction of evaluate-offline, step by step (its private helpers: one
+    # reconstruction for OPE and learning; keep in step if that module changes)
     from collsim.evaluation import offline as ope_logs
 
     recorder = _MaskRecorder(scenario)
-    settings = ope_logs.OfflineSettings(horizon_days=horizon_days, capacity=capacity,
-                                        scenario=str(scenario.name))  # fmt: skip
+    settings = ope_logs.OfflineSettings(horizon_days=horizon_days, capacity=capacity)
     context = ope_logs._context(logs, recorder, settings, 0)  # type: ignore[arg-type]
     n_days = ope_logs._decision_days(logs, context.days, horizon_days)
     state, rows = ope_logs._State.start(logs.accounts), ope_logs._Rows()
