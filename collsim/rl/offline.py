@@ -559,7 +559,9 @@ def check_summary(rows: list[dict]) -> dict[str, Any]:
     """Across seeds: paired interval of learned − logging, violations, OPE coverage.
 
     ``ope_dr_covers`` / ``ope_snipw_covers``: share of seeds whose OPE interval holds the
-    learned policy's deployed per-account-day value (``true_row_value``).
+    learned policy's deployed per-account-day value (``true_row_value``);
+    ``ope_dr_flags_worse``: share of seeds whose DR interval lies wholly below the logging
+    policy's own per-account-day value (OPE would have stopped the deployment).
     """
     from collsim.evaluation.stats import paired_interval
 
@@ -578,4 +580,6 @@ def check_summary(rows: list[dict]) -> dict[str, Any]:
         "logging_value": float(logging.mean()), "diff": diff.mean, "diff_low": diff.low,
         "diff_high": diff.high, "violations": int(sum(r["violations"] for r in rows)),
         "ope_dr_covers": covers("ope_dr"), "ope_snipw_covers": covers("ope_snipw"),
+        "ope_dr_flags_worse": float(np.mean([r["ope_dr_high"] < r["logged_row_value"]
+                                             for r in rows])),
     }  # fmt: skip
