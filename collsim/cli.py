@@ -356,10 +356,12 @@ def train_cmd(
             fail("--algo offline needs --logs DIR")
         with bad_input_is_exit_2():
             window = _window(start, end)
+            default = OfflineConfig().steps
             config = OfflineConfig(horizon_days=horizon_days, seed=seed,
-                                   steps=steps or OfflineConfig().steps)  # fmt: skip
+                                   steps=default if steps is None else steps)  # fmt: skip
         raise typer.Exit(train_offline_logs(out, logs, window, scenario, capacity, config))
-    overrides = {"scenario": scenario, "algo": algo, "steps": steps or 200_000, "seed": seed}
+    ppo_steps = 200_000 if steps is None else steps
+    overrides = {"scenario": scenario, "algo": algo, "steps": ppo_steps, "seed": seed}
     raise typer.Exit(train(out, {**overrides, "n_envs": n_envs}))
 
 
