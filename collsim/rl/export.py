@@ -126,9 +126,11 @@ def export_artifact(
 ) -> dict[str, Any]:
     """Export ``policy.onnx`` beside ``out`` and an ``rl_onnx`` artifact directory ``out``.
 
-    The artifact is written by :func:`collsim.export.artifact.export_onnx_artifact`
-    (signature check, checksums, manifest), so :func:`~collsim.export.artifact.load_artifact`
-    loads it.  With ``fallbacks``, the production runner plans like
+    ``model`` is a MaskablePPO (or its ``.zip``), or a ``torch.nn.Module`` already in the
+    ``(obs, mask) -> (action, score, logits)`` signature (the offline policy of
+    :mod:`collsim.rl.offline`).  The artifact is written by
+    :func:`collsim.export.artifact.export_onnx_artifact` (signature check, checksums,
+    manifest), so :func:`~collsim.export.artifact.load_artifact` loads it.  With ``fallbacks``, the production runner plans like
     ``RLPolicy(model, fallbacks=fallbacks)``.
 
     Returns:
