@@ -130,7 +130,8 @@ def export_artifact(
     ``(obs, mask) -> (action, score, logits)`` signature (the offline policy of
     :mod:`collsim.rl.offline`).  The artifact is written by
     :func:`collsim.export.artifact.export_onnx_artifact` (signature check, checksums,
-    manifest), so :func:`~collsim.export.artifact.load_artifact` loads it.  With ``fallbacks``, the production runner plans like
+    manifest), so :func:`~collsim.export.artifact.load_artifact` loads it.  With
+    ``fallbacks``, the production runner plans like
     ``RLPolicy(model, fallbacks=fallbacks)``.
 
     Returns:
