@@ -329,15 +329,39 @@ def sensitivity_cmd(
 def train_cmd(
     scenario: Annotated[str, typer.Option(help="bundled scenario name or YAML path")] = "default",
     algo: Annotated[str, typer.Option(help="training algorithm")] = "maskable_ppo",
-    steps: Annotated[int, typer.Option(help="environment steps (account-days)")] = 200_000,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="environment steps (default 200,000); offline: gradient steps"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("models/ppo"),
     n_envs: Annotated[int, typer.Option(help="accounts stepped together")] = 256,
+    logs: Annotated[
+        Path | None, typer.Option(help="--algo offline: folder of the lender logs")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="--algo offline: first log day")] = None,
+    end: Annotated[str | None, typer.Option(help="--algo offline: last log day")] = None,
+    capacity: Annotated[
+        Path | None, typer.Option(help="--algo offline: capacity YAML of the logged days")
+    ] = None,
+    horizon_days: Annotated[int, typer.Option(help="--algo offline: reward window")] = 7,
 ) -> None:
-    """Train an RL policy on collsim/AccountBatch-v0; write the model, curve, ONNX artifact."""
-    from collsim.rl.commands import train
+    """Train an RL policy on collsim/AccountBatch-v0 (or, ``--algo offline``, from logs alone)."""
+    from collsim.rl.commands import OFFLINE, train, train_offline_logs
 
-    overrides = {"scenario": scenario, "algo": algo, "steps": steps, "seed": seed}
+    if algo == OFFLINE:
+        from collsim.rl.offline import OfflineConfig
+
+        if logs is None:
+            fail("--algo offline needs --logs DIR")
+        with bad_input_is_exit_2():
+            window = _window(start, end)
+            default = OfflineConfig().steps
+            config = OfflineConfig(horizon_days=horizon_days, seed=seed,
+                                   steps=default if steps is None else steps)  # fmt: skip
+        raise typer.Exit(train_offline_logs(out, logs, window, scenario, capacity, config))
+    ppo_steps = 200_000 if steps is None else steps
+    overrides = {"scenario": scenario, "algo": algo, "steps": ppo_steps, "seed": seed}
     raise typer.Exit(train(out, {**overrides, "n_envs": n_envs}))
 
 
@@ -526,10 +550,7 @@ def evaluate_offline_cmd(
     from collsim.evaluation.offline import OfflineSettings, offline_command
 
     with bad_input_is_exit_2():
-        window = (
-            None if start is None else _window_day("--start", start),
-            None if end is None else _window_day("--end", end),
-        )
+        window = _window(start, end)
         if none_propensity is not None and not 0.0 < none_propensity <= 1.0:
             raise ValueError(f"--none-propensity: {none_propensity} is not in (0, 1]")
         if bootstrap < 10:
@@ -597,6 +618,14 @@ def monitor_cmd(
         )
         code = monitor_command(logs, reference, out, settings)
     raise typer.Exit(code)
+
+
+def _window(start: str | None, end: str | None) -> tuple[dt.date | None, dt.date | None]:
+    """``--start`` and ``--end`` as dates (None when not given)."""
+    return (
+        None if start is None else _window_day("--start", start),
+        None if end is None else _window_day("--end", end),
+    )
 
 
 def _window_day(option: str, text: str) -> dt.date:

@@ -36,6 +36,7 @@ ALLOWED: dict[str, str] = {
     "collsim.cli.fit_value_model_cmd": "typer command (CLI options)",
     "collsim.cli.plan_cmd": "typer command (CLI options)",
     "collsim.cli.simulate": "typer command (CLI options)",
+    "collsim.cli.train_cmd": "typer command (CLI options)",
     # gymnasium envs: gym.make(id, **kwargs) passes the env's options as keywords.
     "collsim.envs.account.AccountEnv.__init__": "gymnasium env options (gym.make kwargs)",
     "collsim.envs.batch.AccountBatchEnv.__init__": "gymnasium env options (gym.make kwargs)",

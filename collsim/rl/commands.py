@@ -1,5 +1,9 @@
 """``collsim train``: train an RL policy, evaluate it, export it (function returning an exit code).
 
+``--algo offline --logs DIR`` learns from lender logs alone instead
+(:func:`train_offline_logs`, :mod:`collsim.rl.offline`); the rest of this docstring
+is the online run.
+
 Writes into ``out``:
 
 * ``model.zip`` — the final MaskablePPO (research side; SB3's own format);
@@ -31,7 +35,10 @@ from pydantic import ValidationError
 from collsim.config import ConfigError, _format_validation, load_scenario
 from collsim.rl.training import ALGOS, EvalPoint, TrainConfig
 
-__all__ = ["train"]
+__all__ = ["OFFLINE", "train", "train_offline_logs"]
+
+OFFLINE = "offline"
+"""``--algo`` of offline learning from logs."""
 
 
 def _error(message: str) -> int:
@@ -164,6 +171,87 @@ def _run(cfg: TrainConfig, scen: Any, out: Path, show: bool) -> int:
         f"trained {result.steps:,} steps in {result.elapsed_s:.1f} s; "
         f"eval value/account final {result.final.mean_net:,.2f}, best {result.best.mean_net:,.2f} "
         f"(at {result.best.steps:,} steps); wrote {out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def train_offline_logs(
+    out: Path,
+    logs: Path,
+    window: tuple[Any, Any] = (None, None),
+    scenario: str = "default",
+    capacity: Path | None = None,
+    config: Any = None,
+) -> int:
+    """``collsim train --algo offline``: learn a masked policy from logs, export it.
+
+    Writes into ``out``: ``policy.onnx`` and ``artifact/`` (the ``rl_onnx`` artifact, as
+    the online run), ``losses.json`` and ``manifest.json`` (config, logs, window, rows,
+    timings, package versions).
+
+    Args:
+        out: output directory.
+        logs: folder of the lender logs (``accounts``, ``contacts``, ``payments``).
+        window: first and last local day (None: the logs' first / last).
+        scenario: option space, rule set, costs and valuation of the logged days.
+        capacity: the logged days' capacity file (None: ample).
+        config: :class:`~collsim.rl.offline.OfflineConfig` (default: its defaults).
+
+    Returns:
+        0 done, 2 bad input (logs, scenario, sizes; one line on stderr, nothing written).
+    """
+    import time
+
+    from collsim.evaluation.offline import load_window_logs
+    from collsim.rl.offline import OfflineConfig, logged_transitions
+    from collsim.tables import InputError
+
+    cfg = config or OfflineConfig()
+    try:
+        scen = load_scenario(scenario)
+        started = time.perf_counter()
+        data = load_window_logs(Path(logs), *window)
+        transitions = logged_transitions(data, scen, cfg.horizon_days, capacity)
+        built_s = time.perf_counter() - started
+        return _fit_offline(Path(out), transitions, scen, cfg, {
+            "logs": str(logs), "window": [str(data.window.start), str(data.window.end)],
+            "capacity": str(capacity) if capacity else "ample", "transitions_s": round(built_s, 2),
+        })  # fmt: skip
+    except (ConfigError, InputError, FileNotFoundError, OSError, ValueError) as exc:
+        return _error(str(exc))
+
+
+def _fit_offline(out: Path, transitions: Any, scen: Any, cfg: Any, source: dict[str, Any]) -> int:
+    from collsim.io import atomic_write_text
+    from collsim.rl.export import ONNX_FILE, export_artifact
+    from collsim.rl.offline import train_offline
+    from collsim.runinfo import write_manifest
+
+    result = train_offline(transitions, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    artifact = export_artifact(result.module, out / "artifact", scen, name="offline_cql")
+    atomic_write_text(out / "losses.json", json.dumps(result.losses) + "\n")
+    write_manifest(
+        out / "manifest.json",
+        kind="train",
+        algo=OFFLINE,
+        config=cfg.to_dict(),
+        seed=cfg.seed,
+        scenario=scen.name,
+        scenario_hash=scen.config_hash(),
+        **source,
+        transitions=transitions.n,
+        dropped_rows=transitions.dropped,
+        reward_scale=result.reward_scale,
+        elapsed_s=round(result.elapsed_s, 2),
+        files={"onnx": ONNX_FILE, "artifact": "artifact", "artifact_id": artifact["artifact_id"],
+               "losses": "losses.json"},
+    )  # fmt: skip
+    print(
+        f"trained offline on {transitions.n:,} logged account-days ({transitions.dropped:,} "
+        f"dropped) in {result.elapsed_s:.1f} s; final loss TD {result.losses[-1][0]:.4g}, "
+        f"CQL {result.losses[-1][1]:.4g}; wrote {out}",
         file=sys.stderr,
     )
     return 0

@@ -26,8 +26,15 @@ import numpy as np
 
 from collsim.config import Scenario
 from collsim.features import FEATURE_NAMES
+from collsim.plan import OptionSpace
 
-__all__ = ["ONNX_FILE", "export_artifact", "export_onnx", "masked_policy_module"]
+__all__ = [
+    "ONNX_FILE",
+    "export_artifact",
+    "export_module_onnx",
+    "export_onnx",
+    "masked_policy_module",
+]
 
 ONNX_FILE = "policy.onnx"
 MASKED_LOGIT = -1e8
@@ -70,16 +77,27 @@ def export_onnx(model: Any, path: str | Path) -> Path:
     Returns:
         The path written.
     """
-    import torch
     from sb3_contrib import MaskablePPO
-
-    from collsim.io import atomic_path
 
     if isinstance(model, (str, Path)):
         model = MaskablePPO.load(str(model), device="cpu")
-    module = masked_policy_module(model)
+    return export_module_onnx(masked_policy_module(model), int(model.action_space.n), path)
+
+
+def export_module_onnx(module: Any, n_actions: int, path: str | Path) -> Path:
+    """Export a ``torch.nn.Module`` ``(obs, mask) -> (action, score, logits)`` to ONNX.
+
+    The graph has the ``rl_onnx`` signature of this module's docstring, with a dynamic
+    batch axis; it is written to a temporary name, then renamed.
+
+    Returns:
+        The path written.
+    """
+    import torch
+
+    from collsim.io import atomic_path
+
     n_features = len(FEATURE_NAMES)
-    n_actions = int(model.action_space.n)
     obs = torch.zeros((4, n_features), dtype=torch.float32)
     mask = torch.ones((4, n_actions), dtype=torch.bool)
     batch = torch.export.Dim("batch")
@@ -108,9 +126,12 @@ def export_artifact(
 ) -> dict[str, Any]:
     """Export ``policy.onnx`` beside ``out`` and an ``rl_onnx`` artifact directory ``out``.
 
-    The artifact is written by :func:`collsim.export.artifact.export_onnx_artifact`
-    (signature check, checksums, manifest), so :func:`~collsim.export.artifact.load_artifact`
-    loads it.  With ``fallbacks``, the production runner plans like
+    ``model`` is a MaskablePPO (or its ``.zip``), or a ``torch.nn.Module`` already in the
+    ``(obs, mask) -> (action, score, logits)`` signature (the offline policy of
+    :mod:`collsim.rl.offline`).  The artifact is written by
+    :func:`collsim.export.artifact.export_onnx_artifact` (signature check, checksums,
+    manifest), so :func:`~collsim.export.artifact.load_artifact` loads it.  With
+    ``fallbacks``, the production runner plans like
     ``RLPolicy(model, fallbacks=fallbacks)``.
 
     Returns:
@@ -120,7 +141,11 @@ def export_artifact(
 
     out = Path(out)
     onnx_file = out.parent / ONNX_FILE
-    export_onnx(model, onnx_file)
+    if isinstance(model, (str, Path)) or hasattr(model, "action_space"):
+        export_onnx(model, onnx_file)
+    else:  # a torch module in the rl_onnx signature (collsim.rl.offline)
+        hours = np.asarray(scenario.sim.operating_hours, dtype=np.int64)
+        export_module_onnx(model, 1 + OptionSpace(hours).n_options, onnx_file)
     settings = OnnxPolicySettings(name=name, fallbacks=fallbacks)
     return export_onnx_artifact(onnx_file, "rl_onnx", out, scenario, settings)
 
