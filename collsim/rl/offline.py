@@ -181,13 +181,17 @@ def logged_transitions(
     settings = ope_logs.OfflineSettings(horizon_days=horizon_days, capacity=capacity)
     context = ope_logs._context(logs, recorder, settings, 0)  # type: ignore[arg-type]
     n_days = ope_logs._decision_days(logs, context.days, horizon_days)
-    state, rows = ope_logs._State.start(logs.accounts), ope_logs._Rows()
+    state = ope_logs._State.start(logs.accounts)
+    rows = ope_logs._Rows(logs.accounts.n * n_days)
+    day_masks = []
     for offset in range(n_days):
+        first = rows.n
         ope_logs._decide_day(context, state, offset, rows)
+        day_masks.append(recorder.masks[offset][rows.cat("account")[first:]])
         state.absorb(logs, context.days, offset)
-    if not rows.account or rows.cat("account").size == 0:
+    if rows.n == 0:
         raise ValueError("no account was in collection on any decision day of the logs")
-    masks = np.vstack([m[a] for m, a in zip(recorder.masks, rows.account, strict=True)])
+    masks = np.vstack(day_masks)
     valuation = ope_logs._Valuation(scenario.valuation, float(scenario.legal.cost_per_case))
     reward = ope_logs._outcomes(logs, context.days, context, rows, horizon_days,
                                 valuation)["portfolio_value"]  # fmt: skip
