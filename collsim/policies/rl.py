@@ -1,6 +1,7 @@
 """RL policies: a trained MaskablePPO (or its ONNX export) deciding a whole Snapshot.
 
-One batched forward pass per day: the observation of every account is
+Batched forward passes, ``BLOCK`` accounts at a time (a block's logits stay in
+cache; no [N, 1 + K] table at 1M accounts): the observation of every account is
 :func:`collsim.features.observable_features` (the env's observation), the action
 mask is ``[True | snapshot.option_mask()]`` (column 0 = no contact, always
 allowed; the same mask the env gave the agent in training).  The network's logits
