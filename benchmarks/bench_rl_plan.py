@@ -55,7 +55,9 @@ def _timed(fn: Any, repeats: int) -> tuple[float, float, Any]:
     return statistics.median(wall), statistics.median(cpu), result
 
 
-def bench_plan(artifact: Path, n: int, repeats: int) -> dict[str, tuple[float, float]]:
+def bench_plan(
+    artifact: Path, n: int, repeats: int, threads: int = 1
+) -> dict[str, tuple[float, float]]:
     """Return (wall s, CPU s) of ``decide()`` and of its stages at N accounts.
 
     Stages: ``inputs`` (features and mask), ``forward`` (the ONNX logits), ``choose``
@@ -65,12 +67,15 @@ def bench_plan(artifact: Path, n: int, repeats: int) -> dict[str, tuple[float, f
     from collsim.config import load_scenario
     from collsim.export.onnx_policies import make_onnx_policy
     from collsim.policies.onnx import artifact_model
+    from collsim.policies.rl import OnnxLogits, RLPolicy
     from collsim.sim.engine import Simulation
 
     scenario = load_scenario("default").scaled_to(n)
     snap = Simulation(scenario, seed=0).begin_day()
     data, source = artifact_model(artifact)
     policy: Any = make_onnx_policy("rl_onnx", data, snap.options, source)
+    if threads != 1:  # the same runner with more onnxruntime threads
+        policy = RLPolicy(OnnxLogits(data, source, threads), policy_id="rl_onnx")
     out: dict[str, tuple[float, float]] = {}
     *out["decide"], plan = _timed(lambda: policy.decide(snap), repeats)
     out["contacts"] = (float(np.count_nonzero(plan.contacted())), 0.0)
@@ -87,17 +92,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-steps", type=int, default=4096)
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     parser.add_argument(
         "--artifact", type=Path, default=None, help="rl_onnx artifact (built there if missing)"
     )
     args = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
+    load = os.getloadavg()[0]
+    print(f"load average {load:.2f} (1 min), {os.cpu_count()} cores, {args.threads} ORT thread(s)")
     with tempfile.TemporaryDirectory() as tmp:
         artifact = args.artifact or Path(tmp) / "rl"
         if not artifact.exists():
             build_artifact(artifact, args.train_steps)
         for n in args.sizes:
-            r = bench_plan(artifact, n, args.repeats)
+            r = bench_plan(artifact, n, args.repeats, args.threads)
             per = 1e6 / n
             line = ", ".join(
                 f"{k} {r[k][0] * per:.2f} ({r[k][1] * per:.2f} CPU)"

@@ -113,6 +113,7 @@ class OnnxLogits:
     Args:
         data: the ONNX model bytes.
         source: file name for messages.
+        threads: onnxruntime intra-op threads (the same logits with any number).
 
     Attributes:
         name: the model file name (for policy ids).
@@ -120,8 +121,8 @@ class OnnxLogits:
         has_score: the graph outputs ``score``.
     """
 
-    def __init__(self, data: bytes, source: str = "model.onnx") -> None:
-        self.session = onnx_session(data, source)
+    def __init__(self, data: bytes, source: str = "model.onnx", threads: int = 1) -> None:
+        self.session = onnx_session(data, source, threads)
         outputs = output_names(self.session)
         if "logits" not in outputs and "action" not in outputs:
             raise ValueError(
