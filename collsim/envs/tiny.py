@@ -4,15 +4,18 @@ A test and research fixture, deliberately not registered as a Gymnasium id:
 construct :class:`TinyCollectionsEnv` directly.
 
 The env samples the MDP (``FiniteMDP``) with ``self.np_random``; the observation is
-the one-hot live state and the fraction of days left (the optimal policy of a finite
-horizon depends on it); the horizon is part of the problem, so reaching it
-*terminates* the episode (no bootstrapping beyond it).  ``action_masks()`` gives the
+the one-hot live state, the fraction of days left and the one-hot day: the optimal
+policy of a finite horizon depends on the day, and with the day one-hot the policy
+network can represent any day-dependent policy exactly (from the fraction alone it
+has to carve ten steps out of one input).  The horizon is part of the problem, so
+reaching it *terminates* the episode (no bootstrapping beyond it).  ``action_masks()`` gives the
 MDP's mask; a masked action is executed as no contact and flagged in
 ``info["masked_action"]`` (the checkers sample actions without masks).
 
 The reward of a step is the MDP's *expected* reward of (state, action) by default
 (same values and optimal policy as the sampled one, less variance); pass
-``sampled_reward=True`` for ``amount_due · 1[paid] − cost``.
+``sampled_reward=True`` for ``amount_due · 1[paid] − cost``; ``reward_scale``
+multiplies it (what the optimiser sees; the optimal policy is the same).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class TinyCollectionsEnv(gym.Env[np.ndarray, np.int64]):
         params: MDP parameters (default :class:`~collsim.rl.tiny.TinyParams`).
         horizon: days per episode.
         sampled_reward: reward ``amount_due · 1[paid] − cost`` instead of its expectation.
+        reward_scale: multiplies every reward.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
@@ -50,12 +54,14 @@ class TinyCollectionsEnv(gym.Env[np.ndarray, np.int64]):
         params: TinyParams | None = None,
         horizon: int = TINY_HORIZON,
         sampled_reward: bool = False,
+        reward_scale: float = 1.0,
     ) -> None:
         self.params = params or TinyParams()
         self.mdp: FiniteMDP = collections_mdp(self.params)
         self.horizon = horizon
         self.sampled_reward = sampled_reward
-        self.observation_space = spaces.Box(0.0, 1.0, (N_LIVE + 1,), np.float32)
+        self.reward_scale = reward_scale
+        self.observation_space = spaces.Box(0.0, 1.0, (N_LIVE + 1 + horizon,), np.float32)
         self.action_space = spaces.Discrete(self.mdp.n_actions)
         self._cdf = np.cumsum(self.mdp.transition, axis=2)
         self._state = 0
@@ -87,7 +93,8 @@ class TinyCollectionsEnv(gym.Env[np.ndarray, np.int64]):
         self._state, self._t = y, self._t + 1
         terminated = y in (PAID, CHARGED_OFF) or self._t >= self.horizon
         obs = observation(y, self._t, self.horizon)
-        return obs, reward, terminated, False, {"masked_action": masked, "state": y}
+        info = {"masked_action": masked, "state": y}
+        return obs, reward * self.reward_scale, terminated, False, info
 
     def action_masks(self) -> np.ndarray:
         """bool [A]: the actions allowed in the current state."""
@@ -96,9 +103,14 @@ class TinyCollectionsEnv(gym.Env[np.ndarray, np.int64]):
 
 
 def observation(state: int, t: int, horizon: int) -> np.ndarray:
-    """float32 [N_LIVE + 1]: one-hot live state and the fraction of days left."""
-    obs = np.zeros(N_LIVE + 1, dtype=np.float32)
+    """float32 [N_LIVE + 1 + horizon]: one-hot live state, fraction of days left, one-hot day.
+
+    At the end of the episode (``t == horizon``) the day part is all zeros.
+    """
+    obs = np.zeros(N_LIVE + 1 + horizon, dtype=np.float32)
     if state < N_LIVE:
         obs[state] = 1.0
     obs[N_LIVE] = (horizon - t) / horizon
+    if t < horizon:
+        obs[N_LIVE + 1 + t] = 1.0
     return obs

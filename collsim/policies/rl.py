@@ -1,6 +1,7 @@
 """RL policies: a trained MaskablePPO (or its ONNX export) deciding a whole Snapshot.
 
-One batched forward pass per day: the observation of every account is
+Batched forward passes, ``BLOCK`` accounts at a time (a block's logits stay in
+cache; no [N, 1 + K] table at 1M accounts): the observation of every account is
 :func:`collsim.features.observable_features` (the env's observation), the action
 mask is ``[True | snapshot.option_mask()]`` (column 0 = no contact, always
 allowed; the same mask the env gave the agent in training).  The network's logits
@@ -37,6 +38,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,7 +60,11 @@ PRIORITIES = ("confidence", "log_odds", "value", "exposure")
 CHUNK = 65_536
 """Rows per forward pass (bounds memory at 1M accounts)."""
 
+BLOCK = 16_384
+"""Rows :meth:`RLPolicy.choose` decides at a time (their logits stay in cache)."""
+
 __all__ = [
+    "BLOCK",
     "CHUNK",
     "ENSEMBLE_KIND",
     "MASKED_LOGIT",
@@ -68,7 +74,9 @@ __all__ = [
     "PRIORITIES",
     "RLPolicy",
     "ZipLoader",
+    "Choice",
     "candidate_table",
+    "chosen_probability",
     "load_logit_model",
     "model_name",
     "masked_softmax",
@@ -105,6 +113,7 @@ class OnnxLogits:
     Args:
         data: the ONNX model bytes.
         source: file name for messages.
+        threads: onnxruntime intra-op threads (the same logits with any number).
 
     Attributes:
         name: the model file name (for policy ids).
@@ -112,8 +121,8 @@ class OnnxLogits:
         has_score: the graph outputs ``score``.
     """
 
-    def __init__(self, data: bytes, source: str = "model.onnx") -> None:
-        self.session = onnx_session(data, source)
+    def __init__(self, data: bytes, source: str = "model.onnx", threads: int = 1) -> None:
+        self.session = onnx_session(data, source, threads)
         outputs = output_names(self.session)
         if "logits" not in outputs and "action" not in outputs:
             raise ValueError(
@@ -130,17 +139,12 @@ class OnnxLogits:
         """Return masked logits [N, A] (see the class doc for graphs without ``logits``)."""
         if not self.has_logits:
             return self._decision_logits(obs, mask)
-        parts = [
-            np.asarray(
-                self.session.run(
-                    ["logits"], {"obs": obs[s : s + CHUNK], "mask": mask[s : s + CHUNK]}
-                )[0]
-            )
-            for s in range(0, obs.shape[0], CHUNK)
-        ]
-        if not parts:
-            return np.zeros((0, mask.shape[1]), dtype=np.float32)
-        return np.where(mask, np.concatenate(parts), np.float32(MASKED_LOGIT))
+        out = np.empty(mask.shape, dtype=np.float32)
+        for s in range(0, obs.shape[0], CHUNK):
+            rows = slice(s, s + CHUNK)
+            out[rows] = self.session.run(["logits"], {"obs": obs[rows], "mask": mask[rows]})[0]
+        np.copyto(out, np.float32(MASKED_LOGIT), where=~mask)
+        return out
 
     def _decision_logits(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Logits of the graph's ``action`` (and ``score``) output."""
@@ -357,6 +361,35 @@ def masked_softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def chosen_probability(logits: np.ndarray, action: np.ndarray) -> np.ndarray:
+    """float64 [N]: ``masked_softmax(logits)[rows, action]`` without the [N, A] table.
+
+    The same figures bit for bit: per row, ``exp(l_a − max) / Σ exp(l − max)`` in
+    float64 with the same row sum.
+    """
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    return np.take_along_axis(z, action[:, None], axis=1)[:, 0] / z.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What :meth:`RLPolicy.choose` decides, per account (arrays [N]).
+
+    Attributes:
+        action: int, the chosen action (0 = no contact, a = option a − 1).
+        probability: float64, its probability under the masked softmax.
+        log_odds: float64, its logit minus no contact's (float32 difference).
+        table: int [N, L], the action then fallback options (:func:`candidate_table`).
+    """
+
+    action: np.ndarray
+    probability: np.ndarray
+    log_odds: np.ndarray
+    table: np.ndarray
+
+
 def candidate_table(
     logits: np.ndarray, mask: np.ndarray, action: np.ndarray, fallbacks: int
 ) -> np.ndarray:
@@ -450,46 +483,81 @@ class RLPolicy:
 
     def logits(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
         """Return (masked logits [N, 1 + K], mask [N, 1 + K]) for a snapshot."""
+        obs, mask = self.inputs(snapshot)
+        return self._model_logits(obs, mask), mask
+
+    def inputs(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+        """Return (obs [N, F], mask [N, 1 + K]) for a snapshot (redial rule applied)."""
         obs, mask = snapshot_inputs(snapshot)
         if self.redial_headroom is not None:
             agent = 1 + np.flatnonzero(snapshot.options.channel == Channel.AGENT_CALL)
             mask[np.ix_(redial_crowded(snapshot, self.redial_headroom), agent)] = False
         if obs.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"{obs.shape[1]} features, expected {len(FEATURE_NAMES)}")
+        return obs, mask
+
+    def _model_logits(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The model's masked logits of some rows (checked against the mask's width)."""
         logits = self.model.logits(obs, mask)
         if logits.shape != mask.shape:
             raise ValueError(
                 f"{self.policy_id}: the model has {logits.shape[1]} actions, the scenario "
                 f"{mask.shape[1]} (1 + channels × slots); was it trained on another scenario?"
             )
-        return logits, mask
+        return logits
+
+    def choose(self, snapshot: Snapshot) -> Choice:
+        """Each account's action, its probability, its log-odds and its candidate options.
+
+        Rows are decided in blocks of ``BLOCK`` (the logits of one block at a time),
+        so no [N, 1 + K] table is kept; the figures are those of the whole-batch
+        computation bit for bit (the masked softmax is per row; the Gumbel noise of a
+        stochastic policy is drawn block after block from ``snapshot.rng``, the same
+        stream as one draw).
+        """
+        obs, mask = self.inputs(snapshot)
+        n = obs.shape[0]
+        width = 1 if self.fallbacks <= 0 else self.fallbacks + 2
+        out = Choice(
+            action=np.empty(n, dtype=np.int64),
+            probability=np.empty(n),
+            log_odds=np.empty(n),
+            table=np.empty((n, width), dtype=np.int64),
+        )
+        for start in range(0, n, BLOCK):
+            rows = slice(start, start + BLOCK)
+            logits = self._model_logits(obs[rows], mask[rows])
+            if self.deterministic:
+                action = np.argmax(logits, axis=1)
+            else:
+                gumbel = -np.log(-np.log(snapshot.rng.random(logits.shape)))
+                action = np.argmax(np.where(mask[rows], logits + gumbel, -np.inf), axis=1)
+            out.action[rows] = action
+            out.probability[rows] = chosen_probability(logits, action)
+            chosen = np.take_along_axis(logits, action[:, None], axis=1)[:, 0]
+            # float32 difference, as the exported graph's ``score`` output
+            out.log_odds[rows] = chosen - logits[:, 0]
+            out.table[rows] = candidate_table(logits, mask[rows], action, self.fallbacks)
+        return out
 
     def decide(self, snapshot: Snapshot) -> Plan:
         """Return the plan: each account's masked action, fitted to capacity by probability."""
         n = snapshot.n
-        logits, mask = self.logits(snapshot)
-        prob = masked_softmax(logits)
-        if self.deterministic:
-            action = np.argmax(logits, axis=1)
-        else:
-            gumbel = -np.log(-np.log(snapshot.rng.random(logits.shape)))
-            action = np.argmax(np.where(mask, logits + gumbel, -np.inf), axis=1)
-        rows = np.arange(n)
-        chosen_p = prob[rows, action]
+        choice = self.choose(snapshot)
+        chosen_p = choice.probability
         self.last_probability = chosen_p
-        option = action - 1  # -1 = no contact
-        table = candidate_table(logits, mask, action, self.fallbacks)
+        option = choice.action - 1  # -1 = no contact
         if self.priority == "confidence":
             priority = chosen_p
         elif self.priority == "log_odds":
-            # float32 difference, as the exported graph's ``score`` output
-            priority = (logits[rows, action] - logits[:, 0]).astype(np.float64)
+            priority = choice.log_odds
         elif self.priority == "exposure":
             a = snapshot.accounts
             priority = np.asarray(a.balance * (1.0 + a.dpd / 30.0), dtype=np.float64)
         else:
             priority = np.asarray(self.model.values(observable_features(snapshot)))  # type: ignore[attr-defined]
-        fitted, _ = fill_capacity(snapshot, table, np.where(option >= 0, rows, -1), priority)
+        group = np.where(option >= 0, np.arange(n), -1)
+        fitted, _ = fill_capacity(snapshot, choice.table, group, priority)
         reasons = ["rl: no contact", "rl: capacity full", *(f"rl: {c}" for c in CHANNELS)]
         reason = np.where(option >= 0, 1, 0)
         reason = np.where(fitted >= 0, 2 + fitted // snapshot.options.n_slots, reason)
