@@ -385,6 +385,10 @@ def _hazard_block(
     expo = _exposure(scenario, tables, remap, t, n)
     ability, h0 = t.ability, t.self_cure_hazard
     message_ability = ability[expo.message_account]
+    # the event day matters only for accounts whose spell ended with a hazard payment
+    on_event_day = np.flatnonzero(event[expo.message_account])
+    event_summing = _summing_matrix(expo.message_account[on_event_day], n)
+    summed_to_event = (expo.summed + expo.on_day)[on_event_day, None]
 
     def loglik(x: np.ndarray) -> np.ndarray:
         scale, s = x[0], x[1]
@@ -397,11 +401,11 @@ def _hazard_block(
         pay_if_read = np.clip(x[-1] * expo.link_base, 0.0, 1.0)
         read = expo.read * (1.0 - pay_if_read) / np.maximum(1.0 - expo.read * pay_if_read, _EPS)
         excite = message_ability * jumps[expo.message_group][:, None] * expo.strength
-        survive = _read_mixture(read, -excite * expo.summed[:, None])
-        survive_day = _read_mixture(read, -excite * (expo.summed + expo.on_day)[:, None])
-        survive = np.asarray(expo.message_summing @ survive)
-        survive_day = np.asarray(expo.message_summing @ survive_day)
-        pay_today = np.minimum(-today + survive_day - survive, -_EPS)
+        survive_rows = _read_mixture(read, -excite * expo.summed[:, None])
+        day_rows = _read_mixture(read[on_event_day], -excite[on_event_day] * summed_to_event)
+        day_rows -= survive_rows[on_event_day]
+        pay_today = np.minimum(-today + np.asarray(event_summing @ day_rows), -_EPS)
+        survive = np.asarray(expo.message_summing @ survive_rows)
         hazard = -at_risk + survive + np.where(event[:, None], np.log(-np.expm1(pay_today)), 0.0)
         link = _bernoulli(pay_if_read * expo.read, expo.link_paid)
         return hazard + np.asarray(expo.message_summing @ link)
