@@ -648,14 +648,12 @@ def evaluate_offline(
     decide_seed, estimate_seeds = seeds.spawn(2)
     context = _context(logs, policy, settings, int(decide_seed.generate_state(1)[0]))
     n_days = _decision_days(logs, context.days, settings.horizon_days)
-    state, rows = _State.start(logs.accounts), _Rows(logs.accounts.n * n_days)
-    for offset in range(n_days):
-        _decide_day(context, state, offset, rows)
-        state.absorb(logs, context.days, offset)
+
+    def day_done(offset: int, _accounts: np.ndarray) -> None:
         if progress is not None:
             progress(offset + 1, n_days)
-    if rows.n == 0:
-        raise ValueError("no account was in collection on any decision day of the logs")
+
+    rows = _reconstruct(logs, context, n_days, day_done)
     logged, candidate = rows.cat("logged"), rows.cat("candidate")
     none_mu = _none_propensity(rows, logged, candidate, settings.none_propensity)
     mu = np.where(logged == -1, none_mu, rows.cat("propensity"))
@@ -674,6 +672,27 @@ def evaluate_offline(
     problems = thin_support(diag, settings)
     report = _report(logs, policy, settings, n_days, diag, estimates, problems)
     return OfflineResult(report, estimates, diag, problems)
+
+
+def _reconstruct(
+    logs: Logs, context: _Context, n_days: int, on_day: Callable[[int, np.ndarray], None]
+) -> _Rows:
+    """Rebuild and decide each decision day in turn; ``on_day(offset, accounts)`` after each.
+
+    ``accounts`` are the rows that day appended (the considered accounts, in order).
+
+    Raises:
+        ValueError: no account was considered on any day.
+    """
+    state, rows = _State.start(logs.accounts), _Rows(logs.accounts.n * n_days)
+    for offset in range(n_days):
+        first = rows.n
+        _decide_day(context, state, offset, rows)
+        on_day(offset, rows.cat("account")[first:])
+        state.absorb(logs, context.days, offset)
+    if rows.n == 0:
+        raise ValueError("no account was in collection on any decision day of the logs")
+    return rows
 
 
 def _decision_days(logs: Logs, days: _LogDays, horizon: int) -> int:

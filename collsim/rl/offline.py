@@ -181,16 +181,10 @@ def logged_transitions(
     settings = ope_logs.OfflineSettings(horizon_days=horizon_days, capacity=capacity)
     context = ope_logs._context(logs, recorder, settings, 0)  # type: ignore[arg-type]
     n_days = ope_logs._decision_days(logs, context.days, horizon_days)
-    state = ope_logs._State.start(logs.accounts)
-    rows = ope_logs._Rows(logs.accounts.n * n_days)
-    day_masks = []
-    for offset in range(n_days):
-        first = rows.n
-        ope_logs._decide_day(context, state, offset, rows)
-        day_masks.append(recorder.masks[offset][rows.cat("account")[first:]])
-        state.absorb(logs, context.days, offset)
-    if rows.n == 0:
-        raise ValueError("no account was in collection on any decision day of the logs")
+    day_masks: list[np.ndarray] = []
+    rows = ope_logs._reconstruct(
+        logs, context, n_days, lambda day, accounts: day_masks.append(recorder.masks[day][accounts])
+    )
     masks = np.vstack(day_masks)
     valuation = ope_logs._Valuation(scenario.valuation, float(scenario.legal.cost_per_case))
     reward = ope_logs._outcomes(logs, context.days, context, rows, horizon_days,
