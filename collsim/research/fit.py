@@ -405,10 +405,9 @@ def _hazard_block(
         day_rows = _read_mixture(read[on_event_day], -excite[on_event_day] * summed_to_event)
         day_rows -= survive_rows[on_event_day]
         pay_today = np.minimum(-today + np.asarray(event_summing @ day_rows), -_EPS)
-        survive = np.asarray(expo.message_summing @ survive_rows)
-        hazard = -at_risk + survive + np.where(event[:, None], np.log(-np.expm1(pay_today)), 0.0)
         link = _bernoulli(pay_if_read * expo.read, expo.link_paid)
-        return hazard + np.asarray(expo.message_summing @ link)
+        messages = np.asarray(expo.message_summing @ (survive_rows + link))
+        return -at_risk + messages + np.where(event[:, None], np.log(-np.expm1(pay_today)), 0.0)
 
     jump = [b.voicemail_jump if g == "voicemail" else b.jump.get(g, 0.0) for g in EXCITING_GROUPS]
     names = ["self_cure_scale", "behaviour.hazard_dpd_scale_days"] + [
