@@ -10,6 +10,11 @@
              score   float32 [N]         optional: log-odds of the action over no contact
              logits  float32 [N, 1 + K]  optional: the masked logits
 
+A graph whose actions carry treatments has ``mask`` and ``logits`` of width A = 1 + the
+actions of its layout, whose JSON is the graph's metadata entry :data:`LAYOUT_KEY`
+(:class:`collsim.policies.action_layout.ActionLayout`); :func:`check_model` reads the
+width from it.
+
 ``value_model`` signature::
 
     inputs   features float32 [N, F]

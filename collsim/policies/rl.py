@@ -531,11 +531,7 @@ class RLPolicy:
         other operating hours) is refused with a message saying so.
         """
         options = OptionSpace(np.asarray(scenario.sim.operating_hours, dtype=np.int64))
-        if getattr(self.model, "action_layout", None) is None:
-            self.layout(options).check_scenario(scenario, self.policy_id)
-            return
-        text = self.model.action_layout  # type: ignore[attr-defined]
-        ActionLayout.from_json(text, self.policy_id).check_scenario(scenario, self.policy_id)
+        self.layout(options).check_scenario(scenario, self.policy_id)
 
     def with_treatments(self, chooser: Any) -> RLPolicy:
         """Return a copy whose planned contacts also get a treatment.
