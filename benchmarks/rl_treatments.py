@@ -20,10 +20,11 @@ seeds (default 1-5, ``accounts`` × ``days``, the scenario's rule set):
 * ``plain+chooser``: the same with ``with_treatments(TreatmentChooser(effects))``;
 * ``treat``: ``RLPolicy(treat, fallbacks=8)``, offers and variants its own.
 
-Prints per seed and arm: portfolio_value, contacts, the share of contacts carrying each
-offer and each offer's take-up, complaints per 1,000 accounts, gate blocks; then the
-paired differences (95 % t-intervals) of portfolio_value against ``champion`` and of
-``treat`` against ``plain+chooser``.
+Prints per seed and arm: portfolio_value and its parts (NPV of recoveries and costs,
+terminal value), contacts, the share of contacts carrying each offer, each offer's
+take-up and acceptances, complaints per 1,000 accounts, gate blocks; then the paired
+differences (95 % t-intervals) of portfolio_value, NPV recovered and terminal value
+against ``champion`` and of ``treat`` against ``plain`` and ``plain+chooser``.
 """
 
 from __future__ import annotations
@@ -47,9 +48,12 @@ from collsim.research.treatment import train_with_treatments
 from collsim.rl.commands import train
 from collsim.rl.logits import load_logit_model
 from collsim.sim.engine import Simulation
+from collsim.valuation import portfolio_value_parts
 from collsim.vocab import OFFERS
 
 ARMS = ("champion", "plain", "plain+chooser", "treat")
+PARTS = ("npv_recovered", "npv_cost", "complaint_cost", "terminal_value")
+"""The terms of portfolio_value (collsim.valuation.portfolio_value_parts)."""
 
 
 def train_both(out: Path, steps: int, seed: int) -> dict[str, Path]:
@@ -69,10 +73,16 @@ def train_both(out: Path, steps: int, seed: int) -> dict[str, Path]:
 def row(ledger: object, rate: float) -> dict[str, float]:
     """The figures printed per seed and arm."""
     k, t = kpis(ledger), treatment_kpis(ledger, rate)  # type: ignore[arg-type]
+    parts = portfolio_value_parts(ledger)  # type: ignore[arg-type]
     c = ledger.columns()  # type: ignore[attr-defined]
     attempts = max(1.0, float((c["event"] == EVENT["attempt"]).sum()))
+    accepted = c["event"] == EVENT["offer_accepted"]
     out = {
         "portfolio_value": k["portfolio_value"],
+        "npv_recovered": parts["npv_recovered"],
+        "npv_cost": parts["npv_cost"],
+        "complaint_cost": parts["complaint_cost"],
+        "terminal_value": parts["terminal_value"],
         "contacts": attempts,
         "complaints_per_1000": k["complaints_per_1000"],
         "blocked": float((c["event"] == EVENT["blocked"]).sum()),
@@ -81,6 +91,7 @@ def row(ledger: object, rate: float) -> dict[str, float]:
     for name in OFFERS[1:]:
         out[f"share.{name}"] = t[f"offers_made.{name}"] / attempts
         out[f"take_up.{name}"] = t[f"offer_take_up.{name}"]
+        out[f"accepted.{name}"] = float((accepted & (c["offer"] == OFFERS.index(name))).sum())
     return out
 
 
@@ -134,18 +145,21 @@ def main() -> None:
             for o in OFFERS[1:]
         )
         blocks = f"{mean['blocked']:.0f} / {mean['treatment_blocked']:.0f}"
+        money = ", ".join(f"{k} {mean[k]:,.0f}" for k in PARTS)
+        accepted = ", ".join(f"{o} {mean[f'accepted.{o}']:.0f}" for o in OFFERS[1:])
+        print(f"{arm}: {money}; offers accepted: {accepted}")
         print(f"{arm}: portfolio_value {mean['portfolio_value']:,.0f}, contacts "
               f"{mean['contacts']:,.0f}, complaints/1000 {mean['complaints_per_1000']:.2f}, "
               f"blocks {blocks}; {shares}")  # fmt: skip
 
-    def paired(a: str, b: str) -> np.ndarray:
-        return np.array([rows[(s, a)]["portfolio_value"] - rows[(s, b)]["portfolio_value"]
-                         for s in seeds])  # fmt: skip
+    def paired(a: str, b: str, key: str) -> np.ndarray:
+        return np.array([rows[(s, a)][key] - rows[(s, b)][key] for s in seeds])
 
-    print("\nportfolio_value, paired differences (95% t-interval):")
-    for a, b in (("plain", "champion"), ("plain+chooser", "champion"), ("treat", "champion"),
-                 ("treat", "plain+chooser"), ("treat", "plain")):  # fmt: skip
-        print(f"  {a} - {b}: {interval(paired(a, b))}")
+    print("\npaired differences (95% t-interval):")
+    for key in ("portfolio_value", "npv_recovered", "terminal_value"):
+        for a, b in (("plain", "champion"), ("plain+chooser", "champion"), ("treat", "champion"),
+                     ("treat", "plain+chooser"), ("treat", "plain")):  # fmt: skip
+            print(f"  {key}: {a} - {b}: {interval(paired(a, b, key))}")
 
 
 if __name__ == "__main__":
