@@ -345,6 +345,9 @@ def train_cmd(
         Path | None, typer.Option(help="--algo offline: capacity YAML of the logged days")
     ] = None,
     horizon_days: Annotated[int, typer.Option(help="--algo offline: reward window")] = 7,
+    treatments: Annotated[
+        bool, typer.Option(help="the agent chooses offer and variant too (actions)")
+    ] = False,
 ) -> None:
     """Train an RL policy on collsim/AccountBatch-v0 (or, ``--algo offline``, from logs alone)."""
     from collsim.rl.commands import OFFLINE, train, train_offline_logs
@@ -362,6 +365,8 @@ def train_cmd(
         raise typer.Exit(train_offline_logs(out, logs, window, scenario, capacity, config))
     ppo_steps = 200_000 if steps is None else steps
     overrides = {"scenario": scenario, "algo": algo, "steps": ppo_steps, "seed": seed}
+    if treatments:
+        overrides["treatments"] = True
     raise typer.Exit(train(out, {**overrides, "n_envs": n_envs}))
 
 

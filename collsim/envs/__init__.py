@@ -13,7 +13,10 @@ Ids (all configurable through ``gymnasium.make`` / ``make_vec`` kwargs: ``scenar
   episode, ``Discrete(1 + K)`` actions with ``action_masks()``.
 * ``collsim/AccountBatch-v0`` (:class:`~collsim.envs.batch.AccountBatchEnv`, via
   ``gymnasium.make_vec``): N accounts in one Simulation, same-step autoreset;
-  :class:`collsim.envs.sb3.SB3VecEnv` adapts it to stable-baselines3.
+  :class:`collsim.envs.sb3.SB3VecEnv` adapts it to stable-baselines3.  With
+  ``treatments=True`` the action is (channel × slot × offer × variant) flattened
+  (:class:`~collsim.policies.action_layout.ActionLayout`): the agent chooses the
+  treatment too.
 * ``collsim/AccountBatchFast-v0`` (:class:`~collsim.envs.fast.FastAccountBatchEnv`, via
   ``gymnasium.make_vec``): the same, with the day's agent calls resolved in rounds
   (one vectorised pass per attempt) instead of the hourly SimPy pool; equal in

@@ -253,9 +253,25 @@ class ShadowPrices:
         return np.where(resource >= 0, price[np.maximum(resource, 0)], 0.0)
 
 
-def plan_of(option: np.ndarray, snapshot: Snapshot, priority: np.ndarray | None = None) -> Plan:
-    """Return the Plan contacting each account with ``option`` (-1 = no contact)."""
+def plan_of(
+    option: np.ndarray,
+    snapshot: Snapshot,
+    priority: np.ndarray | None = None,
+    treatment: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Plan:
+    """Return the Plan contacting each account with ``option`` (-1 = no contact).
+
+    ``treatment`` gives (offer, variant) codes per account (None: none, standard).
+    """
     reason = (option >= 0).astype(np.int16)
+    offer, variant = treatment if treatment is not None else (None, None)
     return Plan.from_options(
-        option, snapshot.options, POLICY_ID, REASONS, reason, priority_score=priority
+        option,
+        snapshot.options,
+        POLICY_ID,
+        REASONS,
+        reason,
+        priority_score=priority,
+        offer=offer,
+        variant=variant,
     )

@@ -28,6 +28,7 @@ from collsim.envs._common import (
 )
 from collsim.features import FEATURE_NAMES, observable_features
 from collsim.plan import OptionSpace, Snapshot
+from collsim.policies.action_layout import ActionLayout
 from collsim.portfolio import Latent, Portfolio
 from collsim.sim.engine import Simulation
 from collsim.valuation import account_values
@@ -50,6 +51,16 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     Capacity is the scenario's scaled to N accounts, shared by the rows (rows
     compete for agent hours and budgets; ties are served by row index).
 
+    Treatments (``treatments=True``; default False, the action above): the action is
+    ``Discrete(1 + Σ_options treatments of its channel)``, a flat index over (option,
+    offer, variant) triples (:meth:`ActionLayout.from_scenario
+    <collsim.policies.action_layout.ActionLayout.from_scenario>`, stored in
+    ``layout``): the agent chooses the treatment too, and the plan the engine gets
+    carries it.  The mask is the option mask AND the scenario's treatment support at
+    the account's DPD AND the rule set's treatment rules (the same function
+    :class:`~collsim.policies.rl.RLPolicy` masks with), so a masked action meets no
+    compliance or treatment block.  The observation is unchanged.
+
     Seeding (same as :class:`AccountEnv`, so the two can be compared): ``reset(seed=s)``
     draws a pool seed, takes rows ``0..N-1`` of the pool, then draws the Simulation's
     seed.  Hence row 0 starts with the account and the Simulation seed of
@@ -69,6 +80,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         shadow_prices: resource-name prefix → price per unit used.
         population: fixed (portfolio, latent) to take accounts from, in order.
         clear_ledger: forget ledger rows every step (memory stays flat).
+        treatments: actions are (option, offer, variant) triples (see above).
         max_episode_steps: alias of ``horizon`` (set by ``gymnasium.make_vec``).
     """
 
@@ -85,6 +97,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         shadow_prices: Mapping[str, float] | None = None,
         population: tuple[Portfolio, Latent] | None = None,
         max_episode_steps: int | None = None,
+        treatments: bool = False,
     ) -> None:
         if max_episode_steps is not None:
             horizon = max_episode_steps
@@ -100,7 +113,11 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.render_mode = None
         self._default_seed = seed
         self.options = OptionSpace(np.asarray(base.sim.operating_hours, dtype=np.int64))
-        self.n_actions = 1 + self.options.n_options
+        self.layout = (
+            ActionLayout.from_scenario(base) if treatments else ActionLayout.plain(self.options)
+        )
+        """What each action means (plain: ``a = 1 + option``, no treatment)."""
+        self.n_actions = self.layout.n_actions
         self.single_observation_space = spaces.Box(
             -np.inf, np.inf, (len(FEATURE_NAMES),), np.float32
         )
@@ -147,9 +164,10 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         allowed = np.zeros(n, dtype=bool)
         allowed[in_range] = self._mask[np.flatnonzero(in_range), a[in_range]]
         masked = ~allowed
-        option = np.where(allowed & (a > 0), a - 1, -1)
+        act = np.where(allowed & (a > 0), a - 1, -1)
+        option = np.where(act >= 0, self.layout.option[np.maximum(act, 0)], -1)
         shadow = self.shadow.charge(snapshot.resources, snapshot.accounts.timezone, option)
-        sim.finish_day(plan_of(option, snapshot))
+        sim.finish_day(plan_of(option, snapshot, treatment=self._treatment(act)))
         self._observe(sim.begin_day())
         self.last_events = sim.ledger.columns()
         totals = day_totals(self.last_events, n)
@@ -175,7 +193,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         return self._features.copy(), reward, terminated, truncated, infos
 
     def action_masks(self) -> np.ndarray:
-        """bool [N, 1 + K]: allowed actions of each row now (action 0 always allowed)."""
+        """bool [N, A]: allowed actions of each row now (action 0 always allowed)."""
         return self._mask.copy()
 
     def close(self, **kwargs: Any) -> None:
@@ -222,10 +240,18 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._value[idx] = account_values(sim)[idx]
         self._observe(snapshot)
 
+    def _treatment(self, act: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(offer, variant) codes of actions ``act`` (``a - 1``, -1 none); None if plain."""
+        if self.layout.is_plain:
+            return None
+        safe = np.maximum(act, 0)
+        offer = np.where(act >= 0, self.layout.offer[safe], 0)
+        return offer, np.where(act >= 0, self.layout.variant[safe], 0)
+
     def _observe(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
         self._features = observable_features(snapshot)
-        mask = np.empty((self.num_envs, self.n_actions), dtype=bool)
-        mask[:, 0] = True
-        mask[:, 1:] = snapshot.option_mask()
-        self._mask = mask
+        options = np.empty((self.num_envs, 1 + self.options.n_options), dtype=bool)
+        options[:, 0] = True
+        options[:, 1:] = snapshot.option_mask()
+        self._mask = self.layout.mask(options, snapshot, np.arange(self.num_envs))

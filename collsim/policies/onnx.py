@@ -10,6 +10,11 @@
              score   float32 [N]         optional: log-odds of the action over no contact
              logits  float32 [N, 1 + K]  optional: the masked logits
 
+A graph whose actions carry treatments has ``mask`` and ``logits`` of width A = 1 + the
+actions of its layout, whose JSON is the graph's metadata entry :data:`LAYOUT_KEY`
+(:class:`collsim.policies.action_layout.ActionLayout`); :func:`check_model` reads the
+width from it.
+
 ``value_model`` signature::
 
     inputs   features float32 [N, F]
@@ -38,11 +43,17 @@ SIGNATURES: dict[str, dict[str, Any]] = {
 """Input and output names of each ONNX kind (recorded in artifact manifests; an
 ``rl_onnx`` graph may also output ``logits``)."""
 
+LAYOUT_KEY = "collsim.action_layout"
+"""ONNX metadata key of an ``rl_onnx`` graph's action layout (JSON of
+:class:`collsim.policies.action_layout.ActionLayout`; absent: ``mask`` is [N, 1 + K])."""
+
 __all__ = [
+    "LAYOUT_KEY",
     "SIGNATURES",
     "OnnxSignatureError",
     "artifact_model",
     "check_model",
+    "layout_text",
     "output_names",
     "session",
 ]
@@ -78,6 +89,22 @@ def output_names(model: ort.InferenceSession) -> set[str]:
     return {o.name for o in model.get_outputs()}
 
 
+def layout_text(model: ort.InferenceSession) -> str | None:
+    """The graph's action layout JSON (metadata :data:`LAYOUT_KEY`), None without one."""
+    return model.get_modelmeta().custom_metadata_map.get(LAYOUT_KEY)
+
+
+def _n_actions(model: ort.InferenceSession, n_options: int) -> int:
+    """Width of an rl_onnx graph's mask: 1 + K, or 1 + the layout's actions."""
+    text = layout_text(model)
+    if text is None:
+        return 1 + n_options
+    try:
+        return 1 + len(json.loads(text)["actions"])
+    except (ValueError, KeyError, TypeError):
+        raise OnnxSignatureError(f"metadata {LAYOUT_KEY!r} is not a valid layout") from None
+
+
 def _check_io(items: list[Any], expected: list[tuple[str, str, int]], source: str) -> None:
     """Check names, element types and the fixed second dimension of inputs or outputs."""
     by_name = {item.name: item for item in items}
@@ -106,13 +133,14 @@ def check_model(data: bytes, kind: str, n_features: int, n_options: int, source:
     """
     model = session(data, source)
     if kind == "rl_onnx":
+        n_actions = _n_actions(model, n_options)
         _check_io(
             model.get_inputs(),
-            [("obs", "tensor(float)", n_features), ("mask", "tensor(bool)", 1 + n_options)],
+            [("obs", "tensor(float)", n_features), ("mask", "tensor(bool)", n_actions)],
             source,
         )
         _check_io(model.get_outputs(), [("action", "tensor(int64)", 0)], source)
-        _check_masking(model, n_features, n_options, source)
+        _check_masking(model, n_features, n_actions - 1, source)
     else:
         _check_io(model.get_inputs(), [("features", "tensor(float)", n_features)], source)
         _check_io(model.get_outputs(), [("value", "tensor(float)", n_options)], source)

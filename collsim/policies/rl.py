@@ -19,6 +19,16 @@ resource is full gets no contact (reason "rl: capacity full").  With
 order of probability, among those the policy prefers to no contact.
 :class:`collsim.policies.hybrid.HybridPolicy` instead allocates exactly.
 
+**Treatments as actions.**  A model trained with treatments (``AccountBatch-v0``
+with ``treatments=True``) carries its :class:`~collsim.policies.action_layout.ActionLayout`
+as JSON (``action_layout``; in an ONNX graph the metadata
+:data:`~collsim.policies.onnx.LAYOUT_KEY`): action ``a >= 1`` is (option, offer,
+variant), masked by the option mask, the scenario's treatment support at the account's
+DPD and the rule set's treatment rules (the env's mask, the same function).  The
+plan's offer and variant are then the chosen action's; fallbacks are the next-best
+*options* (each with its best treatment), since capacity is per option.  A model
+without a layout has the plain layout (``a = 1 + option``, no treatment).
+
 **Models.**  A model is a :class:`LogitModel`: an ``rl_onnx`` graph (an ``.onnx``
 file exported by :func:`collsim.rl.export.export_onnx`, or an ``rl_onnx`` artifact
 directory, whose manifest and model checksums are verified first), an ensemble file
@@ -44,10 +54,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from collsim.config import Scenario
 from collsim.features import FEATURE_NAMES, observable_features
-from collsim.plan import Plan, Snapshot
+from collsim.plan import OptionSpace, Plan, Snapshot
+from collsim.policies.action_layout import ActionLayout
 from collsim.policies.base import fill_capacity, redial_crowded
-from collsim.policies.onnx import artifact_model, output_names
+from collsim.policies.onnx import artifact_model, layout_text, output_names
 from collsim.policies.onnx import session as onnx_session
 from collsim.vocab import CHANNELS, Channel
 
@@ -85,7 +97,12 @@ __all__ = [
 
 
 class LogitModel(Protocol):
-    """Anything that maps (obs float32 [N, F], mask bool [N, A]) to masked logits [N, A]."""
+    """Anything that maps (obs float32 [N, F], mask bool [N, A]) to masked logits [N, A].
+
+    A model whose actions are not the plain ``1 + K`` options also has an
+    ``action_layout`` attribute (the layout's JSON, see
+    :class:`~collsim.policies.action_layout.ActionLayout`).
+    """
 
     n_actions: int
 
@@ -117,6 +134,7 @@ class OnnxLogits:
 
     Attributes:
         name: the model file name (for policy ids).
+        action_layout: the graph's action layout JSON (None: plain).
         has_logits: the graph outputs ``logits``.
         has_score: the graph outputs ``score``.
     """
@@ -132,6 +150,7 @@ class OnnxLogits:
         self.has_logits = "logits" in outputs
         self.has_score = "score" in outputs
         self.name = Path(source).name
+        self.action_layout = layout_text(self.session)
         width = self.session.get_inputs()[1].shape[1]
         self.n_actions = int(width) if isinstance(width, int) else -1
 
@@ -205,7 +224,11 @@ class EnsembleLogits:
         widths = {m.n_actions for m in members if m.n_actions >= 0}
         if len(widths) > 1:
             raise ValueError(f"ensemble members disagree on the number of actions: {widths}")
+        layouts = {getattr(m, "action_layout", None) for m in members}
+        if len(layouts) > 1:
+            raise ValueError("ensemble members have different action layouts")
         self.members = members
+        self.action_layout = layouts.pop()
         self.n_actions = widths.pop() if widths else -1
         self.name = "model"
 
@@ -381,7 +404,8 @@ class Choice:
         action: int, the chosen action (0 = no contact, a = option a − 1).
         probability: float64, its probability under the masked softmax.
         log_odds: float64, its logit minus no contact's (float32 difference).
-        table: int [N, L], the action then fallback options (:func:`candidate_table`).
+        table: int [N, L], the action then fallback actions, as ``action - 1`` (-1:
+            none; :func:`candidate_table`); with the plain layout these are options.
     """
 
     action: np.ndarray
@@ -466,6 +490,48 @@ class RLPolicy:
         self.fallbacks = fallbacks
         self.treatments: Any = None
         self.last_probability = np.zeros(0)
+        self._layout: ActionLayout | None = None
+
+    @property
+    def chooses_treatments(self) -> bool:
+        """The model's actions carry treatments (it has a treatment action layout)."""
+        return getattr(self.model, "action_layout", None) is not None
+
+    def layout(self, options: OptionSpace) -> ActionLayout:
+        """The model's action layout over ``options`` (plain for a model without one).
+
+        Raises:
+            ValueError: the model's layout is for other operating hours.
+        """
+        cached = self._layout
+        if cached is not None and np.array_equal(cached.options.slot_hours, options.slot_hours):
+            return cached
+        text = getattr(self.model, "action_layout", None)
+        if text is None:
+            layout = ActionLayout.plain(options)
+        else:
+            layout = ActionLayout.from_json(text, self.policy_id)
+            if not np.array_equal(layout.options.slot_hours, options.slot_hours):
+                raise ValueError(
+                    f"{self.policy_id}: the model's action layout has operating hours "
+                    f"{layout.options.slot_hours.tolist()}, the day {options.slot_hours.tolist()}"
+                )
+            if self.model.n_actions not in (-1, layout.n_actions):
+                raise ValueError(
+                    f"{self.policy_id}: the model has {self.model.n_actions} actions, its "
+                    f"action layout {layout.n_actions}"
+                )
+        self._layout = layout
+        return layout
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        """Raise ValueError unless the model's action layout is ``scenario``'s.
+
+        A treatment model on a scenario with other treatments (or a plain model on
+        other operating hours) is refused with a message saying so.
+        """
+        options = OptionSpace(np.asarray(scenario.sim.operating_hours, dtype=np.int64))
+        self.layout(options).check_scenario(scenario, self.policy_id)
 
     def with_treatments(self, chooser: Any) -> RLPolicy:
         """Return a copy whose planned contacts also get a treatment.
@@ -476,18 +542,25 @@ class RLPolicy:
                 (offer, variant) of its channel by the treatment-effect model, or none
                 where none adds value.  The RL model chooses channel and slot; it was
                 not trained on treatments.
+
+        Raises:
+            ValueError: the model chooses treatments itself.
         """
+        if self.chooses_treatments:
+            raise ValueError(f"{self.policy_id}: the model chooses treatments itself")
         policy = copy.copy(self)
         policy.treatments = chooser
         return policy
 
     def logits(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
-        """Return (masked logits [N, 1 + K], mask [N, 1 + K]) for a snapshot."""
-        obs, mask = self.inputs(snapshot)
+        """Return (masked logits [N, A], mask [N, A]) for a snapshot (A = 1 + K when plain)."""
+        obs, option_mask = self.inputs(snapshot)
+        layout = self.layout(snapshot.options)
+        mask = layout.mask(option_mask, snapshot, np.arange(snapshot.n))
         return self._model_logits(obs, mask), mask
 
     def inputs(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
-        """Return (obs [N, F], mask [N, 1 + K]) for a snapshot (redial rule applied)."""
+        """Return (obs [N, F], option mask [N, 1 + K]) for a snapshot (redial rule applied)."""
         obs, mask = snapshot_inputs(snapshot)
         if self.redial_headroom is not None:
             agent = 1 + np.flatnonzero(snapshot.options.channel == Channel.AGENT_CALL)
@@ -500,9 +573,10 @@ class RLPolicy:
         """The model's masked logits of some rows (checked against the mask's width)."""
         logits = self.model.logits(obs, mask)
         if logits.shape != mask.shape:
+            kind = "its action layout" if self.chooses_treatments else "1 + channels × slots"
             raise ValueError(
                 f"{self.policy_id}: the model has {logits.shape[1]} actions, the scenario "
-                f"{mask.shape[1]} (1 + channels × slots); was it trained on another scenario?"
+                f"{mask.shape[1]} ({kind}); was it trained on another scenario?"
             )
         return logits
 
@@ -515,7 +589,8 @@ class RLPolicy:
         stochastic policy is drawn block after block from ``snapshot.rng``, the same
         stream as one draw).
         """
-        obs, mask = self.inputs(snapshot)
+        obs, option_mask = self.inputs(snapshot)
+        layout = self.layout(snapshot.options)
         n = obs.shape[0]
         width = 1 if self.fallbacks <= 0 else self.fallbacks + 2
         out = Choice(
@@ -526,27 +601,46 @@ class RLPolicy:
         )
         for start in range(0, n, BLOCK):
             rows = slice(start, start + BLOCK)
-            logits = self._model_logits(obs[rows], mask[rows])
+            index = np.arange(start, min(start + BLOCK, n))
+            mask = layout.mask(option_mask[rows], snapshot, index)
+            logits = self._model_logits(obs[rows], mask)
             if self.deterministic:
                 action = np.argmax(logits, axis=1)
             else:
                 gumbel = -np.log(-np.log(snapshot.rng.random(logits.shape)))
-                action = np.argmax(np.where(mask[rows], logits + gumbel, -np.inf), axis=1)
+                action = np.argmax(np.where(mask, logits + gumbel, -np.inf), axis=1)
             out.action[rows] = action
             out.probability[rows] = chosen_probability(logits, action)
             chosen = np.take_along_axis(logits, action[:, None], axis=1)[:, 0]
             # float32 difference, as the exported graph's ``score`` output
             out.log_odds[rows] = chosen - logits[:, 0]
-            out.table[rows] = candidate_table(logits, mask[rows], action, self.fallbacks)
+            out.table[rows] = self._candidates(layout, logits, mask, action)
         return out
+
+    def _candidates(
+        self, layout: ActionLayout, logits: np.ndarray, mask: np.ndarray, action: np.ndarray
+    ) -> np.ndarray:
+        """int [B, L]: the action, then the best action of each next-best option (``a - 1``)."""
+        if layout.is_plain or self.fallbacks <= 0:
+            return candidate_table(logits, mask, action, self.fallbacks)
+        best, best_action = layout.best_per_option(logits)
+        option_mask = np.take_along_axis(mask, best_action, axis=1)
+        option_mask[:, 1:] &= best_action[:, 1:] > 0
+        chosen = np.where(action > 0, 1 + layout.option[np.maximum(action - 1, 0)], 0)
+        options = candidate_table(best, option_mask, chosen, self.fallbacks)
+        rows = np.arange(logits.shape[0])[:, None]
+        table = np.where(options >= 0, best_action[rows, 1 + options] - 1, -1)
+        table[:, 0] = action - 1
+        return table
 
     def decide(self, snapshot: Snapshot) -> Plan:
         """Return the plan: each account's masked action, fitted to capacity by probability."""
         n = snapshot.n
         choice = self.choose(snapshot)
+        layout = self.layout(snapshot.options)
         chosen_p = choice.probability
         self.last_probability = chosen_p
-        option = choice.action - 1  # -1 = no contact
+        option = np.where(choice.action > 0, layout.option[np.maximum(choice.action - 1, 0)], -1)
         if self.priority == "confidence":
             priority = chosen_p
         elif self.priority == "log_odds":
@@ -557,15 +651,14 @@ class RLPolicy:
         else:
             priority = np.asarray(self.model.values(observable_features(snapshot)))  # type: ignore[attr-defined]
         group = np.where(option >= 0, np.arange(n), -1)
-        fitted, _ = fill_capacity(snapshot, choice.table, group, priority)
+        table = np.where(choice.table >= 0, layout.option[np.maximum(choice.table, 0)], -1)
+        fitted, column = fill_capacity(snapshot, table, group, priority)
         reasons = ["rl: no contact", "rl: capacity full", *(f"rl: {c}" for c in CHANNELS)]
         reason = np.where(option >= 0, 1, 0)
         reason = np.where(fitted >= 0, 2 + fitted // snapshot.options.n_slots, reason)
         propensity = np.ones(n) if self.deterministic else chosen_p
         propensity = np.where(fitted == option, propensity, 1.0)
-        offer, variant = (
-            (None, None) if self.treatments is None else self.treatments.choose(snapshot, fitted)
-        )
+        offer, variant = self._treatments(snapshot, layout, choice.table, fitted, column)
         return Plan.from_options(
             fitted,
             snapshot.options,
@@ -577,3 +670,24 @@ class RLPolicy:
             offer=offer,
             variant=variant,
         )
+
+    def _treatments(
+        self,
+        snapshot: Snapshot,
+        layout: ActionLayout,
+        table: np.ndarray,
+        fitted: np.ndarray,
+        column: np.ndarray,
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(offer, variant) codes [N] of the plan: the fitted actions', or the chooser's."""
+        if not layout.is_plain:
+            served = np.flatnonzero(column >= 0)
+            action = np.full(snapshot.n, -1, dtype=np.int64)
+            action[served] = table[served, column[served]]
+            safe = np.maximum(action, 0)
+            offer = np.where(action >= 0, layout.offer[safe], 0)
+            return offer, np.where(action >= 0, layout.variant[safe], 0)
+        if self.treatments is None:
+            return None, None
+        offer, variant = self.treatments.choose(snapshot, fitted)
+        return offer, variant

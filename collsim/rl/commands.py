@@ -12,7 +12,10 @@ Writes into ``out``:
   :mod:`collsim.rl.select`, which picks on several validation seeds);
 * ``evaluations.json`` — steps, mean portfolio value per account, standard error;
 * ``training_curve.png`` — the evaluations against steps;
-* ``policy.onnx`` — the best model as an ONNX graph in the ``rl_onnx`` signature;
+* ``action_layout.json`` — with ``treatments``: what each action means (option, offer,
+  variant), read by :class:`collsim.rl.logits.TorchLogits` for the ``.zip`` models;
+* ``policy.onnx`` — the best model as an ONNX graph in the ``rl_onnx`` signature (with
+  ``treatments``, the layout in its metadata);
 * ``artifact/`` — an ``rl_onnx`` policy artifact (manifest with checksums) that
   :func:`collsim.export.artifact.load_artifact` and ``collsim plan`` load without
   torch (production never unpickles: only the ONNX is meant to leave research);
@@ -117,10 +120,14 @@ def train(
 def _run(cfg: TrainConfig, scen: Any, out: Path, show: bool) -> int:
     from collsim.io import atomic_write_text
     from collsim.rl.export import ONNX_FILE, export_artifact
-    from collsim.rl.training import plot_curve, train_model
+    from collsim.rl.logits import LAYOUT_FILE
+    from collsim.rl.training import action_layout, plot_curve, train_model
     from collsim.runinfo import write_manifest
 
     out.mkdir(parents=True, exist_ok=True)
+    layout = action_layout(cfg, scen)
+    if layout is not None:
+        atomic_write_text(out / LAYOUT_FILE, layout)
     bar, update = _progress(cfg.steps, show)
     with bar:
         result = train_model(cfg, best_path=out / "best_model.zip", progress=update)
@@ -131,7 +138,12 @@ def _run(cfg: TrainConfig, scen: Any, out: Path, show: bool) -> int:
     atomic_write_text(out / "evaluations.json", json.dumps(evaluations, indent=2) + "\n")
     plot_curve(result.evaluations, out / "training_curve.png", f"{cfg.algo} on {scen.name}")
     artifact = export_artifact(
-        result.best_model, out / "artifact", scen, name=cfg.algo, fallbacks=cfg.eval_fallbacks
+        result.best_model,
+        out / "artifact",
+        scen,
+        name=cfg.algo,
+        fallbacks=cfg.eval_fallbacks,
+        treatments=cfg.treatments,
     )
     config_hash = cfg.config_hash(scen)
     write_manifest(

@@ -12,6 +12,12 @@ Graph (opset of the default torch exporter; needs ``onnxscript``)::
              logits  float32 [N, 1 + K]  masked logits (-1e8 where not allowed),
                                          for HybridPolicy
 
+With treatments as actions (a model trained on ``AccountBatch-v0(treatments=True)``),
+``mask`` and ``logits`` are [N, A] over the model's
+:class:`~collsim.policies.action_layout.ActionLayout`, whose JSON is stored in the graph's
+metadata (key :data:`collsim.policies.onnx.LAYOUT_KEY`), so the runner decodes the same
+(option, offer, variant) for each action.
+
 The production runner of kind ``rl_onnx`` (:mod:`collsim.export.onnx_policies`) is
 :class:`collsim.policies.rl.RLPolicy` over the ``logits`` output.
 """
@@ -27,6 +33,8 @@ import numpy as np
 from collsim.config import Scenario
 from collsim.features import FEATURE_NAMES
 from collsim.plan import OptionSpace
+from collsim.policies.action_layout import ActionLayout
+from collsim.policies.onnx import LAYOUT_KEY
 
 __all__ = [
     "ONNX_FILE",
@@ -67,12 +75,14 @@ def masked_policy_module(model: Any) -> Any:
     return module
 
 
-def export_onnx(model: Any, path: str | Path) -> Path:
+def export_onnx(model: Any, path: str | Path, layout: ActionLayout | None = None) -> Path:
     """Export a MaskablePPO's masked policy to ONNX with a dynamic batch axis.
 
     Args:
         model: a ``sb3_contrib.MaskablePPO`` (or a path to its ``.zip``).
         path: the ``.onnx`` file to write (written to a temporary name, then renamed).
+        layout: the model's treatment action layout, stored in the graph's metadata
+            (None: the plain ``1 + K`` actions).
 
     Returns:
         The path written.
@@ -81,14 +91,23 @@ def export_onnx(model: Any, path: str | Path) -> Path:
 
     if isinstance(model, (str, Path)):
         model = MaskablePPO.load(str(model), device="cpu")
-    return export_module_onnx(masked_policy_module(model), int(model.action_space.n), path)
+    n_actions = int(model.action_space.n)
+    if layout is not None and layout.n_actions != n_actions:
+        raise ValueError(
+            f"the model has {n_actions} actions, the treatment layout {layout.n_actions}: "
+            "was it trained with treatments on this scenario?"
+        )
+    return export_module_onnx(masked_policy_module(model), n_actions, path, layout)
 
 
-def export_module_onnx(module: Any, n_actions: int, path: str | Path) -> Path:
+def export_module_onnx(
+    module: Any, n_actions: int, path: str | Path, layout: ActionLayout | None = None
+) -> Path:
     """Export a ``torch.nn.Module`` ``(obs, mask) -> (action, score, logits)`` to ONNX.
 
     The graph has the ``rl_onnx`` signature of this module's docstring, with a dynamic
-    batch axis; it is written to a temporary name, then renamed.
+    batch axis, and ``layout``'s JSON in its metadata if given; it is written to a
+    temporary name, then renamed.
 
     Returns:
         The path written.
@@ -114,7 +133,19 @@ def export_module_onnx(module: Any, n_actions: int, path: str | Path) -> Path:
             external_data=False,
             verbose=False,
         )
+        if layout is not None:
+            _store_layout(temp, layout)
     return path
+
+
+def _store_layout(path: Path, layout: ActionLayout) -> None:
+    """Add the layout's JSON to an ONNX file's metadata (``LAYOUT_KEY``), in place."""
+    import onnx
+
+    graph = onnx.load(str(path))
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = LAYOUT_KEY, layout.to_json()
+    onnx.save(graph, str(path))
 
 
 def export_artifact(
@@ -123,6 +154,7 @@ def export_artifact(
     scenario: Scenario,
     name: str = "maskable_ppo",
     fallbacks: int = 0,
+    treatments: bool = False,
 ) -> dict[str, Any]:
     """Export ``policy.onnx`` beside ``out`` and an ``rl_onnx`` artifact directory ``out``.
 
@@ -132,7 +164,9 @@ def export_artifact(
     :func:`collsim.export.artifact.export_onnx_artifact` (signature check, checksums,
     manifest), so :func:`~collsim.export.artifact.load_artifact` loads it.  With
     ``fallbacks``, the production runner plans like
-    ``RLPolicy(model, fallbacks=fallbacks)``.
+    ``RLPolicy(model, fallbacks=fallbacks)``.  With ``treatments`` the model was trained
+    with treatments as actions: the graph carries the scenario's treatment layout
+    (:meth:`ActionLayout.from_scenario`) and the runner plans the offers it chooses.
 
     Returns:
         The artifact manifest.
@@ -141,8 +175,9 @@ def export_artifact(
 
     out = Path(out)
     onnx_file = out.parent / ONNX_FILE
+    layout = ActionLayout.from_scenario(scenario) if treatments else None
     if isinstance(model, (str, Path)) or hasattr(model, "action_space"):
-        export_onnx(model, onnx_file)
+        export_onnx(model, onnx_file, layout)
     else:  # a torch module in the rl_onnx signature (collsim.rl.offline)
         hours = np.asarray(scenario.sim.operating_hours, dtype=np.int64)
         export_module_onnx(model, 1 + OptionSpace(hours).n_options, onnx_file)

@@ -126,6 +126,11 @@ class TrainConfig(BaseModel):
         eval_accounts: portfolio size of ``deploy`` evaluations.
         eval_fallbacks: ``RLPolicy`` fallbacks of ``deploy`` evaluations.
         eval_priority: ``RLPolicy`` priority of ``deploy`` evaluations.
+        treatments: the agent chooses treatments too: actions are (option, offer,
+            variant) triples (``AccountBatch-v0(treatments=True)``); evaluations and
+            the export decode them with the scenario's layout.  Left out of
+            :meth:`to_dict` (and the config hash) when False, so runs without it keep
+            their hashes.
         keep_checkpoints: also save the model of every evaluation as
             ``checkpoints/step_<steps>.zip`` next to ``best_model.zip`` (for selection
             on further validation seeds and ensembles, :mod:`collsim.rl.select`).
@@ -161,10 +166,13 @@ class TrainConfig(BaseModel):
     eval_fallbacks: int = 8
     eval_priority: EvalPriority = "log_odds"
     keep_checkpoints: bool = True
+    treatments: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
+        """JSON-ready fields (``treatments`` only when True)."""
         data = self.model_dump()
+        if not self.treatments:
+            del data["treatments"]
         data["net_arch"] = list(self.net_arch)
         data["shadow_prices"] = [list(p) for p in self.shadow_prices]
         return data
@@ -256,6 +264,8 @@ def _batch_env(cfg: TrainConfig, n: int, scenario: Scenario, shadow: bool = Fals
     from collsim.envs import make_account_batch
 
     kwargs: dict[str, Any] = {}
+    if cfg.treatments:
+        kwargs["treatments"] = True
     if shadow and cfg.shadow_prices:
         kwargs["shadow_prices"] = dict(cfg.shadow_prices)
     return make_account_batch(
@@ -341,7 +351,8 @@ def evaluate_deployment(
     ``cfg.horizon`` days on Simulation seed ``cfg.eval_seed``.
 
     Keep ``eval_seed`` away from the seeds a comparison reports (checkpoints are selected
-    on it).
+    on it).  With ``cfg.treatments`` the model's actions are decoded with the scenario's
+    treatment layout (the plan carries the offers and variants it chose).
 
     Returns:
         float [eval_accounts]: each account's share of the run's ``portfolio_value``
@@ -354,11 +365,23 @@ def evaluate_deployment(
 
     scenario = (scenario or load_scenario(cfg.scenario)).scaled_to(cfg.eval_accounts)
     policy = RLPolicy(
-        load_logit_model(model), fallbacks=cfg.eval_fallbacks, priority=cfg.eval_priority
+        load_logit_model(model, action_layout(cfg, scenario)),
+        fallbacks=cfg.eval_fallbacks,
+        priority=cfg.eval_priority,
     )
+    policy.check_scenario(scenario)
     sim = Simulation(scenario, cfg.eval_seed)
     sim.run(policy, cfg.horizon)
     return account_portfolio_values(sim.ledger, cfg.eval_accounts)
+
+
+def action_layout(cfg: TrainConfig, scenario: Scenario) -> str | None:
+    """The layout JSON of ``cfg``'s models (None: plain actions, no treatments)."""
+    if not cfg.treatments:
+        return None
+    from collsim.policies.action_layout import ActionLayout
+
+    return ActionLayout.from_scenario(scenario).to_json()
 
 
 def model_predict(model: Any) -> Predict:
