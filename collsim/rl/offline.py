@@ -12,13 +12,17 @@ observation is the same account's row on ``d + 1`` and ``done`` marks its last r
 
 A Q-network (standardised features → MLP → one value per action, masked with
 ``-1e8`` where the rules forbid) is fitted with TorchRL's discrete CQL loss
-(``DiscreteCQLLoss``: TD regression on the logged action plus the conservative
-``logsumexp Q − Q(logged)`` term) and a torch Adam optimiser.  The default discount
-is 0: the reward already holds the decision's ``H``-day value and the terminal
-value of the account, so chaining days would count it twice.  The policy is the
-argmax of the masked Q-values, exported in the online RL ``rl_onnx`` signature
-(``obs``, ``mask`` → ``action``, ``score``, ``logits``), so ``collsim plan`` and
-``evaluate-offline`` load it like any RL artifact.
+(``DiscreteCQLLoss``: TD regression on the logged action plus ``cql_alpha`` × the
+conservative ``logsumexp Q − Q(logged)`` term; default α = 0) and a torch Adam
+optimiser, beside a behaviour network (the logging policy's action probabilities,
+cross-entropy).  The default discount is 0: the reward already holds the decision's
+``H``-day value and the terminal value of the account, so chaining days would count it
+twice.  The policy (:func:`policy_module`) improves on the champion with baseline
+bootstrapping (SPIBB): it keeps the champion's action, computed in the graph from the
+observable features (:func:`champion_module`), unless an action the logs support
+(estimated logging probability ≥ ``support``) has a higher Q-value.  It is exported in
+the online RL ``rl_onnx`` signature (``obs``, ``mask`` → ``action``, ``score``,
+``logits``), so ``collsim plan`` and ``evaluate-offline`` load it like any RL artifact.
 
 :class:`EpsilonChampion` is the logging policy of the in-simulation check: the
 champion with ε-exploration and exact plan propensities.
