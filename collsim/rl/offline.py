@@ -625,16 +625,14 @@ def honest_check(scenario: Scenario, seed: int, settings: CheckSettings, workdir
     from collsim.evaluation.offline import OfflineSettings, evaluate_offline, load_window_logs
     from collsim.evaluation.stats import t_interval
     from collsim.export import load_artifact
-    from collsim.metrics import kpis
     from collsim.rl.export import export_artifact
-    from collsim.valuation import account_portfolio_values
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     logger = LoggingPolicy(EpsilonChampion(scenario, settings.epsilon), settings.holdout)
+    # each run is kept as its per-account values only (memory at 100k accounts × 60 days)
     base, capacity = _simulate(scenario, seed, settings, logger, workdir / "logging_logs")
-    champion, _ = _simulate(scenario, seed, settings, TieredChampion(scenario.champion),
-                            workdir / "champion_logs")  # fmt: skip
+    champion, _ = _simulate(scenario, seed, settings, TieredChampion(scenario.champion), None)
     timings["simulate_logging_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     logs = load_window_logs(workdir / "logging_logs", None, None)
@@ -642,6 +640,10 @@ def honest_check(scenario: Scenario, seed: int, settings: CheckSettings, workdir
     timings["transitions_s"] = time.perf_counter() - clock
     result = train_offline(data, dataclasses.replace(settings.config, seed=seed), scenario)
     timings["train_s"] = result.elapsed_s
+    with torch.no_grad():
+        actions = result.module(torch.as_tensor(data.obs), torch.as_tensor(data.mask))[0].numpy()
+    agreement, n_transitions = float(np.mean(actions == data.champion)), data.n
+    del data, actions
     export_artifact(result.module, workdir / "artifact", scenario, "offline", result.fallbacks)
     policy = load_artifact(workdir / "artifact")
     ope_settings = OfflineSettings(
@@ -650,29 +652,25 @@ def honest_check(scenario: Scenario, seed: int, settings: CheckSettings, workdir
     )  # fmt: skip
     clock = time.perf_counter()
     ope = evaluate_offline(logs, policy, ope_settings)
+    del logs
     timings["ope_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     learned, _ = _simulate(scenario, seed, settings, policy, workdir / "learned_logs")
     timings["simulate_learned_s"] = time.perf_counter() - clock
     own = evaluate_offline(load_window_logs(workdir / "learned_logs", None, None), policy,
                            dataclasses.replace(ope_settings, n_boot=10))  # fmt: skip
-    n = settings.accounts
-    per_account = [account_portfolio_values(s.ledger, n) for s in (learned, base, champion)]
-    diff = t_interval(per_account[0] - per_account[1])
-    versus_champion = t_interval(per_account[0] - per_account[2])
-    with torch.no_grad():
-        actions = result.module(torch.as_tensor(data.obs), torch.as_tensor(data.mask))[0].numpy()
+    diff = t_interval(learned.values - base.values)
+    versus_champion = t_interval(learned.values - champion.values)
     pv = ope.estimates["portfolio_value"]
     return {
-        "seed": seed, "accounts": n, "days": settings.days, "transitions": data.n,
-        "logging_value": float(per_account[1].mean()),
-        "learned_value": float(per_account[0].mean()),
+        "seed": seed, "accounts": settings.accounts, "days": settings.days,
+        "transitions": n_transitions, "logging_value": float(base.values.mean()),
+        "learned_value": float(learned.values.mean()),
         "diff": diff.mean, "diff_low": diff.low, "diff_high": diff.high,
-        "champion_value": float(per_account[2].mean()), "diff_champion": versus_champion.mean,
+        "champion_value": float(champion.values.mean()), "diff_champion": versus_champion.mean,
         "diff_champion_low": versus_champion.low, "diff_champion_high": versus_champion.high,
-        "champion_agreement": float(np.mean(actions == data.champion)),
-        "violations": int(kpis(learned.ledger)["blocked"]),
-        "logging_violations": int(kpis(base.ledger)["blocked"]),
+        "champion_agreement": agreement, "violations": learned.blocked,
+        "logging_violations": base.blocked,
         "ope_dr": pv["dr"].value, "ope_dr_low": pv["dr"].low, "ope_dr_high": pv["dr"].high,
         "ope_snipw": pv["snipw"].value, "ope_snipw_low": pv["snipw"].low,
         "ope_snipw_high": pv["snipw"].high, "logged_row_value": pv["logged"].value,
@@ -684,20 +682,36 @@ def honest_check(scenario: Scenario, seed: int, settings: CheckSettings, workdir
     }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Run:
+    """A simulated run kept small: portfolio value per account and gate blocks."""
+
+    values: np.ndarray
+    blocked: int
+
+
 def _simulate(
-    scenario: Scenario, seed: int, settings: CheckSettings, policy: Any, folder: Path
-) -> tuple[Any, Path]:
+    scenario: Scenario, seed: int, settings: CheckSettings, policy: Any, folder: Path | None
+) -> tuple[_Run, Path | None]:
     """Run ``policy`` for ``settings.days``; write its logs and capacity into ``folder``."""
     from collsim.config import dump_yaml
+    from collsim.metrics import kpis
     from collsim.sim import Simulation
     from collsim.sim.logs import LogRecorder, write_simulated_logs
+    from collsim.valuation import account_portfolio_values
 
     sim = Simulation(scenario, seed, n_accounts=settings.accounts)
-    recorder = LogRecorder(sim)
-    sim.run(recorder.wrap(policy), settings.days, progress=lambda _stats: recorder.end_of_day())
-    write_simulated_logs(recorder, folder, force=True)
-    dump_yaml(sim.scenario.capacity, folder / "capacity.yaml")
-    return sim, folder / "capacity.yaml"
+    if folder is None:
+        sim.run(policy, settings.days)
+    else:
+        recorder = LogRecorder(sim)
+        sim.run(recorder.wrap(policy), settings.days,
+                progress=lambda _stats: recorder.end_of_day())  # fmt: skip
+        write_simulated_logs(recorder, folder, force=True)
+        dump_yaml(sim.scenario.capacity, folder / "capacity.yaml")
+    run = _Run(account_portfolio_values(sim.ledger, settings.accounts),
+               int(kpis(sim.ledger)["blocked"]))  # fmt: skip
+    return run, None if folder is None else folder / "capacity.yaml"
 
 
 def check_summary(rows: list[dict]) -> dict[str, Any]:
