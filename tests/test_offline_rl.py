@@ -252,6 +252,21 @@ def test_spibb_keeps_the_champion_unless_a_supported_action_has_a_higher_q(setup
         np.testing.assert_array_equal(np.argmax(logits.numpy(), axis=1), a)  # the runner agrees
 
 
+def test_without_support_the_policy_is_the_plain_masked_argmax_of_q(
+    transitions: Transitions,
+) -> None:
+    import torch
+
+    config = OfflineConfig(steps=5, horizon_days=HORIZON, support=None)
+    result = train_offline(transitions, config, load_scenario("default"))
+    obs, mask = torch.as_tensor(transitions.obs), torch.as_tensor(transitions.mask)
+    with torch.no_grad():
+        action = result.module(obs, mask)[0]
+        q = result.module.q(obs, mask)
+    np.testing.assert_array_equal(action.numpy(), q.argmax(dim=1).numpy())
+    assert result.fallbacks == 0 and transitions.mask[np.arange(transitions.n), action].all()
+
+
 def test_the_anchor_artifact_plans_like_the_champion(
     setup: Setup, transitions: Transitions
 ) -> None:

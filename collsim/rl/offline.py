@@ -229,7 +229,7 @@ def _sorted(
     follows[:-1] = (acc[1:] == acc[:-1]) & (d[1:] == d[:-1] + 1)
     next_row = np.where(follows, np.arange(idx.size) + 1, -1)
     return Transitions(
-        account=acc, day=d, obs=obs[idx].astype(np.float32), mask=mask[idx],
+        account=acc, day=d, obs=obs[idx].astype(np.float32, copy=False), mask=mask[idx],
         action=action[idx].astype(np.int64), champion=champion[idx].astype(np.int64),
         reward=reward[idx].astype(np.float64),
         next_row=next_row, dropped=int(keep.size - idx.size),
@@ -252,7 +252,7 @@ class OfflineConfig:
         target_tau: soft update rate of the target network.
         seed: seeds torch and the batch sampler (one SeedSequence).
         support: SPIBB's threshold on the estimated logging probability of an action
-            the policy may take instead of the champion's (> 1: the champion imitated,
+            the policy may take instead of the champion's (> 1: the champion itself,
             no deviation; None: no anchor, plain argmax of Q; see :func:`policy_module`).
         threads: torch intra-op threads (1: the machine is shared; the net is small).
     """
@@ -399,7 +399,7 @@ def policy_module(q_net: Any, behaviour: Any = None, anchor: Any = None,
     kept, ``c`` gets ``top = log(1 + exposure) + 1`` and the ladder's next usable
     options ``0.001 · (n − rank) > 0`` in ladder order (the fallbacks of a full
     resource), so accounts compete for capacity (log-odds ``top``) and queue for agents
-    (probability ``≈ 1 − (n + 1) e^{−top}``) in the champion's order of
+    (probability ``≈ 1 − n e^{−top}``, n usable options) in the champion's order of
     ``exposure = balance × (1 + dpd / 30)``; a deviation gets ``top`` on its action
     alone; no contact gets 0 and every other action
     ``MASKED_Q``.  ``score`` = log-odds of the action over no contact.  Every choice is
@@ -524,7 +524,7 @@ def train_offline(
             losses.append((td_loss, cql_loss))
             window = []
     elapsed = time.perf_counter() - start
-    anchor = None if scenario is None else champion_module(scenario)
+    anchor = None if config.support is None or scenario is None else champion_module(scenario)
     module = policy_module(q_net, behaviour, anchor, config.support or 0.0)
     fallbacks = 0 if anchor is None else int(anchor.table.shape[1]) - 1
     return OfflineResult(module, losses, scale, elapsed, fallbacks)
