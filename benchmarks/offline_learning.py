@@ -41,13 +41,16 @@ def main() -> None:
     parser.add_argument("--gamma", type=float, default=OfflineConfig().gamma)
     parser.add_argument("--steps", type=int, default=OfflineConfig().steps)
     parser.add_argument("--cql-alpha", type=float, default=OfflineConfig().cql_alpha)
-    parser.add_argument("--bc-threshold", type=float, default=OfflineConfig().bc_threshold)
+    parser.add_argument("--support", type=float, default=OfflineConfig().support,
+                        help="SPIBB support threshold (> 1: imitate the champion)")
+    parser.add_argument("--no-anchor", action="store_true",
+                        help="no champion anchor: the plain argmax of Q (the old policy)")
     parser.add_argument("--bootstrap", type=int, default=100)
     parser.add_argument("--out", type=Path, help="also append each JSON line to this file")
     args = parser.parse_args()
     config = OfflineConfig(horizon_days=args.horizon_days, steps=args.steps,
-                           cql_alpha=args.cql_alpha, bc_threshold=args.bc_threshold,
-                           gamma=args.gamma)  # fmt: skip
+                           cql_alpha=args.cql_alpha, gamma=args.gamma,
+                           support=None if args.no_anchor else args.support)  # fmt: skip
     settings = CheckSettings(args.accounts, args.days, args.epsilon, args.holdout,
                              args.bootstrap, args.ope_horizon_days, config)  # fmt: skip
     scenario = load_scenario("default")

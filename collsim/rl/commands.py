@@ -240,9 +240,9 @@ def _fit_offline(out: Path, transitions: Any, scen: Any, cfg: Any, source: dict[
     from collsim.rl.offline import train_offline
     from collsim.runinfo import write_manifest
 
-    result = train_offline(transitions, cfg)
+    result = train_offline(transitions, cfg, scen)
     out.mkdir(parents=True, exist_ok=True)
-    artifact = export_artifact(result.module, out / "artifact", scen, name="offline_cql")
+    artifact = export_artifact(result.module, out / "artifact", scen, "offline", result.fallbacks)
     atomic_write_text(out / "losses.json", json.dumps(result.losses) + "\n")
     write_manifest(
         out / "manifest.json",
