@@ -301,3 +301,36 @@ def test_budget_sampled_price_path(monkeypatch: pytest.MonkeyPatch, share: float
     assert res.gap <= 1e-3
     again = allocate_with_budget(value, mask, res2, cap, cost, BudgetOptions(budget, group=group))
     assert np.array_equal(again.choice, res.choice)  # deterministic
+
+
+
+def test_flow_retries_a_smaller_cost_scale_on_bad_cost_range(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OR-Tools refusing the first cost scale (BAD_COST_RANGE) still gives the optimum."""
+    real = allocation.min_cost_flow.SimpleMinCostFlow
+    scales: list[int] = []
+
+    class RefusesFirstScale:
+        def __init__(self) -> None:
+            self.solver = real()
+
+        def __getattr__(self, name: str):
+            return getattr(self.solver, name)
+
+        def add_arcs_with_capacity_and_unit_cost(self, tails, heads, caps, costs):
+            scales.append(int(-costs.min()))
+            return self.solver.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+
+        def solve(self):
+            return real.BAD_COST_RANGE if len(scales) == 1 else self.solver.solve()
+
+    monkeypatch.setattr(
+        allocation, "min_cost_flow", type("module", (), {"SimpleMinCostFlow": RefusesFirstScale})
+    )
+    rng = np.random.default_rng(14)
+    value, mask, res2, group, cap = random_instance(rng, 200, 8, 4, 1)
+    choice = allocate(value, mask, res2[0], cap)
+    assert len(scales) == 2 and scales[1] < scales[0] / 1000
+    check_feasible(choice, mask, res2, group, cap)
+    assert total(value, choice) == pytest.approx(lp_optimum(value, mask, res2, group, cap))

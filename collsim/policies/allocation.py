@@ -60,7 +60,9 @@ the solver's deterministic order, not by a documented rule.
 
 Precision: excesses are scaled to integers with ``scale = M / max_excess`` where
 ``M = min(2**53, 2**61 // (nodes + 1))`` (OR-Tools multiplies costs by ``nodes + 1``
-internally; this keeps every intermediate in int64).  The chosen solution's total
+internally; this keeps every intermediate in int64).  OR-Tools 9.15 still answered
+``BAD_COST_RANGE`` on a dense 965-account × 16-resource flow at that scale; then ``M``
+is divided by 2**12 and the flow solved again (up to three times).  The chosen solution's total
 value is within ``n_flow_accounts / scale`` of the optimum, i.e. a relative loss
 below ``n_flow_accounts / M`` of the largest excess (≤ 1e-12 for a 1M-account
 instance with typical value spreads; the returned objective is always recomputed in
@@ -418,6 +420,8 @@ def _solve_reduced(
 
 
 _SAMPLE = 20_000
+_COST_RANGE_RETRIES = 4
+"""Cost scales tried (each 2**12 smaller) when OR-Tools answers ``BAD_COST_RANGE``."""
 """Accounts in each price-estimation sample of :func:`_solve_transport`."""
 
 
@@ -584,12 +588,6 @@ def _flow(gain: np.ndarray, keep: np.ndarray, cap: np.ndarray) -> tuple[np.ndarr
         return result, 0.0
     arc_gain = gain[acc_pos, res_pos]
 
-    # Integer costs: the largest gain maps to M (see module docstring).
-    n_nodes = 2 + n_act + n_acc
-    big = min(2.0**53, float(2**61 // (n_nodes + 1)))
-    scale = big / max(float(arc_gain.max()), 1e-300)
-    cost = -np.rint(arc_gain * scale).astype(np.int64)
-
     # Constraints as a network: source 0, sink 1, resources 2.., accounts 2+n_act..
     source, sink = 0, 1
     acc_node = (2 + n_act + np.arange(n_acc)).astype(np.int32)
@@ -603,13 +601,24 @@ def _flow(gain: np.ndarray, keep: np.ndarray, cap: np.ndarray) -> tuple[np.ndarr
     caps = np.concatenate(
         [np.ones(n_acc + acc_pos.size, np.int64), cap.astype(np.int64), np.array([n_acc])]
     )
-    costs = np.concatenate([np.zeros(n_acc, np.int64), cost, np.zeros(n_act + 1, np.int64)])
+    zeros = np.zeros(n_act + 1, np.int64)
 
-    # Objective and solve: minimise the sum of -gain * scale.
-    smcf = min_cost_flow.SimpleMinCostFlow()
-    arcs = smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
-    smcf.set_nodes_supplies(np.array([source, sink], np.int32), np.array([n_acc, -n_acc], np.int64))
-    status = smcf.solve()
+    # Integer costs: the largest gain maps to M (see module docstring), or to M / 2**12,
+    # M / 2**24 ... while OR-Tools finds the costs out of its range.
+    n_nodes = 2 + n_act + n_acc
+    big = min(2.0**53, float(2**61 // (n_nodes + 1)))
+    for _ in range(_COST_RANGE_RETRIES):
+        scale = big / max(float(arc_gain.max()), 1e-300)
+        cost = -np.rint(arc_gain * scale).astype(np.int64)
+        smcf = min_cost_flow.SimpleMinCostFlow()
+        costs = np.concatenate([np.zeros(n_acc, np.int64), cost, zeros])
+        arcs = smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+        supplies = np.array([n_acc, -n_acc], np.int64)
+        smcf.set_nodes_supplies(np.array([source, sink], np.int32), supplies)
+        status = smcf.solve()  # minimise the sum of -gain * scale
+        if status != smcf.BAD_COST_RANGE:
+            break
+        big /= 2.0**12
     if status != smcf.OPTIMAL:
         raise RuntimeError(f"min-cost flow failed with status {status}")
 
