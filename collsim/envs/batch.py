@@ -165,7 +165,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         allowed[in_range] = self._mask[np.flatnonzero(in_range), a[in_range]]
         masked = ~allowed
         act = np.where(allowed & (a > 0), a - 1, -1)
-        option = np.where(act >= 0, self.layout.option[np.maximum(act, 0)], -1)
+        option = self.layout.option_of(act)
         shadow = self.shadow.charge(snapshot.resources, snapshot.accounts.timezone, option)
         sim.finish_day(plan_of(option, snapshot, treatment=self._treatment(act)))
         self._observe(sim.begin_day())
@@ -242,11 +242,7 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
 
     def _treatment(self, act: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(offer, variant) codes of actions ``act`` (``a - 1``, -1 none); None if plain."""
-        if self.layout.is_plain:
-            return None
-        safe = np.maximum(act, 0)
-        offer = np.where(act >= 0, self.layout.offer[safe], 0)
-        return offer, np.where(act >= 0, self.layout.variant[safe], 0)
+        return None if self.layout.is_plain else self.layout.treatment_of(act)
 
     def _observe(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot

@@ -112,6 +112,16 @@ class ActionLayout:
         """True for the plain layout (actions are options, no treatments)."""
         return self.support is None
 
+    # ------------------------------------------------------------------ decoding
+    def option_of(self, act: np.ndarray) -> np.ndarray:
+        """int: the option of each ``act`` (``action - 1``; -1 = no contact → -1)."""
+        return np.where(act >= 0, self.option[np.maximum(act, 0)], -1)
+
+    def treatment_of(self, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(offer, variant) codes of each ``act`` (``action - 1``; -1 → none, standard)."""
+        safe = np.maximum(act, 0)
+        return np.where(act >= 0, self.offer[safe], 0), np.where(act >= 0, self.variant[safe], 0)
+
     # ------------------------------------------------------------------ masks
     def mask(self, option_mask: np.ndarray, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
         """bool [len(rows), A]: allowed actions of ``rows`` (column 0 always True).
@@ -149,11 +159,10 @@ class ActionLayout:
         action = np.zeros((b, 1 + k), dtype=np.int64)
         best[:, 0] = logits[:, 0]
         starts = np.flatnonzero(np.r_[True, np.diff(self.option) != 0])
-        peak = np.maximum.reduceat(logits[:, 1:], starts, axis=1)
         which = np.zeros((b, starts.size), dtype=np.int64)
         for i, (lo, hi) in enumerate(zip(starts, np.r_[starts[1:], self.option.size], strict=True)):
             which[:, i] = lo + np.argmax(logits[:, 1 + lo : 1 + hi], axis=1)
-        best[:, 1 + self.option[starts]] = peak
+        best[:, 1 + self.option[starts]] = np.take_along_axis(logits, 1 + which, axis=1)
         action[:, 1 + self.option[starts]] = 1 + which
         return best.astype(logits.dtype), action
 

@@ -640,7 +640,8 @@ class RLPolicy:
         layout = self.layout(snapshot.options)
         chosen_p = choice.probability
         self.last_probability = chosen_p
-        option = np.where(choice.action > 0, layout.option[np.maximum(choice.action - 1, 0)], -1)
+        table = layout.option_of(choice.table)  # the action's option, then fallbacks
+        option = table[:, 0]  # -1 = no contact
         if self.priority == "confidence":
             priority = chosen_p
         elif self.priority == "log_odds":
@@ -651,7 +652,6 @@ class RLPolicy:
         else:
             priority = np.asarray(self.model.values(observable_features(snapshot)))  # type: ignore[attr-defined]
         group = np.where(option >= 0, np.arange(n), -1)
-        table = np.where(choice.table >= 0, layout.option[np.maximum(choice.table, 0)], -1)
         fitted, column = fill_capacity(snapshot, table, group, priority)
         reasons = ["rl: no contact", "rl: capacity full", *(f"rl: {c}" for c in CHANNELS)]
         reason = np.where(option >= 0, 1, 0)
@@ -684,9 +684,7 @@ class RLPolicy:
             served = np.flatnonzero(column >= 0)
             action = np.full(snapshot.n, -1, dtype=np.int64)
             action[served] = table[served, column[served]]
-            safe = np.maximum(action, 0)
-            offer = np.where(action >= 0, layout.offer[safe], 0)
-            return offer, np.where(action >= 0, layout.variant[safe], 0)
+            return layout.treatment_of(action)
         if self.treatments is None:
             return None, None
         offer, variant = self.treatments.choose(snapshot, fitted)

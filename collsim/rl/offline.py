@@ -374,11 +374,16 @@ def champion_module(scenario: Scenario) -> Any:
             usable = mask.gather(1, candidates) & (candidates > 0) & due[:, None]
             return candidates, usable, balance * (1.0 + dpd / 30.0)
 
+        @staticmethod
+        def first_usable(candidates: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
+            """[N, 1]: the first usable candidate of each row (0 = no contact)."""
+            first = usable.to(torch.float32).argmax(dim=1, keepdim=True)
+            action = candidates.gather(1, first)
+            return torch.where(usable.any(dim=1, keepdim=True), action, torch.zeros_like(action))
+
         def forward(self, obs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             candidates, usable, _ = self.ladder(obs, mask)
-            first = usable.to(torch.float32).argmax(dim=1, keepdim=True)
-            action = candidates.gather(1, first)[:, 0]
-            return torch.where(usable.any(dim=1), action, torch.zeros_like(action))
+            return self.first_usable(candidates, usable)[:, 0]
 
     return Champion()
 
@@ -424,9 +429,7 @@ def policy_module(q_net: Any, behaviour: Any = None, anchor: Any = None,
                 action = raw.argmax(dim=1)
                 return action, raw.gather(1, action[:, None])[:, 0] - raw[:, 0], raw
             candidates, usable, exposure = self.anchor.ladder(obs, mask)
-            first = usable.to(torch.float32).argmax(dim=1, keepdim=True)
-            champion = torch.where(usable.any(dim=1, keepdim=True), candidates.gather(1, first),
-                                   torch.zeros_like(first))  # fmt: skip
+            champion = self.anchor.first_usable(candidates, usable)
             p = torch.softmax(self.behaviour(obs, mask), dim=1)
             eligible = (mask & (p >= support)).scatter(1, champion, True)
             action = torch.where(eligible, raw, torch.full_like(raw, MASKED_Q)).argmax(dim=1)
