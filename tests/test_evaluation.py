@@ -137,6 +137,22 @@ def test_t_interval_known_values() -> None:
     ).tolist() == [True, False, True, False]
 
 
+def test_predictive_interval_covers_one_more_replication_and_keeps_its_width() -> None:
+    """The mean's interval narrows to nothing; one more draw's interval keeps the spread."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(0.0, 1.0, (2000, 20))
+    fresh = rng.normal(0.0, 1.0, 2000)
+    ivs = [t_interval(v, predictive=True) for v in values]
+    covered = np.mean([iv.low <= x <= iv.high for iv, x in zip(ivs, fresh, strict=True)])
+    assert 0.93 < covered < 0.97
+    mean_only = np.mean(
+        [t_interval(v).low <= x <= t_interval(v).high for v, x in zip(values, fresh, strict=True)]
+    )
+    assert mean_only < 0.5
+    wide = t_interval(rng.normal(0.0, 1.0, 400), predictive=True).half_width
+    assert 1.8 < wide < 2.2
+
+
 def test_ci_half_width_shrinks_with_replications(tiny_run: tuple[Any, Path]) -> None:
     _, out = tiny_run
     runs = pl.read_parquet(out / "runs.parquet").filter(pl.col("policy") == "champion").sort("seed")

@@ -79,7 +79,6 @@ class AccountBatchEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         pool_size: accounts per generated population pool.
         shadow_prices: resource-name prefix → price per unit used.
         population: fixed (portfolio, latent) to take accounts from, in order.
-        clear_ledger: forget ledger rows every step (memory stays flat).
         treatments: actions are (option, offer, variant) triples (see above).
         max_episode_steps: alias of ``horizon`` (set by ``gymnasium.make_vec``).
     """

@@ -100,7 +100,7 @@ def headline_tables(experiment: Experiment, runs: pl.DataFrame) -> list[Table]:
         dict.fromkeys([headline, "net_recovery", "total_cost", "complaints_per_1000", "blocked"])
     )
     summary = summarise(runs, kpis)
-    diffs = paired_differences(runs, headline, spec.baseline)
+    diffs = paired_differences(runs, headline, spec.baseline, predictive=spec.model_uncertainty)
     tables = []
     for variant in experiment.variants:
         rows = []
@@ -135,6 +135,8 @@ def headline_tables(experiment: Experiment, runs: pl.DataFrame) -> list[Table]:
                 )
             )
         title = "Headline" if len(experiment.variants) == 1 else f"Headline: {variant.label}"
+        if spec.model_uncertainty:
+            title += " (diff interval: where one more draw of the fitted numbers falls)"
         tables.append(Table(title, headline_columns(headline), rows))
     return tables
 

@@ -123,7 +123,7 @@ def plan_cells(experiment: Experiment, *, resolve: bool = True) -> list[CellTask
                     p.id, p.params.kwargs(), variant.scenario, experiment.base_dir
                 )
         for seed in spec.seed_list():
-            scenario = _seed_scenario(variant.scenario, seed, spec.model_uncertainty)
+            scenario = seed_scenario(variant.scenario, seed, spec.model_uncertainty)
             config_hash = scenario.config_hash()
             for p in spec.policies:
                 policy_id = experiment.policy_ref(p)
@@ -145,7 +145,7 @@ def plan_cells(experiment: Experiment, *, resolve: bool = True) -> list[CellTask
     return tasks
 
 
-def _seed_scenario(scenario: Scenario, seed: int, model_uncertainty: bool) -> Scenario:
+def seed_scenario(scenario: Scenario, seed: int, model_uncertainty: bool) -> Scenario:
     """The scenario a seed runs on: a draw of the fitted numbers, or the scenario itself."""
     if not model_uncertainty:
         return scenario

@@ -170,7 +170,8 @@ class ExperimentSpec(Frozen):
     model_uncertainty: bool = Field(
         default=False,
         description="a fitted scenario (`collsim fit`): each seed runs on its own draw of the "
-        "fitted numbers, so paired intervals include model uncertainty, not only seed noise",
+        "fitted numbers and paired differences get the interval of one more draw, so they "
+        "include model uncertainty, not only seed noise",
     )
 
     _seeds = field_validator("seeds")(classmethod(lambda cls, v: check_seeds(v)))

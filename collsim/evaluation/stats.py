@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,13 +45,24 @@ class Interval:
         return (self.high - self.low) / 2.0
 
 
-def t_interval(values: np.ndarray, level: float = 0.95) -> Interval:
+def t_interval(values: np.ndarray, level: float = 0.95, predictive: bool = False) -> Interval:
     """Mean and Student-t interval of independent replications.
+
+    Args:
+        values: one value per replication.
+        level: coverage of the interval.
+        predictive: the interval of one more replication (half-width
+            ``t * sd * sqrt(1 + 1/n)``) instead of the mean's (``t * sd / sqrt(n)``).
+            With model uncertainty each replication runs on its own draw of a fitted
+            scenario's numbers and the true scenario is one more such draw, so only
+            this interval keeps the model's uncertainty as replications grow.
 
     Example:
         >>> iv = t_interval(np.array([1.0, 2.0, 3.0]))
         >>> round(iv.mean, 3), round(iv.half_width, 3)
         (2.0, 2.484)
+        >>> round(t_interval(np.array([1.0, 2.0, 3.0]), predictive=True).half_width, 3)
+        4.968
     """
     x = np.asarray(values, dtype=float)
     n = int(x.size)
@@ -58,16 +70,22 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> Interval:
     if n < 2:
         return Interval(mean, float("nan"), float("nan"), n, float("nan"))
     sd = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2.0, n - 1)) * sd / np.sqrt(n)
+    spread = math.sqrt(1.0 + 1.0 / n) if predictive else 1.0 / math.sqrt(n)
+    half = float(stats.t.ppf(0.5 + level / 2.0, n - 1)) * sd * spread
     return Interval(mean, mean - half, mean + half, n, sd)
 
 
-def paired_interval(treatment: np.ndarray, baseline: np.ndarray, level: float = 0.95) -> Interval:
-    """Paired-t interval of ``treatment - baseline`` (arrays matched by seed)."""
+def paired_interval(
+    treatment: np.ndarray, baseline: np.ndarray, level: float = 0.95, predictive: bool = False
+) -> Interval:
+    """Paired-t interval of ``treatment - baseline`` (arrays matched by seed).
+
+    ``predictive``: see :func:`t_interval`.
+    """
     a, b = np.asarray(treatment, dtype=float), np.asarray(baseline, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired samples differ in size: {a.shape} vs {b.shape}")
-    return t_interval(a - b, level)
+    return t_interval(a - b, level, predictive)
 
 
 def welch_interval(treatment: np.ndarray, baseline: np.ndarray, level: float = 0.95) -> Interval:
@@ -116,8 +134,12 @@ def paired_differences(
     baseline: str,
     by: tuple[str, ...] = ("variant",),
     level: float = 0.95,
+    predictive: bool = False,
 ) -> pl.DataFrame:
     """Each policy minus the baseline policy on seed-matched runs, within each group.
+
+    ``predictive``: the paired interval is the one of one more seed (see
+    :func:`t_interval`); experiments with ``model_uncertainty`` report it.
 
     Returns:
         columns ``*by, policy, kpi, n, diff, low, high, rel_pct, rel_low, rel_high,
@@ -135,7 +157,7 @@ def paired_differences(
                 base.select("seed", kpi), on="seed", suffix="_base"
             )
             a, b = joined[kpi].to_numpy(), joined[f"{kpi}_base"].to_numpy()
-            iv = paired_interval(a, b, level)
+            iv = paired_interval(a, b, level, predictive)
             un = welch_interval(a, b, level) if a.size > 1 else iv
             scale = 100.0 / abs(b.mean()) if b.size and b.mean() != 0 else float("nan")
             rows.append(
