@@ -34,9 +34,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from collsim.config import load_scenario
+from collsim.evaluation.stats import t_interval
 from collsim.ledger import EVENT
 from collsim.metrics import kpis, treatment_kpis
 from collsim.plan import Policy
@@ -96,8 +96,9 @@ def row(ledger: object, rate: float) -> dict[str, float]:
 
 
 def interval(d: np.ndarray) -> str:
-    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
-    return f"{d.mean():+,.0f} [{d.mean() - half:+,.0f}, {d.mean() + half:+,.0f}]"
+    """Mean and 95% t-interval of paired differences ``d``, as printed."""
+    iv = t_interval(d)
+    return f"{iv.mean:+,.0f} [{iv.low:+,.0f}, {iv.high:+,.0f}]"
 
 
 def main() -> None:

@@ -420,9 +420,9 @@ def _solve_reduced(
 
 
 _SAMPLE = 20_000
+"""Accounts in each price-estimation sample of :func:`_solve_transport`."""
 _COST_RANGE_RETRIES = 4
 """Cost scales tried (each 2**12 smaller) when OR-Tools answers ``BAD_COST_RANGE``."""
-"""Accounts in each price-estimation sample of :func:`_solve_transport`."""
 
 
 def _solve_transport(

@@ -687,5 +687,4 @@ class RLPolicy:
             return layout.treatment_of(action)
         if self.treatments is None:
             return None, None
-        offer, variant = self.treatments.choose(snapshot, fitted)
-        return offer, variant
+        return self.treatments.choose(snapshot, fitted)
