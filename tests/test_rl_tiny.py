@@ -202,10 +202,10 @@ def _report(result: dict[str, Any], label: str) -> None:
 
 
 def test_maskable_ppo_short_run_beats_every_constant_policy() -> None:
-    """Fast check of the recipe (40k steps, seed 0: 98.0 % measured), evaluated exactly."""
+    """Fast check: the recipe's settings with small rollouts, 40k steps, seed 0 (98.0 %)."""
     from collsim.rl.tiny_env import TinyRecipe, train_tiny
 
-    result = train_tiny(TinyRecipe(steps=40_000), seed=0)
+    result = train_tiny(TinyRecipe(steps=40_000, n_envs=16, batch_size=2048), seed=0)
     _report(result, "40k steps")
     assert result["learned"] >= 0.97 * result["optimum"]
     assert result["learned"] > max(result["baselines"].values())
@@ -213,14 +213,14 @@ def test_maskable_ppo_short_run_beats_every_constant_policy() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_maskable_ppo_reaches_98_5_percent_of_the_dp_optimum(seed: int) -> None:
+def test_maskable_ppo_reaches_99_percent_of_the_dp_optimum(seed: int) -> None:
     """Exact: the learned masked-argmax policy is evaluated by DP, not by sampling.
 
-    The issue's target is 99 %; the recipe reached 99.24 / 98.69 / 99.03 % on seeds
-    0 / 1 / 2 (benchmarks/RESULTS.md), so the bar here is what every seed reached.
+    The recipe reached 99.13 / 99.29 / 99.42 % on seeds 0 / 1 / 2
+    (benchmarks/RESULTS.md, "RL, tiny exact MDP").
     """
     from collsim.rl.tiny_env import train_tiny
 
     result = train_tiny(seed=seed)
     _report(result, f"seed {seed}")
-    assert result["learned"] >= 0.985 * result["optimum"]
+    assert result["learned"] >= 0.99 * result["optimum"]

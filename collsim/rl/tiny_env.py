@@ -53,15 +53,19 @@ class TinyRecipe:
       the one gradient-norm clip with the actor's;
     * the one-hot day of :func:`~collsim.envs.tiny.observation`;
     * larger rollouts, more steps and a learning rate falling linearly to 0, so that
-      the last updates settle rather than move the argmax on noise.
+      the last updates settle rather than move the argmax on noise;
+    * 64 envs × 512 steps a rollout (32,768 samples) in minibatches of 8,192: with
+      16 envs and minibatches of 2,048 the policy settled (lr → 0) on a wrong argmax
+      in a few states on one seed of three (98.69 %), and averaging its last policies
+      did not help; larger batches give each update a less noisy advantage.
 
     ``gamma = 1``: the DP optimum is undiscounted and the horizon terminates episodes.
     """
 
-    steps: int = 1_000_000
-    n_envs: int = 16
+    steps: int = 2_000_000
+    n_envs: int = 64
     n_steps: int = 512
-    batch_size: int = 2048
+    batch_size: int = 8192
     n_epochs: int = 8
     learning_rate: float = 1e-3
     linear_decay: bool = True
